@@ -1,0 +1,28 @@
+# lasskit developer targets. `make install` then `make test` on a fresh machine.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+TORCH_PINS := torch==2.14.1 torchaudio==2.11.0
+
+.PHONY: install test test-fast bench demo clean
+
+install: $(BIN)/lasskit
+
+$(BIN)/lasskit: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(TORCH_PINS)
+	$(BIN)/pip install --quiet -e '.[dev,baseline]' $(TORCH_PINS)
+	@touch $@
+
+test: install
+	$(BIN)/python -m pytest -n 2 tests
+
+bench: install
+	@for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+demo: install
+	$(BIN)/lasskit demo demo_workspace
+
+clean:
+	rm -rf $(VENV) build *.egg-info .pytest_cache demo_workspace

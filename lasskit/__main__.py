@@ -1,0 +1,3 @@
+from lasskit.cli import main
+
+main()

@@ -1,0 +1,179 @@
+"""Audio core: read anything soundfile reads, downmix, resample, write WAV atomically.
+
+Conventions used throughout lasskit:
+
+- a signal is a ``numpy.ndarray`` of shape ``(samples,)`` (mono) or ``(channels, samples)``;
+- sample rates are in Hz, durations in seconds, lengths in samples;
+- mono is the average of the channels;
+- the default resampler is soxr at "HQ" quality; ``resampler="torchaudio"`` uses
+  ``torchaudio.functional.resample`` (imported only when asked for).
+
+Every error names the file it is about and is an :class:`~lasskit.errors.AudioError`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+from lasskit import SAMPLE_RATE
+from lasskit.atomic import atomic_path
+from lasskit.errors import AudioError, UsageError
+
+RESAMPLERS = ("soxr", "torchaudio")
+SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
+
+
+@dataclass(frozen=True)
+class AudioInfo:
+    """What a file's header says: rate (Hz), channels, length (samples) and subtype."""
+
+    path: Path
+    sample_rate: int
+    channels: int
+    num_samples: int
+    subtype: str
+
+    @property
+    def duration(self) -> float:
+        """Length in seconds."""
+        return self.num_samples / self.sample_rate
+
+
+def info(path: str | os.PathLike) -> AudioInfo:
+    """Read a file's header without decoding it."""
+    path = Path(path)
+    try:
+        i = sf.info(str(path))
+    except Exception as exc:  # soundfile raises several types; all mean "unreadable"
+        raise AudioError(f"{path}: cannot read audio header ({_short(exc)}); check the file") from exc
+    return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames), str(i.subtype))
+
+
+def read(path: str | os.PathLike, dtype: str = "float32") -> tuple[np.ndarray, int]:
+    """Decode a whole file as ``(channels, samples)`` floats in [-1, 1] and its rate in Hz.
+
+    Raises :class:`AudioError` for unreadable, empty or truncated files and non-finite samples.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"{path}: no such audio file")
+    try:
+        with sf.SoundFile(str(path)) as f:
+            expected = f.frames
+            rate = int(f.samplerate)
+            data = f.read(dtype=dtype, always_2d=True)
+    except Exception as exc:
+        raise AudioError(f"{path}: unreadable audio ({_short(exc)}); re-download or remove it") from exc
+    if data.shape[0] == 0:
+        raise AudioError(f"{path}: empty audio file (0 samples); re-download or remove it")
+    if 0 < expected and data.shape[0] < expected:
+        raise AudioError(
+            f"{path}: truncated audio ({data.shape[0]} of {expected} samples); re-download it"
+        )
+    if not np.isfinite(data).all():
+        raise AudioError(f"{path}: audio holds NaN or infinite samples; fix or remove the file")
+    return np.ascontiguousarray(data.T), rate
+
+
+def to_mono(signal: np.ndarray) -> np.ndarray:
+    """Average the channels of ``(channels, samples)`` into ``(samples,)``; mono passes through."""
+    if signal.ndim == 1:
+        return signal
+    if signal.shape[0] == 1:
+        return signal[0]
+    return signal.mean(axis=0, dtype=np.float64).astype(signal.dtype)
+
+
+def resample(signal: np.ndarray, orig_rate: int, target_rate: int, resampler: str = "soxr") -> np.ndarray:
+    """Resample the last axis from ``orig_rate`` to ``target_rate`` (Hz).
+
+    ``soxr`` (default) is soxr's "HQ" band-limited resampler; ``torchaudio`` is
+    ``torchaudio.functional.resample`` with its default sinc window. The output length is
+    ``round(len * target_rate / orig_rate)`` samples for soxr.
+    """
+    if resampler not in RESAMPLERS:
+        raise UsageError(f"unknown resampler {resampler!r}; use one of {', '.join(RESAMPLERS)}")
+    if orig_rate == target_rate:
+        return signal
+    if resampler == "soxr":
+        import soxr
+
+        if signal.ndim == 1:
+            return soxr.resample(signal, orig_rate, target_rate, quality="HQ")
+        return np.ascontiguousarray(soxr.resample(signal.T, orig_rate, target_rate, quality="HQ").T)
+    import torch
+    import torchaudio.functional as taf
+
+    out = taf.resample(torch.from_numpy(np.ascontiguousarray(signal)), orig_rate, target_rate)
+    return out.numpy()
+
+
+def load(
+    path: str | os.PathLike,
+    sample_rate: int = SAMPLE_RATE,
+    resampler: str = "soxr",
+    dtype: str = "float32",
+) -> np.ndarray:
+    """Decode ``path``, downmix to mono and resample to ``sample_rate`` Hz: ``(samples,)``."""
+    data, rate = read(path, dtype=dtype)
+    mono = to_mono(data)
+    out = resample(mono, rate, sample_rate, resampler).astype(dtype, copy=False)
+    if not np.isfinite(out).all():  # pragma: no cover - resamplers keep finite input finite
+        raise AudioError(f"{path}: resampling produced non-finite samples")
+    return out
+
+
+def write(
+    path: str | os.PathLike,
+    signal: np.ndarray,
+    sample_rate: int = SAMPLE_RATE,
+    subtype: str = "pcm16",
+) -> Path:
+    """Write ``signal`` ((samples,) or (channels, samples)) as WAV, atomically.
+
+    ``subtype`` is ``pcm16`` (default), ``pcm24`` or ``float`` (32-bit float). Integer
+    formats clip to [-1, 1) first, so out-of-range samples saturate instead of wrapping.
+    The data goes to a temporary file in the same folder, then is renamed over ``path``:
+    a reader never sees a half-written file, and an interrupted run leaves no output.
+    """
+    path = Path(path)
+    if subtype not in SUBTYPES:
+        raise UsageError(f"unknown WAV subtype {subtype!r}; use one of {', '.join(SUBTYPES)}")
+    signal = np.asarray(signal)
+    if not np.isfinite(signal).all():
+        raise AudioError(f"{path}: refusing to write NaN or infinite samples")
+    data = signal.T if signal.ndim == 2 else signal
+    if subtype != "float":
+        data = np.clip(data, -1.0, 1.0)
+    with atomic_path(path) as tmp:
+        sf.write(str(tmp), data, sample_rate, subtype=SUBTYPES[subtype], format="WAV")
+    return path
+
+
+def is_complete_wav(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> bool:
+    """True if ``path`` is a readable WAV at ``sample_rate`` Hz with ``channels`` channels."""
+    try:
+        i = sf.info(str(path))
+    except Exception:
+        return False
+    return i.samplerate == sample_rate and i.channels == channels and i.frames > 0
+
+
+def find_audio(folder: str | os.PathLike) -> list[Path]:
+    """Every audio file under ``folder`` (by extension), sorted by relative path."""
+    folder = Path(folder)
+    return sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+        and not p.name.startswith(".")
+    )
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__

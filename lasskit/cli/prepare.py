@@ -1,0 +1,70 @@
+"""``lasskit prepare``: raw corpus -> 16 kHz mono WAV + manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
+
+
+def prepare(
+    ctx: typer.Context,
+    corpus: str = typer.Argument(..., help="clotho, fsd50k, dcase2024 or folder."),
+    src: Path = typer.Argument(None, help="Raw download folder (default: paths.<corpus> in lasskit.yaml)."),
+    out: Path = typer.Option(None, "--out", help="Data folder to write into (default: <workspace>/data)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Convert again even if outputs are complete."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some files failed (they are still listed)."),
+    resampler: str = typer.Option("soxr", "--resampler", help="soxr (default, HQ) or torchaudio."),
+    captions: list[Path] = typer.Option(None, "--captions", help="fsd50k: organizers' caption JSON (repeatable)."),
+    metadata: Path = typer.Option(None, "--metadata", help="folder: CSV with file, captions, labels, split."),
+    name: str = typer.Option(None, "--name", help="folder: corpus name (default: the folder's name)."),
+) -> None:
+    """Convert a raw corpus to mono 16 kHz WAV and write its manifest.
+
+    Example: lasskit prepare dcase2024 ~/downloads/dcase2024_task9
+    """
+    from lasskit.corpora import CORPORA, prepare_corpus
+    from lasskit.errors import UsageError, WorkError
+
+    ws = workspace(ctx)
+    if corpus not in CORPORA:
+        raise UsageError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")
+    if src is None:
+        src = ws.raw_path(corpus)
+        if src is None:
+            raise UsageError(f"no raw folder for {corpus}: pass SRC or set paths.{corpus} in {ws.root / 'lasskit.yaml'}")
+    options = {"jobs": check_jobs(jobs), "overwrite": overwrite, "resampler": resampler}
+    if corpus == "fsd50k":
+        options["captions"] = list(captions or [])
+    if corpus == "folder":
+        options.update(metadata=metadata, name=name)
+    reports = prepare_corpus(corpus, src, out or ws.data_dir, **options)
+    print_reports(reports)
+    failed = sum(len(r.failures) for r in reports)
+    if failed and not keep_going:
+        raise WorkError(f"{failed} file(s) failed; see {', '.join(str(r.path.parent / 'failures.csv') for r in reports if r.failures)}")
+
+
+def print_reports(reports) -> None:
+    """The summary table: items, hours of audio, failures, seconds, times real time."""
+    from rich.table import Table
+
+    con = console()
+    table = Table(title="lasskit prepare")
+    for col in ("output", "kind", "items", "hours", "failures", "skipped", "seconds", "x real time"):
+        table.add_column(col, justify="right" if col not in ("output", "kind") else "left")
+    for r in reports:
+        table.add_row(r.name, r.kind, str(r.items), f"{r.audio_seconds / 3600:.3f}", str(len(r.failures)),
+                      str(r.skipped), f"{r.seconds:.1f}", f"{r.speed:.0f}" if r.seconds > 0 else "-")
+    con.print(table)
+    for r in reports:
+        con.print(f"{r.name}: {r.path}")
+        for note in r.notes:
+            con.print(f"  note: {note}")
+        for file, reason in r.failures[:10]:
+            con.print(f"  [red]failed[/red] {file}: {reason}")
+        if len(r.failures) > 10:
+            con.print(f"  ... and {len(r.failures) - 10} more in {r.path.parent / 'failures.csv'}")

@@ -1,0 +1,105 @@
+"""Run a function over many items on several processes, in order, with a progress bar.
+
+Every batch command uses :func:`run_parallel`: results come back in input order whatever the
+number of jobs (so outputs do not depend on ``--jobs``), and a failing item becomes an
+:class:`Outcome` with its error message instead of stopping the batch.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
+
+from lasskit.errors import LasskitError
+
+
+def default_jobs() -> int:
+    """Number of cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    """``None`` or 0 means all cores; a negative number is a usage error upstream."""
+    return default_jobs() if not jobs or jobs <= 0 else jobs
+
+
+@dataclass
+class Outcome:
+    """The result of one item: ``value`` on success, else ``error`` (a one-line message)."""
+
+    index: int
+    value: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, LasskitError):
+        return str(exc)
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
+
+
+def _run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> list[Outcome]:
+    out = []
+    for index, item in chunk:
+        try:
+            out.append(Outcome(index, fn(item)))
+        except Exception as exc:  # one bad item must not stop the batch
+            out.append(Outcome(index, error=_describe(exc)))
+    return out
+
+
+def progress_bar(total: int, desc: str, unit: str = "file"):
+    """A tqdm bar on stderr, shown only on a terminal (or with LASSKIT_PROGRESS=1)."""
+    from tqdm import tqdm
+
+    force = os.environ.get("LASSKIT_PROGRESS")
+    disable = (force == "0") if force is not None else not sys.stderr.isatty()
+    return tqdm(total=total, desc=desc, unit=unit, disable=disable, dynamic_ncols=True, leave=False)
+
+
+def run_parallel(
+    fn: Callable[[Any], Any],
+    items: Sequence[Any],
+    jobs: int | None = None,
+    desc: str = "working",
+    unit: str = "file",
+    chunk_size: int | None = None,
+) -> list[Outcome]:
+    """Apply ``fn`` to every item on ``jobs`` processes; one :class:`Outcome` per item, in order.
+
+    ``fn`` must be picklable (a module-level function or a ``functools.partial`` of one).
+    With one job (or one item) everything runs in this process.
+    """
+    jobs = resolve_jobs(jobs)
+    n = len(items)
+    indexed = list(enumerate(items))
+    results: list[Outcome | None] = [None] * n
+    with progress_bar(n, desc, unit) as bar:
+        if jobs == 1 or n <= 1:
+            for index, item in indexed:
+                (outcome,) = _run_chunk(fn, [(index, item)])
+                results[index] = outcome
+                bar.update(1)
+        else:
+            size = chunk_size or max(1, min(32, n // (jobs * 8) or 1))
+            chunks = [indexed[i:i + size] for i in range(0, n, size)]
+            with ProcessPoolExecutor(max_workers=jobs) as pool:
+                futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks]
+                for future in as_completed(futures):
+                    chunk_outcomes = future.result()
+                    for outcome in chunk_outcomes:
+                        results[outcome.index] = outcome
+                    bar.update(len(chunk_outcomes))
+    return results  # type: ignore[return-value]

@@ -1,0 +1,176 @@
+"""The workspace: a folder with a fixed layout, and its optional ``lasskit.yaml``.
+
+Layout (all paths relative to the workspace root)::
+
+    lasskit.yaml                      optional defaults for any option
+    data/<corpus>/manifest.csv        prepared corpus (see lasskit.manifest)
+    data/<corpus>/audio/...           its 16 kHz mono WAV files
+    data/<corpus>/failures.csv        files that could not be prepared (file, reason)
+    data/splits/<split>/mixtures.csv  mixture set (see lasskit.splits)
+    data/splits/<split>/mixture/      ... with source/ and noise/ where references are known
+    exp/<model>/<split>/              separated outputs and that split's scores
+    submission/                       submission packages
+
+The root is ``--workspace DIR``, else ``$LASSKIT_WORKSPACE``, else the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lasskit.errors import UsageError
+
+CONFIG_NAME = "lasskit.yaml"
+ENV_VAR = "LASSKIT_WORKSPACE"
+
+CONFIG_TEMPLATE = """\
+# lasskit.yaml: defaults for lasskit commands run in this workspace.
+# A command-line option always beats a value here. Top-level keys apply to every command
+# that has such an option; a section named after a command applies to that command only.
+
+# jobs: 4                      # worker processes (default: all cores)
+
+# Raw downloads, so that `lasskit prepare CORPUS` needs no path.
+paths:
+  # clotho: /data/clotho_v2         # development/, validation/, evaluation/, clotho_captions_*.csv
+  # fsd50k: /data/FSD50K            # FSD50K.dev_audio/, FSD50K.eval_audio/, FSD50K.ground_truth/
+  # dcase2024: /data/dcase2024_task9 # lass_validation/, lass_validation.json, lass_*_evaluation*
+
+# prepare:
+#   resampler: soxr              # or torchaudio
+
+# mix:
+#   snr: [-15, 15]
+#   seed: 0
+
+# separate:
+#   model: passthrough
+#   device: auto
+
+# Team details for `lasskit package`.
+# package:
+#   team: Lastname
+#   institute: INST
+#   name: My system
+#   abbreviation: MySys
+# authors:
+#   - firstname: Ada
+#     lastname: Lovelace
+#     email: ada@example.org
+#     affiliation: Example University
+#     corresponding: true
+"""
+
+
+@dataclass
+class Workspace:
+    """A workspace root and its configuration (the parsed ``lasskit.yaml``, or ``{}``)."""
+
+    root: Path
+    config: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(cls, root: str | os.PathLike | None = None) -> "Workspace":
+        """Open ``root`` (or ``$LASSKIT_WORKSPACE``, or the current directory) and read its config."""
+        if root is None:
+            root = os.environ.get(ENV_VAR) or "."
+        root = Path(root).expanduser().resolve()
+        if root.exists() and not root.is_dir():
+            raise UsageError(f"{root}: workspace is not a folder; pass --workspace DIR")
+        return cls(root, load_config(root / CONFIG_NAME))
+
+    # --- layout -------------------------------------------------------------------------
+    @property
+    def data_dir(self) -> Path:
+        return self.root / "data"
+
+    def corpus_dir(self, corpus: str) -> Path:
+        return self.data_dir / corpus
+
+    def manifest_path(self, corpus: str) -> Path:
+        return self.corpus_dir(corpus) / "manifest.csv"
+
+    @property
+    def splits_dir(self) -> Path:
+        return self.data_dir / "splits"
+
+    def split_dir(self, split: str) -> Path:
+        return self.splits_dir / split
+
+    @property
+    def exp_dir(self) -> Path:
+        return self.root / "exp"
+
+    def output_dir(self, model: str, split: str) -> Path:
+        return self.exp_dir / model / split
+
+    @property
+    def submission_dir(self) -> Path:
+        return self.root / "submission"
+
+    # --- discovery ------------------------------------------------------------------------
+    def corpora(self) -> list[str]:
+        """Names of prepared corpora (folders of ``data/`` with a manifest), sorted."""
+        if not self.data_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.data_dir.glob("*/manifest.csv"))
+
+    def splits(self) -> list[str]:
+        """Names of mixture sets (folders of ``data/splits/`` with ``mixtures.csv``), sorted."""
+        if not self.splits_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.splits_dir.glob("*/mixtures.csv"))
+
+    def models(self) -> list[str]:
+        """Names of models with outputs under ``exp/``, sorted."""
+        if not self.exp_dir.is_dir():
+            return []
+        return sorted(p.name for p in self.exp_dir.iterdir() if p.is_dir())
+
+    # --- configuration --------------------------------------------------------------------
+    def raw_path(self, corpus: str) -> Path | None:
+        """The raw download folder of ``corpus`` from ``paths:`` in lasskit.yaml, if set."""
+        paths = self.config.get("paths") or {}
+        value = paths.get(corpus) if isinstance(paths, dict) else None
+        return Path(value).expanduser() if value else None
+
+    def command_defaults(self, command: str) -> dict:
+        """Option defaults for ``command``: top-level scalar keys, overridden by its own section."""
+        defaults = {
+            k: v for k, v in self.config.items() if not isinstance(v, dict) and k not in ("authors",)
+        }
+        section = self.config.get(command)
+        if isinstance(section, dict):
+            defaults.update(section)
+        return {k.replace("-", "_"): v for k, v in defaults.items()}
+
+
+def load_config(path: Path) -> dict:
+    """Parse a ``lasskit.yaml``; a missing file is ``{}``, a malformed one a one-line error."""
+    if not path.is_file():
+        return {}
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UsageError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the file or run `lasskit init --force`")
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: must be a mapping of option names to values")
+    return data
+
+
+def write_config_template(root: Path, force: bool = False) -> Path:
+    """Write the commented ``lasskit.yaml`` template; refuses to replace one unless ``force``."""
+    from lasskit.atomic import write_text
+
+    path = root / CONFIG_NAME
+    if path.exists() and not force:
+        raise UsageError(f"{path}: already exists; pass --force to replace it")
+    return write_text(path, CONFIG_TEMPLATE)

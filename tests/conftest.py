@@ -1,0 +1,58 @@
+"""Shared fixtures. Test audio comes from lasskit.soundgen (the one source of generated audio)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("LASSKIT_SHARED", REPO.parent / "shared"))
+METADATA = SHARED / "dcase2024_metadata"
+GOLDEN = SHARED / "golden" / "dcase2024_baseline"
+
+os.environ.setdefault("LASSKIT_PROGRESS", "0")
+
+
+@pytest.fixture
+def metadata_dir() -> Path:
+    """The official DCASE 2024 metadata in ../shared; skips when this clone has no ../shared."""
+    if not (METADATA / "lass_validation.json").is_file():
+        pytest.skip(f"official metadata not found at {METADATA} (../shared is absent in a user's clone)")
+    return METADATA
+
+
+@pytest.fixture
+def golden_dir() -> Path:
+    if not (GOLDEN / "resunet30_state_dict.tsv").is_file():
+        pytest.skip(f"golden baseline files not found at {GOLDEN} (../shared is absent in a user's clone)")
+    return GOLDEN
+
+
+@pytest.fixture
+def run_cli(monkeypatch):
+    """Run ``lasskit ARGS`` in-process; returns (exit code, stdout, stderr)."""
+    import io
+    import sys
+
+    from lasskit.cli import main
+
+    def run(*args: str, cwd: Path | None = None):
+        out, err = io.StringIO(), io.StringIO()
+        if cwd is not None:
+            monkeypatch.chdir(cwd)
+        monkeypatch.setattr(sys, "stdout", out)
+        monkeypatch.setattr(sys, "stderr", err)
+        monkeypatch.setenv("COLUMNS", "200")
+        try:
+            main([str(a) for a in args])
+            code = 0
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        finally:
+            monkeypatch.setattr(sys, "stdout", sys.__stdout__)
+            monkeypatch.setattr(sys, "stderr", sys.__stderr__)
+        return code, out.getvalue(), err.getvalue()
+
+    return run
