@@ -1,0 +1,1 @@
+"""Separation models: the protocol (:mod:`lasskit.models.base`) and the registry."""
