@@ -72,6 +72,9 @@ def read(path: str | os.PathLike, dtype: str = "float32") -> tuple[np.ndarray, i
         raise AudioError(f"{path}: unreadable audio ({_short(exc)}); re-download or remove it") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: empty audio file (0 samples); re-download or remove it")
+    declared = _wav_declared_frames(path)
+    if declared is not None and declared > expected:
+        expected = declared
     if 0 < expected and data.shape[0] < expected:
         raise AudioError(
             f"{path}: truncated audio ({data.shape[0]} of {expected} samples); re-download it"
@@ -172,6 +175,38 @@ def find_audio(folder: str | os.PathLike) -> list[Path]:
         p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
         and not p.name.startswith(".")
     )
+
+
+def _wav_declared_frames(path: Path) -> int | None:
+    """Frames a RIFF/WAVE header declares in its ``data`` chunk (None if not WAV or unknown).
+
+    libsndfile quietly shortens a truncated WAV to what is on disk; comparing with the
+    declared size is how a cut-off download is caught.
+    """
+    import struct
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(12)
+            if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+                return None
+            block_align = None
+            while True:
+                chunk = fh.read(8)
+                if len(chunk) < 8:
+                    return None
+                cid, size = chunk[:4], struct.unpack("<I", chunk[4:])[0]
+                if cid == b"fmt ":
+                    fmt = fh.read(size + (size & 1))
+                    block_align = struct.unpack("<H", fmt[12:14])[0] if len(fmt) >= 14 else None
+                elif cid == b"data":
+                    if not block_align or size in (0, 0xFFFFFFFF):
+                        return None
+                    return size // block_align
+                else:
+                    fh.seek(size + (size & 1), 1)
+    except OSError:
+        return None
 
 
 def _short(exc: BaseException) -> str:

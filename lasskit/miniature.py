@@ -1,0 +1,140 @@
+"""Miniature raw downloads in the real layouts, filled with :mod:`lasskit.soundgen` events.
+
+Used by ``lasskit demo``, the test suite and the benchmarks, so that every stage can run offline
+on data that looks like the real thing: Clotho v2, FSD50K and the DCASE 2024 Task 9 validation
+and evaluation sets, at mixed sample rates (44.1/48/22.05/16 kHz), channel counts and bit depths.
+Everything is seeded.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from lasskit import soundgen
+
+CLASS_NAMES = tuple(soundgen.CLASSES)
+FORMATS = (  # (rate Hz, channels, soundfile subtype), cycled over the clips
+    (44100, 2, "PCM_16"),
+    (48000, 1, "PCM_24"),
+    (22050, 2, "PCM_16"),
+    (16000, 1, "FLOAT"),
+)
+
+
+def _clip(path: Path, index: int, duration: float, seed: int, fmt_offset: int = 0) -> str:
+    name = CLASS_NAMES[index % len(CLASS_NAMES)]
+    rate, channels, subtype = FORMATS[(index + fmt_offset) % len(FORMATS)]
+    soundgen.write_clip(path, name, duration, rate, seed=seed * 1000 + index, channels=channels, subtype=subtype)
+    return name
+
+
+def write_clotho(root: Path, per_split: int = 4, duration: float = 1.0, seed: int = 0,
+                 corrupt: bool = False) -> Path:
+    """Clotho v2 layout: ``development/``, ``validation/``, ``evaluation/`` + captions CSVs."""
+    import csv
+
+    root = Path(root)
+    for k, split in enumerate(("development", "validation", "evaluation")):
+        rows = []
+        for i in range(per_split):
+            index = k * per_split + i
+            file_name = f"{CLASS_NAMES[index % len(CLASS_NAMES)]} recording {index}.wav"
+            name = _clip(root / split / file_name, index, duration, seed)
+            caps = list(soundgen.CLASSES[name].captions)
+            rows.append([file_name, *(caps * 3)[:5]])
+        if corrupt and split == "development":
+            (root / split / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 4)
+        with open(root / f"clotho_captions_{split}.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["file_name", "caption_1", "caption_2", "caption_3", "caption_4", "caption_5"])
+            w.writerows(rows)
+    return root
+
+
+def write_fsd50k(root: Path, dev: int = 6, eval: int = 3, duration: float = 1.0, seed: int = 1,
+                 with_captions: bool = True) -> Path:
+    """FSD50K layout: ``FSD50K.dev_audio/``, ``FSD50K.eval_audio/``, ``FSD50K.ground_truth/``.
+
+    With ``with_captions`` also writes ``fsd50k_captions.json`` in the organizers' format.
+    """
+    root = Path(root)
+    gt = root / "FSD50K.ground_truth"
+    gt.mkdir(parents=True, exist_ok=True)
+    dev_rows, eval_rows, captions = [], [], []
+    for i in range(dev + eval):
+        fname = str(100000 + i)
+        folder = "FSD50K.dev_audio" if i < dev else "FSD50K.eval_audio"
+        name = _clip(root / folder / f"{fname}.wav", i + 3, duration, seed)
+        labels = ",".join(label.replace(" ", "_") for label in soundgen.CLASSES[name].labels)
+        mids = ",".join(f"/m/{zlib.crc32(label.encode()) % 10**6:06d}" for label in labels.split(","))
+        if i < dev:
+            dev_rows.append(f'{fname},"{labels}","{mids}",{"train" if i % 3 else "val"}')
+        else:
+            eval_rows.append(f'{fname},"{labels}","{mids}"')
+        captions.append({"wav": f"{folder}/{fname}.wav", "caption": soundgen.CLASSES[name].captions[0]})
+    (gt / "dev.csv").write_text("fname,labels,mids,split\n" + "\n".join(dev_rows) + "\n")
+    (gt / "eval.csv").write_text("fname,labels,mids\n" + "\n".join(eval_rows) + "\n")
+    vocab = sorted({label.replace(" ", "_") for c in soundgen.CLASSES.values() for label in c.labels})
+    (gt / "vocabulary.csv").write_text("".join(f"{i},{v},/m/{i:06d}\n" for i, v in enumerate(vocab)))
+    if with_captions:
+        (root / "fsd50k_captions.json").write_text(json.dumps({"data": captions}, indent=1))
+    return root
+
+
+def write_dcase2024(root: Path, clips: int = 8, mixtures: int = 12, real: int = 3, synth_eval: int = 4,
+                    duration: float = 1.0, seed: int = 2) -> Path:
+    """DCASE 2024 Task 9 layout: validation clips + JSON + synthetic-validation CSV, and the
+    synthetic and real evaluation folders with their CSVs.
+
+    The validation clips are 16 kHz mono 16-bit like the real ones; mixtures pair clips of
+    different classes (no shared tag) at integer SNRs in [-15, 15] dB; each real recording
+    carries two queries (one with a leading space, as in the real file).
+    """
+    root = Path(root)
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(clips):
+        index = f"{700000 + i}_{seed}{i:04d}-hq"
+        name = CLASS_NAMES[i % len(CLASS_NAMES)]
+        soundgen.write_clip(root / "lass_validation" / f"{index}.wav", name, duration, 16000, seed=seed * 1000 + i)
+        cls = soundgen.CLASSES[name]
+        items.append({"Index": index, "Tags": [t.lower() for t in cls.labels],
+                      "Captions": [*cls.captions, f"{cls.captions[0][:-1]} nearby."]})
+    (root / "lass_validation.json").write_text(json.dumps(items, indent=4))
+    lines = ["source, noise, snr, caption"]
+    for m in range(mixtures):
+        s = m % clips
+        candidates = [j for j in range(clips) if not set(items[j]["Tags"]) & set(items[s]["Tags"])]
+        n = candidates[int(rng.integers(len(candidates)))]
+        caption = items[s]["Captions"][m % 3].replace('"', "'")
+        lines.append(f'{items[s]["Index"]},{items[n]["Index"]},{int(rng.integers(-15, 16))},"{caption}"')
+    (root / "lass_synthetic_validation.csv").write_text("\n".join(lines) + "\n")
+    synth_rows = ["file_name,caption"]
+    for i in range(synth_eval):
+        a = soundgen.generate(CLASS_NAMES[i % 8], duration, 16000, seed=50 + i)
+        b = soundgen.generate(CLASS_NAMES[(i + 3) % 8], duration, 16000, seed=60 + i)
+        _write(root / "lass_evaluation_synth" / f"eval_synth_{i}.wav", (a + 0.5 * b) * 0.8)
+        synth_rows.append(f'eval_synth_{i}.wav,"{soundgen.CLASSES[CLASS_NAMES[i % 8]].captions[0]}"')
+    (root / "lass_synthetic_evaluation.csv").write_text("\n".join(synth_rows) + "\n")
+    real_rows = ["file_name,query"]
+    for r in range(real):
+        a = soundgen.generate(CLASS_NAMES[r % 8], duration, 16000, seed=70 + r)
+        b = soundgen.generate(CLASS_NAMES[(r + 5) % 8], duration, 16000, seed=80 + r)
+        for q, cls in enumerate((CLASS_NAMES[r % 8], CLASS_NAMES[(r + 5) % 8])):
+            name = f"test-real-case-{2 * r + q}.wav"
+            _write(root / "lass_evaluation_real" / name, (a + b) * 0.6)
+            query = soundgen.CLASSES[cls].captions[1].lower()
+            real_rows.append(f'{name},"{" " + query if q else query}"')
+    (root / "lass_real_evaluation.csv").write_text("\n".join(real_rows) + "\n")
+    return root
+
+
+def _write(path: Path, x: np.ndarray) -> None:
+    import soundfile as sf
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), x.astype(np.float32), 16000, subtype="PCM_16")

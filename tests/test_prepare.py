@@ -1,0 +1,177 @@
+"""`prepare`: every corpus layout, resume, idempotence, failures, and the official formula."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lasskit import miniature
+from lasskit.corpora import prepare_corpus
+from lasskit.errors import UsageError
+from lasskit.manifest import read_manifest
+from lasskit.mixing import read_official_csv
+from lasskit.splits import read_split
+
+
+def _snapshot(folder):
+    return {p: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory):
+    root = tmp_path_factory.mktemp("raw")
+    miniature.write_clotho(root / "clotho", per_split=3, duration=0.5, corrupt=True)
+    miniature.write_fsd50k(root / "fsd50k", dev=4, eval=2, duration=0.5)
+    miniature.write_dcase2024(root / "dcase", clips=6, mixtures=8, real=2, synth_eval=2, duration=0.5)
+    return root
+
+
+def test_clotho_converts_to_16k_mono_with_captions_and_lists_the_corrupt_file(raw, tmp_path):
+    src_before = _snapshot(raw / "clotho")
+    (report,) = prepare_corpus("clotho", raw / "clotho", tmp_path / "data", jobs=2)
+    m = read_manifest(tmp_path / "data/clotho/manifest.csv")
+    assert len(m) == 9 and report.items == 9
+    assert {c.split for c in m.clips} == {"train", "val", "eval"}
+    for clip in m.clips:
+        info = sf.info(m.audio_path(clip))
+        assert (info.samplerate, info.channels, info.subtype) == (16000, 1, "PCM_16")
+        assert info.frames == clip.num_samples == 8000  # 0.5 s at any source rate, to the sample
+        assert clip.duration == 0.5 and len(clip.captions) == 5 and clip.labels == []
+    assert m.clips[0].id == "development/alarm recording 1"  # sorted by path
+    failures = (tmp_path / "data/clotho/failures.csv").read_text().splitlines()
+    assert failures[0] == "file,reason" and len(failures) == 2 and "broken.wav" in failures[1]
+    assert report.failures and report.audio_seconds == pytest.approx(4.5)
+    assert _snapshot(raw / "clotho") == src_before  # inputs never modified
+
+
+def test_rerun_changes_nothing_and_resume_rewrites_only_the_deleted_output(raw, tmp_path):
+    prepare_corpus("clotho", raw / "clotho", tmp_path / "data", jobs=1)
+    before = _snapshot(tmp_path / "data")
+    (report,) = prepare_corpus("clotho", raw / "clotho", tmp_path / "data", jobs=2)
+    assert report.skipped == 9 and _snapshot(tmp_path / "data") == before
+    victim = tmp_path / "data/clotho/audio/validation/ticking recording 3.wav"
+    bytes_before = victim.read_bytes()
+    victim.unlink()
+    (report,) = prepare_corpus("clotho", raw / "clotho", tmp_path / "data", jobs=2)
+    assert report.skipped == 8 and victim.read_bytes() == bytes_before
+    after = _snapshot(tmp_path / "data")
+    changed = [p for p in after if after[p] != before[p]]
+    assert changed == [victim]
+
+
+def test_fsd50k_labels_splits_and_generated_captions(raw, tmp_path):
+    (report,) = prepare_corpus("fsd50k", raw / "fsd50k", tmp_path / "data",
+                               captions=[raw / "fsd50k/fsd50k_captions.json"], jobs=1)
+    m = read_manifest(tmp_path / "data/fsd50k/manifest.csv")
+    by_id = {c.id: c for c in m.clips}
+    assert len(m) == 6 and [c.split for c in m.clips].count("eval") == 2
+    assert {c.split for c in m.clips} == {"train", "val", "eval"}
+    clip = by_id["100000"]  # class index 3: ticking
+    assert clip.labels == ["Tick", "Clock"] and clip.captions == ["A clock ticks steadily."]
+    (report,) = prepare_corpus("fsd50k", raw / "fsd50k", tmp_path / "nocap", jobs=1)
+    m2 = read_manifest(tmp_path / "nocap/fsd50k/manifest.csv")
+    assert {c.id: c for c in m2.clips}["100000"].captions == ["The sound of tick and clock."]
+
+
+def test_dcase2024_makes_corpus_and_three_splits(raw, tmp_path):
+    reports = prepare_corpus("dcase2024", raw / "dcase", tmp_path / "data", jobs=2)
+    assert [r.name for r in reports] == ["dcase2024_val", "val_synth", "eval_synth", "eval_real"]
+    val = read_manifest(tmp_path / "data/dcase2024_val/manifest.csv")
+    assert len(val) == 6 and len(val.clips[0].captions) == 3 and val.clips[0].labels == ["tone", "sine wave"]
+    real = read_split(tmp_path / "data/splits/eval_real")
+    assert list(real.frame["mixture"]) == [f"test-real-case-{i}.wav" for i in range(4)]
+    assert real.frame["query"][1].startswith(" ")  # queries are kept verbatim
+    raw_real = raw / "dcase/lass_evaluation_real/test-real-case-0.wav"
+    assert (tmp_path / "data/splits/eval_real/mixture/test-real-case-0.wav").read_bytes() == raw_real.read_bytes()
+    synth = read_split(tmp_path / "data/splits/eval_synth")
+    assert len(synth) == 2 and not synth.has_references
+
+
+def test_val_synth_equals_the_organizers_formula(raw, tmp_path):
+    prepare_corpus("dcase2024", raw / "dcase", tmp_path / "data", jobs=2)
+    split = read_split(tmp_path / "data/splits/val_synth")
+    assert len(split) == 8 and split.has_references
+    for row in split.frame.to_dict("records"):
+        # the organizers' evaluator, written out straight (float32 like librosa.load)
+        s = sf.read(raw / f"dcase/lass_validation/{row['source_id']}.wav", dtype="float32")[0]
+        n = sf.read(raw / f"dcase/lass_validation/{row['noise_id']}.wav", dtype="float32")[0]
+        snr = float(row["snr"])
+        n = n * np.sqrt(np.mean(s**2) / (10 ** (snr / 10)) / np.mean(n**2))
+        mix = s + n
+        peak = np.max(np.abs(mix))
+        if peak > 1:
+            s, mix = s * 0.9 / peak, mix * 0.9 / peak
+        got_mix = sf.read(split.root / "mixture" / row["mixture"], dtype="float32")[0]
+        got_src = sf.read(split.root / row["source"], dtype="float32")[0]
+        got_noise = sf.read(split.root / row["noise"], dtype="float32")[0]
+        assert np.max(np.abs(got_mix - mix)) < 1e-6 and np.max(np.abs(got_src - s)) < 1e-6
+        assert np.array_equal(got_mix, got_src + got_noise)  # mixture == reference + noise exactly
+        measured = 10 * np.log10(np.sum(got_src.astype(float) ** 2) / np.sum(got_noise.astype(float) ** 2))
+        assert abs(measured - snr) < 0.01
+        assert set(json.loads(row["source_labels"])).isdisjoint(json.loads(row["noise_labels"]))
+
+
+def test_partial_download_names_what_is_missing(raw, tmp_path):
+    only_real = tmp_path / "only_real"
+    (only_real / "lass_evaluation_real").mkdir(parents=True)
+    for p in (raw / "dcase/lass_evaluation_real").iterdir():
+        (only_real / "lass_evaluation_real" / p.name).write_bytes(p.read_bytes())
+    (only_real / "lass_real_evaluation.csv").write_bytes((raw / "dcase/lass_real_evaluation.csv").read_bytes())
+    reports = prepare_corpus("dcase2024", only_real, tmp_path / "data", jobs=1)
+    assert [r.name for r in reports] == ["eval_real"]
+    assert "lass_validation.json" in reports[0].notes[-1] and "lass_evaluation_synth/" in reports[0].notes[-1]
+
+
+def test_folder_corpus_with_metadata(tmp_path):
+    from lasskit import soundgen
+
+    src = tmp_path / "mine"
+    soundgen.write_clip(src / "a/dog.flac", "knock", 0.3, 48000, channels=2)
+    soundgen.write_clip(src / "b/rain.wav", "rain", 0.3, 22050, subtype="PCM_24")
+    meta = tmp_path / "meta.csv"
+    meta.write_text('file,captions,labels,split\na/dog.flac,"Knocks; more knocks","Knock,Door",train\n')
+    (report,) = prepare_corpus("folder", src, tmp_path / "data", metadata=meta, jobs=1)
+    m = read_manifest(tmp_path / "data/mine/manifest.csv")
+    assert [c.id for c in m.clips] == ["a/dog", "b/rain"]
+    assert m.clips[0].captions == ["Knocks", "more knocks"] and m.clips[0].labels == ["Knock", "Door"]
+    assert m.clips[0].audio == "audio/a/dog.wav" and m.clips[0].num_samples == 4800
+    assert m.clips[1].captions == [] and "1 file(s) have no row" in report.notes[0]
+
+
+def test_refuses_to_write_inside_the_raw_folder(raw):
+    with pytest.raises(UsageError, match="inside the raw folder"):
+        prepare_corpus("clotho", raw / "clotho", raw / "clotho" / "data")
+
+
+def test_official_csvs_parse(metadata_dir):
+    frame = read_official_csv(metadata_dir / "lass_synthetic_validation.csv")
+    assert len(frame) == 3000 and list(frame.columns) == ["source", "noise", "snr", "caption"]
+    snrs = frame["snr"].astype(int)
+    assert snrs.nunique() == 31 and snrs.min() == -15 and snrs.max() == 15
+    assert frame.groupby("source").size().eq(3).all()
+    items = json.loads((metadata_dir / "lass_validation.json").read_text())
+    assert len(items) == 1000 and all(len(it["Captions"]) == 3 for it in items)
+    import pandas as pd
+
+    real = pd.read_csv(metadata_dir / "lass_real_evaluation.csv", dtype=str, keep_default_na=False)
+    assert len(real) == 200 and real["file_name"].iloc[-1] == "test-real-case-199.wav"
+    assert any(q != q.strip() for q in real["query"])  # the quirk we keep verbatim
+
+
+def test_cli_prepare_summary_exit_codes_and_keep_going(raw, tmp_path, run_cli):
+    code, out, err = run_cli("--workspace", tmp_path, "prepare", "clotho", raw / "clotho", "--jobs", "1")
+    assert code == 1 and "1 file(s) failed" in err and "failures.csv" in err
+    assert "clotho" in out and "x real time" in out
+    code, out, err = run_cli("--workspace", tmp_path, "prepare", "clotho", raw / "clotho", "--keep-going")
+    assert code == 0
+    code, out, err = run_cli("--workspace", tmp_path, "prepare", "clotho", tmp_path / "nope")
+    assert code == 2 and err.startswith("error:") and "nope" in err and "Traceback" not in err
+    code, out, err = run_cli("--workspace", tmp_path, "prepare", "dcase2024")
+    assert code == 2 and "paths.dcase2024" in err
+    (tmp_path / "lasskit.yaml").write_text(f"paths:\n  dcase2024: {raw / 'dcase'}\n")
+    code, out, err = run_cli("--workspace", tmp_path, "prepare", "dcase2024")
+    assert code == 0 and (tmp_path / "data/splits/val_synth/mixtures.csv").is_file()
