@@ -156,7 +156,23 @@ def write(
         data = np.clip(data, -1.0, 1.0)
     with atomic_path(path) as tmp:
         sf.write(str(tmp), data, sample_rate, subtype=SUBTYPES[subtype], format="WAV")
+        if subtype == "float":
+            _clear_peak_timestamp(tmp)
     return path
+
+
+def _clear_peak_timestamp(path: Path) -> None:
+    """Zero the write time libsndfile puts in a float WAV's PEAK chunk (same samples, same bytes)."""
+    with open(path, "r+b") as f:
+        head = f.read(4096)
+        pos = 12  # after "RIFF", size, "WAVE"
+        while pos + 8 <= len(head) and head[pos:pos + 4] != b"data":
+            size = int.from_bytes(head[pos + 4:pos + 8], "little")
+            if head[pos:pos + 4] == b"PEAK":  # "PEAK", size, version, timestamp, peaks
+                f.seek(pos + 12)
+                f.write(b"\0\0\0\0")
+                return
+            pos += 8 + size + (size & 1)
 
 
 def is_complete_wav(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> bool:
