@@ -1,15 +1,37 @@
-"""``lasskit models``: not implemented yet (issue 5)."""
+"""``lasskit models``: list the registered separation models (``download`` fetches weights)."""
 
 from __future__ import annotations
 
 import typer
 
-app = typer.Typer(help="List registered separation models.", invoke_without_command=True)
+from lasskit.cli import models_download
+
+app = typer.Typer(
+    help="List registered separation models; `lasskit models download NAME` fetches weights.",
+    invoke_without_command=True,
+    no_args_is_help=False,
+)
 
 
 @app.callback()
 def models(ctx: typer.Context) -> None:
-    """List registered separation models (not available yet, issue 5)."""
-    from lasskit.errors import WorkError
+    """List registered separation models, one line each (name, rate, package, description)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from lasskit.models.registry import list_models
 
-    raise WorkError("lasskit models is not available yet")
+    entries = list_models()
+    if not entries:
+        typer.echo("no models registered (is lasskit installed? try `pip install -e .`)")
+        return
+    width = max(len(e.name) for e in entries)
+    for e in entries:
+        if e.available:
+            rate = getattr(e.cls, "sample_rate", 16000) or 16000
+            line = f"{e.name:<{width}}  {rate / 1000:g} kHz  {e.description}  [{e.package}]"
+        else:
+            line = f"{e.name:<{width}}  unavailable: {e.error}  [{e.package}: {e.target}]"
+        typer.echo(line.rstrip())
+
+
+app.command("download")(models_download.download)

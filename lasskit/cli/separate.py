@@ -1,12 +1,76 @@
-"""``lasskit separate``: not implemented yet (issue 5)."""
+"""``lasskit separate``: run a model over a split -> exp/<model>/<split>/<mixture file name>."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from lasskit.cli.common import console, workspace
 
-def separate(ctx: typer.Context) -> None:
-    """Not available yet (issue 5)."""
-    from lasskit.errors import WorkError
 
-    raise WorkError("lasskit separate is not available yet")
+def separate(
+    ctx: typer.Context,
+    split: str = typer.Option(None, "--split", "-s", help="Split name under data/splits (or a split folder)."),
+    model: str = typer.Option("passthrough", "--model", "-m",
+                              help="Registered name (see `lasskit models`), module:Class or path/file.py:Class."),
+    device: str = typer.Option("auto", "--device", help="auto (cuda if available), cpu, cuda or cuda:N."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="Weights file passed to the model."),
+    option: list[str] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
+                                     help="Model option passed to its constructor (repeatable)."),
+    name: str = typer.Option(None, "--name", help="Output folder under exp/ (default: the model's name)."),
+    batch_size: int = typer.Option(4, "--batch-size", "-b", help="Mixtures per model call (sorted by length)."),
+    chunk_seconds: float = typer.Option(None, "--chunk-seconds",
+                                        help="Split longer inputs into windows of this many seconds (default: the model's max_seconds)."),
+    chunk_overlap: float = typer.Option(0.5, "--chunk-overlap", help="Fraction of a window shared with the next."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Separate again even if outputs are complete."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Decoding threads (default 2)."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some rows failed (they are still listed)."),
+) -> None:
+    """Separate every mixture of a split with a model; one checked 16 kHz float WAV per row.
+
+    Example: lasskit separate --split val_synth --model dcase2024-baseline --device cuda
+    """
+    from lasskit.errors import UsageError, WorkError
+    from lasskit.models.registry import parse_options
+    from lasskit.separation import separate_split
+
+    ws = workspace(ctx)
+    if not split:
+        known = ws.splits()
+        raise UsageError("--split is required" + (f" (known splits: {', '.join(known)})" if known else
+                                                 "; create a split first with `lasskit prepare` or `lasskit mix`"))
+    if jobs is not None and jobs < 1:
+        raise UsageError(f"--jobs {jobs}: must be at least 1")
+    report = separate_split(
+        split, model, workspace=ws, name=name, device=device, checkpoint=checkpoint,
+        options=parse_options(option), batch_size=batch_size, chunk_seconds=chunk_seconds,
+        chunk_overlap=chunk_overlap, overwrite=overwrite, jobs=jobs,
+    )
+    print_report(report)
+    if report.failures and not keep_going:
+        raise WorkError(f"{len(report.failures)} of {report.total} mixture(s) failed; "
+                        f"see {report.out_dir / 'failures.csv'}")
+
+
+def print_report(report) -> None:
+    """The summary: counts, speed, where the outputs are, silent outputs and failures."""
+    from rich.table import Table
+
+    con = console()
+    table = Table(title="lasskit separate")
+    for col in ("model", "split", "device", "written", "skipped", "failed", "seconds", "mixtures/s", "x real time"):
+        table.add_column(col, justify="left" if col in ("model", "split", "device") else "right")
+    table.add_row(report.model, report.split, report.device, str(report.written), str(report.skipped),
+                  str(len(report.failures)), f"{report.seconds:.1f}",
+                  f"{report.speed:.1f}" if report.written else "-",
+                  f"{report.real_time_factor:.0f}" if report.written else "-")
+    con.print(table)
+    con.print(f"outputs: {report.out_dir}")
+    if report.silent:
+        shown = ", ".join(report.silent[:5]) + (f" and {len(report.silent) - 5} more" if len(report.silent) > 5 else "")
+        con.print(f"[yellow]warning[/yellow]: {len(report.silent)} output(s) are all zeros: {shown}")
+    for mixture, reason in report.failures[:10]:
+        con.print(f"  [red]failed[/red] {mixture}: {reason}")
+    if len(report.failures) > 10:
+        con.print(f"  ... and {len(report.failures) - 10} more in {report.out_dir / 'failures.csv'}")

@@ -1,0 +1,556 @@
+"""Run a separation model over a split: one checked 16 kHz mono float WAV per mixture.
+
+``separate_split`` reads ``data/splits/<split>/mixtures.csv`` and writes
+``exp/<model>/<split>/<mixture file name>`` for every row, plus ``separate.json`` (what ran, on
+what, how long) and, when rows failed, ``failures.csv`` (``mixture, reason``).
+
+The pipeline:
+
+- rows whose output is already complete (a readable 16 kHz mono WAV of the mixture's length) are
+  skipped unless ``overwrite``; every write is atomic, so an interrupted run is simply re-run;
+- the other rows are sorted by length and grouped into batches of ``batch_size``; shorter rows of
+  a batch are zero-padded at the end and their estimates cropped back;
+- mixtures are decoded by ``jobs`` background threads while the model runs, and outputs are
+  written by another thread;
+- on the device: resampling to the model's rate and back (``torchaudio.functional.resample``)
+  when it is not 16 kHz, and chunking with overlap-add for inputs longer than ``chunk_seconds``
+  (default: the model's ``max_seconds``), all under ``torch.inference_mode()``;
+- every estimate is checked: a tensor of the input's shape, finite (else a :class:`WorkError`
+  naming the model and the inputs), not all zeros (else a warning naming the file);
+- outputs are 32-bit float WAV at 16 kHz, mono, exactly the mixture's length, so scoring loses
+  no precision (``lasskit package`` converts when a submission needs another format).
+
+Chunking: windows of ``L = chunk_seconds * rate`` samples start every ``H = L * (1 - overlap)``
+samples, the last one aligned to the end of the input. Each window's estimate is weighted by a
+linear cross-fade over the samples it shares with its neighbours (``(i + 0.5) / o`` rising over
+an overlap of ``o`` samples, the mirror image falling) and the overlap-add is divided by the sum
+of the weights, so a model that returns its input reproduces the input exactly.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import os
+import time
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lasskit import SAMPLE_RATE, __version__, audio
+from lasskit.atomic import write_text
+from lasskit.errors import AudioError, LasskitError, UsageError, WorkError
+
+SEPARATE_JSON = "separate.json"
+FAILURES_CSV = "failures.csv"
+DEFAULT_BATCH_SIZE = 4
+DEFAULT_CHUNK_OVERLAP = 0.5
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass
+class Item:
+    """One row to separate: its output name, query, input files and length (samples at 16 kHz)."""
+
+    index: int
+    name: str
+    query: str
+    mixture_path: Path
+    reference_path: Path | None
+    num_samples: int
+
+
+@dataclass
+class SeparationReport:
+    """What a run did: counts, failures ``(mixture, reason)``, silent outputs and timing (s)."""
+
+    model: str
+    split: str
+    out_dir: Path
+    device: str
+    total: int
+    written: int = 0
+    skipped: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    silent: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    model_seconds: float = 0.0
+    audio_seconds: float = 0.0
+    record: dict = field(default_factory=dict)
+
+    @property
+    def speed(self) -> float:
+        """Mixtures written per second of wall time."""
+        return self.written / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def real_time_factor(self) -> float:
+        """Seconds of audio separated per second of wall time."""
+        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
+
+
+# --- devices, models, files -------------------------------------------------------------------
+
+def resolve_device(device: str = "auto") -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda[:N]`` must be available."""
+    import torch
+
+    device = (device or "auto").strip().lower()
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    try:
+        parsed = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"--device {device}: unknown device; use auto, cpu or cuda (or cuda:N)")
+    if parsed.type == "cuda":
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu or auto")
+        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
+            raise UsageError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
+    elif parsed.type != "cpu" and device not in ("mps",):
+        raise UsageError(f"--device {device}: use auto, cpu or cuda (or cuda:N)")
+    return device
+
+
+def file_sha256(path: str | os.PathLike | None) -> str | None:
+    """SHA-256 (hex) of a file; None for None or a path that is not a file."""
+    if path is None or not Path(path).is_file():
+        return None
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def expected_length(num_frames: int, rate: int) -> int:
+    """Samples at 16 kHz of a ``num_frames`` file at ``rate`` Hz once resampled (rounded half up)."""
+    if rate == SAMPLE_RATE:
+        return num_frames
+    return (2 * num_frames * SAMPLE_RATE + rate) // (2 * rate)
+
+
+def is_complete_output(path: Path, num_samples: int) -> bool:
+    """True if ``path`` is a readable 16 kHz mono WAV of exactly ``num_samples`` samples."""
+    try:
+        i = audio.info(path)
+    except AudioError:
+        return False
+    return i.sample_rate == SAMPLE_RATE and i.channels == 1 and i.num_samples == num_samples
+
+
+def _model_label(model: Any, name: str) -> str:
+    return f"{name} ({type(model).__module__}.{type(model).__qualname__})"
+
+
+def _json_safe(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=str))
+
+
+# --- chunking -----------------------------------------------------------------------------------
+
+def chunk_starts(length: int, chunk: int, overlap: float) -> list[int]:
+    """Start samples of the windows covering ``length``: every ``hop`` samples, the last one flush
+    with the end. ``length <= chunk`` gives ``[0]``."""
+    if length <= chunk:
+        return [0]
+    hop = max(1, int(round(chunk * (1.0 - overlap))))
+    starts = list(range(0, length - chunk, hop))
+    starts.append(length - chunk)
+    return starts
+
+
+def chunk_weights(starts: list[int], chunk: int):
+    """Per-window weights ``(windows, chunk)`` (float64 numpy): linear cross-fades over overlaps."""
+    weights = np.ones((len(starts), chunk))
+    for k in range(len(starts) - 1):
+        overlap = starts[k] + chunk - starts[k + 1]
+        if overlap <= 0:
+            continue
+        rise = (np.arange(overlap) + 0.5) / overlap
+        weights[k, chunk - overlap:] *= 1.0 - rise
+        weights[k + 1, :overlap] *= rise
+    return weights
+
+
+def _run_model(model, label: str, names: list[str], mixtures, queries: list[str], references):
+    """One call of ``model.separate`` with the output checks (shape, type, finiteness)."""
+    import torch
+
+    inputs = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    try:
+        if references is not None:
+            out = model.separate(mixtures, queries, references=references)
+        else:
+            out = model.separate(mixtures, queries)
+    except LasskitError:
+        raise
+    except Exception as exc:
+        text = str(exc).strip().splitlines()
+        hint = "; lower --batch-size or --chunk-seconds" if "out of memory" in str(exc).lower() else ""
+        raise WorkError(f"model {label} failed on {inputs} ({type(exc).__name__}: "
+                        f"{text[-1] if text else ''}){hint}") from exc
+    if not isinstance(out, torch.Tensor):
+        raise WorkError(f"model {label} returned {type(out).__name__} for {inputs}; "
+                        "separate() must return a torch.Tensor[batch, time]")
+    if tuple(out.shape) != tuple(mixtures.shape):
+        raise WorkError(f"model {label} returned shape {tuple(out.shape)} for {inputs} "
+                        f"(expected {tuple(mixtures.shape)}: one signal per mixture, same length)")
+    if out.is_complex() or not out.is_floating_point():
+        raise WorkError(f"model {label} returned {out.dtype} samples for {inputs}; return real floats")
+    finite = torch.isfinite(out).all(dim=-1)
+    if not bool(finite.all()):
+        bad = [names[i] for i in torch.nonzero(~finite).flatten().tolist() if i < len(names)] or names
+        raise WorkError(f"model {label} returned NaN or infinite samples for {', '.join(bad[:5])}; "
+                        "fix the model (or its checkpoint) before separating")
+    return out
+
+
+def separate_tensor(model, mixtures, queries: list[str], *, references=None, names: list[str] | None = None,
+                    label: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
+                    chunk_seconds: float | None = None, chunk_overlap: float = DEFAULT_CHUNK_OVERLAP):
+    """Separate a 16 kHz ``Tensor[batch, time]`` with ``model``: resampling, chunking and checks.
+
+    Returns a float32 ``Tensor[batch, time]`` at 16 kHz on the mixtures' device. Call it under
+    ``torch.inference_mode()``. ``names`` label the rows in error messages.
+    """
+    import torch
+
+    names = names or [f"row {i}" for i in range(mixtures.shape[0])]
+    label = label or type(model).__name__
+    rate = int(getattr(model, "sample_rate", SAMPLE_RATE) or SAMPLE_RATE)
+    length = mixtures.shape[-1]
+    x, ref = mixtures, references
+    if rate != SAMPLE_RATE:
+        import torchaudio.functional as taf
+
+        x = taf.resample(x, SAMPLE_RATE, rate)
+        if ref is not None:
+            ref = taf.resample(ref, SAMPLE_RATE, rate)
+    n = x.shape[-1]
+    chunk = int(round(chunk_seconds * rate)) if chunk_seconds else 0
+    if not chunk or n <= chunk:
+        y = _run_model(model, label, names, x, list(queries), ref)
+    else:
+        starts = chunk_starts(n, chunk, chunk_overlap)
+        windows = len(starts)
+        batch = x.shape[0]
+        pieces = torch.stack([x[:, s:s + chunk] for s in starts], dim=1).reshape(batch * windows, chunk)
+        ref_pieces = None
+        if ref is not None:
+            ref_pieces = torch.stack([ref[:, s:s + chunk] for s in starts], dim=1).reshape(batch * windows, chunk)
+        piece_queries = [q for q in queries for _ in range(windows)]
+        piece_names = [f"{nm} (chunk {k + 1}/{windows})" for nm in names for k in range(windows)]
+        step = max(1, batch_size)
+        outs = []
+        for i in range(0, batch * windows, step):
+            sl = slice(i, i + step)
+            outs.append(_run_model(model, label, piece_names[sl], pieces[sl], piece_queries[sl],
+                                   None if ref_pieces is None else ref_pieces[sl]))
+        est = torch.cat(outs).reshape(batch, windows, chunk).to(torch.float64)
+        weights = torch.from_numpy(chunk_weights(starts, chunk)).to(est.device)
+        total = torch.zeros(batch, n, dtype=torch.float64, device=est.device)
+        weight_sum = torch.zeros(n, dtype=torch.float64, device=est.device)
+        for k, s in enumerate(starts):
+            total[:, s:s + chunk] += weights[k] * est[:, k]
+            weight_sum[s:s + chunk] += weights[k]
+        y = total / weight_sum
+    y = y.to(torch.float32)
+    if rate != SAMPLE_RATE:
+        import torchaudio.functional as taf
+
+        y = taf.resample(y, rate, SAMPLE_RATE)
+        if y.shape[-1] < length:
+            y = torch.nn.functional.pad(y, (0, length - y.shape[-1]))
+        y = y[..., :length]
+    return y
+
+
+# --- the batch pipeline ---------------------------------------------------------------------------
+
+def _scan(split, out_dir: Path, needs_reference: bool, overwrite: bool):
+    """Pending items, skipped count and per-row failures, from headers only."""
+    pending, failures, skipped = [], [], 0
+    for index, row in enumerate(split.frame.to_dict("records")):
+        name = row["mixture"]
+        mixture_path = split.mixture_path(name)
+        try:
+            if not mixture_path.is_file():
+                raise AudioError(f"{mixture_path}: no such mixture file; re-create the split or remove the row")
+            head = audio.info(mixture_path)
+            if head.num_samples <= 0:
+                raise AudioError(f"{mixture_path}: empty audio file")
+            reference_path = None
+            if needs_reference:
+                reference_path = split.root / row["source"]
+                if not reference_path.is_file():
+                    raise AudioError(f"{reference_path}: no such reference file; re-create the split")
+        except AudioError as exc:
+            failures.append((name, str(exc)))
+            continue
+        item = Item(index, name, row["query"], mixture_path, reference_path,
+                    expected_length(head.num_samples, head.sample_rate))
+        if not overwrite and is_complete_output(out_dir / name, item.num_samples):
+            skipped += 1
+            continue
+        pending.append(item)
+    return pending, failures, skipped
+
+
+def _load_batch(batch: list[Item]):
+    """Decode a batch: (items, mixtures, references or None, failures)."""
+    kept, mixtures, references, failures = [], [], [], []
+    for item in batch:
+        try:
+            x = audio.load(item.mixture_path)
+            r = None
+            if item.reference_path is not None:
+                r = audio.load(item.reference_path)
+                if len(r) != len(x):
+                    raise AudioError(f"{item.reference_path}: {len(r)} samples but the mixture has {len(x)}; "
+                                     "re-create the split")
+        except AudioError as exc:
+            failures.append((item.name, str(exc)))
+            continue
+        except Exception as exc:  # decoding bugs of odd files are that row's failure, not the run's
+            failures.append((item.name, f"{item.mixture_path}: {type(exc).__name__}: {exc}"))
+            continue
+        item.num_samples = len(x)
+        kept.append(item)
+        mixtures.append(x)
+        references.append(r)
+    return kept, mixtures, (references if batch and batch[0].reference_path is not None else None), failures
+
+
+def _stack(signals: list[np.ndarray]) -> np.ndarray:
+    width = max(len(s) for s in signals)
+    out = np.zeros((len(signals), width), dtype=np.float32)
+    for i, s in enumerate(signals):
+        out[i, : len(s)] = s
+    return out
+
+
+def _write_outputs(out_dir: Path, items: list[Item], estimates: np.ndarray) -> list[str]:
+    """Write each item's estimate (cropped to its length); returns the names of silent outputs."""
+    silent = []
+    for item, est in zip(items, estimates):
+        signal = est[: item.num_samples]
+        if len(signal) != item.num_samples or not np.isfinite(signal).all():  # pragma: no cover - checked before
+            raise WorkError(f"{out_dir / item.name}: internal error, bad estimate length or values")
+        if not np.any(signal):
+            silent.append(item.name)
+        audio.write(out_dir / item.name, signal, SAMPLE_RATE, "float")
+    return silent
+
+
+def _write_failures(out_dir: Path, failures: list[tuple[str, str]]) -> None:
+    path = out_dir / FAILURES_CSV
+    if not failures:
+        if path.is_file():
+            path.unlink()
+        return
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["mixture", "reason"])
+    writer.writerows(sorted(failures))
+    write_text(path, buf.getvalue())
+
+
+def resolve_split_dir(split: str | os.PathLike, workspace=None) -> Path:
+    """A split folder: ``split`` itself when it is a folder holding mixtures.csv, else
+    ``<workspace>/data/splits/<split>``."""
+    from lasskit.workspace import Workspace
+
+    path = Path(split).expanduser()
+    if (path / "mixtures.csv").is_file():
+        return path
+    if isinstance(split, str) and ("/" in split or "\\" in split):
+        return path  # a path the user meant as a path: read_split names it in its error
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    candidate = ws.split_dir(str(split))
+    if not (candidate / "mixtures.csv").is_file():
+        known = ws.splits()
+        hint = f"known splits: {', '.join(known)}" if known else "none yet; create one with `lasskit prepare` or `lasskit mix`"
+        raise UsageError(f"{candidate}: no such split ({hint})")
+    return candidate
+
+
+def separate_split(
+    split: str | os.PathLike,
+    model: Any = "passthrough",
+    *,
+    workspace=None,
+    out_dir: str | os.PathLike | None = None,
+    name: str | None = None,
+    device: str = "auto",
+    checkpoint: str | os.PathLike | None = None,
+    options: dict[str, Any] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    chunk_seconds: float | None = None,
+    chunk_overlap: float = DEFAULT_CHUNK_OVERLAP,
+    overwrite: bool = False,
+    jobs: int | None = None,
+) -> SeparationReport:
+    """Separate every mixture of ``split`` with ``model`` into ``exp/<name>/<split>/``.
+
+    ``split`` is a split name under ``<workspace>/data/splits`` or a split folder. ``model`` is a
+    registered name, ``module:Class``, ``path/to/file.py:Class`` (built with ``checkpoint``,
+    ``device`` and ``options``) or an already-built model object. ``name`` (default: the
+    registered name or the class's ``name``) is the output folder under ``exp/``. ``jobs``
+    decoding threads (default 2). Per-row failures are returned (and written to
+    ``failures.csv``), not raised; a model that returns a wrong shape or NaN raises
+    :class:`WorkError`.
+    """
+    import torch
+
+    from lasskit.models import registry
+    from lasskit.splits import read_split
+    from lasskit.workspace import Workspace
+
+    started = time.perf_counter()
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: must be at least 1")
+    if not 0.0 <= chunk_overlap < 1.0:
+        raise UsageError(f"--chunk-overlap {chunk_overlap}: must be in [0, 1)")
+    if chunk_seconds is not None and chunk_seconds <= 0:
+        raise UsageError(f"--chunk-seconds {chunk_seconds}: must be positive")
+    ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
+    split_obj = read_split(resolve_split_dir(split, ws))
+    device = resolve_device(device)
+
+    options = dict(options or {})
+    if isinstance(model, str):
+        cls, default = registry.resolve(model)
+        spec = model
+        model_obj = registry.build(cls, spec, None if checkpoint is None else str(checkpoint), device, options)
+    else:
+        model_obj = model
+        registry.check_model_class(type(model_obj), type(model_obj).__name__)
+        default = registry.default_name(type(model_obj))
+        spec = f"{type(model_obj).__module__}:{type(model_obj).__qualname__}"
+        options = options or dict(getattr(model_obj, "options", {}) or {})
+    out_name = registry.sanitize_name(name) if name else default
+    if name and out_name != name:
+        raise UsageError(f"--name {name!r}: use only lower-case letters, digits, '.', '_' and '-' (e.g. {out_name!r})")
+    label = _model_label(model_obj, out_name)
+
+    needs_reference = bool(getattr(model_obj, "needs_reference", False))
+    if needs_reference and not split_obj.has_references:
+        raise UsageError(f"model {out_name} needs references but split {split_obj.name} has no source column "
+                         f"({split_obj.csv_path}); use a split made by `lasskit mix` or val_synth")
+    max_seconds = getattr(model_obj, "max_seconds", None)
+    if chunk_seconds is None:
+        chunk_seconds = max_seconds
+    elif max_seconds and chunk_seconds > max_seconds:
+        raise UsageError(f"--chunk-seconds {chunk_seconds}: model {out_name} takes at most {max_seconds} s per call")
+
+    out_dir = Path(out_dir) if out_dir is not None else ws.output_dir(out_name, split_obj.name)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    report = SeparationReport(out_name, split_obj.name, out_dir, device, len(split_obj))
+    pending, failures, report.skipped = _scan(split_obj, out_dir, needs_reference, overwrite)
+    report.failures.extend(failures)
+
+    pending.sort(key=lambda it: (it.num_samples, it.index))
+    batches = [pending[i:i + batch_size] for i in range(0, len(pending), batch_size)]
+    if isinstance(model_obj, torch.nn.Module):
+        model_obj.eval()
+
+    from lasskit.parallel import progress_bar
+
+    readers = max(1, jobs or 2)
+    with ThreadPoolExecutor(readers, thread_name_prefix="lasskit-read") as reader, \
+            ThreadPoolExecutor(1, thread_name_prefix="lasskit-write") as writer, \
+            progress_bar(len(pending), f"separate {split_obj.name} with {out_name}", "mixture") as bar:
+        loads = deque()
+        writes = deque()
+        next_batch = 0
+
+        def refill() -> None:
+            nonlocal next_batch
+            while next_batch < len(batches) and len(loads) < readers + 1:
+                loads.append(reader.submit(_load_batch, batches[next_batch]))
+                next_batch += 1
+
+        def drain(limit: int) -> None:
+            while len(writes) > limit:
+                count, future = writes.popleft()
+                report.silent.extend(future.result())
+                report.written += count
+                bar.update(count)
+
+        try:
+            refill()
+            while loads:
+                items, mixtures, references, load_failures = loads.popleft().result()
+                refill()
+                report.failures.extend(load_failures)
+                bar.update(len(load_failures))
+                if not items:
+                    continue
+                t0 = time.perf_counter()
+                with torch.inference_mode():
+                    x = torch.from_numpy(_stack(mixtures)).to(device)
+                    r = torch.from_numpy(_stack(references)).to(device) if references is not None else None
+                    y = separate_tensor(model_obj, x, [it.query for it in items], references=r,
+                                        names=[it.name for it in items], label=label, batch_size=batch_size,
+                                        chunk_seconds=chunk_seconds, chunk_overlap=chunk_overlap)
+                    estimates = y.cpu().numpy()
+                report.model_seconds += time.perf_counter() - t0
+                report.audio_seconds += sum(it.num_samples for it in items) / SAMPLE_RATE
+                writes.append((len(items), writer.submit(_write_outputs, out_dir, items, estimates)))
+                drain(2)
+            drain(0)
+        except BaseException:
+            for future in loads:
+                future.cancel()
+            raise
+    report.seconds = time.perf_counter() - started
+
+    report.failures.sort()
+    report.silent.sort()
+    _write_failures(out_dir, report.failures)
+    checkpoint_used = getattr(model_obj, "checkpoint", None)
+    count_fn = getattr(model_obj, "num_parameters", None)
+    if callable(count_fn):
+        parameters = count_fn()
+    else:
+        from lasskit.models.base import count_parameters
+
+        parameters = count_parameters(model_obj)
+    report.record = {
+        "model": out_name,
+        "split": split_obj.name,
+        "options": _json_safe(options),
+        "checkpoint": None if checkpoint_used is None else str(checkpoint_used),
+        "checkpoint_sha256": file_sha256(checkpoint_used),
+        "device": device,
+        "lasskit_version": __version__,
+        "seconds": round(report.seconds, 3),
+        "count": report.written + report.skipped,
+        "parameters": parameters,
+        "sample_rate": SAMPLE_RATE,
+        "model_class": spec if ":" in spec else f"{type(model_obj).__module__}:{type(model_obj).__qualname__}",
+        "model_sample_rate": int(getattr(model_obj, "sample_rate", SAMPLE_RATE) or SAMPLE_RATE),
+        "batch_size": batch_size,
+        "chunk_seconds": chunk_seconds,
+        "chunk_overlap": chunk_overlap if chunk_seconds else None,
+        "written": report.written,
+        "skipped": report.skipped,
+        "failed": len(report.failures),
+        "silent": sorted(report.silent),
+        "total": report.total,
+    }
+    write_text(out_dir / SEPARATE_JSON, json.dumps(report.record, indent=2, ensure_ascii=False) + "\n")
+    return report
+
+
+__all__ = [
+    "DEVICES", "Item", "SeparationReport", "chunk_starts", "chunk_weights", "expected_length",
+    "is_complete_output", "resolve_device", "resolve_split_dir", "separate_split", "separate_tensor",
+]
