@@ -1,0 +1,333 @@
+"""`lasskit package`: the files, their exact names and contents, determinism, and refusals.
+
+The workspace is generated here: the split CSVs and mixtures, float32 outputs of `separate`
+with their separate.json, and val_synth/summary.json of `score`, written directly.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+import wave
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import yaml
+
+from lasskit import soundgen
+from lasskit.errors import UsageError, WorkError
+from lasskit.packaging import Naming, build_package, write_team_zip
+from lasskit.workspace import Workspace
+
+MODEL = "tonesep"
+LABEL = "Lovelace_UOS_task9_1"
+SYNTH = [f"synth_{i:02d}.wav" for i in range(4)]
+REAL = [f"test-real-case-{i}.wav" for i in range(3)]
+LENGTHS = {name: 16000 for name in SYNTH + REAL} | {"synth_03.wav": 24000}
+SUMMARY = {"sdr": 6.12345, "sdri": 5.98765, "si_sdr": 4.4444}
+PARAMETERS = 29_123_456
+PDF = b"%PDF-1.4\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+
+CONFIG = {
+    "package": {
+        "team": "Lovelace",
+        "institute": "UOS",
+        "name": "Tone separator",
+        "abbreviation": "ToneSep",
+        "report": "report.pdf",
+        "system": {
+            "text_encoder": "CLAP",
+            "training_data": ["Clotho v2", "FSD50K"],
+            "external_data": [],
+            "pretrained_models": ["CLAP (laion/clap-htsat-unfused)"],
+        },
+    },
+    "authors": [
+        {"firstname": "Ada", "lastname": "Lovelace", "email": "ada@uni-analytical.ac.uk",
+         "affiliation": "University of Somewhere", "corresponding": True},
+        {"firstname": "Charles", "lastname": "Babbage", "email": "cb@uni-analytical.ac.uk",
+         "affiliation": "University of Somewhere"},
+    ],
+}
+
+
+def output_signal(name: str) -> np.ndarray:
+    """The 'separated' output of a mixture: a generated tone at 0.4 peak, float32."""
+    seed = sum(map(ord, name))
+    return (soundgen.generate("tone", LENGTHS[name] / 16000, 16000, seed=seed) * 0.8).astype(np.float32)
+
+
+def make_workspace(root: Path, config: dict | None = None) -> Path:
+    """A workspace with eval_synth/eval_real splits, float outputs of MODEL, and val_synth scores."""
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "lasskit.yaml").write_text(yaml.safe_dump(config or CONFIG, sort_keys=False))
+    (root / "report.pdf").write_bytes(PDF)
+    for split, names in (("eval_synth", SYNTH), ("eval_real", REAL)):
+        split_dir = root / "data" / "splits" / split
+        rows = ["mixture,query"]
+        for i, name in enumerate(names):
+            soundgen.write_clip(split_dir / "mixture" / name, "rain", LENGTHS[name] / 16000, seed=i)
+            rows.append(f"{name},a steady tone {i}")
+        (split_dir / "mixtures.csv").write_text("\n".join(rows) + "\n")
+        out = root / "exp" / MODEL / split
+        out.mkdir(parents=True)
+        for name in names:
+            sf.write(str(out / name), output_signal(name), 16000, subtype="FLOAT")
+        (out / "separate.json").write_text(json.dumps({
+            "model": MODEL, "split": split, "options": {}, "checkpoint": None, "checkpoint_sha256": None,
+            "device": "cpu", "lasskit_version": "0.1.0", "seconds": 1.0, "count": len(names),
+            "parameters": PARAMETERS, "sample_rate": 16000}))
+    val = root / "exp" / MODEL / "val_synth"
+    val.mkdir(parents=True)
+    metrics = {k: {"mean": v, "median": v, "std": 1.0, "ci95": [v - 1, v + 1], "count": 3000}
+               for k, v in SUMMARY.items()}
+    (val / "summary.json").write_text(json.dumps({"model": MODEL, "split": "val_synth", "count": 3000,
+                                                  "metrics": metrics, "missing": 0, "trimmed": 0}))
+    return root
+
+
+def package(root: Path, **options):
+    options.setdefault("jobs", 1)
+    options.setdefault("audio_url", "https://drive.google.com/drive/folders/abc123")
+    return build_package(Workspace.open(root), **options)
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> Path:
+    """A workspace with one correct package in submission/ (shared; copy it before changing)."""
+    root = make_workspace(tmp_path_factory.mktemp("pkg") / "ws")
+    package(root)
+    return root
+
+
+def test_package_writes_every_file_with_the_organizers_names(built):
+    sub = built / "submission"
+    assert sorted(p.name for p in sub.iterdir()) == sorted([
+        f"{LABEL}_eval_synth.zip", f"{LABEL}_eval_real.zip", f"{LABEL}.meta.yaml",
+        f"{LABEL}.technical_report.pdf", f"{LABEL}.audio_url.txt", "Lovelace_UOS_task9.zip"])
+    assert (sub / f"{LABEL}.technical_report.pdf").read_bytes() == PDF
+    assert (sub / f"{LABEL}.audio_url.txt").read_text() == \
+        "Google Drive: https://drive.google.com/drive/folders/abc123\n"
+    with zipfile.ZipFile(sub / "Lovelace_UOS_task9.zip") as zf:
+        assert zf.namelist() == sorted([f"{LABEL}.audio_url.txt", f"{LABEL}.meta.yaml",
+                                        f"{LABEL}.technical_report.pdf"])
+        assert zf.read(f"{LABEL}.meta.yaml") == (sub / f"{LABEL}.meta.yaml").read_bytes()
+
+
+def test_audio_zips_hold_one_pcm16_wav_per_mixture_named_as_the_mixture(built):
+    sub = built / "submission"
+    for split, names in (("eval_synth", SYNTH), ("eval_real", REAL)):
+        with zipfile.ZipFile(sub / f"{LABEL}_{split}.zip") as zf:
+            assert zf.testzip() is None
+            assert zf.namelist() == sorted(names)
+            for info in zf.infolist():
+                assert info.compress_type == zipfile.ZIP_DEFLATED
+                assert info.date_time == (1980, 1, 1, 0, 0, 0)
+                data = zf.read(info)
+                with wave.open(io.BytesIO(data)) as w:
+                    assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+                    assert w.getnframes() == LENGTHS[info.filename]
+                samples, rate = sf.read(io.BytesIO(data), dtype="float64")
+                expected = np.round(output_signal(info.filename).astype(np.float64) * 32768) / 32768
+                np.testing.assert_array_equal(samples, expected)
+
+
+def test_meta_yaml_is_filled_from_the_workspace(built):
+    meta = yaml.safe_load((built / "submission" / f"{LABEL}.meta.yaml").read_text())
+    assert meta["submission"] == {
+        "label": LABEL, "name": "Tone separator", "abbreviation": "ToneSep",
+        "authors": [dict(CONFIG["authors"][0]), dict(CONFIG["authors"][1], corresponding=False)]}
+    assert meta["system"] == {
+        "description": {"input_sampling_rate": 16000, "separation_model": MODEL, "text_encoder": "CLAP",
+                        "training_data": ["Clotho v2", "FSD50K"], "external_data": [],
+                        "pretrained_models": ["CLAP (laion/clap-htsat-unfused)"], "ensemble_size": 1},
+        "complexity": {"total_parameters": PARAMETERS}}
+    assert meta["results"] == {"validation_synth": {"SDR": 6.123, "SDRi": 5.988, "SI-SDR": 4.444}}
+
+
+def test_the_built_package_passes_check(built):
+    from lasskit.submission_check import check_submission
+
+    report = check_submission(built / "submission", Workspace.open(built))
+    assert report.problems == []
+    # the miniature splits are smaller than the official sets: said, but not a problem
+    assert [w.kind for w in report.warnings] == ["official_count", "official_count"]
+    assert report.systems == [LABEL]
+    assert report.audio_files == len(SYNTH) + len(REAL)
+
+
+def test_same_inputs_give_byte_identical_zips_whatever_jobs(built, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(built, root)
+    sub = root / "submission"
+    before = {p.name: p.read_bytes() for p in sub.iterdir()}
+    package(root, overwrite=True, jobs=2)
+    after = {p.name: p.read_bytes() for p in sub.iterdir()}
+    assert after == before
+
+
+def test_unzip_accepts_the_zips(built):
+    if shutil.which("unzip") is None:
+        pytest.skip("unzip is not installed")
+    for path in (built / "submission").glob("*.zip"):
+        result = subprocess.run(["unzip", "-t", str(path)], capture_output=True, text=True)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "No errors detected" in result.stdout
+
+
+def test_float_format_stores_the_outputs_unchanged(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    package(root, audio_format="float")
+    with zipfile.ZipFile(root / "submission" / f"{LABEL}_eval_real.zip") as zf:
+        for name in REAL:
+            assert zf.read(name) == (root / "exp" / MODEL / "eval_real" / name).read_bytes()
+
+
+def test_clipping_to_16_bit_is_counted_and_warned(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    loud = output_signal(REAL[0]) * 4
+    sf.write(str(root / "exp" / MODEL / "eval_real" / REAL[0]), loud, 16000, subtype="FLOAT")
+    result = package(root)
+    assert result.clipped == {"eval_synth": 0, "eval_real": 1}
+    assert any("--audio-format float" in w for w in result.warnings)
+
+
+def test_refuses_to_overwrite_without_the_option(built, run_cli):
+    code, _, err = run_cli("--workspace", built, "package", "--audio-url", "https://x.org/a")
+    assert code == 2
+    assert "already exist" in err and "--overwrite" in err
+
+
+def test_missing_team_details_name_the_keys_to_set(tmp_path, run_cli):
+    config = json.loads(json.dumps(CONFIG))
+    for key in ("team", "institute", "name"):
+        del config["package"][key]
+    config["authors"][0]["corresponding"] = False  # no default team from the corresponding author
+    root = make_workspace(tmp_path / "ws", config)
+    code, _, err = run_cli("--workspace", root, "package")
+    assert code == 2
+    for hint in ("--team or package.team", "--institute or package.institute", "--name or package.name"):
+        assert hint in err
+    assert "Traceback" not in err
+
+
+def test_team_defaults_to_the_corresponding_authors_last_name(tmp_path):
+    config = json.loads(json.dumps(CONFIG))
+    del config["package"]["team"]
+    root = make_workspace(tmp_path / "ws", config)
+    assert package(root).label == LABEL
+
+
+def test_system_description_is_asked_for_not_invented(tmp_path):
+    config = json.loads(json.dumps(CONFIG))
+    del config["package"]["system"]["external_data"]
+    del config["package"]["system"]["text_encoder"]
+    root = make_workspace(tmp_path / "ws", config)
+    with pytest.raises(UsageError, match=r"package\.system\.text_encoder.*package\.system\.external_data"):
+        package(root)
+
+
+@pytest.mark.parametrize("option, value, match", [
+    ("index", 5, r"--index 5: must be from 1 to 4"),
+    ("abbreviation", "ToneSeparator", r"at most 10"),
+    ("institute", "U OS", r"--institute 'U OS'"),
+    ("name", "TODO", r"placeholder"),
+])
+def test_bad_team_details_are_refused_before_writing(tmp_path, option, value, match):
+    root = make_workspace(tmp_path / "ws")
+    with pytest.raises(UsageError, match=match):
+        package(root, **{option: value})
+    assert not (root / "submission").exists()
+
+
+def test_non_pdf_report_is_refused(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    (root / "report.pdf").write_bytes(b"<html>not a pdf</html>")
+    with pytest.raises(UsageError, match="not a PDF"):
+        package(root)
+
+
+def test_missing_scores_point_to_lasskit_score(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    (root / "exp" / MODEL / "val_synth" / "summary.json").unlink()
+    with pytest.raises(UsageError, match=r"lasskit score --model tonesep --split val_synth"):
+        package(root)
+
+
+def test_bad_outputs_are_all_listed_and_no_zip_is_written(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    out = root / "exp" / MODEL / "eval_synth"
+    bad = output_signal(SYNTH[1]).copy()
+    bad[10] = np.nan
+    sf.write(str(out / SYNTH[1]), bad, 16000, subtype="FLOAT")
+    sf.write(str(out / SYNTH[2]), output_signal(SYNTH[2]), 44100, subtype="FLOAT")
+    (out / SYNTH[0]).unlink()
+    with pytest.raises(WorkError, match=r"3 of 4 eval_synth output\(s\) unusable"):
+        package(root)
+    failures = (out / "package_failures.csv").read_text()
+    assert "synth_00.wav" in failures and "missing output" in failures
+    assert "synth_01.wav" in failures and "NaN" in failures
+    assert "synth_02.wav" in failures and "44100 Hz" in failures
+    assert not (root / "submission" / f"{LABEL}_eval_synth.zip").exists()
+    assert [p for p in (root / "submission").glob(".*")] == []  # no temporary left behind
+
+
+def test_without_audio_url_a_placeholder_is_written_and_check_flags_it(tmp_path):
+    from lasskit.submission_check import check_submission
+
+    root = make_workspace(tmp_path / "ws")
+    result = package(root, audio_url=None)
+    text = (root / "submission" / f"{LABEL}.audio_url.txt").read_text()
+    assert text.startswith("Google Drive: <PASTE")
+    assert any("--audio-url" in w for w in result.warnings)
+    report = check_submission(root / "submission", Workspace.open(root))
+    assert [p.kind for p in report.problems] == ["link"]
+
+
+def test_naming_patterns_come_from_lasskit_yaml(tmp_path):
+    from lasskit.submission_check import check_submission
+
+    config = json.loads(json.dumps(CONFIG))
+    config["package"]["naming"] = {"label": "{lastname}_{institute}_task9s_{index}",
+                                   "eval_real_zip": "{label}_real.zip"}
+    root = make_workspace(tmp_path / "ws", config)
+    result = package(root, index=2)
+    assert result.label == "Lovelace_UOS_task9s_2"
+    assert (root / "submission" / "Lovelace_UOS_task9s_2_real.zip").is_file()
+    assert check_submission(root / "submission", Workspace.open(root)).problems == []
+
+
+def test_bad_naming_pattern_is_a_usage_error():
+    with pytest.raises(UsageError, match=r"package\.naming\.meta.*\{label\}"):
+        Naming(meta="{lastname}.meta.yaml")
+
+
+def test_team_zip_collects_every_system_of_the_team(built, tmp_path):
+    root = tmp_path / "ws"
+    shutil.copytree(built, root)
+    package(root, index=2, name="Tone separator 2", abbreviation="ToneSep2")
+    with zipfile.ZipFile(root / "submission" / "Lovelace_UOS_task9.zip") as zf:
+        names = zf.namelist()
+    assert len(names) == 6
+    assert {n.split(".")[0] for n in names} == {LABEL, "Lovelace_UOS_task9_2"}
+    # another team's files in the folder are not swept in
+    (root / "submission" / "Babbage_UOS_task9_1.meta.yaml").write_text("x: 1\n")
+    write_team_zip(root / "submission", "Lovelace", "UOS")
+    with zipfile.ZipFile(root / "submission" / "Lovelace_UOS_task9.zip") as zf:
+        assert sorted(zf.namelist()) == sorted(names)
+
+
+def test_cli_package_prints_the_files(tmp_path, run_cli):
+    root = make_workspace(tmp_path / "ws")
+    code, out, err = run_cli("--workspace", root, "package", "--audio-url", "https://drive.google.com/x",
+                             "--jobs", "1")
+    assert code == 0, err
+    assert LABEL in out and f"{LABEL}_eval_real.zip" in out and "SDR 6.123 dB" in out
+    code, out, err = run_cli("--workspace", root, "check", "--jobs", "1")
+    assert code == 0, out + err
+    assert "0 problem(s)" in out
