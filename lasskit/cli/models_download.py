@@ -1,12 +1,13 @@
-"""``lasskit models download``: not implemented yet (issue 6)."""
+"""``lasskit models download NAME``: fetch a model's weights into the cache (checksum, progress bar)."""
 
 from __future__ import annotations
 
 import typer
 
 
-def download(ctx: typer.Context, name: str = typer.Argument(..., help="Registered model name.")) -> None:
-    """Download a model's weights into the cache (not available yet, issue 6)."""
-    from lasskit.errors import WorkError
+def download(ctx: typer.Context, name: str = typer.Argument(..., help="Registered model name (or weight file name).")) -> None:
+    """Download a model's weights into the cache ($LASSKIT_CACHE or ~/.cache/lasskit); already cached: no download."""
+    from lasskit.weights import download_model_weights
 
-    raise WorkError("lasskit models download is not available yet")
+    for path in download_model_weights(name):
+        typer.echo(str(path))

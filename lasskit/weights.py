@@ -1,0 +1,197 @@
+"""Known weight files: download once into a cache folder, with a checksum and a progress bar.
+
+The cache is ``$LASSKIT_CACHE`` or ``~/.cache/lasskit`` (``$XDG_CACHE_HOME/lasskit`` when set);
+files go to ``<cache>/weights/<file name>``. A download streams into ``<file>.part`` next to
+the target, is checked (SHA-256 when known, size when known) and renamed into place, so the
+cache never holds a partial file under its real name. An interrupted download is resumed from
+the ``.part`` file when the server honours HTTP ranges, else started again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import sys
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from lasskit.errors import UsageError, WorkError
+
+CHUNK_BYTES = 1 << 20
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """A published weight file: where it comes from and how to check it."""
+
+    name: str
+    """Short name used by ``lasskit models download``."""
+    filename: str
+    """Name of the file in the cache folder (the publisher's name)."""
+    url: str
+    sha256: str | None = None
+    """Expected SHA-256 (hex); None when the publisher gives none (the download's hash is printed)."""
+    size: int | None = None
+    """Expected size in bytes; None when unknown."""
+    description: str = ""
+
+
+WEIGHTS: dict[str, WeightFile] = {
+    "dcase2024-baseline": WeightFile(
+        name="dcase2024-baseline",
+        filename="audiosep_16k,baseline,step=200000.ckpt",
+        url="https://zenodo.org/records/10887460/files/audiosep_16k,baseline,step%3D200000.ckpt?download=1",
+        description="DCASE 2024 Task 9 baseline (AudioSep, 16 kHz; ResUNet30 + CLAP), Zenodo record 10887460",
+    ),
+    "clap-music-speech-audioset": WeightFile(
+        name="clap-music-speech-audioset",
+        filename="music_speech_audioset_epoch_15_esc_89.98.pt",
+        url="https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/main/checkpoint/"
+            "music_speech_audioset_epoch_15_esc_89.98.pt",
+        description="LAION CLAP (HTSAT + RoBERTa) used as the baseline's query encoder",
+    ),
+}
+"""Every weight file lasskit knows, by name."""
+
+MODEL_WEIGHTS: dict[str, tuple[str, ...]] = {
+    "dcase2024-baseline": ("dcase2024-baseline",),
+}
+"""Weight files each registered model needs (the baseline checkpoint holds its CLAP text encoder)."""
+
+
+def cache_dir() -> Path:
+    """The lasskit cache folder: ``$LASSKIT_CACHE``, else ``$XDG_CACHE_HOME/lasskit``, else ``~/.cache/lasskit``."""
+    if os.environ.get("LASSKIT_CACHE"):
+        return Path(os.environ["LASSKIT_CACHE"]).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base).expanduser() / "lasskit"
+
+
+def weight_path(name: str, cache: str | os.PathLike | None = None) -> Path:
+    """Where weight file ``name`` lives (or will live) in the cache."""
+    return Path(cache or cache_dir()) / "weights" / weight_file(name).filename
+
+
+def weight_file(name: str) -> WeightFile:
+    try:
+        return WEIGHTS[name]
+    except KeyError:
+        raise UsageError(f"unknown weight file {name!r}; known: {', '.join(sorted(WEIGHTS))}") from None
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """SHA-256 (hex) of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fetch(name: str, cache: str | os.PathLike | None = None, progress: bool | None = None,
+          registry: dict[str, WeightFile] | None = None) -> Path:
+    """Path of weight file ``name`` in the cache, downloading it first if it is not there.
+
+    A cached file is trusted as is when its size matches (downloads are verified before they are
+    renamed into place); ``registry`` replaces :data:`WEIGHTS` (tests).
+    """
+    registry = WEIGHTS if registry is None else registry
+    if name not in registry:
+        raise UsageError(f"unknown weight file {name!r}; known: {', '.join(sorted(registry))}")
+    spec = registry[name]
+    target = Path(cache or cache_dir()) / "weights" / spec.filename
+    if target.is_file() and (spec.size is None or target.stat().st_size == spec.size):
+        return target
+    return download(spec.url, target, sha256=spec.sha256, size=spec.size, progress=progress)
+
+
+def download_model_weights(model: str, cache: str | os.PathLike | None = None,
+                           progress: bool | None = None) -> list[Path]:
+    """Fetch every weight file model ``model`` needs (or the weight file of that name); their paths."""
+    if model in MODEL_WEIGHTS:
+        names = MODEL_WEIGHTS[model]
+    elif model in WEIGHTS:
+        names = (model,)
+    else:
+        known = sorted(set(MODEL_WEIGHTS) | set(WEIGHTS))
+        raise UsageError(f"no downloadable weights for {model!r}; known: {', '.join(known)}")
+    return [fetch(name, cache, progress) for name in names]
+
+
+def download(url: str, target: str | os.PathLike, sha256: str | None = None, size: int | None = None,
+             progress: bool | None = None, timeout: float = 60.0) -> Path:
+    """Download ``url`` to ``target`` atomically; verify ``sha256``/``size`` when given.
+
+    Streams into ``<target>.part`` (resumed with an HTTP range request when it exists and the
+    server agrees), checks, then renames. A checksum or size mismatch removes the download and
+    raises :class:`WorkError`; so does an HTTP or network error (the ``.part`` file is kept for
+    a resume). Without a known checksum, the download's SHA-256 is printed on stderr.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    done = part.stat().st_size if part.is_file() else 0
+    request = urllib.request.Request(url, headers={"User-Agent": "lasskit"})
+    if done:
+        request.add_header("Range", f"bytes={done}-")
+    try:
+        response = urllib.request.urlopen(request, timeout=timeout)
+    except urllib.error.HTTPError as exc:
+        if exc.code == 416 and done:  # the range starts past the end: the .part file is stale
+            part.unlink()
+            return download(url, target, sha256, size, progress, timeout)
+        raise WorkError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; check the URL, or download the "
+                        f"file by hand to {target}") from None
+    except (urllib.error.URLError, OSError) as exc:
+        reason = getattr(exc, "reason", exc)
+        raise WorkError(f"cannot download {url} ({reason}); check the network, or download the file by hand "
+                        f"to {target}") from None
+
+    digest = hashlib.sha256()
+    with response:
+        resumed = bool(done) and response.status == 206
+        if not resumed:
+            done = 0
+        else:  # the hash covers the bytes already there
+            with open(part, "rb") as fh:
+                while chunk := fh.read(CHUNK_BYTES):
+                    digest.update(chunk)
+        length = response.headers.get("Content-Length")
+        total = done + int(length) if length is not None and length.isdigit() else size
+        try:
+            with open(part, "ab" if resumed else "wb") as out, _byte_bar(total, done, target.name, progress) as bar:
+                while chunk := response.read(CHUNK_BYTES):
+                    out.write(chunk)
+                    digest.update(chunk)
+                    bar.update(len(chunk))
+        except (OSError, http.client.HTTPException) as exc:
+            raise WorkError(f"download of {url} interrupted ({exc}); run the same command again to resume") from None
+
+    got_size = part.stat().st_size
+    if size is not None and got_size != size:
+        part.unlink()
+        raise WorkError(f"download of {url} has {got_size} bytes, expected {size}; it was removed, try again")
+    got = digest.hexdigest()
+    if sha256 is not None and got != sha256.lower():
+        part.unlink()
+        raise WorkError(f"download of {url} has SHA-256 {got}, expected {sha256}; it was removed, try again "
+                        "(or the file on the server changed)")
+    os.replace(part, target)
+    if sha256 is None:
+        print(f"{target.name}: no published checksum; SHA-256 of the download is {got}", file=sys.stderr)
+    return target
+
+
+def _byte_bar(total: int | None, initial: int, desc: str, progress: bool | None):
+    """A tqdm byte counter on stderr; shown on a terminal unless LASSKIT_PROGRESS=0 (``progress`` forces)."""
+    from tqdm import tqdm
+
+    if progress is None:
+        force = os.environ.get("LASSKIT_PROGRESS")
+        progress = (force != "0") if force is not None else sys.stderr.isatty()
+    return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+                disable=not progress, dynamic_ncols=True, leave=False)
+
