@@ -1,12 +1,114 @@
-"""``lasskit score``: not implemented yet (issue 4)."""
+"""``lasskit score``: SDR, SDRi and SI-SDR of separated outputs, as the organizers compute them."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
 
-def score(ctx: typer.Context) -> None:
-    """Not available yet (issue 4)."""
-    from lasskit.errors import WorkError
 
-    raise WorkError("lasskit score is not available yet")
+def score(
+    ctx: typer.Context,
+    split: list[str] = typer.Option(None, "--split", "-s", help="Split to score (repeatable; default: every split with references)."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model under exp/ to score (repeatable; default: all)."),
+    estimates: Path = typer.Option(None, "--estimates", metavar="DIR", help="Score this folder of outputs against --split instead of exp/<model>/<split>; scores go into DIR unless --out."),
+    out: Path = typer.Option(None, "--out", metavar="DIR", help="Folder for scores.csv and summary.json (one model and split only)."),
+    by: list[str] = typer.Option(None, "--by", help="Breakdown: snr, label or query_length (repeatable)."),
+    compare: str = typer.Option(None, "--compare", metavar="OTHER_MODEL", help="Paired per-mixture difference against another model's outputs."),
+    bss_eval: bool = typer.Option(False, "--bss-eval", help="Also bss_eval v3 SDR (mir_eval, 512-tap filter; slow)."),
+    trim: bool = typer.Option(False, "--trim", help="Trim files of different lengths to the shortest (counted) instead of failing."),
+    allow_missing: bool = typer.Option(False, "--allow-missing", help="Score the estimates that exist; report how many are missing."),
+    plot: bool = typer.Option(False, "--plot", help="Write sdri_hist.png and sdri_vs_snr.png next to the scores."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap confidence intervals."),
+    resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples for the 95% intervals."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
+) -> None:
+    """Score separated outputs: writes exp/<model>/<split>/scores.csv and summary.json.
+
+    Example: lasskit score --split val_synth --model baseline --by snr --compare passthrough
+    """
+    from lasskit.errors import UsageError, WorkError
+    from lasskit.scoring import ScoreOptions, score_workspace
+
+    ws = workspace(ctx)
+    options = ScoreOptions(
+        bss_eval=bss_eval, trim=trim, allow_missing=allow_missing, by=tuple(dict.fromkeys(by or ())), plot=plot,
+        jobs=check_jobs(jobs), seed=seed, resamples=resamples,
+    )
+    run = score_workspace(ws, splits=list(split or []) or None, models=list(model or []) or None,
+                          estimates=estimates, out=out, compare=compare, options=options)
+    if run.targets == 1 and run.errors and not run.results:
+        raise run.errors[0][2]
+    print_run(run)
+    if run.errors:
+        raise UsageError(f"{len(run.errors)} model/split pair(s) could not be scored (see the errors above)")
+    if run.failed_rows:
+        where = ", ".join(str(r.out_dir / "score_failures.csv") for r in run.results if r.failures and r.out_dir)
+        raise WorkError(f"{run.failed_rows} mixture(s) could not be scored; see {where}")
+
+
+def _ci(stats: dict) -> str:
+    mean, (lo, hi) = stats.get("mean"), stats.get("ci95", (None, None))
+    if mean is None or mean != mean:
+        return "-"
+    return f"{mean:.3f} [{lo:.2f}, {hi:.2f}]"
+
+
+def print_run(run) -> None:
+    """The summary table (mean [95% CI] per model and split), breakdowns, comparisons, notes."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    con = console()
+    if run.results:
+        metrics = list(dict.fromkeys(m for r in run.results for m in r.summary["metrics"]))
+        titles = {"sdr": "SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "bss_sdr": "bss SDR"}
+        table = Table(title="lasskit score (dB, mean [95% CI])")
+        for col in ("model", "split", "count", *(titles[m] for m in metrics), "missing", "trimmed", "failed"):
+            table.add_column(col, justify="left" if col in ("model", "split") else "right")
+        for r in run.results:
+            s = r.summary
+            table.add_row(escape(r.model), escape(r.split), str(s["count"]), *(_ci(s["metrics"].get(m, {})) for m in metrics),
+                          str(s["missing"]), str(s["trimmed"]), str(s["failed"]))
+        con.print(table)
+    for r in run.results:
+        for by, rows in r.breakdowns.items():
+            table = Table(title=f"{r.model} on {r.split} by {by} (dB, mean)")
+            cols = ["group", "count", *(f"{m}_mean" for m in r.values)]
+            for col in cols:
+                table.add_column(col.replace("_mean", ""), justify="left" if col == "group" else "right")
+            table.add_column("SDRi 95% CI", justify="right")
+            shown = rows[:25]
+            for row in shown:
+                table.add_row(escape(row["group"]), str(row["count"]), *(f"{row[c]:.3f}" for c in cols[2:]),
+                              f"[{row['sdri_ci95_low']:.2f}, {row['sdri_ci95_high']:.2f}]")
+            con.print(table)
+            if len(rows) > len(shown):
+                con.print(f"  ... {len(rows) - len(shown)} more groups in {r.out_dir / f'scores_by_{by}.csv'}")
+    for c in run.comparisons:
+        table = Table(title=f"{c.model} - {c.other} on {c.split}: paired difference over {c.count} mixtures (dB)")
+        for col in ("metric", "mean difference", "95% CI", "improved"):
+            table.add_column(col, justify="left" if col == "metric" else "right")
+        for m, s in c.metrics.items():
+            lo, hi = s["ci95"]
+            verdict = " (real gain)" if lo > 0 else " (real loss)" if hi < 0 else " (within noise)"
+            table.add_row(m, f"{s['mean']:+.3f}", f"[{lo:+.2f}, {hi:+.2f}]{verdict}", f"{100 * s['improved']:.1f}%")
+        con.print(table)
+        if c.only_in_model or c.only_in_other:
+            con.print(f"  note: {c.only_in_model} mixture(s) scored only for {c.model}, "
+                      f"{c.only_in_other} only for {c.other}; not compared")
+    for r in run.results:
+        if r.out_dir is not None:
+            con.print(f"{r.model}/{r.split}: {r.out_dir / 'scores.csv'} ({r.seconds:.1f} s)")
+        for note in r.notes:
+            con.print(f"  note: {escape(note)}")
+        for name, reason in r.failures[:10]:
+            con.print(f"  [red]failed[/red] {escape(name)}: {escape(reason)}")
+        if len(r.failures) > 10:
+            con.print(f"  ... and {len(r.failures) - 10} more in {r.out_dir / 'score_failures.csv'}")
+    for note in run.notes:
+        con.print(f"note: {escape(note)}")
+    for model, split, exc in run.errors:
+        con.print(f"[red]error[/red] {escape(model)}/{escape(split)}: {escape(str(exc))}")
