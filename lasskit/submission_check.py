@@ -469,7 +469,8 @@ def check_submission(path: str | Path, workspace=None, jobs: int | None = None) 
     """
     path = Path(path)
     if not path.exists():
-        raise UsageError(f"{path}: no such file or folder; pass a package folder (submission/) or one of its zips")
+        raise UsageError(f"{path}: no such file or folder; run `lasskit package` or pass a package folder "
+                         "(submission/) or one of its zips")
     start = time.perf_counter()
     checker = _Checker(path, workspace, jobs)
     if path.is_dir():
@@ -478,8 +479,11 @@ def check_submission(path: str | Path, workspace=None, jobs: int | None = None) 
         checker.check_zip_path(path)
     else:
         raise UsageError(f"{path}: not a folder or a zip; pass the package folder (submission/) or one of its zips")
+    checker.check_team_consistency()
     checker.run_audio_checks()
     report = checker.report
+    # grouped by file (zip-level lines first, then entries by name); stable within a file
+    report.problems.sort(key=lambda p: (p.file.split(":", 1)[0], ":" in p.file, p.file))
     report.systems = sorted(checker.labels)
     report.seconds = time.perf_counter() - start
     return report
@@ -514,6 +518,17 @@ class _Checker:
         if parts:
             self.teams.setdefault((parts["lastname"], parts["institute"]), []).append(display)
         return parts is not None
+
+    def note_team_zip(self, name: str) -> None:
+        """Record a team zip's team; a problem when its name's parts are malformed."""
+        parts = self.naming.parse_team_zip(name)
+        fix = f"name it {self.naming.team_zip_name('<Lastname>', '<INST>')} (lasskit package writes it)"
+        if not re.fullmatch(LASTNAME_RE, parts["lastname"]):
+            self.problem(name, f"last name {parts['lastname']!r} must be ASCII letters starting with a capital",
+                         fix, "label")
+        if not re.fullmatch(INSTITUTE_RE, parts["institute"]):
+            self.problem(name, f"institute {parts['institute']!r} must be letters and digits only", fix, "label")
+        self.teams.setdefault((parts["lastname"], parts["institute"]), []).append(name)
 
     # --- folder -----------------------------------------------------------------------------
     def check_folder(self, folder: Path) -> None:
@@ -552,23 +567,12 @@ class _Checker:
 
     def check_team(self, team_zips: list[Path], kinds: dict[str, dict[str, Path]]) -> None:
         for z in team_zips:
-            parts = self.naming.parse_team_zip(z.name)
-            self.teams.setdefault((parts["lastname"], parts["institute"]), []).append(z.name)
-        if len(self.teams) > 1:
-            teams = ", ".join(f"{a}_{b} ({', '.join(sorted(set(v))[:2])})" for (a, b), v in sorted(self.teams.items()))
-            self.problem(self.report.path.name, f"files of {len(self.teams)} different teams: {teams}",
-                         "use one last name and institute in every label", "team")
-        indices = Counter(p["index"] for p in map(self.naming.parse_label, self.labels) if p)
-        if len(self.labels) > MAX_SYSTEMS:
-            self.problem(self.report.path.name, f"{len(self.labels)} systems, at most {MAX_SYSTEMS} allowed",
-                         "remove the extra systems' files", "index")
-        for idx, n in indices.items():
-            if n > 1:
-                self.problem(self.report.path.name, f"{n} systems share index {idx}",
-                             "give each system its own --index", "index")
-        if not kinds:
+            self.note_team_zip(z.name)
+        if not kinds:  # only team zips here: check each on its own
+            for z in team_zips:
+                self.check_container_zip(z, z.name, None)
             return
-        if self.teams and len(self.teams) == 1:
+        if len(self.teams) == 1:
             (lastname, institute), = self.teams
             expected = self.naming.team_zip_name(lastname, institute)
             if not any(z.name == expected for z in team_zips):
@@ -579,6 +583,16 @@ class _Checker:
         for z in team_zips:
             self.check_container_zip(z, z.name, loose)
 
+    def check_team_consistency(self) -> None:
+        """One team (last name and institute) in every name, at most MAX_SYSTEMS systems."""
+        if len(self.teams) > 1:
+            teams = ", ".join(f"{a}_{b} ({', '.join(sorted(set(v))[:2])})" for (a, b), v in sorted(self.teams.items()))
+            self.problem(self.report.path.name, f"files of {len(self.teams)} different teams: {teams}",
+                         "use one last name and institute in every label", "team")
+        if len(self.labels) > MAX_SYSTEMS:
+            self.problem(self.report.path.name, f"{len(self.labels)} systems, at most {MAX_SYSTEMS} allowed",
+                         "remove the extra systems' files", "index")
+
     # --- a zip given as PATH ------------------------------------------------------------------
     def check_zip_path(self, path: Path) -> None:
         found = self.naming.classify(path.name)
@@ -586,6 +600,7 @@ class _Checker:
             self.note_label(found[1], found[0], path.name)
             self.check_audio_zip(path, found[0].replace("_zip", ""), path.name)
         elif found and found[0] == "team_zip":
+            self.note_team_zip(path.name)
             self.check_container_zip(path, path.name, None)
         else:
             self.problem(path.name, "not a package zip name", self._expected_names_fix(), "unexpected_file")
