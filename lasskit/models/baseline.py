@@ -16,8 +16,10 @@ Options (keywords of the constructor):
   keeping its centre and ``context_seconds`` (default 1) of context on both sides;
 - ``text_batch_size`` (default 32): queries embedded per RoBERTa call (each string once).
 
-Memory (CPU, float32): about 0.8 GB per 10 s row in a batch plus ~0.8 GB of weights; inputs
-longer than ``chunk_seconds`` cost no more than one window.
+Memory (CPU, float32, measured): about 0.75 GB of activations per 10 s row of a batch, plus
+~0.6 GB of weights (separator 0.1 GB, RoBERTa 0.5 GB); an input longer than ``chunk_seconds``
+costs no more than one window, so ``max_seconds`` is None (the model chunks by itself, with
+context, rather than letting the pipeline cut it).
 """
 
 from __future__ import annotations
@@ -160,7 +162,7 @@ class DCASE2024Baseline(SeparationModel):
     """
 
     name = "dcase2024-baseline"
-    description = "DCASE 2024 Task 9 baseline: CLAP text encoder + FiLM ResUNet30 (AudioSep), 16 kHz"
+    description = "DCASE 2024 Task 9 baseline: CLAP text encoder + FiLM ResUNet30 (AudioSep)"
     sample_rate = 16000
     max_seconds = None  # any length: windows of chunk_seconds with context, inside separate()
 
