@@ -10,8 +10,8 @@ The pipeline:
   skipped unless ``overwrite``; every write is atomic, so an interrupted run is simply re-run;
 - the other rows are sorted by length and grouped into batches of ``batch_size``; shorter rows of
   a batch are zero-padded at the end and their estimates cropped back;
-- mixtures are decoded by ``jobs`` background threads while the model runs, and outputs are
-  written by another thread;
+- with ``jobs`` > 0, mixtures are decoded by ``jobs`` background threads while the model runs,
+  and outputs are written by another thread (default: on a GPU only, see :func:`default_jobs`);
 - on the device: resampling to the model's rate and back (``torchaudio.functional.resample``)
   when it is not 16 kHz, and chunking with overlap-add for inputs longer than ``chunk_seconds``
   (default: the model's ``max_seconds``), all under ``torch.inference_mode()``;
@@ -36,7 +36,7 @@ import json
 import os
 import time
 from collections import deque
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -328,7 +328,33 @@ def _load_batch(batch: list[Item]):
     return kept, mixtures, (references if batch and batch[0].reference_path is not None else None), failures
 
 
+class _Inline:
+    """An executor that runs each task at once in the calling thread (``jobs=0``)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        return None
+
+    def submit(self, fn, *args):
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args))
+        except BaseException as exc:
+            future.set_exception(exc)
+        return future
+
+
+def default_jobs(device: str) -> int:
+    """Decoding threads by default: 2 beside a GPU; none on the CPU, where a decoding thread
+    competes with torch's own threads for the same cores (measured in bench_separate.py)."""
+    return 0 if device == "cpu" else 2
+
+
 def _stack(signals: list[np.ndarray]) -> np.ndarray:
+    if len(signals) == 1:
+        return signals[0][None, :]
     width = max(len(s) for s in signals)
     out = np.zeros((len(signals), width), dtype=np.float32)
     for i, s in enumerate(signals):
@@ -402,8 +428,9 @@ def separate_split(
     ``split`` is a split name under ``<workspace>/data/splits`` or a split folder. ``model`` is a
     registered name, ``module:Class``, ``path/to/file.py:Class`` (built with ``checkpoint``,
     ``device`` and ``options``) or an already-built model object. ``name`` (default: the
-    registered name or the class's ``name``) is the output folder under ``exp/``. ``jobs``
-    decoding threads (default 2). Per-row failures are returned (and written to
+    registered name or the class's ``name``) is the output folder under ``exp/``. ``jobs``:
+    threads decoding the next batches and writing outputs while the model runs (0: all in this
+    thread; default :func:`default_jobs`). Per-row failures are returned (and written to
     ``failures.csv``), not raised; a model that returns a wrong shape or NaN raises
     :class:`WorkError`.
     """
@@ -463,9 +490,9 @@ def separate_split(
 
     from lasskit.parallel import progress_bar
 
-    readers = max(1, jobs or 2)
-    with ThreadPoolExecutor(readers, thread_name_prefix="lasskit-read") as reader, \
-            ThreadPoolExecutor(1, thread_name_prefix="lasskit-write") as writer, \
+    readers = default_jobs(device) if jobs is None else jobs
+    with (ThreadPoolExecutor(readers, thread_name_prefix="lasskit-read") if readers else _Inline()) as reader, \
+            (ThreadPoolExecutor(1, thread_name_prefix="lasskit-write") if readers else _Inline()) as writer, \
             progress_bar(len(pending), f"separate {split_obj.name} with {out_name}", "mixture") as bar:
         loads = deque()
         writes = deque()
@@ -528,7 +555,7 @@ def separate_split(
         "split": split_obj.name,
         "options": _json_safe(options),
         "checkpoint": None if checkpoint_used is None else str(checkpoint_used),
-        "checkpoint_sha256": file_sha256(checkpoint_used),
+        "checkpoint_sha256": getattr(model_obj, "checkpoint_sha256", None) or file_sha256(checkpoint_used),
         "device": device,
         "lasskit_version": __version__,
         "seconds": round(report.seconds, 3),

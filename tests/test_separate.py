@@ -120,9 +120,12 @@ def test_oracle_without_references_is_a_usage_error(tmp_path: Path, run_cli):
     assert err.count("\n") == 1 and "needs references" in err and "eval_real" in err
 
 
-def test_eval_real_each_query_gets_its_own_output(tmp_path: Path):
+@pytest.mark.parametrize("jobs", [0, 2])  # decoding in this thread, or in 2 background threads
+def test_eval_real_each_query_gets_its_own_output(tmp_path: Path, jobs: int):
     split_dir = make_real_split(tmp_path)
-    separate_split("eval_real", f"{TOY}:QueryGain", workspace=tmp_path, device="cpu", batch_size=3)
+    report = separate_split("eval_real", f"{TOY}:QueryGain", workspace=tmp_path, device="cpu", batch_size=1,
+                            jobs=jobs)
+    assert report.written == 4
     out_dir = tmp_path / "exp/query-gain/eval_real"
     import pandas as pd
 
@@ -153,8 +156,10 @@ def test_resume_redoes_only_missing_or_incomplete_outputs(ws: Path):
 
 
 def test_model_returning_nan_names_model_and_input(ws: Path, run_cli):
-    with pytest.raises(WorkError, match=r"returns-nan.*NaN or infinite samples for synth_0002\.wav"):
-        separate_split("synth", f"{TOY}:ReturnsNaN", workspace=ws, device="cpu", batch_size=1)
+    for jobs in (0, 2):
+        with pytest.raises(WorkError, match=r"returns-nan.*NaN or infinite samples for synth_0002\.wav"):
+            separate_split("synth", f"{TOY}:ReturnsNaN", workspace=ws, device="cpu", batch_size=1, jobs=jobs)
+        assert not list((ws / "exp/returns-nan/synth").glob("*.wav"))
     code, out, err = run_cli("-w", ws, "separate", "--split", "synth", "--model", f"{TOY}:ReturnsNaN",
                              "--batch-size", "5", "--overwrite")
     assert code == 1 and err.count("\n") == 1

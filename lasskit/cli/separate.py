@@ -24,7 +24,8 @@ def separate(
                                         help="Split longer inputs into windows of this many seconds (default: the model's max_seconds)."),
     chunk_overlap: float = typer.Option(0.5, "--chunk-overlap", help="Fraction of a window shared with the next."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Separate again even if outputs are complete."),
-    jobs: int = typer.Option(None, "--jobs", "-j", help="Decoding threads (default 2)."),
+    jobs: int = typer.Option(None, "--jobs", "-j",
+                             help="Threads decoding/writing while the model runs; 0: none (default: 0 on cpu, 2 on a GPU)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some rows failed (they are still listed)."),
 ) -> None:
     """Separate every mixture of a split with a model; one checked 16 kHz float WAV per row.
@@ -40,8 +41,8 @@ def separate(
         known = ws.splits()
         raise UsageError("--split is required" + (f" (known splits: {', '.join(known)})" if known else
                                                  "; create a split first with `lasskit prepare` or `lasskit mix`"))
-    if jobs is not None and jobs < 1:
-        raise UsageError(f"--jobs {jobs}: must be at least 1")
+    if jobs is not None and jobs < 0:
+        raise UsageError(f"--jobs {jobs}: must be 0 (decode in the main thread) or more")
     report = separate_split(
         split, model, workspace=ws, name=name, device=device, checkpoint=checkpoint,
         options=parse_options(option), batch_size=batch_size, chunk_seconds=chunk_seconds,

@@ -27,7 +27,8 @@ passes ``references=Tensor[batch, time]`` (same shape, device and rate as ``mixt
 keyword, and refuses splits that have no ``source`` column.
 
 After construction, ``self.checkpoint`` should be the path of the weights actually loaded (or
-None): ``separate.json`` records it with its SHA-256.
+None): ``separate.json`` records it with its SHA-256 (``self.checkpoint_sha256`` if the model set
+it, else hashed from the file).
 """
 
 from __future__ import annotations

@@ -1,0 +1,153 @@
+"""Benchmark `separate`: the pipeline's throughput and its overhead over the bare model call.
+
+Generates N 10 s float32 mixtures (default 300; BENCH_SEPARATE_MIXTURES=3000 for the issue's
+full figure, about 1.9 GB in and 1.9 GB out) and a split over them, then times, in one run:
+
+- ``passthrough`` at batch 16 over all N mixtures: the pipeline's own cost (decode, checks,
+  float WAV writes), in mixtures per second;
+- a tiny conv model (3 Conv1d layers, query-conditioned gain) at batch 1 and 16 over the first
+  M mixtures (default 100): the bare model call on tensors already in memory, then the whole
+  pipeline; overhead = pipeline seconds / bare seconds - 1;
+- the same with 1 decoding thread, to show what decoding in the background buys.
+
+Torch uses its default thread count; numbers from a busy machine are noisy.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+N = int(os.environ.get("BENCH_SEPARATE_MIXTURES", "300"))
+M = min(N, int(os.environ.get("BENCH_SEPARATE_CONV_MIXTURES", "100")))
+SECONDS = 10.0
+RATE = 16000
+
+
+def make_split(ws: Path) -> None:
+    import pandas as pd
+
+    from lasskit import audio, soundgen
+    from lasskit.splits import write_split_csv
+
+    names = list(soundgen.CLASSES)
+    clips = [soundgen.generate(name, SECONDS, RATE, seed=i) for i, name in enumerate(names)]
+    split_dir = ws / "data" / "splits" / "bench"
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(N):
+        a, b = rng.choice(len(clips), 2, replace=False)
+        mix = (clips[a] + rng.uniform(0.2, 1.0) * np.roll(clips[b], int(rng.integers(RATE * 10)))) * 0.6
+        file = f"bench_{i:05d}.wav"
+        audio.write(split_dir / "mixture" / file, mix.astype(np.float32), RATE, "float")
+        rows.append({"mixture": file, "query": soundgen.CLASSES[names[a]].captions[0]})
+    write_split_csv(split_dir, pd.DataFrame(rows))
+
+
+def tiny_conv_model():
+    import torch
+
+    from lasskit.models.base import SeparationModel
+
+    class TinyConv(SeparationModel, torch.nn.Module):
+        """Three Conv1d layers (1 -> 16 -> 16 -> 1, kernel 9) times a gain from the query's length."""
+
+        name = "tiny-conv"
+
+        def __init__(self, checkpoint=None, device="cpu"):
+            torch.nn.Module.__init__(self)
+            SeparationModel.__init__(self, checkpoint, device)
+            torch.manual_seed(0)
+            self.net = torch.nn.Sequential(
+                torch.nn.Conv1d(1, 16, 9, padding=4), torch.nn.ReLU(),
+                torch.nn.Conv1d(16, 16, 9, padding=4), torch.nn.ReLU(),
+                torch.nn.Conv1d(16, 1, 9, padding=4),
+            ).eval()
+
+        def separate(self, mixtures, queries):
+            gain = torch.tensor([1.0 + len(q) / 1000 for q in queries], device=mixtures.device)
+            return self.net(mixtures[:, None])[:, 0] * gain[:, None]
+
+    return TinyConv()
+
+
+def bare_seconds(model, ws: Path, batch: int) -> float:
+    """The model alone over the first M mixtures, already decoded into tensors (best of 2)."""
+    import torch
+
+    from lasskit import audio
+    from lasskit.splits import read_split
+
+    split = read_split(ws / "data/splits/bench")
+    rows = split.frame.head(M)
+    x = torch.from_numpy(np.stack([audio.load(split.mixture_path(n)) for n in rows["mixture"]]))
+    queries = list(rows["query"])
+    best = float("inf")
+    for _ in range(2):
+        start = time.perf_counter()
+        with torch.inference_mode():
+            for i in range(0, M, batch):
+                model.separate(x[i:i + batch], queries[i:i + batch])
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def pipeline_seconds(model, ws: Path, split: str, batch: int, jobs: int | None, name: str) -> float:
+    from lasskit.separation import separate_split
+
+    start = time.perf_counter()
+    report = separate_split(split, model, workspace=ws, name=name, device="cpu", batch_size=batch,
+                            overwrite=True, jobs=jobs)
+    seconds = time.perf_counter() - start
+    assert report.written == report.total and not report.failures
+    return seconds
+
+
+def subset_split(ws: Path) -> None:
+    """A split of the first M rows (same files) for the conv runs."""
+    from lasskit.splits import read_split, write_split_csv
+
+    src = ws / "data/splits/bench"
+    dst = ws / "data/splits/bench_small"
+    (dst / "mixture").mkdir(parents=True)
+    frame = read_split(src).frame.head(M)
+    for name in frame["mixture"]:
+        os.link(src / "mixture" / name, dst / "mixture" / name)
+    write_split_csv(dst, frame)
+
+
+def main() -> None:
+    import torch
+
+    ws = Path(tempfile.mkdtemp(prefix="lasskit_bench_separate_"))
+    try:
+        t0 = time.perf_counter()
+        make_split(ws)
+        subset_split(ws)
+        print(f"generated {N} mixtures of {SECONDS:g} s (float32 WAV) in {time.perf_counter() - t0:.1f} s; "
+              f"torch threads {torch.get_num_threads()}")
+        seconds = pipeline_seconds("passthrough", ws, "bench", 16, None, "passthrough")
+        print(f"passthrough  batch 16  {N} mixtures: {seconds:6.2f} s  {N / seconds:7.1f} mixtures/s  "
+              f"{N * SECONDS / seconds:6.0f} x real time  ({1000 * seconds / N:.2f} ms per mixture: decode, checks, write)")
+        if N < 3000:
+            print(f"  extrapolated to 3000 mixtures: {3000 * seconds / N:.1f} s")
+        model = tiny_conv_model()
+        print(f"tiny conv model: {model.num_parameters()} parameters, {M} mixtures")
+        for batch in (1, 16):
+            bare = bare_seconds(model, ws, batch)
+            piped = pipeline_seconds(model, ws, "bench_small", batch, None, f"tiny-conv-b{batch}")
+            serial = pipeline_seconds(model, ws, "bench_small", batch, 1, f"tiny-conv-b{batch}-j1")
+            print(f"  batch {batch:2d}: bare model {M / bare:6.1f} mixtures/s | pipeline {M / piped:6.1f} mixtures/s, "
+                  f"overhead {100 * (piped / bare - 1):+5.1f} % | 1 decoding thread {M / serial:6.1f} mixtures/s "
+                  f"({100 * (serial / bare - 1):+5.1f} %)")
+    finally:
+        shutil.rmtree(ws, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
