@@ -371,8 +371,8 @@ def meta_problems(meta: Any, label: str | None, naming: Naming, file: str = "met
         add("field", "system.description.ensemble_size", f"{size}, must be at least 1",
             "give the number of models in the ensemble (1 for a single model)")
     params = get("system.complexity.total_parameters", int)
-    if params is not None and params < 1:
-        add("field", "system.complexity.total_parameters", f"{params}, must be positive",
+    if params is not None and params < 0:
+        add("field", "system.complexity.total_parameters", f"{params}, must be 0 or more",
             "give the parameter count of every model used, added up")
     # results ------------------------------------------------------------------------------------
     values = []

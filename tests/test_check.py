@@ -406,3 +406,12 @@ def test_lines_are_capped_per_file_with_a_count():
     assert len(lines) == 21
     assert lines[-1] == "a.zip: ... and 5 more problem(s); run `lasskit check --all` to list them"
     assert len(report.lines()) == 25
+
+
+def test_total_parameters_may_be_zero_but_not_negative(sub, run_check):
+    edit_meta(sub, lambda m: m["system"]["complexity"].update(total_parameters=0))  # e.g. passthrough
+    assert run_check(sub).problems == []
+    edit_meta(sub, lambda m: m["system"]["complexity"].update(total_parameters=-5))
+    report = run_check(sub)
+    assert kinds(report) == {"field": 1}
+    assert "system.complexity.total_parameters: -5, must be 0 or more" in messages(report)

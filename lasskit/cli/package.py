@@ -44,7 +44,7 @@ def package(
         con.print(f"  {path.name}  ({path.stat().st_size / 1e6:.1f} MB)")
     counts = ", ".join(f"{split} {n} files" for split, n in result.audio_counts.items())
     results = ", ".join(f"{k} {v:.3f} dB" for k, v in result.results.items())
-    con.print(f"audio: {counts}; validation (synth): {results}")
+    con.print(f"audio: {counts}; validation (synth): {results}", soft_wrap=True)
     for warning in result.warnings:
-        con.print(f"[yellow]warning[/yellow]: {warning}")
+        con.print(f"[yellow]warning[/yellow]: {warning}", soft_wrap=True)
     con.print(f"next: lasskit check {result.out_dir}")
