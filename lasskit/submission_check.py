@@ -40,7 +40,6 @@ from typing import Any
 from lasskit import SAMPLE_RATE
 from lasskit.errors import UsageError
 from lasskit.packaging import (
-    AUDIO_SPLITS,
     AUDIO_URL_PLACEHOLDER,
     INSTITUTE_RE,
     LASTNAME_RE,

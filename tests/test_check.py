@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import shutil
 import zipfile
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
