@@ -50,17 +50,20 @@ def load_checkpoint_state(path: str | Path) -> dict:
     if not path.is_file():
         raise UsageError(f"{path}: checkpoint not found; pass --checkpoint PATH or run "
                          "`lasskit models download dcase2024-baseline`")
-    unreadable = f"{path}: not a readable PyTorch checkpoint ({{}}); download it again"
+
+    def unreadable(exc: BaseException) -> WorkError:
+        return WorkError(f"{path}: not a readable PyTorch checkpoint ({_one_line(exc)}); download it again")
+
     try:
         try:
             obj = _torch_load(path)
         except pickle.UnpicklingError as exc:
             stubs = _unsafe_globals(path)
             if not stubs:
-                raise WorkError(unreadable.format(_one_line(exc))) from None
+                raise unreadable(exc) from None
             obj = _torch_load(path, stub_globals=stubs)
     except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
-        raise WorkError(unreadable.format(_one_line(exc))) from None
+        raise unreadable(exc) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
     if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
