@@ -396,7 +396,7 @@ def resolve_split_dir(split: str | os.PathLike, workspace=None) -> Path:
     path = Path(split).expanduser()
     if (path / "mixtures.csv").is_file():
         return path
-    if isinstance(split, str) and ("/" in split or "\\" in split):
+    if not isinstance(split, str) or "/" in split or "\\" in split:
         return path  # a path the user meant as a path: read_split names it in its error
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     candidate = ws.split_dir(str(split))
@@ -452,6 +452,8 @@ def separate_split(
     device = resolve_device(device)
 
     options = dict(options or {})
+    if checkpoint is not None and Path(checkpoint).expanduser().exists():
+        checkpoint = Path(checkpoint).expanduser().resolve()
     if isinstance(model, str):
         cls, default = registry.resolve(model)
         spec = model

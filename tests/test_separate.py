@@ -288,3 +288,13 @@ def test_model_at_another_rate_is_resampled_in_and_out(ws: Path):
         padded[: len(mixture)] = torch.from_numpy(mixture)
         expected = taf.resample(taf.resample(padded, 16000, 8000), 8000, 16000)[: len(mixture)].numpy()
         np.testing.assert_allclose(est, expected, atol=1e-6, rtol=0)
+
+
+def test_split_folder_path_and_missing_reference_row(ws: Path):
+    split_dir = ws / "data/splits/synth"
+    (split_dir / "source/synth_0001.wav").unlink()
+    report = separate_split(split_dir, "oracle", workspace=ws / "elsewhere", device="cpu")
+    assert report.out_dir == ws / "elsewhere/exp/oracle/synth"
+    assert report.written == 4 and [m for m, _ in report.failures] == ["synth_0001.wav"]
+    assert "no such reference file" in report.failures[0][1]
+    assert report.record["failed"] == 1 and report.record["count"] == 4

@@ -56,17 +56,12 @@ def separate(
 
 def print_report(report) -> None:
     """The summary: counts, speed, where the outputs are, silent outputs and failures."""
-    from rich.table import Table
-
     con = console()
-    table = Table(title="lasskit separate")
-    for col in ("model", "split", "device", "written", "skipped", "failed", "seconds", "mixtures/s", "x real time"):
-        table.add_column(col, justify="left" if col in ("model", "split", "device") else "right")
-    table.add_row(report.model, report.split, report.device, str(report.written), str(report.skipped),
-                  str(len(report.failures)), f"{report.seconds:.1f}",
-                  f"{report.speed:.1f}" if report.written else "-",
-                  f"{report.real_time_factor:.0f}" if report.written else "-")
-    con.print(table)
+    speed = (f": {report.speed:.1f} mixtures/s, {report.real_time_factor:.0f}x real time"
+             if report.written and report.seconds > 0 else "")
+    con.print(f"separated {report.written} of {report.total} mixture(s) of {report.split} with {report.model} "
+              f"on {report.device} in {report.seconds:.1f} s{speed} "
+              f"({report.skipped} already done, {len(report.failures)} failed)", soft_wrap=True)
     con.print(f"outputs: {report.out_dir}")
     if report.silent:
         shown = ", ".join(report.silent[:5]) + (f" and {len(report.silent) - 5} more" if len(report.silent) > 5 else "")
