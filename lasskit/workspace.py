@@ -49,12 +49,20 @@ paths:
 #   model: passthrough
 #   device: auto
 
-# Team details for `lasskit package`.
+# Team details for `lasskit package` (every value below is a placeholder that `check` rejects).
 # package:
 #   team: Lastname
-#   institute: INST
+#   institute: INST              # letters and digits
+#   index: 1                     # system 1 to 4
 #   name: My system
-#   abbreviation: MySys
+#   abbreviation: MySys          # at most 10 characters
+#   report: report.pdf           # technical report (PDF)
+#   audio_url: https://drive.google.com/...   # public link to the uploaded audio zips
+#   system:
+#     text_encoder: CLAP
+#     training_data: [Clotho v2, FSD50K]
+#     external_data: []          # list every external data set ([] if none)
+#     pretrained_models: []      # list every pretrained model ([] if none)
 # authors:
 #   - firstname: Ada
 #     lastname: Lovelace
