@@ -1,12 +1,129 @@
-"""``lasskit mix``: not implemented yet (issue 3)."""
+"""``lasskit mix``: class-disjoint synthetic mixtures at exact SNRs -> ``data/splits/<name>/``."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
 
-def mix(ctx: typer.Context) -> None:
-    """Not available yet (issue 3)."""
-    from lasskit.errors import WorkError
+DEFAULT_NAME = "mix"
 
-    raise WorkError("lasskit mix is not available yet")
+
+def mix(
+    ctx: typer.Context,
+    manifests: list[str] = typer.Argument(
+        None, metavar="[MANIFEST]...",
+        help="Manifests, corpus folders or prepared corpus names (default: every prepared corpus)."),
+    snr: tuple[float, float] = typer.Option(None, "--snr", metavar="LOW HIGH", help="SNR range in dB, drawn uniformly."),
+    num: int = typer.Option(None, "--num", "-n", help="Mixtures (default: one per target, or per caption)."),
+    name: str = typer.Option(DEFAULT_NAME, "--name", help="Split name: writes data/splits/<name>/."),
+    seed: int = typer.Option(0, "--seed", help="Seed of every random choice."),
+    targets: list[str] = typer.Option(None, "--targets", help="Draw targets from these manifests only (repeatable)."),
+    noises: list[str] = typer.Option(None, "--noises", help="Draw noises from these manifests only (repeatable)."),
+    split: list[str] = typer.Option(None, "--split", help="Keep clips of this manifest split, e.g. val (repeatable)."),
+    dataset: list[str] = typer.Option(None, "--dataset", help="Keep clips of this dataset (repeatable)."),
+    ontology: Path = typer.Option(None, "--ontology", help="AudioSet ontology.json: compare labels with their ancestors."),
+    allow_unlabeled: bool = typer.Option(False, "--allow-unlabeled", help="Also use clips without labels (unchecked pairs)."),
+    per_caption: bool = typer.Option(False, "--per-caption", help="One mixture per caption of each target."),
+    integer_snr: bool = typer.Option(False, "--integer-snr", help="Integer SNRs (the organizers' style)."),
+    duration: float = typer.Option(10.0, "--duration", help="Segment length in seconds."),
+    min_duration: float = typer.Option(0.0, "--min-duration", help="Skip clips shorter than this (s); 0 pads them."),
+    silence_db: float = typer.Option(-60.0, "--silence-db", help="A 0.1 s frame is active at RMS >= this (dBFS)."),
+    official_csv: Path = typer.Option(None, "--official-csv", help="Also write the organizers' source,noise,snr,caption CSV."),
+    from_official: Path = typer.Option(None, "--from-official", help="Rebuild a split from an organizers' CSV instead."),
+    clips: Path = typer.Option(None, "--clips", help="With --from-official: folder of <id>.wav clips or a manifest."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing split of this name."),
+    keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some clips failed (they are listed)."),
+) -> None:
+    """Make class-disjoint mixtures (target + noise sharing no label) at exact SNRs.
+
+    Example: lasskit mix dcase2024_val --snr -15 15 --integer-snr --per-caption --name my_val
+    """
+    from lasskit.errors import UsageError, WorkError
+    from lasskit.mixing import MixSpec, make_mixtures, mix_from_official, resolve_manifest
+
+    ws = workspace(ctx)
+    jobs = check_jobs(jobs)
+    split_dir = ws.split_dir(name)
+    if from_official is not None:
+        if clips is None:
+            raise UsageError("--from-official needs --clips DIR (the folder of <id>.wav clips, or a manifest)")
+        report = mix_from_official(from_official, clips, split_dir, jobs=jobs, overwrite=overwrite)
+    else:
+        if snr is None:
+            raise UsageError("pass --snr LOW HIGH (dB), or set mix: {snr: [LOW, HIGH]} in lasskit.yaml")
+        words = list(manifests or []) or ws.corpora()
+        if not words and not targets:
+            raise UsageError(f"no prepared corpus in {ws.data_dir}; run `lasskit prepare` first or pass MANIFEST")
+        target_paths = [resolve_manifest(w, ws) for w in (targets or words)]
+        noise_paths = [resolve_manifest(w, ws) for w in (noises or words or targets)]
+        spec = MixSpec(
+            snr_low=float(snr[0]), snr_high=float(snr[1]), num=num, per_caption=per_caption, integer_snr=integer_snr,
+            duration=duration, min_duration=min_duration, seed=seed, allow_unlabeled=allow_unlabeled,
+            silence_db=silence_db,
+        )
+        report = make_mixtures(
+            split_dir, spec, target_paths, noise_paths, splits=list(split or []), datasets=list(dataset or []),
+            ontology=ontology, official_csv=official_csv, jobs=jobs, overwrite=overwrite,
+        )
+    print_report(report)
+    if not report.complete:
+        raise WorkError(f"{len(report.failures)} mixture(s) failed, see {split_dir / 'failures.csv'}; "
+                        "run the same command again to finish the split")
+    if report.failures and not keep_going:
+        raise WorkError(f"{len(report.failures)} clip(s) failed and were left out; see {split_dir / 'failures.csv'}")
+
+
+def print_report(report) -> None:
+    """Summary: rows, distinct clips, skipped clips by reason, SNR histogram."""
+    from rich.table import Table
+
+    con = console()
+    table = Table(title=f"lasskit mix: {report.split_dir.name}")
+    table.add_column("", justify="left")
+    table.add_column("count", justify="right")
+    table.add_row("mixtures", str(report.rows))
+    table.add_row("  written now", str(report.written))
+    if report.resumed:
+        table.add_row("  already complete", str(report.resumed))
+    if report.targets_available or report.noises_available:
+        table.add_row("candidate targets / noises", f"{report.targets_available} / {report.noises_available}")
+    table.add_row("distinct targets / noises used", f"{report.distinct_targets} / {report.distinct_noises}")
+    for reason, count in report.skipped.items():
+        table.add_row(f"skipped: {reason}", str(count))
+    table.add_row("failures", str(len(report.failures)))
+    table.add_row("hours of audio", f"{report.audio_seconds / 3600:.3f}")
+    table.add_row("seconds", f"{report.seconds:.1f}")
+    con.print(table)
+    if report.snr_histogram:
+        con.print(snr_histogram_text(report.snr_histogram))
+    con.print(f"{report.split_dir.name}: {report.csv_path}")
+    if report.official_csv:
+        con.print(f"organizers' CSV: {report.official_csv}")
+    if report.without_noise:
+        shown = ", ".join(report.without_noise[:5]) + (" ..." if len(report.without_noise) > 5 else "")
+        con.print(f"  note: {len(report.without_noise)} target(s) have no noise sharing no class with them: {shown}")
+    for note in report.notes:
+        con.print(f"  note: {note}")
+    for file, reason in report.failures[:10]:
+        con.print(f"  [red]failed[/red] {file}: {reason}")
+    if len(report.failures) > 10:
+        con.print(f"  ... and {len(report.failures) - 10} more in {report.split_dir / 'failures.csv'}")
+
+
+def snr_histogram_text(histogram: dict[int, int], max_bins: int = 16, width: int = 40) -> str:
+    """Rows ``[lo, hi) dB  count  bar``, 1 dB bins merged so that at most ``max_bins`` rows show."""
+    lo, hi = min(histogram), max(histogram)
+    step = max(1, -(-(hi - lo + 1) // max_bins))
+    bins = []
+    for start in range(lo, hi + 1, step):
+        bins.append((start, start + step, sum(histogram.get(k, 0) for k in range(start, start + step))))
+    top = max(c for _, _, c in bins) or 1
+    lines = ["SNR histogram (dB):"]
+    for a, b, c in bins:
+        label = f"{a:>4d}" if step == 1 else f"[{a}, {b})"
+        lines.append(f"  {label:>10}  {c:>6d}  " + "#" * max(1 if c else 0, round(width * c / top)))
+    return "\n".join(lines)

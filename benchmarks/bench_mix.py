@@ -1,0 +1,107 @@
+"""Benchmark `mix`: 3000 class-disjoint mixtures of 10 s from generated clips, against the I/O floor.
+
+Generates CLIPS 10 s 16 kHz mono 16-bit clips (the eight lasskit.soundgen classes) with a
+manifest, then times, in the same run and with the same number of processes (JOBS):
+- lasskit: `make_mixtures` (scan of the drawn clips, pairing, cropping, gains, three float32
+  WAVs a row, mixtures.csv), 3000 rows;
+- I/O floor: for the same 3000 rows, soundfile.read of both input clips and soundfile.write of
+  three float32 10 s outputs, nothing else (soundfile fsyncs every file it writes).
+Prints mixtures per second and the ratio to the floor. Floor (issue 3): 3000 mixtures < 20 s.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+
+CLIPS = int(os.environ.get("BENCH_MIX_CLIPS", "200"))
+ROWS = int(os.environ.get("BENCH_MIX_ROWS", "3000"))
+JOBS = int(os.environ.get("BENCH_MIX_JOBS", "2"))
+SECONDS = 10.0
+LIMIT_S = 20.0
+
+
+def make_corpus(root: Path) -> Path:
+    from lasskit import soundgen
+    from lasskit.manifest import Clip, write_manifest
+
+    names = list(soundgen.CLASSES)
+    clips = []
+    for i in range(CLIPS):
+        cls = soundgen.CLASSES[names[i % len(names)]]
+        rel = f"audio/clip_{i:04d}.wav"
+        soundgen.write_clip(root / rel, cls.name, SECONDS, seed=i)
+        clips.append(Clip(f"clip_{i:04d}", rel, SECONDS, 16000, int(SECONDS * 16000), "bench", "train",
+                          list(cls.captions), list(cls.labels)))
+    write_manifest(root / "manifest.csv", clips)
+    return root / "manifest.csv"
+
+
+def lasskit_mix(manifest: Path, split_dir: Path):
+    from lasskit.mixing import MixSpec, make_mixtures
+
+    start = time.perf_counter()
+    report = make_mixtures(split_dir, MixSpec(-15, 15, num=ROWS, seed=0), [manifest], jobs=JOBS)
+    seconds = time.perf_counter() - start
+    assert report.rows == ROWS and not report.failures, report
+    return seconds, report
+
+
+def _floor_chunk(rows: list[tuple[str, str, str]]) -> None:
+    for source, noise, out in rows:
+        s, _ = sf.read(source, dtype="float32")
+        n, _ = sf.read(noise, dtype="float32")
+        for path, x in zip(out.split("|"), (s, n, s + n)):
+            sf.write(path, x, 16000, subtype="FLOAT")
+
+
+def io_floor(split_dir: Path, manifest: Path, out: Path) -> float:
+    """Read the inputs and write the outputs of the same rows with soundfile, on JOBS processes."""
+    import pandas as pd
+
+    frame = pd.read_csv(split_dir / "mixtures.csv", dtype=str)
+    audio_dir = manifest.parent / "audio"
+    for sub in ("source", "noise", "mixture"):
+        (out / sub).mkdir(parents=True)
+    rows = [
+        (str(audio_dir / f"{sid}.wav"), str(audio_dir / f"{nid}.wav"),
+         "|".join(str(out / sub / f"r{i:05d}.wav") for sub in ("source", "noise", "mixture")))
+        for i, (sid, nid) in enumerate(zip(frame["source_id"], frame["noise_id"]))
+    ]
+    start = time.perf_counter()
+    with ProcessPoolExecutor(JOBS) as pool:
+        list(pool.map(_floor_chunk, [rows[i::JOBS] for i in range(JOBS)]))
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="bench_mix_"))
+    try:
+        t0 = time.perf_counter()
+        manifest = make_corpus(tmp / "ws" / "data" / "corpus")
+        print(f"generated {CLIPS} clips of {SECONDS:.0f} s in {time.perf_counter() - t0:.1f} s")
+        split_dir = tmp / "ws" / "data" / "splits" / "bench"
+        mix_s, report = lasskit_mix(manifest, split_dir)
+        floor_s = io_floor(split_dir, manifest, tmp / "floor")
+        print(f"lasskit mix: {ROWS} mixtures of {SECONDS:.0f} s in {mix_s:.2f} s = {ROWS / mix_s:.0f} mixtures/s "
+              f"(jobs={JOBS}; {report.distinct_targets} targets, {report.distinct_noises} noises)")
+        print(f"I/O floor (soundfile read 2 + write 3 float WAVs a row): {floor_s:.2f} s = {ROWS / floor_s:.0f} rows/s")
+        print(f"ratio lasskit / floor: {mix_s / floor_s:.2f}")
+        ok = mix_s < LIMIT_S * ROWS / 3000
+        print(f"floor of the issue: 3000 mixtures < {LIMIT_S:.0f} s: {'PASS' if ok else 'FAIL'}")
+        if not ok:
+            sys.exit(1)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
