@@ -37,6 +37,7 @@ estimates folder itself when scoring an arbitrary ``estimates`` folder, or ``out
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import math
@@ -166,12 +167,23 @@ def bootstrap_means(values, *, seed: int = 0, resamples: int = 1000) -> np.ndarr
     if n == 0:
         means.fill(np.nan)
         return means
+    for start, idx in _index_blocks(n, seed, resamples):
+        means[start:start + len(idx)] = x[idx].mean(axis=1)
+    return means
+
+
+@functools.lru_cache(maxsize=4)
+def _index_blocks(n: int, seed: int, resamples: int) -> tuple[tuple[int, np.ndarray], ...]:
+    """The bootstrap's index table for ``n`` values, in blocks of at most ~4M entries (cached:
+    every metric of a split is resampled with the same draws)."""
     rng = np.random.default_rng(seed)
     block = max(1, 4_000_000 // n)
+    out = []
     for start in range(0, resamples, block):
-        k = min(block, resamples - start)
-        means[start:start + k] = x[rng.integers(0, n, size=(k, n))].mean(axis=1)
-    return means
+        idx = rng.integers(0, n, size=(min(block, resamples - start), n))
+        idx.flags.writeable = False
+        out.append((start, idx))
+    return tuple(out)
 
 
 def bootstrap_ci(values, *, seed: int = 0, resamples: int = 1000, level: float = 0.95) -> tuple[float, float]:
@@ -216,10 +228,11 @@ def match_estimates(names: list[str], estimates_dir: Path, split: str, allow_mis
 
     if not estimates_dir.is_dir():
         raise UsageError(f"{estimates_dir}: no such folder of estimates; run `lasskit separate` first or fix --estimates")
-    present = {
-        p.name for p in estimates_dir.iterdir()
-        if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".") and p.is_file()
-    }
+    with os.scandir(estimates_dir) as entries:  # scandir: no stat per file for thousands of outputs
+        present = {
+            e.name for e in entries
+            if os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS and not e.name.startswith(".") and e.is_file()
+        }
     wanted = set(names)
     extra = sorted(present - wanted)
     if extra:
@@ -245,7 +258,7 @@ class _Reader:
         self.buffers = [np.empty(0, np.float32) for _ in range(3)]
         self.scorer = PairScorer(ORGANIZERS_EPS)
 
-    def read(self, path: Path, slot: int) -> np.ndarray:
+    def read(self, path: str, slot: int) -> np.ndarray:
         """Decode ``path`` (16 kHz, any channels -> mono) into buffer ``slot``; float32 view."""
         try:
             with _open(path) as f:
@@ -271,18 +284,21 @@ class _Reader:
         return data
 
 
-def _open(path: Path):
+def _open(path: str):
     import soundfile as sf
 
-    if not path.is_file():
-        raise AudioError(f"{path}: no such audio file")
-    return sf.SoundFile(str(path))
+    try:
+        return sf.SoundFile(path)
+    except Exception:
+        if not os.path.isfile(path):
+            raise AudioError(f"{path}: no such audio file") from None
+        raise
 
 
 _local = threading.local()
 
 
-def _score_row(paths: tuple[Path, Path, Path], trim: bool) -> tuple:
+def _score_row(paths: tuple[str, str, str], trim: bool) -> tuple:
     """``(sdr, sdri, si_sdr, trimmed, ref_silent, est_silent)`` of one row; raises naming the file."""
     reader = getattr(_local, "reader", None)
     if reader is None:
@@ -294,7 +310,7 @@ def _score_row(paths: tuple[Path, Path, Path], trim: bool) -> tuple:
     n = min(len(ref), len(est), len(mix))
     trimmed = not (len(ref) == len(est) == len(mix))
     if trimmed and not trim:
-        raise AudioError(f"{estimate_path}: {len(est)} samples, but the reference {reference_path.name} has "
+        raise AudioError(f"{estimate_path}: {len(est)} samples, but the reference {os.path.basename(reference_path)} has "
                          f"{len(ref)} and the mixture {len(mix)}; pass --trim to cut all to the shortest")
     sums = reader.scorer(ref[:n], est[:n], mix[:n])
     if not sums.is_finite():
@@ -305,7 +321,7 @@ def _score_row(paths: tuple[Path, Path, Path], trim: bool) -> tuple:
             bool(sums.ref_energy == 0), bool(sums.est_energy == 0))
 
 
-def _score_chunk(chunk: list[tuple[Path, Path, Path]], trim: bool) -> list:
+def _score_chunk(chunk: list[tuple[str, str, str]], trim: bool) -> list:
     out = []
     for paths in chunk:
         try:
@@ -317,7 +333,7 @@ def _score_chunk(chunk: list[tuple[Path, Path, Path]], trim: bool) -> list:
     return out
 
 
-def _bss_row(paths: tuple[Path, Path], trim: bool = False) -> float:
+def _bss_row(paths: tuple[str, str], trim: bool = False) -> float:
     """bss_eval v3 SDR of one (reference, estimate) pair (runs in a worker process)."""
     from lasskit.audio import read, to_mono
     from lasskit.metrics import bss_sdr
@@ -328,14 +344,14 @@ def _bss_row(paths: tuple[Path, Path], trim: bool = False) -> float:
     return float(bss_sdr(ref[:n], est[:n]))
 
 
-def _score_rows(rows: list[tuple[Path, Path, Path]], trim: bool, jobs: int | None, desc: str) -> list:
+def _score_rows(rows: list[tuple[str, str, str]], trim: bool, jobs: int | None, desc: str) -> list:
     from lasskit.parallel import progress_bar, resolve_jobs
 
     chunks = [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)]
     results: list = []
     with progress_bar(len(rows), desc) as bar, ThreadPoolExecutor(max_workers=resolve_jobs(jobs)) as pool:
-        # soundfile releases the GIL while libsndfile reads and numpy's einsum releases it while
-        # summing, so threads overlap; map keeps the input order whatever the number of threads
+        # soundfile releases the GIL while libsndfile reads, numpy while it subtracts and sums, so
+        # threads overlap; map keeps the input order whatever the number of threads
         for chunk_result in pool.map(lambda c: _score_chunk(c, trim), chunks):
             results.extend(chunk_result)
             bar.update(len(chunk_result))
@@ -382,10 +398,13 @@ def score_estimates(
                          "only splits with references (e.g. val_synth) can be scored")
     _check_breakdowns(split, options.by)
     frame = split.frame
-    names = list(frame["mixture"])
+    names, sources, queries = (frame[c].tolist() for c in ("mixture", "source", "query"))
     has, missing = match_estimates(names, estimates_dir, split.name, options.allow_missing)
     keep = [i for i, ok in enumerate(has) if ok]
-    rows = [(split.mixture_path(names[i]), split.root / frame["source"].iloc[i], estimates_dir / names[i]) for i in keep]
+    # plain strings: 9000 pathlib joins cost more than reading the files' headers
+    root, est_root = str(split.root), str(estimates_dir)
+    rows = [(os.path.join(root, "mixture", names[i]), os.path.join(root, sources[i]), os.path.join(est_root, names[i]))
+            for i in keep]
     results = _score_rows(rows, options.trim, options.jobs, f"score {model}/{split.name}")
 
     labels_all = _labels_of(frame)
@@ -404,11 +423,13 @@ def score_estimates(
     values = {m: arr[:, k] for k, m in enumerate(METRICS)}
     notes = []
     if options.bss_eval and ok_idx:
-        values[BSS_METRIC] = _bss_values(ok_rows, options, model, split.name)
-        undefined = int(np.sum(~np.isfinite(values[BSS_METRIC])))
+        values[BSS_METRIC], bss_errors = _bss_values(ok_rows, options, model, split.name)
+        undefined = int(np.sum(~np.isfinite(values[BSS_METRIC]))) - len(bss_errors)
         if undefined:
             notes.append(f"bss_sdr undefined (silent reference or estimate) for {undefined} mixture(s); "
                          "its summary covers the others")
+        if bss_errors:
+            notes.append(f"bss_eval failed for {len(bss_errors)} mixture(s) (bss_sdr left empty), first: {bss_errors[0]}")
     elif options.bss_eval:
         values[BSS_METRIC] = np.empty(0)
     if missing:
@@ -419,13 +440,14 @@ def score_estimates(
     if silent_ref:
         notes.append(f"{silent_ref} silent reference(s): scored with the 1e-10 SDR floor (see lasskit.metrics)")
     if silent_est:
-        notes.append(f"{silent_est} silent estimate(s): SDR 0 dB, SI-SDR 0 dB for them by the formulas")
+        notes.append(f"{silent_est} silent estimate(s): scored by the formulas (0 dB SDR and SI-SDR against a "
+                     "non-silent reference)")
 
-    snr_col = list(frame["snr"]) if "snr" in frame.columns else [""] * len(frame)
+    snr_col = frame["snr"].tolist() if "snr" in frame.columns else [""] * len(frame)
     result = SplitScores(
         model=model, split=split.name, estimates_dir=estimates_dir,
         out_dir=Path(out_dir) if out_dir is not None else estimates_dir,
-        names=[names[i] for i in ok_idx], queries=[frame["query"].iloc[i] for i in ok_idx],
+        names=[names[i] for i in ok_idx], queries=[queries[i] for i in ok_idx],
         snrs=[snr_col[i] for i in ok_idx],
         labels=[labels_all[i] for i in ok_idx] if labels_all is not None else None,
         values=values, summary={}, missing=missing, trimmed=trimmed, failures=failures, notes=notes,
@@ -441,14 +463,16 @@ def score_estimates(
     return result
 
 
-def _bss_values(rows, options: ScoreOptions, model: str, split: str) -> np.ndarray:
+def _bss_values(rows, options: ScoreOptions, model: str, split: str) -> tuple[np.ndarray, list[str]]:
+    """bss_eval SDR of each (mixture, reference, estimate) row on ``jobs`` processes; NaN where undefined."""
     from functools import partial
 
     from lasskit.parallel import run_parallel
 
     outcomes = run_parallel(partial(_bss_row, trim=options.trim), [(r[1], r[2]) for r in rows], options.jobs,
                             desc=f"bss_eval {model}/{split}", chunk_size=4)
-    return np.array([o.value if o.ok else math.nan for o in outcomes], dtype=np.float64)
+    errors = [o.error for o in outcomes if not o.ok]
+    return np.array([o.value if o.ok else math.nan for o in outcomes], dtype=np.float64), errors
 
 
 def _check_breakdowns(split, by: tuple[str, ...]) -> None:

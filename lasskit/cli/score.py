@@ -13,7 +13,11 @@ def score(
     ctx: typer.Context,
     split: list[str] = typer.Option(None, "--split", "-s", help="Split to score (repeatable; default: every split with references)."),
     model: list[str] = typer.Option(None, "--model", "-m", help="Model under exp/ to score (repeatable; default: all)."),
-    estimates: Path = typer.Option(None, "--estimates", metavar="DIR", help="Score this folder of outputs against --split instead of exp/<model>/<split>; scores go into DIR unless --out."),
+    estimates: Path = typer.Option(
+        None, "--estimates", metavar="DIR",
+        help="Score this folder of outputs against --split instead of exp/<model>/<split>; "
+             "scores go into DIR unless --out, named after --model or DIR.",
+    ),
     out: Path = typer.Option(None, "--out", metavar="DIR", help="Folder for scores.csv and summary.json (one model and split only)."),
     by: list[str] = typer.Option(None, "--by", help="Breakdown: snr, label or query_length (repeatable)."),
     compare: str = typer.Option(None, "--compare", metavar="OTHER_MODEL", help="Paired per-mixture difference against another model's outputs."),
