@@ -548,6 +548,7 @@ class Planner:
                 self.units += [(t, k) for k in range(len(t.captions))] if t.captions else [(t, -1)]
             else:
                 self.units.append((t, None))
+        self._schedules: dict[int, list[int]] = {}
 
     @property
     def num_rows(self) -> int:
@@ -557,12 +558,18 @@ class Planner:
         """Unit index of every row: all units in order, repeated, then a sorted seeded subset."""
         if not self.units:
             return []
+        cached = self._schedules.get(epoch)
+        if cached is not None:
+            return cached
         full, rest = divmod(self.num_rows, len(self.units))
         order = list(range(len(self.units))) * full
         if rest:
             key = (1,) if epoch == 0 else (1, epoch)
             rng = np.random.default_rng(np.random.SeedSequence(self.spec.seed, spawn_key=key))
             order += sorted(int(u) for u in rng.choice(len(self.units), rest, replace=False))
+        if len(self._schedules) > 8:
+            self._schedules.clear()
+        self._schedules[epoch] = order
         return order
 
     def query_of(self, target: Candidate, caption: int | None, drawn: int) -> str:

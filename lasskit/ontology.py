@@ -119,6 +119,7 @@ class NoisePool:
         for j, key in enumerate(noise_keys):
             self._by_key.setdefault(key, []).append(j)
         self._cache: dict[tuple[frozenset[str], str], np.ndarray] = {}
+        self._cache_size = max(1, 4_000_000 // max(1, self.size))  # at most ~32 MB of positions
 
     def valid(self, labels: frozenset[str], key: str, excluded: np.ndarray | None = None) -> np.ndarray:
         """Positions (sorted) of the noises sharing no class with ``labels`` and not being ``key``.
@@ -135,7 +136,7 @@ class NoisePool:
                     taken[hit] = True
             taken[self._by_key.get(key, [])] = True
             base = np.flatnonzero(~taken)
-            if len(self._cache) > 4096:
+            if len(self._cache) >= self._cache_size:
                 self._cache.clear()
             self._cache[cache_key] = base
         if excluded is not None and len(base):

@@ -390,3 +390,26 @@ def test_import_does_not_load_torch():
     code = "import sys, lasskit.mixing, lasskit.ontology, lasskit.cli.mix; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_min_duration_skips_short_clips_and_dataset_replaces_silent_targets(tmp_path):
+    pytest.importorskip("torch")
+    from lasskit.mixing import mixture_dataset
+
+    manifest = make_corpus(tmp_path / "c", [
+        ("short", "tone", 0.3, ["Tone"], ["A short tone."]),
+        ("z", np.zeros(SR, dtype=np.float32), 1.0, ["Silence"], ["Nothing."]),
+        ("a", "chirp", 1.0, ["Chirp"], ["Chirps."]),
+        ("b", "hum", 1.0, ["Hum"], ["A hum."]),
+    ])
+    report = make_mixtures(tmp_path / "s", MixSpec(0, 5, duration=1.0, min_duration=0.5), [manifest], jobs=1)
+    assert report.skipped["target shorter than --min-duration"] == 1
+    assert report.skipped["noise shorter than --min-duration"] == 1
+    frame = read_split(tmp_path / "s").frame
+    assert set(frame["source_id"]) == {"a", "b"} and "short" not in set(frame["noise_id"])
+    dataset = mixture_dataset([manifest], MixSpec(0, 5, duration=1.0, min_duration=0.5))
+    assert len(dataset) == 3  # z is silent: only found when loaded
+    for i in range(3):
+        mixed, row = dataset.row(i)
+        assert row.target.id in ("a", "b") and row.noise.id in ("a", "b")
+        assert abs(energy_snr(mixed.source, mixed.noise) - row.snr) < 0.01

@@ -14,7 +14,7 @@ DEFAULT_NAME = "mix"
 def mix(
     ctx: typer.Context,
     manifests: list[str] = typer.Argument(
-        None, metavar="[MANIFEST]...",
+        None, metavar="MANIFEST",
         help="Manifests, corpus folders or prepared corpus names (default: every prepared corpus)."),
     snr: tuple[float, float] = typer.Option(None, "--snr", metavar="LOW HIGH", help="SNR range in dB, drawn uniformly."),
     num: int = typer.Option(None, "--num", "-n", help="Mixtures (default: one per target, or per caption)."),
