@@ -170,6 +170,16 @@ def test_missing_and_extra_estimates(ws, run_cli):
     assert code == 2 and "stray.wav" in err and "match no mixture" in err
 
 
+def test_one_bad_model_does_not_stop_the_others(ws, run_cli):
+    (ws / "exp" / "oracle" / "toy" / "toy_0005.wav").unlink()
+    code, out, err = run_cli("-w", ws, "score")
+    assert code == 2 and "1 model/split pair(s) could not be scored" in err
+    assert "oracle/toy" in out and "toy_0005.wav" in out
+    assert (ws / "exp" / "better" / "toy" / "summary.json").is_file()
+    assert (ws / "exp" / "passthrough" / "toy" / "summary.json").is_file()
+    assert not (ws / "exp" / "oracle" / "toy" / "summary.json").exists()
+
+
 def test_length_mismatch_fails_the_row_unless_trim(ws, run_cli):
     out_dir = ws / "exp" / "better" / "toy"
     est = load(out_dir / "toy_0001.wav")
@@ -239,8 +249,7 @@ def test_compare_two_known_estimate_sets(ws, run_cli):
 
 
 def test_breakdowns(ws, run_cli):
-    code, out, err = run_cli("-w", ws, "score", "--model", "better", "--by", "snr", "--by", "label",
-                             "--by", "query_length")
+    code, out, err = run_cli("-w", ws, "score", "--model", "better", "--by", "snr,label", "--by", "query_length")
     assert code == 0, err
     out_dir = ws / "exp" / "better" / "toy"
     snr = read_scores(out_dir / "scores_by_snr.csv")

@@ -6,20 +6,20 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
+from lasskit.cli.common import check_jobs, console, workspace
 
 
 def score(
     ctx: typer.Context,
-    split: list[str] = typer.Option(None, "--split", "-s", help="Split to score (repeatable; default: every split with references)."),
-    model: list[str] = typer.Option(None, "--model", "-m", help="Model under exp/ to score (repeatable; default: all)."),
+    split: list[str] = typer.Option(None, "--split", "-s", help="Split(s) to score (repeatable or a,b; default: every split with references)."),
+    model: list[str] = typer.Option(None, "--model", "-m", help="Model(s) under exp/ to score (repeatable or a,b; default: all)."),
     estimates: Path = typer.Option(
         None, "--estimates", metavar="DIR",
         help="Score this folder of outputs against --split instead of exp/<model>/<split>; "
              "scores go into DIR unless --out, named after --model or DIR.",
     ),
     out: Path = typer.Option(None, "--out", metavar="DIR", help="Folder for scores.csv and summary.json (one model and split only)."),
-    by: list[str] = typer.Option(None, "--by", help="Breakdown: snr, label or query_length (repeatable)."),
+    by: list[str] = typer.Option(None, "--by", help="Breakdown(s): snr, label, query_length (repeatable or a,b)."),
     compare: str = typer.Option(None, "--compare", metavar="OTHER_MODEL", help="Paired per-mixture difference against another model's outputs."),
     bss_eval: bool = typer.Option(False, "--bss-eval", help="Also bss_eval v3 SDR (mir_eval, 512-tap filter; slow)."),
     trim: bool = typer.Option(False, "--trim", help="Trim files of different lengths to the shortest (counted) instead of failing."),
@@ -27,7 +27,7 @@ def score(
     plot: bool = typer.Option(False, "--plot", help="Write sdri_hist.png and sdri_vs_snr.png next to the scores."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap confidence intervals."),
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples for the 95% intervals."),
-    jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
+    jobs: int = typer.Option(None, "--jobs", "-j", help="Reader threads, and processes for --bss-eval (default: all cores)."),
 ) -> None:
     """Score separated outputs: writes exp/<model>/<split>/scores.csv and summary.json.
 
@@ -38,10 +38,10 @@ def score(
 
     ws = workspace(ctx)
     options = ScoreOptions(
-        bss_eval=bss_eval, trim=trim, allow_missing=allow_missing, by=tuple(dict.fromkeys(by or ())), plot=plot,
+        bss_eval=bss_eval, trim=trim, allow_missing=allow_missing, by=tuple(_names(by)), plot=plot,
         jobs=check_jobs(jobs), seed=seed, resamples=resamples,
     )
-    run = score_workspace(ws, splits=list(split or []) or None, models=list(model or []) or None,
+    run = score_workspace(ws, splits=_names(split) or None, models=_names(model) or None,
                           estimates=estimates, out=out, compare=compare, options=options)
     if run.targets == 1 and run.errors and not run.results:
         raise run.errors[0][2]
@@ -51,6 +51,11 @@ def score(
     if run.failed_rows:
         where = ", ".join(str(r.out_dir / "score_failures.csv") for r in run.results if r.failures and r.out_dir)
         raise WorkError(f"{run.failed_rows} mixture(s) could not be scored; see {where}")
+
+
+def _names(values: list[str] | None) -> list[str]:
+    """Repeated options and comma-separated values (``--split a,b``), in order, without repeats."""
+    return list(dict.fromkeys(v.strip() for value in values or () for v in str(value).split(",") if v.strip()))
 
 
 def _ci(stats: dict) -> str:
