@@ -76,7 +76,7 @@ def _as_signals(**arrays) -> list[np.ndarray]:
 
 _DOT_BLOCK = 8192
 """Samples per partial dot product. OpenBLAS runs a dot product of <= 10000 samples on the calling
-thread; longer ones start its thread pool, which competes with lasskit's reader threads (and,
+thread; longer ones start its thread pool, which competes with lasskit's worker processes (and,
 on a busy machine, spins): 10 s at 16 kHz took 4 ms instead of 0.07 ms. Results do not depend on it."""
 
 _vecdot = getattr(np, "vecdot", None) or (lambda a, b: np.einsum("...i,...i->...", a, b))  # numpy < 2.0
@@ -87,8 +87,11 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     n = a.shape[-1]
     if n <= _DOT_BLOCK:
         return _vecdot(a, b)
-    a, b = np.broadcast_arrays(a, b)
     m = n - n % _DOT_BLOCK
+    if a.ndim == 1 and b.ndim == 1:  # the common case, without broadcasting's overhead
+        total = _vecdot(a[:m].reshape(-1, _DOT_BLOCK), b[:m].reshape(-1, _DOT_BLOCK)).sum()
+        return total + _vecdot(a[m:], b[m:]) if m < n else total
+    a, b = np.broadcast_arrays(a, b)
     lead = a.shape[:-1]
     blocks = (*lead, m // _DOT_BLOCK, _DOT_BLOCK)
     total = _vecdot(a[..., :m].reshape(blocks), b[..., :m].reshape(blocks)).sum(axis=-1)

@@ -44,7 +44,6 @@ import math
 import os
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +61,7 @@ SNR_EDGES = (-10.0, -5.0, 0.0, 5.0, 10.0)
 """Input-SNR bands (dB): (-inf, -10), [-10, -5), [-5, 0), [0, 5), [5, 10), [10, inf)."""
 QUERY_LENGTH_EDGES = (5, 10, 15, 20)
 """Query-length bands in words: 1-5, 6-10, 11-15, 16-20, 21+."""
-CHUNK = 16  # rows per thread task: few enough tasks to keep overhead low, enough for a smooth bar
+CHUNK = 50  # rows per task: few enough tasks to keep overhead low, enough for a smooth progress bar
 
 
 @dataclass(frozen=True)
@@ -345,16 +344,17 @@ def _bss_row(paths: tuple[str, str], trim: bool = False) -> float:
 
 
 def _score_rows(rows: list[tuple[str, str, str]], trim: bool, jobs: int | None, desc: str) -> list:
-    from lasskit.parallel import progress_bar, resolve_jobs
+    """Score rows in chunks on ``jobs`` processes (run_parallel keeps the order): per row a result
+    tuple or an error string. Processes, not threads: under load, threads lose time to the GIL."""
+    from functools import partial
+
+    from lasskit.parallel import run_parallel
 
     chunks = [rows[i:i + CHUNK] for i in range(0, len(rows), CHUNK)]
+    outcomes = run_parallel(partial(_score_chunk, trim=trim), chunks, jobs, desc=desc, unit="chunk", chunk_size=1)
     results: list = []
-    with progress_bar(len(rows), desc) as bar, ThreadPoolExecutor(max_workers=resolve_jobs(jobs)) as pool:
-        # soundfile releases the GIL while libsndfile reads, numpy while it subtracts and sums, so
-        # threads overlap; map keeps the input order whatever the number of threads
-        for chunk_result in pool.map(lambda c: _score_chunk(c, trim), chunks):
-            results.extend(chunk_result)
-            bar.update(len(chunk_result))
+    for chunk, outcome in zip(chunks, outcomes):
+        results.extend(outcome.value if outcome.ok else [outcome.error] * len(chunk))
     return results
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import check_jobs, console, workspace
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
 
 
 def score(
@@ -27,7 +27,7 @@ def score(
     plot: bool = typer.Option(False, "--plot", help="Write sdri_hist.png and sdri_vs_snr.png next to the scores."),
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap confidence intervals."),
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples for the 95% intervals."),
-    jobs: int = typer.Option(None, "--jobs", "-j", help="Reader threads, and processes for --bss-eval (default: all cores)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
 ) -> None:
     """Score separated outputs: writes exp/<model>/<split>/scores.csv and summary.json.
 
