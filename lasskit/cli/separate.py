@@ -25,7 +25,7 @@ def separate(
     chunk_overlap: float = typer.Option(0.5, "--chunk-overlap", help="Fraction of a window shared with the next."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Separate again even if outputs are complete."),
     jobs: int = typer.Option(None, "--jobs", "-j",
-                             help="Threads decoding/writing while the model runs; 0: none (default: 0 on cpu, 2 on a GPU)."),
+                             help="Threads decoding/writing while the model runs; 0: none (default 2)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some rows failed (they are still listed)."),
 ) -> None:
     """Separate every mixture of a split with a model; one checked 16 kHz float WAV per row.
