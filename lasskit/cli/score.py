@@ -59,10 +59,11 @@ def _names(values: list[str] | None) -> list[str]:
 
 
 def _ci(stats: dict) -> str:
+    """``mean`` over ``[lo, hi]`` on two lines (narrow terminals keep the table readable)."""
     mean, (lo, hi) = stats.get("mean"), stats.get("ci95", (None, None))
     if mean is None or mean != mean:
         return "-"
-    return f"{mean:.3f} [{lo:.2f}, {hi:.2f}]"
+    return f"{mean:.3f}\n[{lo:.2f}, {hi:.2f}]"
 
 
 def print_run(run) -> None:
@@ -74,13 +75,16 @@ def print_run(run) -> None:
     if run.results:
         metrics = list(dict.fromkeys(m for r in run.results for m in r.summary["metrics"]))
         titles = {"sdr": "SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "bss_sdr": "bss SDR"}
-        table = Table(title="lasskit score (dB, mean [95% CI])")
-        for col in ("model", "split", "count", *(titles[m] for m in metrics), "missing", "trimmed", "failed"):
-            table.add_column(col, justify="left" if col in ("model", "split") else "right")
+        # missing/trimmed/failed only when some row has them
+        counts = [c for c in ("missing", "trimmed", "failed") if any(r.summary[c] for r in run.results)]
+        table = Table(title="lasskit score: mean [95% CI] in dB")
+        for col in ("model", "split", "count", *(titles[m] for m in metrics), *counts):
+            table.add_column(col, justify="left" if col in ("model", "split") else "right",
+                             min_width=min(len(col), 5) if col != "model" else 8, overflow="fold")
         for r in run.results:
             s = r.summary
-            table.add_row(escape(r.model), escape(r.split), str(s["count"]), *(_ci(s["metrics"].get(m, {})) for m in metrics),
-                          str(s["missing"]), str(s["trimmed"]), str(s["failed"]))
+            table.add_row(escape(r.model), escape(r.split), str(s["count"]),
+                          *(_ci(s["metrics"].get(m, {})) for m in metrics), *(str(s[c]) for c in counts))
         con.print(table)
     for r in run.results:
         for by, rows in r.breakdowns.items():
