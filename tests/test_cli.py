@@ -79,3 +79,9 @@ def test_debug_shows_the_traceback(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "lasskit", "--workspace", str(tmp_path), "prepare",
                            "clotho", str(tmp_path / "missing")], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_yaml_single_value_fills_a_repeatable_option(run_cli, tmp_path):
+    (tmp_path / "lasskit.yaml").write_text("score:\n  split: val_synth\n")
+    code, _, err = run_cli("--workspace", tmp_path, "score")
+    assert code == 2 and "val_synth" in err and "iterable" not in err

@@ -52,7 +52,17 @@ def root(
     ws = Workspace.open(workspace)
     ctx.obj = ws
     # lasskit.yaml supplies defaults for every option; the command line beats it
-    ctx.default_map = {name: ws.command_defaults(name) for name in COMMANDS}
+    ctx.default_map = {name: _as_option_values(ctx, name, ws.command_defaults(name)) for name in COMMANDS}
+
+
+def _as_option_values(ctx: typer.Context, command: str, defaults: dict) -> dict:
+    """Wrap a single lasskit.yaml value in a list for options that may be repeated."""
+    cmd = getattr(ctx.command, "commands", {}).get(command)
+    for param in getattr(cmd, "params", ()):
+        value = defaults.get(param.name)
+        if getattr(param, "multiple", False) and value is not None and not isinstance(value, (list, tuple)):
+            defaults[param.name] = [value]
+    return defaults
 
 
 def _register() -> None:
