@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import struct
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -392,11 +393,26 @@ def take_segment(signal: np.ndarray, offset: int, length: int) -> np.ndarray:
     return seg
 
 
-def read_segment(path: str | os.PathLike, offset: int, length: int) -> np.ndarray:
+_local = threading.local()
+
+
+def _scratch(slot: str, length: int, dtype) -> np.ndarray:
+    """A reusable buffer of this thread: big rows would otherwise page-fault fresh memory each time."""
+    buffers = _local.__dict__.setdefault("buffers", {})
+    key = (slot, length, np.dtype(dtype).char)
+    buf = buffers.get(key)
+    if buf is None:
+        if len(buffers) >= 16:
+            buffers.clear()
+        buf = buffers[key] = np.empty(length, dtype=dtype)
+    return buf
+
+
+def read_segment(path: str | os.PathLike, offset: int, length: int, out: np.ndarray | None = None) -> np.ndarray:
     """Samples ``offset .. offset+length`` of a clip as 16 kHz mono float32, zero-padded.
 
     Equal to ``take_segment(audio.load(path), offset, length)``; 16 kHz WAV/FLAC files are read
-    partially (only the segment is decoded).
+    partially (only the segment is decoded). ``out`` (float32, ``length``) receives the samples.
     """
     import soundfile as sf
 
@@ -406,19 +422,31 @@ def read_segment(path: str | os.PathLike, offset: int, length: int) -> np.ndarra
     except Exception:
         i = None
     if i is None or i.samplerate != SAMPLE_RATE or i.format not in _WAV_FORMATS:
-        return take_segment(audio.load(path), offset, length)
+        seg = take_segment(audio.load(path), offset, length)
+        if out is None:
+            return seg
+        out[:] = seg
+        return out
     want = max(0, min(length, int(i.frames) - offset))
+    if out is None:
+        out = np.empty(length, dtype=np.float32)
     try:
         with sf.SoundFile(str(path)) as f:
             f.seek(min(offset, int(f.frames)))
-            data = f.read(want, dtype="float32", always_2d=True)
+            if f.channels == 1:
+                got = len(f.read(want, dtype="float32", out=out[:want]))
+            else:
+                data = f.read(want, dtype="float32", always_2d=True)
+                got = data.shape[0]
+                out[:got] = audio.to_mono(np.ascontiguousarray(data.T))
     except Exception as exc:
         raise AudioError(f"{path}: unreadable audio ({exc}); re-download or remove it") from exc
-    if data.shape[0] < want:
-        raise AudioError(f"{path}: truncated audio (read {data.shape[0]} of {want} samples at {offset}); re-prepare it")
-    if not np.isfinite(data).all():
+    if got < want:
+        raise AudioError(f"{path}: truncated audio (read {got} of {want} samples at {offset}); re-prepare it")
+    out[want:] = 0
+    if not np.isfinite(out[:want]).all():
         raise AudioError(f"{path}: audio holds NaN or infinite samples; fix or remove the file")
-    return take_segment(audio.to_mono(np.ascontiguousarray(data.T)).astype(np.float32, copy=False), 0, length)
+    return out
 
 
 @dataclass
@@ -439,17 +467,19 @@ class MixedSegments:
 
 def mix_segments(source: np.ndarray, noise: np.ndarray, snr: float) -> MixedSegments:
     """Mix equal-length segments at ``snr`` dB (energy ratio over the segments; see module doc)."""
-    s = np.asarray(source, dtype=np.float64)
-    n = np.asarray(noise, dtype=np.float64)
-    if len(s) != len(n):
-        raise ValueError(f"segments differ in length ({len(s)} and {len(n)} samples)")
+    if len(source) != len(noise):
+        raise ValueError(f"segments differ in length ({len(source)} and {len(noise)} samples)")
+    s = _scratch("s64", len(source), np.float64)
+    n = _scratch("n64", len(noise), np.float64)
+    s[:] = source
+    n[:] = noise
     es, en = _energy(s), _energy(n)
     if es <= 0:
         raise AudioError("target segment is silent: the SNR is undefined")
     if en <= 0:
         raise AudioError("noise segment is silent: the SNR is undefined")
     g = float(np.sqrt(es / (en * 10 ** (snr / 10))))
-    work = n * g
+    work = np.multiply(n, g, out=_scratch("w64", len(n), np.float64))
     work += s
     peak = max(float(work.max()), -float(work.min()))
     clip = CLIP_PEAK / peak if peak > 1 else 1.0
@@ -464,11 +494,14 @@ def gain_segments(source: np.ndarray, noise: np.ndarray, source_gain: float, noi
 
 
 def _scaled32(x: np.ndarray, gain: float) -> np.ndarray:
-    """``float32(float64(x) * gain)``."""
+    """``float32(float64(x) * gain)`` (a new array)."""
     x = np.asarray(x)
     if gain == 1.0:
-        return x.astype(np.float32)  # exact: x * 1.0 == x, and x holds float32 values
-    return (np.asarray(x, dtype=np.float64) * gain).astype(np.float32)
+        return x.astype(np.float32)  # exact: float64(x) * 1.0 == x
+    work = _scratch("w64", len(x), np.float64)
+    work[:] = x
+    work *= gain
+    return work.astype(np.float32)
 
 
 def _energy(x: np.ndarray) -> float:
@@ -684,8 +717,8 @@ def _write_row(job: WriteJob) -> dict:
 
     A row whose mixture is already complete is not written again (its gains are recomputed).
     """
-    s = read_segment(job.target_path, job.target_offset, job.length)
-    n = read_segment(job.noise_path, job.noise_offset, job.length)
+    s = read_segment(job.target_path, job.target_offset, job.length, _scratch("s32", job.length, np.float32))
+    n = read_segment(job.noise_path, job.noise_offset, job.length, _scratch("n32", job.length, np.float32))
     try:
         m = mix_segments(s, n, job.snr)
     except AudioError as exc:
