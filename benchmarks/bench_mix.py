@@ -21,7 +21,6 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 
 CLIPS = int(os.environ.get("BENCH_MIX_CLIPS", "200"))

@@ -73,6 +73,7 @@ def test_usage_errors_are_one_line(tmp_path, run_cli):
     fails("--snr", "5", "0", expect="LOW <= HIGH")
     fails("--snr", "0", "5", "--num", "0", expect="--num 0")
     fails("--from-official", str(tmp_path / "x.csv"), expect="--clips")
+    fails("--snr", "0", "5", "--name", "../up", expect="plain folder name")
     fails("--snr", "0", "5", "--ontology", str(tmp_path / "none.json"), expect="no such ontology file")
     assert all(len(e.strip().splitlines()) == 1 and "Traceback" not in e for e in errors)
 

@@ -47,6 +47,8 @@ def mix(
 
     ws = workspace(ctx)
     jobs = check_jobs(jobs)
+    if not name or name in (".", "..") or "/" in name or "\\" in name:
+        raise UsageError(f"--name {name!r}: give a plain folder name (the split is written to data/splits/<name>/)")
     split_dir = ws.split_dir(name)
     if from_official is not None:
         if clips is None:
