@@ -230,7 +230,7 @@ def test_separate_command_runs_the_baseline(tmp_path, tokenizer_dir, run_cli, ba
         rows.append({"mixture": f"m{i}.wav", "query": soundgen.CLASSES[name].captions[0]})
     write_split_csv(split_dir, pd.DataFrame(rows))
     code, out, err = run_cli("separate", "--split", "mini", "--model", "dcase2024-baseline", "--checkpoint", ckpt,
-                             "--option", f"tokenizer={tokenizer_dir}", "--device", "cpu", "--batch-size", "2",
+                             "--tokenizer", tokenizer_dir, "--device", "cpu", "--batch-size", "2",
                              cwd=tmp_path / "ws")
     assert code == 0, err
     out_dir = tmp_path / "ws" / "exp" / "dcase2024-baseline" / "mini"

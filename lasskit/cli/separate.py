@@ -18,6 +18,8 @@ def separate(
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Weights file passed to the model."),
     option: list[str] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
                                      help="Model option passed to its constructor (repeatable)."),
+    tokenizer: Path = typer.Option(None, "--tokenizer", metavar="DIR",
+                                   help="Tokenizer folder for the text encoder (dcase2024-baseline: roberta-base files)."),
     name: str = typer.Option(None, "--name", help="Output folder under exp/ (default: the model's name)."),
     batch_size: int = typer.Option(4, "--batch-size", "-b", help="Mixtures per model call (sorted by length)."),
     chunk_seconds: float = typer.Option(None, "--chunk-seconds",
@@ -43,9 +45,12 @@ def separate(
                                                  "; create a split first with `lasskit prepare` or `lasskit mix`"))
     if jobs is not None and jobs < 0:
         raise UsageError(f"--jobs {jobs}: must be 0 (decode in the main thread) or more")
+    options = parse_options(option)
+    if tokenizer is not None:
+        options["tokenizer"] = str(tokenizer)
     report = separate_split(
         split, model, workspace=ws, name=name, device=device, checkpoint=checkpoint,
-        options=parse_options(option), batch_size=batch_size, chunk_seconds=chunk_seconds,
+        options=options, batch_size=batch_size, chunk_seconds=chunk_seconds,
         chunk_overlap=chunk_overlap, overwrite=overwrite, jobs=jobs,
     )
     print_report(report)
