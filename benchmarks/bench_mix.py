@@ -57,7 +57,7 @@ def lasskit_mix(manifest: Path, split_dir: Path):
 
 
 def _floor_chunk(rows: list[tuple[str, str, str]], raw: bool = False) -> None:
-    from lasskit.mixing import float_wav_header
+    from lasskit.audio import encode_wav
 
     for source, noise, out in rows:
         s, _ = sf.read(source, dtype="float32")
@@ -65,8 +65,7 @@ def _floor_chunk(rows: list[tuple[str, str, str]], raw: bool = False) -> None:
         for path, x in zip(out.split("|"), (s, n, s + n)):
             if raw:
                 with open(path, "wb") as f:
-                    f.write(float_wav_header(len(x)))
-                    f.write(memoryview(x).cast("B"))
+                    f.write(encode_wav(x, 16000, "float"))
             else:
                 sf.write(path, x, 16000, subtype="FLOAT")
 

@@ -14,6 +14,7 @@ Every error names the file it is about and is an :class:`~lasskit.errors.AudioEr
 from __future__ import annotations
 
 import os
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 import soundfile as sf
 
 from lasskit import SAMPLE_RATE
-from lasskit.atomic import atomic_path
+from lasskit.atomic import write_bytes
 from lasskit.errors import AudioError, UsageError
 
 RESAMPLERS = ("soxr", "torchaudio")
@@ -141,7 +142,7 @@ def write(
     """Write ``signal`` ((samples,) or (channels, samples)) as WAV, atomically.
 
     ``subtype`` is ``pcm16`` (default), ``pcm24`` or ``float`` (32-bit float). Integer
-    formats clip to [-1, 1) first, so out-of-range samples saturate instead of wrapping.
+    formats saturate out-of-range samples instead of wrapping. Mono or stereo.
     The data goes to a temporary file in the same folder, then is renamed over ``path``:
     a reader never sees a half-written file, and an interrupted run leaves no output.
     """
@@ -151,28 +152,50 @@ def write(
     signal = np.asarray(signal)
     if not np.isfinite(signal).all():
         raise AudioError(f"{path}: refusing to write NaN or infinite samples")
-    data = signal.T if signal.ndim == 2 else signal
-    if subtype != "float":
-        data = np.clip(data, -1.0, 1.0)
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), data, sample_rate, subtype=SUBTYPES[subtype], format="WAV")
-        if subtype == "float":
-            _clear_peak_timestamp(tmp)
+    if signal.ndim == 2 and signal.shape[0] > 2:
+        raise UsageError(f"{path}: lasskit writes mono or stereo WAV, got {signal.shape[0]} channels")
+    write_bytes(path, encode_wav(signal, sample_rate, subtype))
     return path
 
 
-def _clear_peak_timestamp(path: Path) -> None:
-    """Zero the write time libsndfile puts in a float WAV's PEAK chunk (same samples, same bytes)."""
-    with open(path, "r+b") as f:
-        head = f.read(4096)
-        pos = 12  # after "RIFF", size, "WAVE"
-        while pos + 8 <= len(head) and head[pos:pos + 4] != b"data":
-            size = int.from_bytes(head[pos + 4:pos + 8], "little")
-            if head[pos:pos + 4] == b"PEAK":  # "PEAK", size, version, timestamp, peaks
-                f.seek(pos + 12)
-                f.write(b"\0\0\0\0")
-                return
-            pos += 8 + size + (size & 1)
+_WAV_FORMATS = {  # subtype -> (format tag, bytes per sample)
+    "pcm16": (1, 2),
+    "pcm24": (1, 3),
+    "float": (3, 4),
+}
+
+
+def encode_wav(signal: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> bytes:
+    """The bytes of a RIFF/WAVE file holding ``signal`` ((samples,) or (channels, samples)).
+
+    Integer samples are ``round(x * 2^(bits-1))`` clipped to the integer range (what a reader
+    divides by, so representable values round-trip exactly); float samples
+    are stored as they are (little-endian float32). The header has no time stamp, so the same
+    samples always give the same bytes. (Encoding here, not through soundfile, avoids an fsync
+    and a slow callback path per file.)
+    """
+    x = np.asarray(signal)
+    channels = 1 if x.ndim == 1 else x.shape[0]
+    tag, width = _WAV_FORMATS[subtype]
+    frames = x.shape[-1]
+    interleaved = x if x.ndim == 1 else x.T
+    if subtype == "float":
+        payload = np.ascontiguousarray(interleaved, dtype="<f4").tobytes()
+    elif subtype == "pcm16":
+        payload = np.clip(np.rint(interleaved * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    else:
+        ints = np.clip(np.rint(interleaved * 8388608.0), -8388608, 8388607).astype("<i4")
+        payload = ints.reshape(-1, 1).view(np.uint8)[:, :3].tobytes()
+    block = channels * width
+    fmt = struct.pack("<HHIIHH", tag, channels, sample_rate, sample_rate * block, block, 8 * width)
+    chunks = [b"fmt ", struct.pack("<I", len(fmt)), fmt]
+    if tag != 1:  # non-PCM formats carry a fact chunk with the frame count
+        chunks += [b"fact", struct.pack("<II", 4, frames)]
+    chunks += [b"data", struct.pack("<I", len(payload)), payload]
+    if len(payload) & 1:
+        chunks.append(b"\0")
+    body = b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
 
 
 def is_complete_wav(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> bool:
@@ -199,8 +222,6 @@ def _wav_declared_frames(path: Path) -> int | None:
     libsndfile quietly shortens a truncated WAV to what is on disk; comparing with the
     declared size is how a cut-off download is caught.
     """
-    import struct
-
     try:
         with open(path, "rb") as fh:
             head = fh.read(12)

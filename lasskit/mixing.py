@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import json
 import os
-import struct
 import threading
 import time
 from collections import Counter
@@ -727,9 +726,9 @@ def _write_row(job: WriteJob) -> dict:
     out = {k: root / k / job.name for k in ("mixture", "source", "noise")}
     done = out["mixture"].exists() and all(_complete(p, job.length) for p in out.values())
     if not done:
-        write_float_wav(out["source"], m.source)
-        write_float_wav(out["noise"], m.noise)
-        write_float_wav(out["mixture"], m.mixture)
+        audio.write(out["source"], m.source, SAMPLE_RATE, "float")
+        audio.write(out["noise"], m.noise, SAMPLE_RATE, "float")
+        audio.write(out["mixture"], m.mixture, SAMPLE_RATE, "float")
     return {"source_gain": m.source_gain, "noise_gain": m.noise_gain, "clip_gain": m.clip_gain, "skipped": done}
 
 
@@ -739,42 +738,6 @@ def _complete(path: Path, length: int) -> bool:
     except AudioError:
         return False
     return i.sample_rate == SAMPLE_RATE and i.channels == 1 and i.num_samples == length and i.subtype == "FLOAT"
-
-
-def float_wav_header(frames: int, sample_rate: int = SAMPLE_RATE) -> bytes:
-    """Header of a mono 32-bit float WAV (``fmt`` format 3, ``fact``, then ``data`` of ``frames``)."""
-    size = 4 * frames
-    return b"".join([
-        b"RIFF", struct.pack("<I", 4 + (8 + 16) + (8 + 4) + (8 + size)), b"WAVE",
-        b"fmt ", struct.pack("<IHHIIHH", 16, 3, 1, sample_rate, sample_rate * 4, 4, 32),
-        b"fact", struct.pack("<II", 4, frames),
-        b"data", struct.pack("<I", size),
-    ])
-
-
-def write_float_wav(path: str | os.PathLike, signal: np.ndarray, sample_rate: int = SAMPLE_RATE) -> Path:
-    """Write mono float32 ``signal`` as WAV atomically (``.<name>.tmp``, then a rename).
-
-    Unlike soundfile, no fsync per file and no time stamp: mixing writes three files a row, and
-    the bytes must not depend on when they were written. The folder must exist.
-    """
-    path = Path(path)
-    signal = np.asarray(signal)
-    if signal.ndim != 1:
-        raise ValueError(f"{path}: expected a mono (samples,) signal, got shape {signal.shape}")
-    if not np.isfinite(signal).all():
-        raise AudioError(f"{path}: refusing to write NaN or infinite samples")
-    data = np.ascontiguousarray(signal, dtype="<f4")
-    tmp = path.with_name(f".{path.name}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            f.write(float_wav_header(len(data), sample_rate))
-            f.write(memoryview(data).cast("B"))
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
 
 
 def _activity_of(clips: list[Candidate], silence_db: float, jobs: int | None) -> dict[str, ClipActivity | str]:

@@ -95,7 +95,7 @@ def test_passthrough_gives_sdri_zero_and_one_float_output_per_mixture(ws: Path):
     assert {k: record[k] for k in ("model", "split", "options", "checkpoint", "checkpoint_sha256", "device",
                                    "count", "parameters", "sample_rate")} == {
         "model": "passthrough", "split": "synth", "options": {}, "checkpoint": None, "checkpoint_sha256": None,
-        "device": "cpu", "count": 5, "parameters": None, "sample_rate": 16000}
+        "device": "cpu", "count": 5, "parameters": 0, "sample_rate": 16000}
     assert record["lasskit_version"] and record["seconds"] >= 0
     assert not (out_dir / "failures.csv").exists()
 

@@ -1,12 +1,31 @@
-"""``lasskit demo``: not implemented yet (issue 8)."""
+"""``lasskit demo``: the whole workflow offline on generated audio, ending in scores and a checked package."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
+from lasskit.cli.common import JOBS_HELP, check_jobs, console
 
-def demo(ctx: typer.Context) -> None:
-    """Not available yet (issue 8)."""
-    from lasskit.errors import WorkError
 
-    raise WorkError("lasskit demo is not available yet")
+def demo(
+    directory: Path = typer.Argument(Path("demo_workspace"), metavar="[DIR]",
+                                     help="Folder to create the demo workspace in."),
+    duration: float = typer.Option(2.0, "--duration", help="Length of every generated clip (s)."),
+    jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
+) -> None:
+    """Run prepare, mix, separate, score, package and check on a generated miniature download.
+
+    Example: lasskit demo /tmp/lass_demo   (no download, no GPU; about half a minute)
+    """
+    from lasskit.cli.score import print_run
+    from lasskit.demo import run_demo
+
+    con = console()
+    result = run_demo(directory, duration=duration, jobs=check_jobs(jobs), log=lambda line: con.print(line, soft_wrap=True))
+    print_run(result.score_run)
+    con.print(f"checked package: {result.check.path} ({len(result.check.problems)} problems, "
+              f"{result.check.audio_files} WAV files)")
+    con.print(f"workspace: {result.root}  (total {result.seconds:.1f} s); try "
+              f"`lasskit --workspace {result.root} score --by snr`", soft_wrap=True)

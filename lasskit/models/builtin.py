@@ -15,6 +15,9 @@ class Passthrough(SeparationModel):
     def separate(self, mixtures, queries):
         return mixtures.clone()
 
+    def num_parameters(self) -> int:
+        return 0
+
 
 class Oracle(SeparationModel):
     """Returns the reference source: SDR is capped only by the 1e-10 floor (the upper bound).
@@ -30,3 +33,6 @@ class Oracle(SeparationModel):
         if references is None:
             raise UsageError("oracle needs the references: run it through lasskit.separation, on a split with a source column")
         return references.clone()
+
+    def num_parameters(self) -> int:
+        return 0
