@@ -43,6 +43,7 @@ from pathlib import Path
 import numpy as np
 
 from lasskit import SAMPLE_RATE, audio
+from lasskit.failures import write_failures
 from lasskit.errors import AudioError, UsageError, WorkError
 from lasskit.parallel import run_parallel
 
@@ -928,7 +929,7 @@ def make_mixtures(
     report.distinct_targets = len({r.target.key for r in rows})
     report.distinct_noises = len({r.noise.key for r in rows})
     report.snr_histogram = dict(sorted(Counter(int(np.floor(r.snr)) for r in rows).items()))
-    write_text_if_changed(split_dir / "failures.csv", _failures_csv(report.failures))
+    write_failures(split_dir / "failures.csv", report.failures, keep_empty=True)
     if len(records) < total:  # rows failed: leave the split unfinished so that a re-run retries them
         report.complete = False
         report.rows = len(records)
@@ -986,17 +987,6 @@ def _state_json(options: dict, report: MixReport | None) -> str:
             "snr_histogram": {str(k): v for k, v in report.snr_histogram.items()},
         }
     return json.dumps(state, indent=2, ensure_ascii=False) + "\n"
-
-
-def _failures_csv(failures: list[tuple[str, str]]) -> str:
-    import csv
-    import io
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["file", "reason"])
-    writer.writerows(failures)
-    return buf.getvalue()
 
 
 def official_csv_text(rows: Sequence[PlannedRow], spec: MixSpec) -> str:
@@ -1078,9 +1068,8 @@ def mix_from_official(
         raise UsageError(f"{split_dir}: split already exists; pass --overwrite to replace it or choose another --name")
     table, failures, resumed, seconds = build_from_official(
         csv_path, paths, split_dir, labels={**manifest_labels, **(labels or {})}, jobs=jobs, overwrite=overwrite)
-    from lasskit.atomic import write_text_if_changed
 
-    write_text_if_changed(split_dir / "failures.csv", _failures_csv(failures))
+    write_failures(split_dir / "failures.csv", failures, keep_empty=True)
     snrs = [float(x) for x in table["snr"]] if len(table) else []
     return MixReport(
         split_dir, rows=len(table), written=len(table) - resumed, resumed=resumed, audio_seconds=seconds,

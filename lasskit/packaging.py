@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from lasskit import SAMPLE_RATE
+from lasskit.failures import write_failures
 from lasskit.errors import AudioError, UsageError, WorkError
 
 AUDIO_SPLITS = ("eval_synth", "eval_real")
@@ -672,7 +673,7 @@ def _read_summary(workspace, model: str) -> dict:
 
 def _write_audio_zip(path: Path, run: dict, audio_format: str, jobs: int | None) -> tuple[int, int]:
     """Validate and compress every output of a split into ``path``; (files, clipped files)."""
-    from lasskit.atomic import atomic_path, write_text
+    from lasskit.atomic import atomic_path
     from lasskit.parallel import run_parallel
 
     tasks = [AudioTask(str(run["dir"] / n), n, length, audio_format)
@@ -693,25 +694,12 @@ def _write_audio_zip(path: Path, run: dict, audio_format: str, jobs: int | None)
                     writer.add(outcome.value.entry)
                 clipped += outcome.value.clipped
         if failures:
-            report = run["dir"] / "package_failures.csv"
-            write_text(report, _failures_csv(failures))
+            report = write_failures(run["dir"] / "package_failures.csv", failures)
             raise WorkError(f"{len(failures)} of {len(tasks)} {run['split']} output(s) unusable (first: "
                             f"{failures[0][1]}); all listed in {report}; fix them and run package again")
         writer.close()
-    stale = run["dir"] / "package_failures.csv"
-    if stale.is_file():  # from an earlier failed run; everything is usable now
-        stale.unlink()
+    write_failures(run["dir"] / "package_failures.csv", [])  # removes a stale list of an earlier run
     return len(tasks), clipped
-
-
-def _failures_csv(failures: list[tuple[str, str]]) -> str:
-    import csv
-
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["file", "reason"])
-    w.writerows(failures)
-    return buf.getvalue()
 
 
 def _meta_yaml(meta: dict, model: str, runs: dict) -> str:

@@ -50,8 +50,9 @@ from pathlib import Path
 import numpy as np
 
 from lasskit import SAMPLE_RATE
-from lasskit.atomic import atomic_path, write_text, write_text_if_changed
-from lasskit.errors import AudioError, LasskitError, UsageError, WorkError
+from lasskit.atomic import atomic_path, write_text_if_changed
+from lasskit.failures import write_failures
+from lasskit.errors import AudioError, LasskitError, UsageError
 from lasskit.metrics import ORGANIZERS_EPS, PairScorer
 
 METRICS = ("sdr", "sdri", "si_sdr")
@@ -644,12 +645,9 @@ def write_results(result: SplitScores, options: ScoreOptions) -> None:
         path = out / f"scores_by_{by}.csv"
         write_text_if_changed(path, _rows_csv(rows))
         files.append(path)
-    failures_path = out / "score_failures.csv"
-    if result.failures:
-        write_text_if_changed(failures_path, _rows_csv([{"mixture": n, "reason": r} for n, r in result.failures]))
+    failures_path = write_failures(out / "score_failures.csv", result.failures, first_column="mixture")
+    if failures_path:
         files.append(failures_path)
-    elif failures_path.exists():
-        failures_path.unlink()  # a stale list from an earlier run would mislead
     if options.plot:
         files += plot_scores(result, out)
     result.files = files

@@ -29,9 +29,7 @@ of the weights, so a model that returns its input reproduces the input exactly.
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import json
 import os
 import time
@@ -45,6 +43,7 @@ import numpy as np
 
 from lasskit import SAMPLE_RATE, __version__, audio
 from lasskit.atomic import write_text
+from lasskit.failures import write_failures
 from lasskit.errors import AudioError, LasskitError, UsageError, WorkError
 
 SEPARATE_JSON = "separate.json"
@@ -380,16 +379,7 @@ def _write_outputs(out_dir: Path, items: list[Item], estimates: np.ndarray) -> l
 
 
 def _write_failures(out_dir: Path, failures: list[tuple[str, str]]) -> None:
-    path = out_dir / FAILURES_CSV
-    if not failures:
-        if path.is_file():
-            path.unlink()
-        return
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["mixture", "reason"])
-    writer.writerows(sorted(failures))
-    write_text(path, buf.getvalue())
+    write_failures(out_dir / FAILURES_CSV, sorted(failures), first_column="mixture")
 
 
 def resolve_split_dir(split: str | os.PathLike, workspace=None) -> Path:

@@ -129,7 +129,7 @@ def test_meta_label_differing_from_file_names(sub, run_check):
 
 
 def test_label_with_lowercase_last_name(sub, run_check):
-    bad = sub / f"lovelace_UOS_task9_1_eval_real.zip"
+    bad = sub / "lovelace_UOS_task9_1_eval_real.zip"
     (sub / REAL_ZIP).rename(bad)
     report = run_check(bad)
     assert kinds(report) == {"label": 1}

@@ -7,17 +7,14 @@ complete, writes ``manifest.csv`` and ``failures.csv`` and returns a :class:`Pre
 
 from __future__ import annotations
 
-import csv
-import io
 import shutil
 import time
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
 
 from lasskit import SAMPLE_RATE, audio
-from lasskit.atomic import write_text_if_changed
 from lasskit.errors import UsageError
+from lasskit.failures import write_failures
 from lasskit.manifest import Clip, write_manifest
 from lasskit.parallel import run_parallel
 
@@ -105,14 +102,6 @@ def check_output_outside(src: Path, out: Path) -> None:
         raise UsageError(f"{out}: output folder is inside the raw folder {src}; choose another --out or workspace")
 
 
-def failures_csv(failures: list[tuple[str, str]]) -> str:
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["file", "reason"])
-    writer.writerows(failures)
-    return buf.getvalue()
-
-
 def convert_corpus(
     name: str,
     jobs_list: list[ClipJob],
@@ -145,7 +134,7 @@ def convert_corpus(
         ))
     manifest = corpus_dir / "manifest.csv"
     write_manifest(manifest, clips)
-    write_text_if_changed(corpus_dir / "failures.csv", failures_csv(failures))
+    write_failures(corpus_dir / "failures.csv", failures, keep_empty=True)
     return PrepareReport(
         name=name, kind="corpus", path=manifest, items=len(clips),
         audio_seconds=sum(c.duration for c in clips), failures=failures, skipped=skipped,

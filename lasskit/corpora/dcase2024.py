@@ -23,9 +23,10 @@ from pathlib import Path
 
 from lasskit import SAMPLE_RATE
 from lasskit.corpora.common import (
-    ClipJob, ConvertTask, PrepareReport, convert_corpus, copy_or_convert, failures_csv, find_file,
+    ClipJob, ConvertTask, PrepareReport, convert_corpus, copy_or_convert, find_file,
 )
 from lasskit.errors import UsageError
+from lasskit.failures import write_failures
 from lasskit.parallel import run_parallel
 
 VAL_CORPUS = "dcase2024_val"
@@ -97,16 +98,13 @@ def prepare_query_split(
     table = pd.DataFrame(kept, columns=["mixture", "query", "original_file"])
     split_dir.mkdir(parents=True, exist_ok=True)
     write_split_csv(split_dir, table)
-    from lasskit.atomic import write_text_if_changed
-
-    write_text_if_changed(split_dir / "failures.csv", failures_csv(failures))
+    write_failures(split_dir / "failures.csv", failures, keep_empty=True)
     return PrepareReport(name, "split", split_dir / "mixtures.csv", len(kept), seconds, failures, skipped,
                          time.perf_counter() - start, notes)
 
 
 def prepare(src: Path, data_dir: Path, *, jobs=None, overwrite=False, resampler="soxr") -> list[PrepareReport]:
     """Prepare whatever parts of the official download are in ``src``."""
-    from lasskit.atomic import write_text_if_changed
     from lasskit.mixing import build_from_official
 
     reports: list[PrepareReport] = []
@@ -146,7 +144,7 @@ def prepare(src: Path, data_dir: Path, *, jobs=None, overwrite=False, resampler=
         split_dir = splits_dir / "val_synth"
         table, failures, skipped, seconds = build_from_official(
             synth_val, clips, split_dir, labels=tags, jobs=jobs, overwrite=overwrite, resampler=resampler)
-        write_text_if_changed(split_dir / "failures.csv", failures_csv(failures))
+        write_failures(split_dir / "failures.csv", failures, keep_empty=True)
         reports.append(PrepareReport("val_synth", "split", split_dir / "mixtures.csv", len(table), seconds,
                                      failures, skipped, time.perf_counter() - start))
     elif not synth_val:
