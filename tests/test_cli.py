@@ -85,3 +85,19 @@ def test_yaml_single_value_fills_a_repeatable_option(run_cli, tmp_path):
     (tmp_path / "lasskit.yaml").write_text("score:\n  split: val_synth\n")
     code, _, err = run_cli("--workspace", tmp_path, "score")
     assert code == 2 and "val_synth" in err and "iterable" not in err
+
+
+def test_score_does_not_import_torch(tmp_path):
+    import shutil
+
+    from lasskit import miniature
+    from lasskit.corpora import prepare_corpus
+
+    miniature.write_dcase2024(tmp_path / "raw", clips=4, mixtures=3, real=1, synth_eval=1, duration=0.3)
+    prepare_corpus("dcase2024", tmp_path / "raw", tmp_path / "ws" / "data", jobs=1)
+    shutil.copytree(tmp_path / "ws/data/splits/val_synth/mixture", tmp_path / "ws/exp/passthrough/val_synth")
+    code = ("import sys, atexit; atexit.register(lambda: print('torch' in sys.modules, 'matplotlib' in sys.modules));"
+            "from lasskit.cli import main; main(['--workspace', sys.argv[1], 'score'])")
+    proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ws")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False False"
