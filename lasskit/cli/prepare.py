@@ -65,6 +65,6 @@ def print_reports(reports) -> None:
         for note in r.notes:
             con.print(f"  note: {note}")
         for file, reason in r.failures[:10]:
-            con.print(f"  [red]failed[/red] {file}: {reason}")
+            con.print(f"  [red]failed[/red] {reason if file in reason else f'{file}: {reason}'}", soft_wrap=True)
         if len(r.failures) > 10:
             con.print(f"  ... and {len(r.failures) - 10} more in {r.path.parent / 'failures.csv'}")
