@@ -12,7 +12,8 @@ from __future__ import annotations
 import torch
 from torch.utils.data import Dataset
 
-from lasskit.mixing import Planner, make_item
+from lasskit.mixing.items import make_item
+from lasskit.mixing.planning import Planner
 
 
 class MixtureDataset(Dataset):

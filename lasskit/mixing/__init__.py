@@ -1,0 +1,89 @@
+"""Synthetic mixtures: class-disjoint pairs at exact SNRs (``lasskit mix``) and the organizers' formula.
+
+**The organizers' mixing** (DCASE 2024 Task 9 evaluator), for a source ``s`` and noise ``n`` at
+16 kHz mono and an SNR in dB::
+
+    n   <- n * sqrt(mean(s^2) / (mean(n^2) * 10^(snr/10)))   # so 10*log10(mean(s^2)/mean(n^2)) = snr
+    mix  = s + n
+    if max|mix| > 1:  mix, s, n <- (0.9 / max|mix|) * (mix, s, n)
+
+Computed in float64; the written float32 files satisfy ``mixture == source + noise`` exactly
+(the mixture is the float32 sum of the float32 references).
+
+**lasskit's own sets** (:func:`make_mixtures`) use the same gains on fixed-length segments:
+
+- segment: ``duration`` s (``length`` samples at 16 kHz). A longer clip is cropped at an offset
+  drawn uniformly among the *usable* windows: offsets on a 0.1 s grid whose window holds at least
+  half as many active frames as the best window, a frame (0.1 s) being active when its RMS is at
+  least ``silence_db`` dBFS (default -60). A shorter clip is zero-padded at the end. A clip with
+  no active frame in any window is silent and never used, as target or as noise.
+- gains: ``g = sqrt(sum(s^2) / (sum(n^2) * 10^(snr/10)))`` over the segments (float64), then
+  ``c = 0.9 / max|s + g n|`` if that peak exceeds 1, else 1. Written (float32 WAV):
+  ``source = f32(s * c)``, ``noise = f32(n * (c g))``, ``mixture = source + noise`` (float32 sum),
+  so ``10*log10(sum(source^2) / sum(noise^2)) = snr`` to float precision (~1e-6 dB).
+- pairing: the noise's label set (see :mod:`lasskit.ontology`) is disjoint from the target's,
+  and the noise is never the target clip itself.
+- randomness: the order of targets comes from ``SeedSequence(seed, spawn_key=(1,))``; row ``i``'s
+  noise, caption, SNR and offsets from ``SeedSequence(seed, spawn_key=(0, i))``, all drawn in the
+  parent process, so the files do not depend on ``jobs``.
+
+Modules: :mod:`~lasskit.mixing.official` (the organizers' formula, rebuilding from their CSV),
+:mod:`~lasskit.mixing.segments` (activity, crops, gains), :mod:`~lasskit.mixing.planning`
+(spec, candidates, every random choice), :mod:`~lasskit.mixing.writing` (``make_mixtures``),
+:mod:`~lasskit.mixing.items` and :mod:`~lasskit.mixing.torch_dataset` (the training Dataset;
+torch is imported only there).
+"""
+
+from lasskit.mixing.items import make_item, mixture_dataset
+from lasskit.mixing.official import (
+    CLIP_PEAK,
+    OfficialMixture,
+    build_from_official,
+    mix_from_official,
+    mixture_name,
+    official_clip_paths,
+    official_mixture,
+    read_official_csv,
+)
+from lasskit.mixing.planning import (
+    Candidate,
+    ClipActivity,
+    MixSpec,
+    PlannedRow,
+    Planner,
+    analyse_clip,
+    load_candidates,
+    plan_mixtures,
+    resolve_manifest,
+    row_rng,
+)
+from lasskit.mixing.segments import (
+    FRAME_SECONDS,
+    SILENCE_DB,
+    MixedSegments,
+    energy_snr,
+    frame_activity,
+    gain_segments,
+    mix_segments,
+    read_segment,
+    take_segment,
+    usable_offsets,
+)
+from lasskit.mixing.writing import (
+    MIX_COLUMNS,
+    MIX_JSON,
+    OFFICIAL_HEADER,
+    MixReport,
+    make_mixtures,
+    official_csv_text,
+    rebuild_row,
+)
+
+__all__ = [
+    "CLIP_PEAK", "FRAME_SECONDS", "MIX_COLUMNS", "MIX_JSON", "OFFICIAL_HEADER", "SILENCE_DB", "Candidate",
+    "ClipActivity", "MixReport", "MixSpec", "MixedSegments", "OfficialMixture", "PlannedRow", "Planner",
+    "analyse_clip", "build_from_official", "energy_snr", "frame_activity", "gain_segments", "load_candidates",
+    "make_item", "make_mixtures", "mix_from_official", "mix_segments", "mixture_dataset", "mixture_name",
+    "official_clip_paths", "official_csv_text", "official_mixture", "plan_mixtures", "read_official_csv",
+    "read_segment", "rebuild_row", "resolve_manifest", "row_rng", "take_segment", "usable_offsets",
+]
