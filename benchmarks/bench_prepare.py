@@ -71,9 +71,11 @@ def main() -> None:
         print(f"  lasskit prepare (soxr HQ, all cores):                       {t_ours:6.2f} s = {audio_seconds / t_ours:7.0f}x real time")
         ratio = t_naive / t_ours
         print(f"  ratio lasskit / naive: {ratio:.2f}x (floor 3x) {'OK' if ratio >= 3 else 'BELOW FLOOR'}")
+        if ratio < 3:
+            sys.exit(1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
