@@ -689,9 +689,13 @@ def plot_scores(result: SplitScores, out_dir: Path) -> list[Path]:
     snr = np.array([float(s) if _is_number(s) else math.nan for s in result.snrs])
     if np.isfinite(snr).any():
         fig, ax = plt.subplots(figsize=(6, 4))
-        ax.scatter(snr, sdri, s=6, alpha=0.4)
-        levels = np.unique(snr[np.isfinite(snr)])
-        ax.plot(levels, [np.mean(sdri[snr == v]) for v in levels], color="k", label="mean per SNR")
+        ax.scatter(snr, sdri, s=12, alpha=0.5, label="mixtures")
+        # mean per 1 dB bin (the organizers' integer SNRs each get their own point)
+        finite = np.isfinite(snr)
+        bins = np.round(snr[finite])
+        levels = np.unique(bins)
+        ax.plot(levels, [np.mean(sdri[finite][bins == v]) for v in levels], color="k", marker="o",
+                markersize=3, label="mean per 1 dB of input SNR")
         ax.axhline(0, color="grey", linewidth=0.8)
         ax.set(xlabel="input SNR (dB)", ylabel="SDRi (dB)", title=title)
         ax.legend()
