@@ -174,3 +174,39 @@ def test_cli_prepare_summary_exit_codes_and_keep_going(raw, tmp_path, run_cli):
     (tmp_path / "lasskit.yaml").write_text(f"paths:\n  dcase2024: {raw / 'dcase'}\n")
     code, out, err = run_cli("--workspace", tmp_path, "prepare", "dcase2024")
     assert code == 0 and (tmp_path / "data/splits/val_synth/mixtures.csv").is_file()
+
+
+def test_dcase2024_on_the_real_metadata_files(metadata_dir, tmp_path):
+    """The official JSON and CSVs, quirks included, with generated audio standing in for the clips."""
+    import shutil
+
+    from lasskit import soundgen
+
+    raw = tmp_path / "raw"
+    items = json.loads((metadata_dir / "lass_validation.json").read_text())
+    names = ["tone", "hum", "rain", "chirp"] * 2  # classes never silent in a short clip
+    clips = {name: soundgen.generate(name, 0.25, 16000, seed=i) for i, name in enumerate(names)}
+    (raw / "lass_validation").mkdir(parents=True)
+    for i, item in enumerate(items):
+        sf.write(raw / "lass_validation" / f"{item['Index']}.wav", clips[names[i % 8]] * (0.5 + (i % 7) / 10),
+                 16000, subtype="PCM_16")
+    for name in ("lass_validation.json", "lass_synthetic_validation.csv", "lass_real_evaluation.csv"):
+        shutil.copy(metadata_dir / name, raw / name)
+    (raw / "lass_evaluation_real").mkdir()
+    for i in range(200):
+        sf.write(raw / "lass_evaluation_real" / f"test-real-case-{i}.wav", clips[names[i % 8]], 16000)
+    reports = {r.name: r for r in prepare_corpus("dcase2024", raw, tmp_path / "data", jobs=2)}
+    assert reports["dcase2024_val"].items == 1000 and reports["val_synth"].items == 3000
+    assert reports["eval_real"].items == 200 and not any(r.failures for r in reports.values())
+    split = read_split(tmp_path / "data/splits/val_synth")
+    assert split.frame["snr"].astype(int).nunique() == 31
+    for row in split.frame.sample(20, random_state=0).to_dict("records"):
+        s = sf.read(split.root / row["source"])[0]
+        n = sf.read(split.root / row["noise"])[0]
+        assert abs(10 * np.log10(np.sum(s**2) / np.sum(n**2)) - int(row["snr"])) < 0.01
+        assert set(json.loads(row["source_labels"])).isdisjoint(json.loads(row["noise_labels"]))
+    real = read_split(tmp_path / "data/splits/eval_real")
+    import pandas as pd
+
+    official = pd.read_csv(metadata_dir / "lass_real_evaluation.csv", dtype=str, keep_default_na=False)
+    assert list(real.frame["query"]) == list(official["query"])  # verbatim, spaces included
