@@ -66,7 +66,17 @@ def _as_option_values(ctx: typer.Context, command: str, defaults: dict) -> dict:
 
 
 def _register() -> None:
-    from lasskit.cli import check, demo, init, mix, models, package, prepare, score, separate
+    from lasskit.cli import (
+        check,
+        demo,
+        init,
+        mix,
+        models,
+        package,
+        prepare,
+        score,
+        separate,
+    )
 
     app.command("init")(init.init)
     app.command("prepare")(prepare.prepare)

@@ -28,3 +28,14 @@ def check_jobs(jobs: int | None) -> int | None:
 
 
 JOBS_HELP = "Worker processes (default: all cores)."
+
+
+def print_failures(con, failures: list[tuple[str, str]], listed_in, shown: int = 10) -> None:
+    """The first ``shown`` failures, one line each (name once), then where the rest are listed."""
+    from rich.markup import escape
+
+    for name, reason in failures[:shown]:
+        line = reason if name in reason else f"{name}: {reason}"
+        con.print(f"  [red]failed[/red] {escape(line)}", soft_wrap=True)
+    if len(failures) > shown:
+        con.print(f"  ... and {len(failures) - shown} more in {listed_in}")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, print_failures, workspace
 
 DEFAULT_NAME = "mix"
 
@@ -43,7 +43,12 @@ def mix(
     Example: lasskit mix dcase2024_val --snr -15 15 --integer-snr --per-caption --name my_val
     """
     from lasskit.errors import UsageError, WorkError
-    from lasskit.mixing import MixSpec, make_mixtures, mix_from_official, resolve_manifest
+    from lasskit.mixing import (
+        MixSpec,
+        make_mixtures,
+        mix_from_official,
+        resolve_manifest,
+    )
 
     ws = workspace(ctx)
     jobs = check_jobs(jobs)
@@ -110,10 +115,7 @@ def print_report(report) -> None:
         con.print(f"  note: {len(report.without_noise)} target(s) have no noise sharing no class with them: {shown}")
     for note in report.notes:
         con.print(f"  note: {note}")
-    for file, reason in report.failures[:10]:
-        con.print(f"  [red]failed[/red] {file}: {reason}")
-    if len(report.failures) > 10:
-        con.print(f"  ... and {len(report.failures) - 10} more in {report.split_dir / 'failures.csv'}")
+    print_failures(con, report.failures, report.split_dir / "failures.csv")
 
 
 def snr_histogram_text(histogram: dict[int, int], max_bins: int = 16, width: int = 40) -> str:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, print_failures, workspace
 
 
 def prepare(
@@ -64,7 +64,4 @@ def print_reports(reports) -> None:
         con.print(f"{r.name}: {r.path}")
         for note in r.notes:
             con.print(f"  note: {note}")
-        for file, reason in r.failures[:10]:
-            con.print(f"  [red]failed[/red] {reason if file in reason else f'{file}: {reason}'}", soft_wrap=True)
-        if len(r.failures) > 10:
-            con.print(f"  ... and {len(r.failures) - 10} more in {r.path.parent / 'failures.csv'}")
+        print_failures(con, r.failures, r.path.parent / "failures.csv")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, print_failures, workspace
 
 
 def score(
@@ -117,10 +117,7 @@ def print_run(run) -> None:
             con.print(f"{r.model}/{r.split}: {r.out_dir / 'scores.csv'} ({r.seconds:.1f} s)")
         for note in r.notes:
             con.print(f"  note: {escape(note)}")
-        for name, reason in r.failures[:10]:
-            con.print(f"  [red]failed[/red] {escape(name)}: {escape(reason)}")
-        if len(r.failures) > 10:
-            con.print(f"  ... and {len(r.failures) - 10} more in {r.out_dir / 'score_failures.csv'}")
+        print_failures(con, r.failures, r.out_dir / "score_failures.csv")
     for note in run.notes:
         con.print(f"note: {escape(note)}")
     for model, split, exc in run.errors:

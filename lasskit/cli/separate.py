@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import console, workspace
+from lasskit.cli.common import console, print_failures, workspace
 
 
 def separate(
@@ -71,7 +71,4 @@ def print_report(report) -> None:
     if report.silent:
         shown = ", ".join(report.silent[:5]) + (f" and {len(report.silent) - 5} more" if len(report.silent) > 5 else "")
         con.print(f"[yellow]warning[/yellow]: {len(report.silent)} output(s) are all zeros: {shown}")
-    for mixture, reason in report.failures[:10]:
-        con.print(f"  [red]failed[/red] {mixture}: {reason}")
-    if len(report.failures) > 10:
-        con.print(f"  ... and {len(report.failures) - 10} more in {report.out_dir / 'failures.csv'}")
+    print_failures(con, report.failures, report.out_dir / "failures.csv")
