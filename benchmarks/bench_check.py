@@ -26,14 +26,14 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lasskit.packaging import (  # noqa: E402
+from lasskit.submission import (  # noqa: E402
     DeterministicZipWriter,
     deflate_entry,
     pcm16_wav_bytes,
     write_team_zip,
 )
 from lasskit.parallel import default_jobs  # noqa: E402
-from lasskit.submission_check import check_submission  # noqa: E402
+from lasskit.submission import check_submission  # noqa: E402
 
 LABEL = "Bench_LSK_task9_1"
 SAMPLES = 160000
@@ -130,7 +130,7 @@ def make_workspace(root: Path, n_synth: int, n_real: int) -> None:
 
 
 def bench_package(root: Path, n_synth: int, jobs: int) -> None:
-    from lasskit.packaging import build_package
+    from lasskit.submission import build_package
     from lasskit.workspace import Workspace
 
     n_real = 20

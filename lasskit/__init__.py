@@ -1,16 +1,17 @@
 """lasskit: language-queried audio source separation toolkit (DCASE 2024 Task 9).
 
-The library is organised one module per concept:
+Layers (CONTRIBUTING.md has the map; ``tests/test_layout.py`` enforces it):
 
-- :mod:`lasskit.audio`      reading, downmixing, resampling and atomic writing of audio;
-- :mod:`lasskit.manifest`   corpus manifests (one CSV row per clip);
-- :mod:`lasskit.splits`     mixture sets (``data/splits/<split>/mixtures.csv``);
-- :mod:`lasskit.corpora`    one recipe module per raw corpus (``prepare``);
-- :mod:`lasskit.mixing`     class-disjoint synthetic mixtures at exact SNRs (``mix``);
-- :mod:`lasskit.models`     the separation-model protocol and registry (``separate``);
-- :mod:`lasskit.metrics`    SDR, SDRi and SI-SDR as the organizers compute them;
-- :mod:`lasskit.scoring`    scoring a model's outputs over a split (``score``);
-- :mod:`lasskit.packaging`  submission packages and their validator (``package``/``check``).
+- ``cli``: one thin Typer module per command;
+- ``demo``: runs every stage on generated audio;
+- stages, one package per step of the pipeline: ``corpora`` (``prepare``), ``mixing`` (``mix``),
+  ``training`` (``train``), ``separation`` (``separate``), ``scoring`` (``score``),
+  ``listening`` (``listen``), ``submission`` (``package``/``check``);
+- ``labels``: derived class labels for caption-only clips (used by ``corpora`` and ``mixing``);
+- ``models``: the model protocol, registry and networks (the only place torch is at home);
+- core modules: ``audio``, ``atomic``, ``manifest``, ``splits``, ``official`` (the organizers'
+  formula), ``metrics``, ``ontology``, ``provenance``, ``parallel``, ``failures``, ``errors``,
+  ``workspace``, ``weights``, ``soundgen``, ``miniature``.
 """
 
 __version__ = "0.1.0"

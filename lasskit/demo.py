@@ -100,10 +100,10 @@ def run_demo(
     from lasskit.atomic import write_bytes, write_text
     from lasskit.corpora import prepare_corpus
     from lasskit.mixing import MixSpec, make_mixtures
-    from lasskit.packaging import build_package
+    from lasskit.submission import build_package
     from lasskit.scoring import ScoreOptions, score_workspace
     from lasskit.separation import separate_split
-    from lasskit.submission_check import check_submission
+    from lasskit.submission import check_submission
     from lasskit.workspace import Workspace
 
     root = Path(root).resolve()

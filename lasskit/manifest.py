@@ -1,13 +1,23 @@
 """Corpus manifests: one CSV row per prepared clip.
 
-Columns, in order: ``id`` (unique in the corpus), ``audio`` (path relative to the manifest's
-folder), ``duration`` (s), ``sample_rate`` (Hz), ``num_samples``, ``dataset``, ``split``
+Required columns, in order: ``id`` (unique in the corpus), ``audio`` (path relative to the
+manifest's folder), ``duration`` (s), ``sample_rate`` (Hz), ``num_samples``, ``dataset``, ``split``
 (``train``/``val``/``eval`` or the corpus's own), ``captions`` and ``labels`` (JSON lists of
-strings). Reading validates every column and names the row (CSV line) that is wrong.
+strings).
+
+Optional columns (always written, in this order; an older manifest without them reads as empty):
+``label_source`` (where ``labels`` came from: ``given``, ``keywords``, ``caption``, ``clap``, or
+empty when there are none), ``keywords`` (JSON list: Freesound tags, where known),
+``freesound_id`` (the Freesound sound id, where known), ``license``, ``digest`` (content digest of
+the decoded samples written, see :mod:`lasskit.provenance`), ``peak_dbfs`` (peak of the written
+audio), ``fingerprint`` (what made the output: input and settings, see :mod:`lasskit.provenance`).
+
+Reading validates every column and names the row (CSV line) that is wrong.
 """
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -20,6 +30,10 @@ from lasskit.errors import UsageError
 MANIFEST_COLUMNS = (
     "id", "audio", "duration", "sample_rate", "num_samples", "dataset", "split", "captions", "labels",
 )
+OPTIONAL_COLUMNS = (
+    "label_source", "keywords", "freesound_id", "license", "digest", "peak_dbfs", "fingerprint",
+)
+ALL_COLUMNS = MANIFEST_COLUMNS + OPTIONAL_COLUMNS
 
 
 @dataclass
@@ -35,6 +49,13 @@ class Clip:
     split: str
     captions: list[str] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    label_source: str = ""
+    keywords: list[str] = field(default_factory=list)
+    freesound_id: str = ""
+    license: str = ""
+    digest: str = ""
+    peak_dbfs: str = ""
+    fingerprint: str = ""
 
     def to_row(self) -> dict:
         return {
@@ -47,6 +68,13 @@ class Clip:
             "split": self.split,
             "captions": json.dumps(self.captions, ensure_ascii=False),
             "labels": json.dumps(self.labels, ensure_ascii=False),
+            "label_source": self.label_source,
+            "keywords": json.dumps(self.keywords, ensure_ascii=False) if self.keywords else "",
+            "freesound_id": self.freesound_id,
+            "license": self.license,
+            "digest": self.digest,
+            "peak_dbfs": self.peak_dbfs,
+            "fingerprint": self.fingerprint,
         }
 
 
@@ -69,6 +97,13 @@ class Manifest:
         return len(self.clips)
 
 
+class _Row:
+    """Attribute access to one CSV row's cells."""
+
+    def __init__(self, cells: dict):
+        self.__dict__.update(cells)
+
+
 def parse_json_list(value: str, what: str, where: str) -> list[str]:
     """Parse a JSON list of strings from a CSV cell; an empty cell is an empty list."""
     value = (value or "").strip()
@@ -85,22 +120,26 @@ def parse_json_list(value: str, what: str, where: str) -> list[str]:
 
 def read_manifest(path: str | os.PathLike) -> Manifest:
     """Read and validate a manifest CSV."""
-    import pandas as pd
-
     path = Path(path)
     if not path.is_file():
         raise UsageError(f"{path}: no such manifest; run `lasskit prepare` first")
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            header = list(reader.fieldnames or [])
+            rows = list(reader)
+    except (UnicodeDecodeError, csv.Error, OSError) as exc:
         raise UsageError(f"{path}: unreadable CSV ({exc}); fix or re-create it with `lasskit prepare`")
-    missing = [c for c in MANIFEST_COLUMNS if c not in frame.columns]
+    missing = [c for c in MANIFEST_COLUMNS if c not in header]
     if missing:
         raise UsageError(f"{path}: manifest lacks column(s) {', '.join(missing)}; re-create it with `lasskit prepare`")
     clips = []
     seen: set[str] = set()
-    for i, row in enumerate(frame.itertuples(index=False), start=2):
+    for i, raw in enumerate(rows, start=2):
         where = f"{path} line {i}"
+        if None in raw or any(v is None for v in raw.values()):
+            raise UsageError(f"{where}: wrong number of fields; fix or re-create it with `lasskit prepare`")
+        row = _Row({c: raw.get(c, "") or "" for c in ALL_COLUMNS})
         if not row.id:
             raise UsageError(f"{where}: empty id")
         if row.id in seen:
@@ -119,17 +158,20 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             num_samples=num_samples, dataset=row.dataset, split=row.split,
             captions=parse_json_list(row.captions, "captions", where),
             labels=parse_json_list(row.labels, "labels", where),
+            label_source=row.label_source, keywords=parse_json_list(row.keywords, "keywords", where),
+            freesound_id=row.freesound_id, license=row.license, digest=row.digest,
+            peak_dbfs=row.peak_dbfs, fingerprint=row.fingerprint,
         ))
     return Manifest(path, clips)
 
 
 def manifest_csv(clips: list[Clip]) -> str:
     """The CSV text of a manifest (deterministic: same clips, same bytes)."""
-    import pandas as pd
-
-    frame = pd.DataFrame([c.to_row() for c in clips], columns=list(MANIFEST_COLUMNS))
     buf = io.StringIO()
-    frame.to_csv(buf, index=False, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=list(ALL_COLUMNS), lineterminator="\n")
+    writer.writeheader()
+    for clip in clips:
+        writer.writerow(clip.to_row())
     return buf.getvalue()
 
 

@@ -142,3 +142,15 @@ class NoisePool:
         if excluded is not None and len(base):
             base = base[~excluded[base]]
         return base
+
+
+def caption_from_labels(labels: list[str]) -> str:
+    """A plain caption for a labels-only clip: ``["Dog", "Bark"]`` -> "The sound of dog and bark."."""
+    words = [label.replace("_", " ").strip().lower() for label in labels if label.strip()]
+    if not words:
+        return ""
+    if len(words) == 1:
+        body = words[0]
+    else:
+        body = ", ".join(words[:-1]) + " and " + words[-1]
+    return f"The sound of {body}."

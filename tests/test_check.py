@@ -16,8 +16,8 @@ import pytest
 import soundfile as sf
 import yaml
 
-from lasskit.packaging import write_team_zip
-from lasskit.submission_check import check_submission
+from lasskit.submission import write_team_zip
+from lasskit.submission import check_submission
 from lasskit.workspace import Workspace
 from test_package import LABEL, REAL, SYNTH, make_workspace, output_signal, package
 
@@ -368,7 +368,7 @@ def test_entry_escaping_the_archive_is_caught_and_never_written(sub, run_check, 
 
 
 def test_absurd_uncompressed_size_is_refused(sub, run_check, monkeypatch):
-    import lasskit.submission_check as sc
+    import lasskit.submission.checker as sc
 
     monkeypatch.setattr(sc, "MAX_TOTAL_BYTES", 10_000)
     report = run_check(sub / REAL_ZIP)
@@ -398,7 +398,7 @@ def test_every_problem_is_reported_at_once_and_jobs_do_not_change_them(sub, run_
 
 
 def test_lines_are_capped_per_file_with_a_count():
-    from lasskit.submission_check import CheckReport, Problem
+    from lasskit.submission import CheckReport, Problem
 
     report = CheckReport(Path("x"), [Problem(f"a.zip:{i}.wav", "bad", "fix", "silent") for i in range(25)])
     lines = report.lines(limit_per_file=20)

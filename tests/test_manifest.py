@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from lasskit.errors import UsageError
-from lasskit.manifest import MANIFEST_COLUMNS, Clip, read_manifest, write_manifest
+from lasskit.manifest import ALL_COLUMNS, MANIFEST_COLUMNS, Clip, read_manifest, write_manifest
 from lasskit.splits import read_split
 
 
@@ -22,7 +22,7 @@ def test_manifest_round_trip_is_exact_and_rewrite_is_a_no_op(tmp_path):
     assert m.clips[0].captions == ["A dog barks, twice.", 'He said "hi"'] and m.clips[0].labels == ["Dog", "Bark"]
     assert m.clips[0].num_samples == 24000 and m.clips[0].sample_rate == 16000
     assert m.audio_path(m.clips[0]) == tmp_path / "audio/c1.wav"
-    assert path.read_text().splitlines()[0] == ",".join(MANIFEST_COLUMNS)
+    assert path.read_text().splitlines()[0] == ",".join(ALL_COLUMNS)
     assert not write_manifest(path, [_clip(1), _clip(2)])  # unchanged: not rewritten
 
 

@@ -21,7 +21,7 @@ import yaml
 
 from lasskit import soundgen
 from lasskit.errors import UsageError, WorkError
-from lasskit.packaging import Naming, build_package, write_team_zip
+from lasskit.submission import Naming, build_package, write_team_zip
 from lasskit.workspace import Workspace
 
 MODEL = "tonesep"
@@ -151,7 +151,7 @@ def test_meta_yaml_is_filled_from_the_workspace(built):
 
 
 def test_the_built_package_passes_check(built):
-    from lasskit.submission_check import check_submission
+    from lasskit.submission import check_submission
 
     report = check_submission(built / "submission", Workspace.open(built))
     assert report.problems == []
@@ -278,7 +278,7 @@ def test_bad_outputs_are_all_listed_and_no_zip_is_written(tmp_path):
 
 
 def test_without_audio_url_a_placeholder_is_written_and_check_flags_it(tmp_path):
-    from lasskit.submission_check import check_submission
+    from lasskit.submission import check_submission
 
     root = make_workspace(tmp_path / "ws")
     result = package(root, audio_url=None)
@@ -290,7 +290,7 @@ def test_without_audio_url_a_placeholder_is_written_and_check_flags_it(tmp_path)
 
 
 def test_naming_patterns_come_from_lasskit_yaml(tmp_path):
-    from lasskit.submission_check import check_submission
+    from lasskit.submission import check_submission
 
     config = json.loads(json.dumps(CONFIG))
     config["package"]["naming"] = {"label": "{lastname}_{institute}_task9s_{index}",

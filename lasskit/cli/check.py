@@ -21,7 +21,7 @@ def check(
     and the fix). Expected file names come from data/splits/eval_*/mixtures.csv when present.
     """
     from lasskit.errors import WorkError
-    from lasskit.submission_check import check_submission
+    from lasskit.submission import check_submission
 
     ws = workspace(ctx)
     report = check_submission(path if path is not None else ws.submission_dir, ws, jobs=check_jobs(jobs))

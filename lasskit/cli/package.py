@@ -30,7 +30,7 @@ def package(
     --abbreviation ResCLAP --report report.pdf --audio-url https://drive.google.com/...
     System details (authors:, package.system) come from lasskit.yaml.
     """
-    from lasskit.packaging import build_package
+    from lasskit.submission import build_package
 
     ws = workspace(ctx)
     result = build_package(

@@ -16,6 +16,7 @@ from lasskit import SAMPLE_RATE, audio
 from lasskit.errors import UsageError
 from lasskit.failures import write_failures
 from lasskit.manifest import Clip, write_manifest
+from lasskit.ontology import caption_from_labels  # noqa: F401  (recipes import it from here)
 from lasskit.parallel import run_parallel
 
 
@@ -140,18 +141,6 @@ def convert_corpus(
         audio_seconds=sum(c.duration for c in clips), failures=failures, skipped=skipped,
         seconds=time.perf_counter() - start, notes=list(notes or []),
     )
-
-
-def caption_from_labels(labels: list[str]) -> str:
-    """A plain caption for a labels-only clip: ``["Dog", "Bark"]`` -> "The sound of dog and bark."."""
-    words = [label.replace("_", " ").strip().lower() for label in labels if label.strip()]
-    if not words:
-        return ""
-    if len(words) == 1:
-        body = words[0]
-    else:
-        body = ", ".join(words[:-1]) + " and " + words[-1]
-    return f"The sound of {body}."
 
 
 def find_file(src: Path, names: tuple[str, ...]) -> Path | None:

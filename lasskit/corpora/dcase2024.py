@@ -5,7 +5,7 @@ Raw layout (any subset may be present; what is missing is named in the report):
 - ``lass_validation/<Index>.wav`` + ``lass_validation.json`` -> corpus ``dcase2024_val``
   (tags as labels, 3 captions a clip, split ``val``);
 - ``lass_synthetic_validation.csv`` (``source, noise, snr, caption``) -> split ``val_synth``:
-  mixtures built with the organizers' formula (:func:`lasskit.mixing.official_mixture`), with the
+  mixtures built with the organizers' formula (:func:`lasskit.official.official_mixture`), with the
   scaled reference and noise, all float32 WAV;
 - ``lass_evaluation_synth/`` + ``lass_synthetic_evaluation.csv`` -> split ``eval_synth``;
 - ``lass_evaluation_real/`` + ``lass_real_evaluation.csv`` (``file_name,query``) -> split
@@ -105,7 +105,7 @@ def prepare_query_split(
 
 def prepare(src: Path, data_dir: Path, *, jobs=None, overwrite=False, resampler="soxr") -> list[PrepareReport]:
     """Prepare whatever parts of the official download are in ``src``."""
-    from lasskit.mixing import build_from_official
+    from lasskit.official import build_from_official
 
     reports: list[PrepareReport] = []
     missing: list[str] = []

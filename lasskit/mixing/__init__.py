@@ -27,24 +27,17 @@ Computed in float64; the written float32 files satisfy ``mixture == source + noi
   noise, caption, SNR and offsets from ``SeedSequence(seed, spawn_key=(0, i))``, all drawn in the
   parent process, so the files do not depend on ``jobs``.
 
-Modules: :mod:`~lasskit.mixing.official` (the organizers' formula, rebuilding from their CSV),
+Modules: :mod:`lasskit.official` (a core module: the organizers' formula and CSV, also used by
+``prepare dcase2024``), :mod:`~lasskit.mixing.official` (``mix --from-official``),
 :mod:`~lasskit.mixing.segments` (activity, crops, gains), :mod:`~lasskit.mixing.planning`
-(spec, candidates, every random choice), :mod:`~lasskit.mixing.writing` (``make_mixtures``),
-:mod:`~lasskit.mixing.items` and :mod:`~lasskit.mixing.torch_dataset` (the training Dataset;
-torch is imported only there).
+(spec, candidates, eligibility, every random choice), :mod:`~lasskit.mixing.writing`
+(``make_mixtures``), :mod:`~lasskit.mixing.items` (one item in memory) and
+:mod:`~lasskit.mixing.torch_dataset` (the training Dataset and :func:`mixture_dataset`; torch is
+imported only there, and ``lasskit.mixing.mixture_dataset`` loads it on first use).
 """
 
-from lasskit.mixing.items import make_item, mixture_dataset
-from lasskit.mixing.official import (
-    CLIP_PEAK,
-    OfficialMixture,
-    build_from_official,
-    mix_from_official,
-    mixture_name,
-    official_clip_paths,
-    official_mixture,
-    read_official_csv,
-)
+from lasskit.mixing.items import make_item
+from lasskit.mixing.official import mix_from_official
 from lasskit.mixing.planning import (
     Candidate,
     ClipActivity,
@@ -78,6 +71,15 @@ from lasskit.mixing.writing import (
     official_csv_text,
     rebuild_row,
 )
+from lasskit.official import (  # the organizers' formula lives in a core module; re-exported here
+    CLIP_PEAK,
+    OfficialMixture,
+    build_from_official,
+    mixture_name,
+    official_clip_paths,
+    official_mixture,
+    read_official_csv,
+)
 
 __all__ = [
     "CLIP_PEAK", "FRAME_SECONDS", "MIX_COLUMNS", "MIX_JSON", "OFFICIAL_HEADER", "SILENCE_DB", "Candidate",
@@ -87,3 +89,12 @@ __all__ = [
     "official_clip_paths", "official_csv_text", "official_mixture", "plan_mixtures", "read_official_csv",
     "read_segment", "rebuild_row", "resolve_manifest", "row_rng", "take_segment", "usable_offsets",
 ]
+
+
+def __getattr__(name: str):
+    """``mixture_dataset`` lives with the torch Dataset; load it (and torch) only when asked for."""
+    if name == "mixture_dataset":
+        from lasskit.mixing.torch_dataset import mixture_dataset
+
+        return mixture_dataset
+    raise AttributeError(f"module 'lasskit.mixing' has no attribute {name!r}")

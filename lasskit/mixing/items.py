@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import os
-from collections import Counter
-from collections.abc import Sequence
-from pathlib import Path
-
 from lasskit import audio
 from lasskit.errors import UsageError, WorkError
 from lasskit.mixing.planning import (
-    MixSpec,
     PlannedRow,
     Planner,
-    load_candidates,
     row_rng,
 )
 from lasskit.mixing.segments import (
@@ -22,35 +15,6 @@ from lasskit.mixing.segments import (
     mix_segments,
     take_segment,
 )
-from lasskit.mixing.writing import _eligible
-
-
-def mixture_dataset(
-    targets: Sequence[str | os.PathLike],
-    spec: MixSpec,
-    noises: Sequence[str | os.PathLike] | None = None,
-    *,
-    splits: Sequence[str] = (),
-    datasets: Sequence[str] = (),
-    ontology: str | os.PathLike | None = None,
-):
-    """A ``torch.utils.data.Dataset`` of class-disjoint mixtures made on the fly (imports torch).
-
-    Item ``i`` is ``(mixture, reference, query)`` (float32 tensors of ``spec.length`` samples and
-    a str) drawn with row ``i``'s generator; see :class:`lasskit.mixing.torch_dataset.MixtureDataset`.
-    """
-    from lasskit.mixing.torch_dataset import MixtureDataset
-    from lasskit.ontology import Ontology
-
-    onto = Ontology.from_json(ontology) if ontology else None
-    target_pool = load_candidates([Path(p) for p in targets], onto, splits, datasets)
-    noise_pool = load_candidates([Path(p) for p in noises], onto, splits, datasets) if noises else target_pool
-    skipped: Counter = Counter()
-    planner = Planner(_eligible(target_pool, spec, "target", skipped), _eligible(noise_pool, spec, "noise", skipped), spec)
-    if not planner.units:
-        raise UsageError("no target with a class-disjoint noise in these manifests"
-                         + (f" (skipped: {dict(skipped)})" if skipped else ""))
-    return MixtureDataset(planner)
 
 
 def make_item(planner: Planner, index: int, epoch: int = 0, attempts: int = 8) -> tuple[MixedSegments, PlannedRow]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -232,7 +233,7 @@ class Planner:
 
     def query_of(self, target: Candidate, caption: int | None, drawn: int) -> str:
         """Caption ``caption`` (``drawn`` when None); a labels-only clip gets one made from its labels."""
-        from lasskit.corpora.common import caption_from_labels
+        from lasskit.ontology import caption_from_labels
 
         if not target.captions:
             return caption_from_labels(target.labels)
@@ -321,3 +322,16 @@ def plan_mixtures(
     return rows, why
 
 
+def eligible(pool: list[Candidate], spec: MixSpec, role: str, skipped: Counter) -> list[Candidate]:
+    """The clips of ``pool`` that may serve as ``role`` (target or noise); the others counted in ``skipped`` by reason."""
+    out = []
+    for c in pool:
+        if not c.label_set and not spec.allow_unlabeled:
+            skipped[f"{role} without labels"] += 1
+        elif role == "target" and not c.captions and not c.labels:
+            skipped["target without caption or labels"] += 1
+        elif spec.min_duration and c.duration < spec.min_duration:
+            skipped[f"{role} shorter than --min-duration"] += 1
+        else:
+            out.append(c)
+    return out

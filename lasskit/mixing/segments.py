@@ -11,7 +11,7 @@ import numpy as np
 
 from lasskit import SAMPLE_RATE, audio
 from lasskit.errors import AudioError
-from lasskit.mixing.official import CLIP_PEAK
+from lasskit.official import CLIP_PEAK
 
 FRAME_SECONDS = 0.1
 """Activity frames and crop-offset grid, in seconds."""

@@ -16,7 +16,6 @@ import numpy as np
 from lasskit import SAMPLE_RATE, audio
 from lasskit.errors import AudioError, UsageError
 from lasskit.failures import write_failures
-from lasskit.mixing.official import mixture_name
 from lasskit.mixing.planning import (
     Candidate,
     ClipActivity,
@@ -24,6 +23,7 @@ from lasskit.mixing.planning import (
     PlannedRow,
     Planner,
     analyse_clip,
+    eligible,
     load_candidates,
     plan_mixtures,
 )
@@ -34,6 +34,7 @@ from lasskit.mixing.segments import (
     mix_segments,
     read_segment,
 )
+from lasskit.official import mixture_name
 from lasskit.parallel import run_parallel
 
 MIX_JSON = "mix.json"
@@ -222,8 +223,8 @@ def make_mixtures(
         raise UsageError(f"no noise clip in {', '.join(map(str, noise_paths))} after the split/dataset filters")
 
     skipped: Counter = Counter()
-    usable_targets = _eligible(target_pool, spec, "target", skipped)
-    usable_noises = _eligible(noise_pool, spec, "noise", skipped)
+    usable_targets = eligible(target_pool, spec, "target", skipped)
+    usable_noises = eligible(noise_pool, spec, "noise", skipped)
     if onto is not None:
         unknown = sorted({lab for c in (*target_pool, *noise_pool) for lab in c.labels if lab.strip() and lab not in onto})
         if unknown:
@@ -296,20 +297,6 @@ def make_mixtures(
     write_text_if_changed(split_dir / MIX_JSON, _state_json(options, report))
     report.seconds = time.perf_counter() - start
     return report
-
-
-def _eligible(pool: list[Candidate], spec: MixSpec, role: str, skipped: Counter) -> list[Candidate]:
-    out = []
-    for c in pool:
-        if not c.label_set and not spec.allow_unlabeled:
-            skipped[f"{role} without labels"] += 1
-        elif role == "target" and not c.captions and not c.labels:
-            skipped["target without caption or labels"] += 1
-        elif spec.min_duration and c.duration < spec.min_duration:
-            skipped[f"{role} shorter than --min-duration"] += 1
-        else:
-            out.append(c)
-    return out
 
 
 def _record(name: str, r: PlannedRow, gains: dict, spec: MixSpec) -> dict:

@@ -20,262 +20,45 @@ Zips are deterministic: entries sorted by name, DEFLATE (zlib level 1), a fixed 
 timestamp and fixed attributes, so the same inputs give byte-identical zips (with the same zlib)
 whatever ``--jobs``. Re-running with ``--overwrite`` after uploading therefore changes nothing
 in the audio zips. Compression runs in worker processes; the archive is assembled here (plain
-ZIP, no ZIP64: at most 65535 entries and 4 GiB).
-"""
+ZIP, no ZIP64: at most 65535 entries and 4 GiB)."""
 
 from __future__ import annotations
 
 import io
 import json
 import re
-import string
-import struct
 import time
-import unicodedata
-import zlib
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lasskit import SAMPLE_RATE
-from lasskit.failures import write_failures
 from lasskit.errors import AudioError, UsageError, WorkError
+from lasskit.failures import write_failures
+from lasskit.submission.archive import (
+    AUDIO_FORMATS,
+    ZIP_LEVEL,
+    DeterministicZipWriter,
+    ZipEntry,
+    deflate_entry,
+    write_zip,
+)
+from lasskit.submission.rules import (
+    AUDIO_SPLITS,
+    AUDIO_URL_PLACEHOLDER,
+    INSTITUTE_RE,
+    LASTNAME_RE,
+    MAX_SYSTEMS,
+    RESULT_KEYS,
+    VALIDATION_SPLIT,
+    Naming,
+    lastname_for_label,
+)
 
-AUDIO_SPLITS = ("eval_synth", "eval_real")
-"""The evaluation splits whose separated audio goes into the submission, one zip each."""
-VALIDATION_SPLIT = "val_synth"
-"""The split whose scores fill ``results.validation_synth`` of the metadata."""
-MAX_SYSTEMS = 4
-"""A team submits at most this many systems (indices 1 to 4)."""
-MAX_ABBREVIATION = 10
-"""Longest system abbreviation, in characters."""
-AUDIO_FORMATS = ("pcm16", "float")
-ZIP_LEVEL = 1
-"""zlib level of the DEFLATE entries: audio barely compresses (about 0.9 of its size at any
-level), and level 6 saves under 2% more than level 1 for 1.5x the time."""
-ZIP_DATE_TIME = (1980, 1, 1, 0, 0, 0)
 BATCH_FILES = 256
 """Audio files compressed per batch of worker calls (bounds the memory held at once)."""
 
-OFFICIAL_COUNTS = {"eval_synth": 3000, "eval_real": 200}
-"""Rows of the official evaluation sets."""
-OFFICIAL_SAMPLES = 160000
-"""Length of every official evaluation mixture: 10 s at 16 kHz."""
 
-LASTNAME_RE = r"[A-Z][A-Za-z]*(?:-[A-Za-z]+)*"
-INSTITUTE_RE = r"[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*"
-INDEX_RE = r"[0-9]+"
-
-
-# ---------------------------------------------------------------------------------------------
-# naming: the one place that knows the organizers' file names
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Naming:
-    """File-name patterns of a package; ``package.naming`` in lasskit.yaml overrides any of them.
-
-    ``label`` uses ``{lastname}``, ``{institute}`` and ``{index}``; the per-system files use
-    ``{label}``; ``team_zip`` uses ``{lastname}`` and ``{institute}``; ``audio_url_line`` is the
-    text of the link file and uses ``{url}``.
-    """
-
-    label: str = "{lastname}_{institute}_task9_{index}"
-    eval_synth_zip: str = "{label}_eval_synth.zip"
-    eval_real_zip: str = "{label}_eval_real.zip"
-    meta: str = "{label}.meta.yaml"
-    report: str = "{label}.technical_report.pdf"
-    audio_url: str = "{label}.audio_url.txt"
-    team_zip: str = "{lastname}_{institute}_task9.zip"
-    audio_url_line: str = "Google Drive: {url}"
-
-    SYSTEM_FILES = ("meta", "report", "audio_url", "eval_synth_zip", "eval_real_zip")
-    _NEEDS = {
-        "label": {"lastname", "institute", "index"},
-        "team_zip": {"lastname", "institute"},
-        "audio_url_line": {"url"},
-    }
-
-    def __post_init__(self) -> None:
-        for f in fields(self):
-            pattern = getattr(self, f.name)
-            needs = self._NEEDS.get(f.name, {"label"})
-            where = f"package.naming.{f.name} in lasskit.yaml"
-            if not isinstance(pattern, str) or not pattern:
-                raise UsageError(f"{where}: must be a non-empty pattern such as {getattr(Naming, f.name)!r}")
-            try:
-                used = {p for _, p, _, _ in string.Formatter().parse(pattern) if p is not None}
-            except ValueError as exc:
-                raise UsageError(f"{where}: {pattern!r} is not a valid pattern ({exc})")
-            if used != needs:
-                raise UsageError(
-                    f"{where}: {pattern!r} must use exactly {', '.join('{' + n + '}' for n in sorted(needs))}")
-
-    @classmethod
-    def from_config(cls, config: dict | None) -> "Naming":
-        """The patterns of ``package.naming`` in a parsed lasskit.yaml, defaults elsewhere."""
-        section = ((config or {}).get("package") or {})
-        naming = section.get("naming") if isinstance(section, dict) else None
-        if not naming:
-            return cls()
-        if not isinstance(naming, dict):
-            raise UsageError("package.naming in lasskit.yaml: must be a mapping of pattern names to patterns")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(naming) - known)
-        if unknown:
-            raise UsageError(f"package.naming in lasskit.yaml: unknown key(s) {', '.join(unknown)}; "
-                             f"use {', '.join(sorted(known))}")
-        return cls(**naming)
-
-    # --- making names ---------------------------------------------------------------------
-    def make_label(self, lastname: str, institute: str, index: int) -> str:
-        return self.label.format(lastname=lastname, institute=institute, index=index)
-
-    def file_name(self, kind: str, label: str) -> str:
-        """The file name of ``kind`` (one of ``SYSTEM_FILES``) for system ``label``."""
-        return getattr(self, kind).format(label=label)
-
-    def audio_zip_name(self, split: str, label: str) -> str:
-        return self.file_name(f"{split}_zip", label)
-
-    def team_zip_name(self, lastname: str, institute: str) -> str:
-        return self.team_zip.format(lastname=lastname, institute=institute)
-
-    # --- reading names --------------------------------------------------------------------
-    def parse_label(self, label: str) -> dict[str, str] | None:
-        """``{lastname, institute, index}`` of a well-formed label, else None."""
-        m = _pattern_regex(self.label, strict=True).fullmatch(label)
-        return m.groupdict() if m else None
-
-    def split_label(self, label: str) -> dict[str, str] | None:
-        """Like :meth:`parse_label` but lenient (any text between the separators), for messages."""
-        m = _pattern_regex(self.label, strict=False).fullmatch(label)
-        return m.groupdict() if m else None
-
-    def parse_team_zip(self, name: str) -> dict[str, str] | None:
-        m = _pattern_regex(self.team_zip, strict=False).fullmatch(name)
-        return m.groupdict() if m else None
-
-    def classify(self, name: str) -> tuple[str, str] | None:
-        """What a package file is: ``(kind, label)`` for a system's file, ``("team_zip", name)``
-        for the team zip, None for anything else."""
-        for kind in self.SYSTEM_FILES:
-            m = _pattern_regex(getattr(self, kind), strict=False).fullmatch(name)
-            if m:
-                return kind, m.group("label")
-        if self.parse_team_zip(name):
-            return "team_zip", name
-        return None
-
-    def describe(self) -> str:
-        """The label pattern in the organizers' words, for messages."""
-        return self.label.replace("{lastname}", "<Lastname>").replace("{institute}", "<INST>").replace(
-            "{index}", "<N>")
-
-
-_REGEX_CACHE: dict[tuple[str, bool], re.Pattern] = {}
-
-
-def _pattern_regex(pattern: str, strict: bool) -> re.Pattern:
-    key = (pattern, strict)
-    if key not in _REGEX_CACHE:
-        strict_parts = {"lastname": LASTNAME_RE, "institute": INSTITUTE_RE, "index": INDEX_RE,
-                        "label": ".+", "url": ".+"}
-        out = []
-        for literal, name, _, _ in string.Formatter().parse(pattern):
-            out.append(re.escape(literal))
-            if name is not None:
-                body = strict_parts[name] if strict else (".+" if name in ("label", "url") else ".+?")
-                out.append(f"(?P<{name}>{body})")
-        _REGEX_CACHE[key] = re.compile("".join(out), re.DOTALL)
-    return _REGEX_CACHE[key]
-
-
-def lastname_for_label(lastname: str) -> str:
-    """A person's last name as a label part: accents dropped, spaces and apostrophes removed,
-    first letter capitalised (``"de la Cruz"`` -> ``"DelaCruz"``, ``"Müller"`` -> ``"Muller"``)."""
-    ascii_name = unicodedata.normalize("NFKD", lastname).encode("ascii", "ignore").decode()
-    ascii_name = re.sub(r"[^A-Za-z-]", "", ascii_name).strip("-")
-    return ascii_name[:1].upper() + ascii_name[1:]
-
-
-# ---------------------------------------------------------------------------------------------
-# deterministic zip writing
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ZipEntry:
-    """One compressed entry: its name, CRC-32, uncompressed size (bytes) and raw DEFLATE data."""
-
-    name: str
-    crc: int
-    size: int
-    data: bytes
-    method: int = 8  # 8 = DEFLATE, 0 = stored
-
-
-def deflate_entry(name: str, payload: bytes, level: int = ZIP_LEVEL) -> ZipEntry:
-    """Compress ``payload`` as a raw DEFLATE stream (as ZIP stores it)."""
-    comp = zlib.compressobj(level, zlib.DEFLATED, -15)
-    return ZipEntry(name, zlib.crc32(payload) & 0xFFFFFFFF, len(payload), comp.compress(payload) + comp.flush())
-
-
-class DeterministicZipWriter:
-    """Writes a plain ZIP from precompressed entries: fixed time, fixed attributes, no extras.
-
-    Entries are written in the order given (callers sort them). Refuses what would need ZIP64.
-    """
-
-    _DOS_TIME = (ZIP_DATE_TIME[3] << 11) | (ZIP_DATE_TIME[4] << 5) | (ZIP_DATE_TIME[5] // 2)
-    _DOS_DATE = ((ZIP_DATE_TIME[0] - 1980) << 9) | (ZIP_DATE_TIME[1] << 5) | ZIP_DATE_TIME[2]
-    _LIMIT = 0xFFFFFFFF
-
-    def __init__(self, fileobj, where: str) -> None:
-        self._f = fileobj
-        self._where = where
-        self._offset = 0
-        self._central: list[bytes] = []
-        self._names: set[str] = set()
-
-    def add(self, entry: ZipEntry) -> None:
-        if entry.name in self._names:
-            raise WorkError(f"{self._where}: two entries named {entry.name}; names must be unique")
-        self._names.add(entry.name)
-        name = entry.name.encode("utf-8")
-        flags = 0x800 if not entry.name.isascii() else 0
-        if max(entry.size, len(entry.data), self._offset) >= self._LIMIT or len(self._names) >= 0xFFFF:
-            raise WorkError(f"{self._where}: too large for a plain ZIP (4 GiB / 65535 entries); "
-                            "use --audio-format pcm16 or fewer files")
-        local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 20, flags, entry.method, self._DOS_TIME,
-                            self._DOS_DATE, entry.crc, len(entry.data), entry.size, len(name), 0)
-        central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, (3 << 8) | 20, 20, flags, entry.method,
-                              self._DOS_TIME, self._DOS_DATE, entry.crc, len(entry.data), entry.size,
-                              len(name), 0, 0, 0, 0, (0o100644 << 16), self._offset)
-        self._central.append(central + name)
-        self._f.write(local + name)
-        self._f.write(entry.data)
-        self._offset += len(local) + len(name) + len(entry.data)
-
-    def close(self) -> None:
-        start = self._offset
-        size = 0
-        for record in self._central:
-            self._f.write(record)
-            size += len(record)
-        if start + size >= self._LIMIT:
-            raise WorkError(f"{self._where}: too large for a plain ZIP (4 GiB)")
-        n = len(self._central)
-        self._f.write(struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, n, n, size, start, 0))
-
-
-def write_zip(path: Path, entries: list[ZipEntry]) -> Path:
-    """Write ``entries`` (sorted by name here) as a deterministic zip at ``path``, atomically."""
-    from lasskit.atomic import atomic_path
-
-    with atomic_path(path) as tmp, open(tmp, "wb") as f:
-        writer = DeterministicZipWriter(f, str(path))
-        for entry in sorted(entries, key=lambda e: e.name):
-            writer.add(entry)
-        writer.close()
-    return path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -319,7 +102,7 @@ def pcm16_wav_bytes(samples, sample_rate: int = SAMPLE_RATE) -> tuple[bytes, boo
 
 def make_audio_entry(task: AudioTask) -> AudioResult:
     """Read and validate one output (the same rules as ``check``), then compress its entry."""
-    from lasskit.submission_check import decode_wav
+    from lasskit.submission.rules import decode_wav
 
     path = Path(task.source)
     try:
@@ -391,7 +174,7 @@ def build_package(
     ``parameters``, ``separation_model`` to its ``model``, ``ensemble_size`` to 1. Missing team
     details raise one UsageError naming every option or lasskit.yaml key to set.
     """
-    from lasskit.submission_check import PDF_PROBLEM, meta_problems, pdf_problem
+    from lasskit.submission.rules import PDF_PROBLEM, meta_problems, pdf_problem
 
     start = time.perf_counter()
     config = workspace.config or {}
@@ -541,11 +324,6 @@ def build_package(
     team_zip = write_team_zip(out_dir, team_label, institute, naming)
     return PackageReport(label, out_dir, [targets[k] for k in Naming.SYSTEM_FILES], team_zip, audio_counts,
                          clipped, results, warnings, time.perf_counter() - start)
-
-
-AUDIO_URL_PLACEHOLDER = "<PASTE THE PUBLIC LINK TO THE AUDIO ZIPS HERE>"
-RESULT_KEYS = {"SDR": "sdr", "SDRi": "sdri", "SI-SDR": "si_sdr"}
-"""Metadata result names -> metric names in ``summary.json``."""
 
 
 def write_team_zip(out_dir: Path, lastname: str, institute: str, naming: Naming | None = None) -> Path:

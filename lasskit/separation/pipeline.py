@@ -1,35 +1,7 @@
-"""Run a separation model over a split: one checked 16 kHz mono float WAV per mixture.
-
-``separate_split`` reads ``data/splits/<split>/mixtures.csv`` and writes
-``exp/<model>/<split>/<mixture file name>`` for every row, plus ``separate.json`` (what ran, on
-what, how long) and, when rows failed, ``failures.csv`` (``mixture, reason``).
-
-The pipeline:
-
-- rows whose output is already complete (a readable 16 kHz mono WAV of the mixture's length) are
-  skipped unless ``overwrite``; every write is atomic, so an interrupted run is simply re-run;
-- the other rows are sorted by length and grouped into batches of ``batch_size``; shorter rows of
-  a batch are zero-padded at the end and their estimates cropped back;
-- mixtures are decoded by ``jobs`` background threads (default 2) while the model runs, and
-  outputs are written by another thread; ``jobs=0`` does everything in the calling thread;
-- on the device: resampling to the model's rate and back (``torchaudio.functional.resample``)
-  when it is not 16 kHz, and chunking with overlap-add for inputs longer than ``chunk_seconds``
-  (default: the model's ``max_seconds``), all under ``torch.inference_mode()``;
-- every estimate is checked: a tensor of the input's shape, finite (else a :class:`WorkError`
-  naming the model and the inputs), not all zeros (else a warning naming the file);
-- outputs are 32-bit float WAV at 16 kHz, mono, exactly the mixture's length, so scoring loses
-  no precision (``lasskit package`` converts when a submission needs another format).
-
-Chunking: windows of ``L = chunk_seconds * rate`` samples start every ``H = L * (1 - overlap)``
-samples, the last one aligned to the end of the input. Each window's estimate is weighted by a
-linear cross-fade over the samples it shares with its neighbours (``(i + 0.5) / o`` rising over
-an overlap of ``o`` samples, the mirror image falling) and the overlap-add is divided by the sum
-of the weights, so a model that returns its input reproduces the input exactly.
-"""
+"""The split-level pipeline (:func:`separate_split`): scan, batch, decode ahead, run, write, record."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import time
@@ -43,26 +15,29 @@ import numpy as np
 
 from lasskit import SAMPLE_RATE, __version__, audio
 from lasskit.atomic import write_text
-from lasskit.failures import write_failures
-from lasskit.errors import AudioError, LasskitError, UsageError, WorkError
-
-SEPARATE_JSON = "separate.json"
-FAILURES_CSV = "failures.csv"
-DEFAULT_BATCH_SIZE = 4
-DEFAULT_CHUNK_OVERLAP = 0.5
-DEVICES = ("auto", "cpu", "cuda")
-
-
-@dataclass
-class Item:
-    """One row to separate: its output name, query, input files and length (samples at 16 kHz)."""
-
-    index: int
-    name: str
-    query: str
-    mixture_path: Path
-    reference_path: Path | None
-    num_samples: int
+from lasskit.errors import AudioError, UsageError
+from lasskit.separation.chunking import (
+    DEFAULT_CHUNK_OVERLAP,
+    chunk_starts,
+    chunk_weights,
+)
+from lasskit.separation.engine import (
+    DEFAULT_BATCH_SIZE,
+    DEVICES,
+    _model_label,
+    resolve_device,
+    separate_tensor,
+)
+from lasskit.separation.outputs import (
+    SEPARATE_JSON,
+    Item,
+    _json_safe,
+    _write_failures,
+    _write_outputs,
+    expected_length,
+    file_sha256,
+    is_complete_output,
+)
 
 
 @dataclass
@@ -93,189 +68,6 @@ class SeparationReport:
         """Seconds of audio separated per second of wall time."""
         return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
 
-
-# --- devices, models, files -------------------------------------------------------------------
-
-def resolve_device(device: str = "auto") -> str:
-    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; ``cuda[:N]`` must be available."""
-    import torch
-
-    device = (device or "auto").strip().lower()
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    try:
-        parsed = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"--device {device}: unknown device; use auto, cpu or cuda (or cuda:N)")
-    if parsed.type == "cuda":
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {device}: torch sees no CUDA GPU here; use --device cpu or auto")
-        if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-            raise UsageError(f"--device {device}: only {torch.cuda.device_count()} GPU(s) visible")
-    elif parsed.type != "cpu" and device not in ("mps",):
-        raise UsageError(f"--device {device}: use auto, cpu or cuda (or cuda:N)")
-    return device
-
-
-def file_sha256(path: str | os.PathLike | None) -> str | None:
-    """SHA-256 (hex) of a file; None for None or a path that is not a file."""
-    if path is None or not Path(path).is_file():
-        return None
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def expected_length(num_frames: int, rate: int) -> int:
-    """Samples at 16 kHz of a ``num_frames`` file at ``rate`` Hz once resampled (rounded half up)."""
-    if rate == SAMPLE_RATE:
-        return num_frames
-    return (2 * num_frames * SAMPLE_RATE + rate) // (2 * rate)
-
-
-def is_complete_output(path: Path, num_samples: int) -> bool:
-    """True if ``path`` is a readable 16 kHz mono WAV of exactly ``num_samples`` samples."""
-    try:
-        i = audio.info(path)
-    except AudioError:
-        return False
-    return i.sample_rate == SAMPLE_RATE and i.channels == 1 and i.num_samples == num_samples
-
-
-def _model_label(model: Any, name: str) -> str:
-    return f"{name} ({type(model).__module__}.{type(model).__qualname__})"
-
-
-def _json_safe(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=str))
-
-
-# --- chunking -----------------------------------------------------------------------------------
-
-def chunk_starts(length: int, chunk: int, overlap: float) -> list[int]:
-    """Start samples of the windows covering ``length``: every ``hop`` samples, the last one flush
-    with the end. ``length <= chunk`` gives ``[0]``."""
-    if length <= chunk:
-        return [0]
-    hop = max(1, int(round(chunk * (1.0 - overlap))))
-    starts = list(range(0, length - chunk, hop))
-    starts.append(length - chunk)
-    return starts
-
-
-def chunk_weights(starts: list[int], chunk: int):
-    """Per-window weights ``(windows, chunk)`` (float64 numpy): linear cross-fades over overlaps."""
-    weights = np.ones((len(starts), chunk))
-    for k in range(len(starts) - 1):
-        overlap = starts[k] + chunk - starts[k + 1]
-        if overlap <= 0:
-            continue
-        rise = (np.arange(overlap) + 0.5) / overlap
-        weights[k, chunk - overlap:] *= 1.0 - rise
-        weights[k + 1, :overlap] *= rise
-    return weights
-
-
-def _run_model(model, label: str, names: list[str], mixtures, queries: list[str], references):
-    """One call of ``model.separate`` with the output checks (shape, type, finiteness)."""
-    import torch
-
-    inputs = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
-    try:
-        if references is not None:
-            out = model.separate(mixtures, queries, references=references)
-        else:
-            out = model.separate(mixtures, queries)
-    except LasskitError:
-        raise
-    except Exception as exc:
-        text = str(exc).strip().splitlines()
-        hint = "; lower --batch-size or --chunk-seconds" if "out of memory" in str(exc).lower() else ""
-        raise WorkError(f"model {label} failed on {inputs} ({type(exc).__name__}: "
-                        f"{text[-1] if text else ''}){hint}") from exc
-    if not isinstance(out, torch.Tensor):
-        raise WorkError(f"model {label} returned {type(out).__name__} for {inputs}; "
-                        "separate() must return a torch.Tensor[batch, time]")
-    if tuple(out.shape) != tuple(mixtures.shape):
-        raise WorkError(f"model {label} returned shape {tuple(out.shape)} for {inputs} "
-                        f"(expected {tuple(mixtures.shape)}: one signal per mixture, same length)")
-    if out.is_complex() or not out.is_floating_point():
-        raise WorkError(f"model {label} returned {out.dtype} samples for {inputs}; return real floats")
-    # fast: a float64 row sum of float32 samples is finite exactly when they all are; a sum that
-    # is not (or float64 samples, which may overflow it) is checked sample by sample
-    finite = torch.isfinite(out.sum(dim=-1, dtype=torch.float64))
-    if not bool(finite.all()):
-        finite = torch.isfinite(out).all(dim=-1)
-    if not bool(finite.all()):
-        bad = [names[i] for i in torch.nonzero(~finite).flatten().tolist() if i < len(names)] or names
-        raise WorkError(f"model {label} returned NaN or infinite samples for {', '.join(bad[:5])}; "
-                        "fix the model (or its checkpoint) before separating")
-    return out
-
-
-def separate_tensor(model, mixtures, queries: list[str], *, references=None, names: list[str] | None = None,
-                    label: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                    chunk_seconds: float | None = None, chunk_overlap: float = DEFAULT_CHUNK_OVERLAP):
-    """Separate a 16 kHz ``Tensor[batch, time]`` with ``model``: resampling, chunking and checks.
-
-    Returns a float32 ``Tensor[batch, time]`` at 16 kHz on the mixtures' device. Call it under
-    ``torch.inference_mode()``. ``names`` label the rows in error messages.
-    """
-    import torch
-
-    names = names or [f"row {i}" for i in range(mixtures.shape[0])]
-    label = label or type(model).__name__
-    rate = int(getattr(model, "sample_rate", SAMPLE_RATE) or SAMPLE_RATE)
-    length = mixtures.shape[-1]
-    x, ref = mixtures, references
-    if rate != SAMPLE_RATE:
-        import torchaudio.functional as taf
-
-        x = taf.resample(x, SAMPLE_RATE, rate)
-        if ref is not None:
-            ref = taf.resample(ref, SAMPLE_RATE, rate)
-    n = x.shape[-1]
-    chunk = int(round(chunk_seconds * rate)) if chunk_seconds else 0
-    if not chunk or n <= chunk:
-        y = _run_model(model, label, names, x, list(queries), ref)
-    else:
-        starts = chunk_starts(n, chunk, chunk_overlap)
-        windows = len(starts)
-        batch = x.shape[0]
-        pieces = torch.stack([x[:, s:s + chunk] for s in starts], dim=1).reshape(batch * windows, chunk)
-        ref_pieces = None
-        if ref is not None:
-            ref_pieces = torch.stack([ref[:, s:s + chunk] for s in starts], dim=1).reshape(batch * windows, chunk)
-        piece_queries = [q for q in queries for _ in range(windows)]
-        piece_names = [f"{nm} (chunk {k + 1}/{windows})" for nm in names for k in range(windows)]
-        step = max(1, batch_size)
-        outs = []
-        for i in range(0, batch * windows, step):
-            sl = slice(i, i + step)
-            outs.append(_run_model(model, label, piece_names[sl], pieces[sl], piece_queries[sl],
-                                   None if ref_pieces is None else ref_pieces[sl]))
-        est = torch.cat(outs).reshape(batch, windows, chunk).to(torch.float64)
-        weights = torch.from_numpy(chunk_weights(starts, chunk)).to(est.device)
-        total = torch.zeros(batch, n, dtype=torch.float64, device=est.device)
-        weight_sum = torch.zeros(n, dtype=torch.float64, device=est.device)
-        for k, s in enumerate(starts):
-            total[:, s:s + chunk] += weights[k] * est[:, k]
-            weight_sum[s:s + chunk] += weights[k]
-        y = total / weight_sum
-    y = y.to(torch.float32)
-    if rate != SAMPLE_RATE:
-        import torchaudio.functional as taf
-
-        y = taf.resample(y, rate, SAMPLE_RATE)
-        if y.shape[-1] < length:
-            y = torch.nn.functional.pad(y, (0, length - y.shape[-1]))
-        y = y[..., :length]
-    return y
-
-
-# --- the batch pipeline ---------------------------------------------------------------------------
 
 def _scan(split, out_dir: Path, needs_reference: bool, overwrite: bool):
     """Pending items, skipped count and per-row failures, from headers only."""
@@ -363,23 +155,6 @@ def _stack(signals: list[np.ndarray]) -> np.ndarray:
     for i, s in enumerate(signals):
         out[i, : len(s)] = s
     return out
-
-
-def _write_outputs(out_dir: Path, items: list[Item], estimates: np.ndarray) -> list[str]:
-    """Write each item's estimate (cropped to its length); returns the names of silent outputs."""
-    silent = []
-    for item, est in zip(items, estimates):
-        signal = est[: item.num_samples]
-        if len(signal) != item.num_samples:  # pragma: no cover - the pipeline crops to the length
-            raise WorkError(f"{out_dir / item.name}: internal error, estimate of the wrong length")
-        if not np.any(signal):
-            silent.append(item.name)
-        audio.write(out_dir / item.name, signal, SAMPLE_RATE, "float")
-    return silent
-
-
-def _write_failures(out_dir: Path, failures: list[tuple[str, str]]) -> None:
-    write_failures(out_dir / FAILURES_CSV, sorted(failures), first_column="mixture")
 
 
 def resolve_split_dir(split: str | os.PathLike, workspace=None) -> Path:
