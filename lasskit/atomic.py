@@ -2,6 +2,11 @@
 
 A reader never sees a half-written file, and an interrupted run leaves either the old file or
 the new one, never a fragment, so any command can simply be re-run.
+
+Outputs get the mode any normally created file gets (``0o666`` less the process umask), not the
+``0o600`` of the temporary file. A run killed with ``kill -9`` may leave a temporary file
+(``.<name>.<random>.lasskit.tmp``); :func:`remove_leftovers`, called by every stage at its start,
+removes those an earlier run left in its output folder.
 """
 
 from __future__ import annotations
@@ -12,16 +17,36 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+TMP_SUFFIX = ".lasskit.tmp"
+
+
+def _file_mode() -> int:
+    """0o666 less the current umask (read without changing it where /proc allows)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return 0o666 & ~int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+FILE_MODE = _file_mode()
+
 
 @contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success rename it over ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
     try:
         yield Path(tmp)
+        os.chmod(tmp, FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -54,3 +79,32 @@ def write_text_if_changed(path: str | os.PathLike, text: str) -> bool:
         return False
     write_bytes(path, data)
     return True
+
+
+def is_leftover(name: str) -> bool:
+    """True for the name of a temporary file that :func:`atomic_path` (this or an older lasskit) makes."""
+    if not name.startswith("."):
+        return False
+    if name.endswith(TMP_SUFFIX):
+        return True
+    # older lasskit: ".<name>.<8 random chars>.tmp"
+    parts = name[1:].rsplit(".", 2)
+    return name.endswith(".tmp") and len(parts) == 3 and len(parts[1]) == 8
+
+
+def remove_leftovers(folder: str | os.PathLike, recursive: bool = True) -> int:
+    """Remove temporary files an interrupted run left in ``folder``; returns how many."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    removed = 0
+    walker = os.walk(folder) if recursive else [(str(folder), [], os.listdir(folder))]
+    for root, _, files in walker:
+        for name in files:
+            if is_leftover(name):
+                try:
+                    os.unlink(os.path.join(root, name))
+                    removed += 1
+                except OSError:
+                    pass
+    return removed
