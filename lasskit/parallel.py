@@ -3,6 +3,11 @@
 Every batch command uses :func:`run_parallel`: results come back in input order whatever the
 number of jobs (so outputs do not depend on ``--jobs``), and a failing item becomes an
 :class:`Outcome` with its error message instead of stopping the batch.
+
+Each worker process runs its math libraries (BLAS/OpenMP via threadpoolctl, and torch if it is
+loaded) on **one thread**: ``jobs`` workers on ``jobs`` cores, never ``jobs x cores`` threads
+fighting over them (:func:`limit_worker_threads`). On Ctrl-C the pending work is cancelled and
+the workers are stopped before ``KeyboardInterrupt`` reaches the caller.
 """
 
 from __future__ import annotations
@@ -50,6 +55,36 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
 
 
+WORKER_THREADS = 1
+"""Math-library threads per worker process."""
+
+
+def limit_worker_threads(threads: int = WORKER_THREADS) -> None:
+    """Cap BLAS/OpenMP (and torch, if loaded) threads in this process; the pools' initializer."""
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(threads)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(threads)
+    except ImportError:  # pragma: no cover - threadpoolctl is a dependency
+        pass
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        try:
+            torch.set_num_threads(threads)
+        except RuntimeError:  # pragma: no cover
+            pass
+
+
+def worker_threads() -> int:
+    """The BLAS threads this process would use now (for tests: 1 inside a worker)."""
+    from threadpoolctl import threadpool_info
+
+    counts = [i.get("num_threads", 1) for i in threadpool_info() if i.get("user_api") == "blas"]
+    return max(counts) if counts else 1
+
+
 def _run_chunk(fn: Callable, chunk: list[tuple[int, Any]]) -> list[Outcome]:
     out = []
     for index, item in chunk:
@@ -95,11 +130,29 @@ def run_parallel(
         else:
             size = chunk_size or max(1, min(32, n // (jobs * 8) or 1))
             chunks = [indexed[i:i + size] for i in range(0, n, size)]
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
+            pool = ProcessPoolExecutor(max_workers=jobs, initializer=limit_worker_threads)
+            try:
                 futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks]
                 for future in as_completed(futures):
                     chunk_outcomes = future.result()
                     for outcome in chunk_outcomes:
                         results[outcome.index] = outcome
                     bar.update(len(chunk_outcomes))
+            except BaseException:
+                stop_pool(pool)
+                raise
+            pool.shutdown(wait=True)
     return results  # type: ignore[return-value]
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and stop the workers now (Ctrl-C, a fatal error)."""
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    pool.shutdown(wait=False, cancel_futures=True)
+    for proc in procs:
+        try:
+            proc.terminate()
+        except Exception:  # pragma: no cover - already gone
+            pass
+    for proc in procs:
+        proc.join(timeout=2)

@@ -72,3 +72,16 @@ def test_leftovers_are_removed(tmp_path):
     (tmp_path / ".hidden").write_bytes(b"")
     assert atomic.remove_leftovers(tmp_path) == 3
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == [".hidden", "keep.tmp"]
+
+
+def _threads(_):
+    from lasskit.parallel import worker_threads
+
+    return worker_threads()
+
+
+def test_workers_use_one_math_thread():
+    from lasskit.parallel import run_parallel
+
+    outcomes = run_parallel(_threads, list(range(4)), jobs=2)
+    assert [o.value for o in outcomes] == [1, 1, 1, 1]
