@@ -11,8 +11,13 @@ The page cache is warmed once, then it times, each as a fresh process with its s
 - the organizers' style: one process, for each row ``librosa.load`` the three files, compute SDR,
   SDR of the mixture and SI-SDR with their numpy formulas, append; print the means.
 
-Prints seconds, the ratio, and the largest per-row difference between the two (dB).
-Floor (issue 4): the whole lasskit command under 5 s for 3000 pairs.
+The two run alternately, RUNS rounds, after one warm-up run of each (so neither is compared
+cold); medians and ranges are printed, with the largest per-row difference between the two (dB).
+Then bss_eval: ``score --bss-eval`` on BSS_ROWS pairs against a plain single-process loop of
+``mir_eval.separation.bss_eval_sources`` over the same pairs (also warm, alternated).
+
+Floors: the whole lasskit command under 5 s for 3000 pairs (issue 4); bss_eval at least 1.4x
+faster than the single-process mir_eval loop (issue 18).
 """
 
 from __future__ import annotations
@@ -34,6 +39,8 @@ import soundfile as sf
 ROWS = int(os.environ.get("BENCH_SCORE_ROWS", "3000"))
 DISTINCT = min(ROWS, int(os.environ.get("BENCH_SCORE_DISTINCT", "300")))
 RUNS = int(os.environ.get("BENCH_SCORE_RUNS", "3"))
+BSS_ROWS = int(os.environ.get("BENCH_SCORE_BSS_ROWS", "100"))
+BSS_FLOOR = 1.4
 SECONDS = 10.0
 LIMIT_S = 5.0
 
@@ -70,6 +77,26 @@ with open(f"{split}/mixtures.csv", newline="") as f:
         sisdrs.append(float(calculate_sisdr(source, separated)))
 np.save(out, np.array([sdrs, sdris, sisdrs], dtype=np.float64))
 print(f"SDR {np.mean(sdrs):.3f} SDRi {np.mean(sdris):.3f} SI-SDR {np.mean(sisdrs):.3f}")
+'''
+
+MIR_EVAL_LOOP = r'''
+import csv, sys, warnings
+import numpy as np
+import soundfile as sf
+from mir_eval.separation import bss_eval_sources
+
+split, estimates, rows = sys.argv[1], sys.argv[2], int(sys.argv[3])
+out = []
+with open(f"{split}/mixtures.csv", newline="") as f:
+    for i, row in enumerate(csv.DictReader(f)):
+        if i >= rows:
+            break
+        s = sf.read(f"{split}/{row['source']}", dtype="float64")[0]
+        e = sf.read(f"{estimates}/{row['mixture']}", dtype="float64")[0]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out.append(bss_eval_sources(s[None], e[None], compute_permutation=False)[0][0])
+print(f"bss_sdr mean {np.mean(out):.6f}")
 '''
 
 
@@ -128,6 +155,50 @@ def timed(cmd: list[str], env: dict) -> tuple[float, subprocess.CompletedProcess
     return seconds, proc
 
 
+def _range(times: list[float]) -> str:
+    return f"median {statistics.median(times):.2f} s (range {min(times):.2f}-{max(times):.2f}, {len(times)} runs)"
+
+
+def bss_eval_section(ws: Path, tmp: Path, env: dict) -> bool:
+    """score --bss-eval on BSS_ROWS pairs vs a single-process mir_eval loop; True if the floor holds."""
+    import csv as _csv
+
+    src = ws / "data" / "splits" / "bench"
+    small = ws / "data" / "splits" / "bss"
+    for sub in ("mixture", "source", "noise"):
+        (small / sub).mkdir(parents=True, exist_ok=True)
+    est_small = ws / "exp" / "bench_model" / "bss"
+    est_small.mkdir(parents=True, exist_ok=True)
+    with open(src / "mixtures.csv", newline="") as f:
+        rows = list(_csv.DictReader(f))[:BSS_ROWS]
+    for r in rows:
+        for sub in ("mixture", "source", "noise"):
+            os.link(src / sub / r["mixture"], small / sub / r["mixture"])
+        os.link(ws / "exp" / "bench_model" / "bench" / r["mixture"], est_small / r["mixture"])
+    with open(small / "mixtures.csv", "w", newline="") as f:
+        w = _csv.DictWriter(f, fieldnames=list(rows[0]), lineterminator="\n")
+        w.writeheader()
+        w.writerows(rows)
+    script = tmp / "mir_eval_loop.py"
+    script.write_text(MIR_EVAL_LOOP)
+    ours_cmd = [sys.executable, "-m", "lasskit", "-w", str(ws), "score", "--model", "bench_model", "--split", "bss",
+                "--bss-eval"]
+    theirs_cmd = [sys.executable, str(script), str(small), str(est_small), str(BSS_ROWS)]
+    timed(ours_cmd, env)  # warm-up
+    timed(theirs_cmd, env)
+    ours, theirs = [], []
+    for _ in range(RUNS):
+        ours.append(timed(ours_cmd, env)[0])
+        t, proc = timed(theirs_cmd, env)
+        theirs.append(t)
+    summary = json.loads((est_small / "summary.json").read_text())
+    ratio = statistics.median(theirs) / statistics.median(ours)
+    print(f"score --bss-eval, {BSS_ROWS} pairs: lasskit {_range(ours)}; single-process mir_eval loop "
+          f"{_range(theirs)}; ratio {ratio:.2f}x (floor {BSS_FLOOR}x)")
+    print(f"  bss_sdr mean: lasskit {summary['metrics']['bss_sdr']['mean']:.6f}, mir_eval {proc.stdout.strip()}")
+    return ratio >= BSS_FLOOR
+
+
 def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_score_"))
     env = dict(os.environ, LASSKIT_PROGRESS="0", COLUMNS="160")
@@ -139,35 +210,40 @@ def main() -> None:
               f"in {time.perf_counter() - t0:.1f} s")
         warm(ws)
         cmd = [sys.executable, "-m", "lasskit", "-w", str(ws), "score", "--model", "bench_model", "--split", "bench"]
-        times = []
-        for _ in range(RUNS):
-            seconds, proc = timed(cmd, env)
-            times.append(seconds)
-        one_job, _ = timed(cmd + ["--jobs", "1"], env)
-        lasskit_s = statistics.median(times)
-        print(proc.stdout.strip())
         script = tmp / "organizers_style.py"
         script.write_text(ORGANIZERS_STYLE)
         split, est = ws / "data" / "splits" / "bench", ws / "exp" / "bench_model" / "bench"
-        org_s, org = timed([sys.executable, str(script), str(split), str(est), str(tmp / "org.npy")], env)
+        org_cmd = [sys.executable, str(script), str(split), str(est), str(tmp / "org.npy")]
+        timed(cmd, env)  # warm-up of both, so neither is compared cold
+        timed(org_cmd, env)
+        times, org_times = [], []
+        for _ in range(RUNS):
+            seconds, proc = timed(cmd, env)
+            times.append(seconds)
+            seconds, org = timed(org_cmd, env)
+            org_times.append(seconds)
+        one_job, _ = timed(cmd + ["--jobs", "1"], env)
+        lasskit_s, org_s = statistics.median(times), statistics.median(org_times)
+        print(proc.stdout.strip())
         theirs = np.load(tmp / "org.npy")
         with open(est / "scores.csv", newline="") as f:
             rows = list(csv.DictReader(f))
         ours = np.array([[float(r[m]) for r in rows] for m in ("sdr", "sdri", "si_sdr")])
         summary = json.loads((est / "summary.json").read_text())
         means = {m: summary["metrics"][m]["mean"] for m in ("sdr", "sdri", "si_sdr")}
-        print(f"lasskit score: {ROWS} pairs in {lasskit_s:.2f} s (median of {RUNS}: "
-              f"{', '.join(f'{t:.2f}' for t in times)}; start-up included; all cores = {os.cpu_count()}), "
+        print(f"lasskit score: {ROWS} pairs, {_range(times)}, start-up included, all cores = {os.cpu_count()}; "
               f"{one_job:.2f} s with --jobs 1")
-        print(f"organizers' style (librosa.load x3, numpy, one process): {org_s:.2f} s")
-        print(f"ratio organizers' style / lasskit: {org_s / lasskit_s:.1f}x")
+        print(f"organizers' style (librosa.load x3, numpy, one process), warm: {_range(org_times)}")
+        print(f"ratio organizers' style / lasskit (medians, both warm): {org_s / lasskit_s:.1f}x")
         print(f"means: lasskit SDR {means['sdr']:.3f} SDRi {means['sdri']:.3f} SI-SDR {means['si_sdr']:.3f}; "
               f"organizers' style {org.stdout.strip()}")
         print(f"largest per-row difference (dB): SDR {np.max(np.abs(ours[0] - theirs[0])):.2e}, "
               f"SDRi {np.max(np.abs(ours[1] - theirs[1])):.2e}, SI-SDR {np.max(np.abs(ours[2] - theirs[2])):.2e}")
         ok = lasskit_s < LIMIT_S * ROWS / 3000
         print(f"floor of the issue: 3000 pairs < {LIMIT_S:.0f} s including start-up: {'PASS' if ok else 'FAIL'}")
-        if not ok:
+        bss_ok = bss_eval_section(ws, tmp, env)
+        print(f"bss_eval floor ({BSS_FLOOR}x the mir_eval loop): {'PASS' if bss_ok else 'FAIL'}")
+        if not (ok and bss_ok):
             sys.exit(1)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

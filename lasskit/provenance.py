@@ -76,6 +76,9 @@ def _stat_key(st: os.stat_result) -> list[int]:
 class DigestCache:
     """``path -> digest`` remembered by ``(size, mtime_ns, inode)``; persisted as JSON.
 
+    Keys are absolute paths, so stages that share a cache file (``separate`` and ``score`` both
+    use ``<exp folder>/digests.json``) reuse each other's digests.
+
     Thread-safe enough for the stages' use (dict updates are atomic in CPython). ``path=None``
     keeps the cache in memory only.
     """
@@ -95,7 +98,7 @@ class DigestCache:
 
     def digest(self, file: str | os.PathLike, st: os.stat_result | None = None) -> str:
         """The file's content digest, hashed only if it changed since it was last seen."""
-        key = os.fspath(file)
+        key = os.path.abspath(file)
         st = st if st is not None else os.stat(file)
         sk = _stat_key(st)
         hit = self.entries.get(key)
@@ -110,7 +113,7 @@ class DigestCache:
     def remember(self, file: str | os.PathLike, digest: str) -> None:
         """Record the digest of a file this process just wrote (no need to read it back)."""
         st = os.stat(file)
-        self.entries[os.fspath(file)] = [*_stat_key(st), digest]
+        self.entries[os.path.abspath(file)] = [*_stat_key(st), digest]
         self._dirty = True
 
     def save(self) -> None:

@@ -156,3 +156,53 @@ def _score_rows(rows: list[tuple[str, str, str]], trim: bool, jobs: int | None, 
     for chunk, outcome in zip(chunks, outcomes):
         results.extend(outcome.value if outcome.ok else [outcome.error] * len(chunk))
     return results
+
+
+def check_provenance(names: list[str], mixtures: list[str], estimates_dir: Path, out_dir: Path) -> list[str]:
+    """Refuse estimates separated from a different version of their mixture; return notes.
+
+    ``lasskit separate`` records, per output, the content digest of the mixture it read
+    (``<estimates>/provenance.json``, see :mod:`lasskit.provenance`). Each estimate with a record
+    is checked against the digest of the mixture file as it is now (a ``stat`` per file when the
+    shared digest cache ``digests.json`` already knows it; hashed otherwise). A mismatch raises
+    :class:`UsageError` naming the first such estimate and the fix; estimates without a record
+    (made by another tool) are scored, and counted in a note.
+    """
+    from lasskit import provenance
+
+    ledger_path = estimates_dir / provenance.LEDGER_FILE
+    if not ledger_path.is_file():
+        return [f"{estimates_dir} has no {provenance.LEDGER_FILE}: the estimates could not be checked "
+                "against the mixtures they were separated from (not made by `lasskit separate`?)"]
+    ledger = provenance.Ledger(estimates_dir)
+    cache = provenance.DigestCache(out_dir / provenance.DIGEST_CACHE_FILE)
+    if estimates_dir != out_dir:  # reuse what separate already hashed, write only into out_dir
+        seed = provenance.DigestCache(estimates_dir / provenance.DIGEST_CACHE_FILE)
+        for key, value in seed.entries.items():
+            cache.entries.setdefault(key, value)
+    stale, unrecorded = [], 0
+    for name, mixture in zip(names, mixtures):
+        rec = ledger.get(name)
+        if rec is None:
+            unrecorded += 1
+            continue
+        try:
+            digest = cache.digest(mixture)
+        except OSError:
+            continue  # the row loop names an unreadable mixture
+        if digest != rec.input:
+            stale.append(name)
+    try:
+        cache.save()
+    except OSError:
+        pass  # a cache that cannot be written only costs hashing again
+    if stale:
+        split_dir = Path(mixtures[0]).parent.parent
+        raise UsageError(
+            f"{estimates_dir / stale[0]}: separated from a different version of {Path(split_dir) / 'mixture' / stale[0]}"
+            + (f" (and {len(stale) - 1} more estimate(s))" if len(stale) > 1 else "")
+            + f"; the mixtures changed since `lasskit separate` ran: run it again for split {split_dir.name}")
+    notes = []
+    if unrecorded:
+        notes.append(f"{unrecorded} estimate(s) have no record in {ledger_path.name}: not checked against their mixtures")
+    return notes

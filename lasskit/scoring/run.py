@@ -12,7 +12,7 @@ import numpy as np
 
 from lasskit.errors import LasskitError, UsageError
 from lasskit.scoring.breakdowns import _check_breakdowns, breakdown, compare_scores
-from lasskit.scoring.reading import _bss_row, _name_list, _score_rows, match_estimates
+from lasskit.scoring.reading import _bss_row, _name_list, _score_rows, check_provenance, match_estimates
 from lasskit.scoring.reports import _summary, write_comparison, write_results
 from lasskit.scoring.types import (
     BREAKDOWNS,
@@ -60,9 +60,10 @@ def score_estimates(
     split = read_split(split_dir)
     estimates_dir = Path(estimates_dir)
     model = model or estimates_dir.name
-    if not split.has_references:
-        raise UsageError(f"{split.csv_path}: split {split.name} has no references (no 'source' column); "
-                         "only splits with references (e.g. val_synth) can be scored")
+    if not split.has_references:  # reference-free: CLAP scores only
+        from lasskit.scoring.clap import score_without_references
+
+        return score_without_references(split, estimates_dir, out_dir, model, options, write)
     _check_breakdowns(split, options.by)
     frame = split.frame
     names, sources, queries = (frame[c].tolist() for c in ("mixture", "source", "query"))
@@ -72,6 +73,8 @@ def score_estimates(
     root, est_root = str(split.root), str(estimates_dir)
     rows = [(os.path.join(root, "mixture", names[i]), os.path.join(root, sources[i]), os.path.join(est_root, names[i]))
             for i in keep]
+    provenance_notes = check_provenance([names[i] for i in keep], [r[0] for r in rows], estimates_dir,
+                                        Path(out_dir) if out_dir is not None else estimates_dir)
     results = _score_rows(rows, options.trim, options.jobs, f"score {model}/{split.name}")
 
     labels_all = _labels_of(frame)
@@ -88,7 +91,7 @@ def score_estimates(
         silent_est += res[5]
     arr = np.array(vals, dtype=np.float64).reshape(-1, 3)
     values = {m: arr[:, k] for k, m in enumerate(METRICS)}
-    notes = []
+    notes = list(provenance_notes)
     if options.bss_eval and ok_idx:
         values[BSS_METRIC], bss_errors = _bss_values(ok_rows, options, model, split.name)
         undefined = int(np.sum(~np.isfinite(values[BSS_METRIC]))) - len(bss_errors)
@@ -120,6 +123,10 @@ def score_estimates(
         values=values, summary={}, missing=missing, trimmed=trimmed, failures=failures, notes=notes,
     )
     result.summary = _summary(result, options)
+    if options.clap:
+        from lasskit.scoring.clap import add_clap_columns
+
+        add_clap_columns(result, [r[0] for r in ok_rows], [r[2] for r in ok_rows], options)
     for by in options.by:
         result.breakdowns[by] = breakdown(result, by, seed=options.seed, resamples=options.resamples)
     if write:
@@ -149,12 +156,14 @@ def find_targets(
     models: list[str] | None = None,
     estimates: Path | None = None,
     out: Path | None = None,
+    clap: bool = False,
 ) -> tuple[list[Target], list[str]]:
     """The (model, split) pairs to score and notes on what was skipped.
 
     Default: every split with references that has outputs ``exp/<model>/<split>``, for every
-    model in ``exp/``. ``splits``/``models`` restrict that (naming one that cannot be scored is a
-    :class:`UsageError`). ``estimates``: one arbitrary folder scored against the one split given,
+    model in ``exp/`` (with ``clap``, splits without references too). ``splits``/``models`` restrict
+    that (naming one that cannot be scored is a :class:`UsageError`; a named split without
+    references is scored by CLAP alone). ``estimates``: one arbitrary folder scored against the one split given,
     named ``models[0]`` or the folder's name, written into ``out`` or the folder itself.
     """
     from lasskit.splits import read_split
@@ -166,7 +175,7 @@ def find_targets(
         if models and len(models) > 1:
             raise UsageError("--estimates DIR takes at most one --model (the name to report it under)")
         split_dir = ws.split_dir(splits[0])
-        _require_references(read_split(split_dir))
+        read_split(split_dir)
         estimates = Path(estimates)
         model = models[0] if models else estimates.resolve().name
         return [Target(model, split_dir, estimates, Path(out) if out else estimates)], notes
@@ -179,16 +188,17 @@ def find_targets(
                                  f"first (models with outputs: {', '.join(available_models) or 'none'})")
     if splits:
         for s in splits:
-            _require_references(read_split(ws.split_dir(s)))
+            read_split(ws.split_dir(s))
         split_names = list(splits)
     else:
         split_names = []
         for s in ws.splits():
             split = read_split(ws.split_dir(s))
-            if split.has_references:
+            if split.has_references or clap:
                 split_names.append(s)
             elif any(ws.output_dir(m, s).is_dir() for m in (models or available_models)):
-                notes.append(f"split {s}: skipped, it has no references (only its mixtures are known)")
+                notes.append(f"split {s}: skipped, it has no references (only its mixtures are known); "
+                             f"--split {s} or --clap scores it with CLAP")
     targets = []
     for m in models or available_models:
         for s in split_names:
@@ -215,12 +225,6 @@ def find_targets(
     return targets, notes
 
 
-def _require_references(split) -> None:
-    if not split.has_references:
-        raise UsageError(f"{split.csv_path}: split {split.name} has no references (no 'source' files); it cannot "
-                         "be scored; score a split with references such as val_synth")
-
-
 def score_workspace(
     ws,
     *,
@@ -243,7 +247,11 @@ def score_workspace(
             raise UsageError(f"--by {b}: unknown breakdown; use one of {', '.join(BREAKDOWNS)}")
     if options.resamples < 1:
         raise UsageError(f"--resamples {options.resamples}: must be at least 1")
-    targets, notes = find_targets(ws, splits=splits, models=models, estimates=estimates, out=out)
+    from lasskit.scoring.clap import CLAP_PATHS
+
+    if options.clap_path not in CLAP_PATHS:
+        raise UsageError(f"--clap-path {options.clap_path}: use one of {', '.join(CLAP_PATHS)}")
+    targets, notes = find_targets(ws, splits=splits, models=models, estimates=estimates, out=out, clap=options.clap)
     if compare is not None:
         if not (ws.exp_dir / compare).is_dir():
             raise UsageError(f"{ws.exp_dir / compare}: no outputs of model {compare!r} to compare with; "

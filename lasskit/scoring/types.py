@@ -38,6 +38,16 @@ class ScoreOptions:
     jobs: int | None = None
     seed: int = 0
     resamples: int = 1000
+    clap: bool = False
+    """CLAP columns on splits with references too (splits without references always get them)."""
+    clap_path: str = "paper"
+    """CLAPScore input path: ``paper`` (published, double speed) or ``physical`` (true 16 -> 48 kHz)."""
+    checkpoint: str | None = None
+    """CLAP weights (baseline checkpoint or CLAP file); default: the lasskit cache."""
+    tokenizer: str | None = None
+    device: str = "auto"
+    """Where CLAP runs: auto (cuda if available), cpu, cuda or cuda:N."""
+    clap_batch_size: int = 4
 
 
 @dataclass
