@@ -4,9 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchaudio==2.11.0
 
-.PHONY: install test test-fast bench demo clean
+.PHONY: install browser test test-fast bench demo clean
 
-install: $(BIN)/lasskit
+install: $(BIN)/lasskit browser
+
+# Chromium + ChromeDriver for the listening-test browser tests (Debian packages); tolerant of
+# failure: without them those tests skip with a reason.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing chromium and chromium-driver (apt-get) for the browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null 2>&1 \
+	  || echo "note: could not install chromium; the browser tests will skip"; \
+	else echo "note: no chromium/chromedriver (apt-get install chromium chromium-driver as root); the browser tests will skip"; fi
 
 $(BIN)/lasskit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

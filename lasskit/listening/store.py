@@ -1,0 +1,316 @@
+"""The test's database (``ratings.sqlite``, stdlib sqlite3): raters, their plans and their answers.
+
+Tables:
+
+- ``raters(rater, idx, token, source, created, started)``: ``rater`` is ``r01``, ``r02``, ...;
+  ``token`` is the secret in the rater's link (``secrets.token_urlsafe(18)``); ``source`` is
+  ``web`` or ``webmushra`` (imported);
+- ``plan(rater, position, stimulus, item, repeat_of)``: the screens of a rater in order;
+  ``repeat_of`` is the position of the screen a hidden repeat repeats (NULL otherwise);
+- ``plays(rater, stimulus, first)``: audio a rater has fetched (a rating needs its clip played);
+- ``ratings(rater, position, stimulus, rel, ovl, repeat, listened_ms, created)``: one row an
+  answer, ``rel`` and ``ovl`` integers 1-5 (also enforced by CHECK constraints).
+
+The database runs in WAL mode with ``synchronous=FULL`` and every answer is committed on its own,
+so a crash or a killed server loses at most the answer being sent.
+
+Plans: a new rater (index ``k``) gets ``items_per_rater`` items, the least covered so far (ties
+broken with ``numpy.random.default_rng([seed, k])``), so each item reaches ``raters_per_item``
+raters when ``raters = raters_per_item * items / items_per_rater``. Their screens (every stimulus
+of every item) are shuffled with the same generator; then ``repeats`` screens are drawn and a copy
+of each is inserted at a random later place, at least three other screens after its original
+where the session is long enough (else at its end).
+
+Validation of an answer (:meth:`Store.rate`): the token must be a rater's; the position must be
+that rater's next unanswered screen and the stimulus the one planned there; the clip must have
+been fetched by that rater; ``rel`` and ``ovl`` integers 1-5. Anything else is refused
+(:class:`Refused`, with an HTTP status) and nothing is written.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS raters (
+    rater TEXT PRIMARY KEY,
+    idx INTEGER UNIQUE NOT NULL,
+    token TEXT UNIQUE NOT NULL,
+    source TEXT NOT NULL DEFAULT 'web',
+    label TEXT,
+    created TEXT NOT NULL,
+    started TEXT
+);
+CREATE TABLE IF NOT EXISTS plan (
+    rater TEXT NOT NULL REFERENCES raters(rater),
+    position INTEGER NOT NULL,
+    stimulus TEXT NOT NULL,
+    item TEXT NOT NULL,
+    repeat_of INTEGER,
+    PRIMARY KEY (rater, position)
+);
+CREATE TABLE IF NOT EXISTS plays (
+    rater TEXT NOT NULL,
+    stimulus TEXT NOT NULL,
+    first TEXT NOT NULL,
+    PRIMARY KEY (rater, stimulus)
+);
+CREATE TABLE IF NOT EXISTS ratings (
+    rater TEXT NOT NULL REFERENCES raters(rater),
+    position INTEGER NOT NULL,
+    stimulus TEXT NOT NULL,
+    rel INTEGER NOT NULL CHECK (rel BETWEEN 1 AND 5),
+    ovl INTEGER NOT NULL CHECK (ovl BETWEEN 1 AND 5),
+    repeat INTEGER NOT NULL DEFAULT 0,
+    listened_ms INTEGER,
+    created TEXT NOT NULL,
+    PRIMARY KEY (rater, position)
+);
+"""
+
+MAX_LISTENED_MS = 24 * 3600 * 1000
+
+
+class Refused(Exception):
+    """A request the server turns down: ``status`` (HTTP) and a message for the rater."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+
+
+@dataclass
+class Rater:
+    rater: str
+    idx: int
+    token: str
+    source: str
+    started: str | None
+
+
+class Store:
+    """Access to one test's database; every method opens its own short-lived connection."""
+
+    def __init__(self, spec: ListenSpec):  # noqa: F821 (lasskit.listening.layout, which imports this module)
+        self.spec = spec
+        self.path = spec.db_path
+        self._stimuli = spec.stimulus_table()
+        self._refs = {it["item"]: it["reference"] for it in spec.items}
+        self._ref_items = {it["reference"]: it for it in spec.items}
+        self._items = {it["item"]: it for it in spec.items}
+
+    @contextmanager
+    def connect(self):
+        con = sqlite3.connect(self.path, timeout=15, isolation_level=None)
+        try:
+            con.execute("PRAGMA synchronous=FULL")
+            con.execute("PRAGMA foreign_keys=ON")
+            yield con
+        finally:
+            con.close()
+
+    def init(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.connect() as con:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+            con.execute("INSERT OR IGNORE INTO meta VALUES ('test', ?)", (self.spec.name,))
+
+    # --- raters ---------------------------------------------------------------------------
+    def raters(self) -> list[Rater]:
+        with self.connect() as con:
+            rows = con.execute("SELECT rater, idx, token, source, started FROM raters ORDER BY idx").fetchall()
+        return [Rater(*r) for r in rows]
+
+    def add_rater(self, source: str = "web", label: str | None = None) -> tuple[str, str]:
+        """Register a rater with a fresh token and a plan; returns ``(rater, token)``."""
+        with self.connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                idx = con.execute("SELECT COALESCE(MAX(idx), -1) + 1 FROM raters").fetchone()[0]
+                rater, token = f"r{idx + 1:02d}", secrets.token_urlsafe(18)
+                con.execute("INSERT INTO raters (rater, idx, token, source, label, created) VALUES (?, ?, ?, ?, ?, ?)",
+                            (rater, idx, token, source, label, _now()))
+                if source == "web":
+                    coverage = dict(con.execute(
+                        "SELECT item, COUNT(DISTINCT rater) FROM plan WHERE repeat_of IS NULL GROUP BY item").fetchall())
+                    rows = [(rater, pos, s, it, rep) for pos, (s, it, rep) in enumerate(self.build_plan(idx, coverage))]
+                    con.executemany("INSERT INTO plan VALUES (?, ?, ?, ?, ?)", rows)
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return rater, token
+
+    def build_plan(self, idx: int, coverage: dict[str, int]) -> list[tuple[str, str, int | None]]:
+        """The screens ``(stimulus, item, repeat_of)`` of rater number ``idx`` (see the docstring)."""
+        d = self.spec.data
+        rng = np.random.default_rng([int(d["seed"]), idx])
+        items = self.spec.items
+        tie = rng.random(len(items))
+        order = sorted(range(len(items)), key=lambda i: (coverage.get(items[i]["item"], 0), tie[i]))
+        chosen = sorted(order[:min(int(d["items_per_rater"]), len(items))])
+        screens = [(sid, items[i]["item"]) for i in chosen for sid in items[i]["stimuli"].values()]
+        screens = [screens[p] for p in rng.permutation(len(screens))]
+        seq: list[tuple[int, bool]] = [(k, False) for k in range(len(screens))]  # (screen key, is repeat)
+        n_rep = min(int(d.get("repeats", 0)), len(screens))
+        for key in sorted(int(k) for k in rng.choice(len(screens), n_rep, replace=False)):
+            cur = seq.index((key, False))
+            lo = min(cur + 4, len(seq))
+            seq.insert(int(rng.integers(lo, len(seq) + 1)), (key, True))
+        where = {key: pos for pos, (key, rep) in enumerate(seq) if not rep}
+        return [(screens[key][0], screens[key][1], where[key] if rep else None) for key, rep in seq]
+
+    def rater_of(self, token: str) -> Rater:
+        if not isinstance(token, str) or not (8 <= len(token) <= 64):
+            raise Refused(404, "unknown link: ask the organiser for yours")
+        with self.connect() as con:
+            row = con.execute("SELECT rater, idx, token, source, started FROM raters WHERE token = ? AND source = 'web'",
+                              (token,)).fetchone()
+        if row is None:
+            raise Refused(404, "unknown link: ask the organiser for yours")
+        return Rater(*row)
+
+    # --- a rater's session -------------------------------------------------------------------
+    def start(self, token: str) -> dict:
+        r = self.rater_of(token)
+        with self.connect() as con:
+            con.execute("UPDATE raters SET started = COALESCE(started, ?) WHERE rater = ?", (_now(), r.rater))
+        return self.state(token)
+
+    def state(self, token: str) -> dict:
+        """What the rater's page shows: progress and the next screen (or ``finished``)."""
+        r = self.rater_of(token)
+        with self.connect() as con:
+            total = con.execute("SELECT COUNT(*) FROM plan WHERE rater = ?", (r.rater,)).fetchone()[0]
+            done = con.execute("SELECT COUNT(*) FROM ratings WHERE rater = ?", (r.rater,)).fetchone()[0]
+            nxt = con.execute(
+                "SELECT position, stimulus, item FROM plan WHERE rater = ? AND position NOT IN "
+                "(SELECT position FROM ratings WHERE rater = ?) ORDER BY position LIMIT 1", (r.rater, r.rater)).fetchone()
+        out = {"rater": r.rater, "started": r.started is not None, "total": total, "done": done,
+               "finished": nxt is None, "screen": None}
+        if nxt is not None:
+            position, stimulus, item = nxt
+            out["screen"] = {"position": position, "stimulus": stimulus, "reference": self._refs[item],
+                             "query": self._items[item]["query"]}
+        return out
+
+    def audio_file(self, token: str, audio_id: str):
+        """The file behind ``audio_id`` when it is in this rater's plan (a stimulus or a reference);
+        records that the rater fetched it."""
+        r = self.rater_of(token)
+        if not isinstance(audio_id, str) or len(audio_id) != 12:
+            raise Refused(404, "no such clip")
+        with self.connect() as con:
+            if audio_id in self._ref_items:
+                it = self._ref_items[audio_id]
+                ok = con.execute("SELECT 1 FROM plan WHERE rater = ? AND item = ? LIMIT 1",
+                                 (r.rater, it["item"])).fetchone()
+                path = self.spec.audio_path(it["reference_audio"])
+            else:
+                ok = con.execute("SELECT 1 FROM plan WHERE rater = ? AND stimulus = ? LIMIT 1",
+                                 (r.rater, audio_id)).fetchone()
+                path = self.spec.audio_path(audio_id)
+            if ok is None:
+                raise Refused(404, "no such clip")
+            con.execute("INSERT OR IGNORE INTO plays VALUES (?, ?, ?)", (r.rater, audio_id, _now()))
+        return path
+
+    def rate(self, token: str, answer: object) -> dict:
+        """Store one answer ``{position, stimulus, rel, ovl[, listened_ms]}`` (see the docstring)."""
+        r = self.rater_of(token)
+        if not isinstance(answer, dict):
+            raise Refused(400, "the answer must be a JSON object")
+        unknown = set(answer) - {"position", "stimulus", "rel", "ovl", "listened_ms"}
+        if unknown:
+            raise Refused(400, f"unexpected field(s): {', '.join(sorted(map(str, unknown)))[:100]}")
+
+        def integer(name, lo, hi, required=True):
+            value = answer.get(name)
+            if value is None and not required:
+                return None
+            if type(value) is not int or not (lo <= value <= hi):
+                raise Refused(400, f"{name} must be a whole number from {lo} to {hi}")
+            return value
+
+        position = integer("position", 0, 1_000_000)
+        rel, ovl = integer("rel", 1, 5), integer("ovl", 1, 5)
+        listened = integer("listened_ms", 0, MAX_LISTENED_MS, required=False)
+        stimulus = answer.get("stimulus")
+        if not isinstance(stimulus, str):
+            raise Refused(400, "stimulus must be a text")
+        with self.connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                row = con.execute("SELECT stimulus, repeat_of FROM plan WHERE rater = ? AND position = ?",
+                                  (r.rater, position)).fetchone()
+                if row is None or row[0] != stimulus:
+                    raise Refused(409, "this screen is not in your session; reload the page")
+                nxt = con.execute(
+                    "SELECT MIN(position) FROM plan WHERE rater = ? AND position NOT IN "
+                    "(SELECT position FROM ratings WHERE rater = ?)", (r.rater, r.rater)).fetchone()[0]
+                if nxt != position:
+                    raise Refused(409, "this screen is already answered or not yet due; reload the page")
+                played = con.execute("SELECT 1 FROM plays WHERE rater = ? AND stimulus = ?",
+                                     (r.rater, stimulus)).fetchone()
+                if played is None:
+                    raise Refused(409, "play the clip before rating it")
+                con.execute("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (r.rater, position, stimulus, rel, ovl, int(row[1] is not None), listened, _now()))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return self.state(token)
+
+    # --- reading everything (results) ------------------------------------------------------------
+    def all_ratings(self) -> list[dict]:
+        """Every answer with its rater, position, stimulus, repeat flag and time."""
+        with self.connect() as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute(
+                "SELECT ratings.*, raters.source FROM ratings JOIN raters USING (rater) "
+                "ORDER BY raters.idx, ratings.position").fetchall()
+        return [dict(r) for r in rows]
+
+    def progress(self) -> list[dict]:
+        """Per rater: source, screens planned and answered."""
+        with self.connect() as con:
+            rows = con.execute(
+                "SELECT r.rater, r.source, r.token, (SELECT COUNT(*) FROM plan p WHERE p.rater = r.rater), "
+                "(SELECT COUNT(*) FROM ratings x WHERE x.rater = r.rater) FROM raters r ORDER BY r.idx").fetchall()
+        return [{"rater": a, "source": b, "token": c, "planned": d, "answered": e} for a, b, c, d, e in rows]
+
+    def import_ratings(self, label: str, answers: list[tuple[str, int, int]]) -> str:
+        """Add an imported rater (``source='webmushra'``) with answers ``(stimulus, rel, ovl)`` in
+        order; a stimulus answered a second time counts as a repeat. Returns the rater id."""
+        for stimulus, rel, ovl in answers:
+            if stimulus not in self._stimuli or not (1 <= rel <= 5 and 1 <= ovl <= 5):
+                raise ValueError(f"bad imported answer {stimulus!r} {rel} {ovl}")
+        rater, _ = self.add_rater(source="webmushra", label=label)
+        seen: set[str] = set()
+        with self.connect() as con:
+            con.execute("BEGIN IMMEDIATE")
+            for pos, (stimulus, rel, ovl) in enumerate(answers):
+                con.execute("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            (rater, pos, stimulus, rel, ovl, int(stimulus in seen), None, _now()))
+                seen.add(stimulus)
+            con.execute("COMMIT")
+        return rater
+
+    def imported_labels(self) -> set[str]:
+        with self.connect() as con:
+            return {r[0] for r in con.execute("SELECT label FROM raters WHERE source = 'webmushra'")}
+

@@ -1,0 +1,435 @@
+"""``lasskit listen``: layout, loudness, the rating server's defences, aggregation, webMUSHRA."""
+
+from __future__ import annotations
+
+import csv
+import http.client as httplib
+import json
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lasskit import audio, soundgen
+from lasskit.listening import ANCHOR, ListenSpec, create_test, load_test
+from lasskit.listening.loudness import (
+    integrated_loudness,
+    k_weighting_biquads,
+    match_loudness,
+)
+from lasskit.listening.results import QCRule, compute_results, write_results
+from lasskit.listening.store import Store
+from lasskit.workspace import Workspace
+
+CLASSES = ("bird", "alarm", "knock", "hum", "chirp", "tone")
+
+
+def make_workspace(root: Path, n_items: int = 4, duration: float = 0.5, models=("good", "bad")) -> Workspace:
+    """A workspace with split ``eval_real`` (two queries per recording) and outputs of ``models``."""
+    split = root / "data" / "splits" / "eval_real"
+    rows = []
+    for i in range(n_items):
+        name = f"rec{i // 2}_{i % 2}.wav"
+        src = soundgen.generate(CLASSES[i % len(CLASSES)], duration, seed=i)
+        noise = soundgen.generate("rain", duration, seed=100 + i)
+        audio.write(split / "mixture" / name, 0.5 * (src + noise))
+        for k, m in enumerate(models):
+            audio.write(root / "exp" / m / "eval_real" / name, src + (0.05 + 0.4 * k) * noise, subtype="float")
+        rows.append({"mixture": name, "query": f"{CLASSES[i % len(CLASSES)]} <b>{i}</b>"})
+    with open(split / "mixtures.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, ["mixture", "query"])
+        w.writeheader()
+        w.writerows(rows)
+    return Workspace.open(root)
+
+
+@contextmanager
+def running_server(spec):
+    """The rating server on 127.0.0.1 and an ephemeral port, in a thread; yields the port."""
+    from lasskit.listening.app import bind, make_server
+
+    sock = bind("127.0.0.1", 0)
+    server = make_server(spec, sock)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        assert time.monotonic() < deadline, "server did not start"
+        time.sleep(0.01)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        thread.join(10)
+        sock.close()
+
+
+def http(port, method, path, body=None, headers=None, raw: bytes | None = None):
+    """One bounded request: (status, parsed JSON or bytes)."""
+    con = httplib.HTTPConnection("127.0.0.1", port, timeout=10)
+    hdrs = dict(headers or {})
+    data = raw
+    if body is not None:
+        data = json.dumps(body).encode()
+        hdrs.setdefault("Content-Type", "application/json")
+    con.request(method, path, body=data, headers=hdrs)
+    resp = con.getresponse()
+    payload = resp.read()
+    con.close()
+    if resp.getheader("content-type", "").startswith("application/json"):
+        return resp.status, json.loads(payload)
+    return resp.status, payload
+
+
+# --- loudness ------------------------------------------------------------------------------
+
+def test_k_weighting_matches_bs1770_at_48k_and_sine_reads_minus_3():
+    (b1, a1), (_, a2) = k_weighting_biquads(48000)
+    assert np.allclose(b1, [1.53512485958697, -2.69169618940638, 1.19839281085285], atol=1e-8)
+    assert np.allclose(a1, [1.0, -1.69065929318241, 0.73248077421585], atol=1e-8)
+    assert np.allclose(a2, [1.0, -1.99004745483398, 0.99007225036621], atol=1e-8)
+    for rate, tol in ((48000, 0.02), (16000, 0.1)):
+        t = np.arange(5 * rate) / rate
+        sine = np.sin(2 * np.pi * 997 * t)
+        assert integrated_loudness(sine, rate) == pytest.approx(-3.01, abs=tol)
+        assert integrated_loudness(0.1 * sine, rate) == pytest.approx(-23.01, abs=tol)
+
+
+def test_match_loudness_hits_target_limits_peaks_and_keeps_silence():
+    x = soundgen.generate("hum", 2.0, seed=1) * 0.05
+    y, m = match_loudness(x, 16000, -23.0)
+    assert integrated_loudness(y, 16000) == pytest.approx(-23.0, abs=0.01) and m.shortfall == 0
+    clicks = np.zeros(32000, np.float32)
+    clicks[::8000] = 0.5  # very peaky: the gain is limited by the peak, not the target
+    y, m = match_loudness(clicks, 16000, -10.0)
+    assert np.max(np.abs(y)) <= 10 ** (-0.1 / 20) + 1e-6 and m.shortfall > 0
+    y, m = match_loudness(np.zeros(1000), 16000)
+    assert m.silent and m.gain_db == 0 and not y.any()
+
+
+# --- layout -------------------------------------------------------------------------------
+
+def test_create_is_deterministic_hides_names_and_stratifies(tmp_path):
+    trees = []
+    for k in (1, 2):
+        ws = make_workspace(tmp_path / f"ws{k}", n_items=6)
+        r = create_test(ws, "eval_real", ["good", "bad"], "t", items=3, raters=2, raters_per_item=1, seed=5)
+        assert r.items == 3 and r.stimuli == 9 and len(r.links) == 2
+        trees.append({p.relative_to(r.root).as_posix(): p.read_bytes() for p in sorted(r.root.rglob("*"))
+                      if p.is_file() and "ratings.sqlite" not in p.name})
+    assert trees[0] == trees[1]  # same seed, byte-identical test
+    files = trees[0]
+    data = json.loads(files["test.json"])
+    # one item per recording (3 recordings of 2 queries each)
+    assert sorted(it["mixture"].split("_")[0] for it in data["items"]) == ["rec0", "rec1", "rec2"]
+    for name in files:
+        assert "good" not in name and "bad" not in name and "mixture" not in name
+    for it in data["items"]:
+        assert set(it["stimuli"]) == {"good", "bad", ANCHOR}
+        for sid in [*it["stimuli"].values(), it["reference_audio"]]:
+            x, rate = audio.read(tmp_path / "ws1" / "listen" / "t" / "audio" / f"{sid}.wav")
+            assert rate == 16000 and integrated_loudness(x, rate) == pytest.approx(-23, abs=0.05)
+
+
+def test_plans_cover_items_evenly_with_hidden_repeats(tmp_path):
+    ws = make_workspace(tmp_path, n_items=4)
+    create_test(ws, "eval_real", ["good"], "t", raters=4, raters_per_item=2, repeats=2)
+    spec = load_test(ws.root / "listen" / "t")
+    assert spec.data["items_per_rater"] == 2
+    store = Store(spec)
+    plans = {}
+    import sqlite3
+
+    con = sqlite3.connect(spec.db_path)
+    for rater, pos, sid, item, rep in con.execute("SELECT * FROM plan ORDER BY rater, position"):
+        plans.setdefault(rater, []).append((sid, item, rep))
+    assert len(plans) == 4
+    coverage = {}
+    for rater, plan in plans.items():
+        assert len(plan) == 2 * 2 + 2  # 2 items x (good + anchor) + 2 repeats
+        for pos, (sid, item, rep) in enumerate(plan):
+            if rep is not None:
+                assert plan[rep][0] == sid and pos - rep >= 2 and plan[rep][2] is None
+        for item in {item for _, item, rep in plan if rep is None}:
+            coverage[item] = coverage.get(item, 0) + 1
+    assert coverage == {it["item"]: 2 for it in spec.items}
+    assert len({tuple(p) for p in plans.values()}) == 4  # every rater has their own order
+    assert store.state(store.raters()[0].token)["total"] == 6
+
+
+# --- the server's defences -----------------------------------------------------------------
+
+def test_hostile_requests_are_refused_and_store_nothing(tmp_path):
+    ws = make_workspace(tmp_path, n_items=2)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=2, raters_per_item=1, repeats=0)
+    spec = load_test(r.root)
+    (_, mine), (_, theirs) = r.links
+    store = Store(spec)
+
+    def count():
+        with store.connect() as con:
+            return con.execute("SELECT COUNT(*) FROM ratings").fetchone()[0]
+
+    with running_server(spec) as port:
+        status, state = http(port, "GET", f"/api/{mine}/state")
+        assert status == 200 and state["done"] == 0 and not state["started"]
+        screen = state["screen"]
+        their_screen = http(port, "GET", f"/api/{theirs}/state")[1]["screen"]
+        good = {"position": screen["position"], "stimulus": screen["stimulus"], "rel": 4, "ovl": 3}
+        # rating before playing the clip
+        assert http(port, "POST", f"/api/{mine}/rate", good)[0] == 409
+        # another rater's clip, a forged id, an unknown token
+        assert http(port, "GET", f"/api/{mine}/audio/{their_screen['stimulus']}.wav")[0] == 404
+        assert http(port, "GET", f"/api/{mine}/audio/0123456789ab.wav")[0] == 404
+        assert http(port, "GET", f"/api/{'x' * 24}/audio/{screen['stimulus']}.wav")[0] == 404
+        assert http(port, "GET", f"/r/{'x' * 24}")[0] == 404
+        status, wav = http(port, "GET", f"/api/{mine}/audio/{screen['stimulus']}.wav")
+        assert status == 200 and wav[:4] == b"RIFF"
+        assert http(port, "GET", f"/api/{mine}/audio/{screen['reference']}.wav")[0] == 200
+        hostile = [
+            (f"/api/{theirs}/rate", good),                           # my screen with their token
+            (f"/api/{'y' * 24}/rate", good),                         # unknown token
+            (f"/api/{mine}/rate", {**good, "stimulus": "0123456789ab"}),   # forged stimulus
+            (f"/api/{mine}/rate", {**good, "stimulus": their_screen["stimulus"]}),
+            (f"/api/{mine}/rate", {**good, "position": screen["position"] + 1}),  # not the next screen
+            (f"/api/{mine}/rate", {**good, "position": -1}),
+            (f"/api/{mine}/rate", {**good, "rel": 6}),
+            (f"/api/{mine}/rate", {**good, "ovl": 0}),
+            (f"/api/{mine}/rate", {**good, "rel": 3.5}),
+            (f"/api/{mine}/rate", {**good, "rel": True}),
+            (f"/api/{mine}/rate", {**good, "rel": "4"}),
+            (f"/api/{mine}/rate", {**good, "extra": 1}),
+            (f"/api/{mine}/rate", [good]),
+            (f"/api/{mine}/rate", {**good, "listened_ms": -5}),
+        ]
+        for path, body in hostile:
+            status, payload = http(port, "POST", path, body)
+            assert status in (400, 404, 409), (path, body, status)
+            assert "error" in payload
+        # bodies: huge (declared and streamed), not JSON, wrong type
+        big = json.dumps({**good, "pad": "x" * 100_000}).encode()
+        assert http(port, "POST", f"/api/{mine}/rate", raw=big, headers={"Content-Type": "application/json"})[0] == 413
+        con = http_client_chunked(port, f"/api/{mine}/rate", big)
+        assert con == 413
+        assert http(port, "POST", f"/api/{mine}/rate", raw=b"{not json", headers={"Content-Type": "application/json"})[0] == 400
+        assert http(port, "POST", f"/api/{mine}/rate", raw=json.dumps(good).encode(),
+                    headers={"Content-Type": "text/plain"})[0] == 415
+        assert count() == 0
+        # the genuine answer is stored once; a replay is refused
+        status, after = http(port, "POST", f"/api/{mine}/rate", good)
+        assert status == 200 and after["done"] == 1
+        assert http(port, "POST", f"/api/{mine}/rate", good)[0] == 409
+        assert count() == 1
+        status, page = http(port, "GET", f"/r/{mine}")
+        assert status == 200 and b"/static/app.js" in page
+        assert http(port, "GET", "/static/app.js")[0] == 200
+    rows = store.all_ratings()
+    assert [(x["rater"], x["rel"], x["ovl"]) for x in rows] == [("r01", 4, 3)]
+
+
+def http_client_chunked(port: int, path: str, body: bytes) -> int:
+    """POST ``body`` in chunks without a Content-Length; returns the status."""
+    con = httplib.HTTPConnection("127.0.0.1", port, timeout=10)
+    con.request("POST", path, body=iter([body[i:i + 4096] for i in range(0, len(body), 4096)]),
+                headers={"Content-Type": "application/json"}, encode_chunked=True)
+    status = con.getresponse().status
+    con.close()
+    return status
+
+
+# --- aggregation -------------------------------------------------------------------------------
+
+TRUE = {"A": (4.2, 3.8), "B": (3.1, 3.3), "C": (2.2, 2.6), ANCHOR: (1.4, 2.2)}
+
+
+def simulated_panel(n_items=24, n_raters=7, careless="r07", seed=3):
+    """A test spec (in memory) and answers: known system means, item and rater effects, noise;
+    ``careless`` answers at random. Every rater rates everything and repeats 4 stimuli."""
+    items = [{"item": f"i{k:03d}", "mixture": f"m{k}.wav", "query": f"q{k}", "reference": f"{k:012x}",
+              "reference_audio": f"{k:012x}", "stimuli": {s: f"{k:08x}{j:04x}" for j, s in enumerate(TRUE)}}
+             for k in range(n_items)]
+    spec = ListenSpec(Path("."), {"name": "sim", "split": "eval_real", "systems": ["A", "B", "C"], "anchor": True,
+                                "seed": 0, "items": items, "scales": {}})
+    rng = np.random.default_rng(seed)
+    item_fx = rng.normal(0, 0.3, n_items)
+    raw = []
+    for r in range(n_raters):
+        rater = f"r{r + 1:02d}"
+        bias = rng.normal(0, 0.2)
+
+        def answer(k, system, rater=rater, bias=bias):
+            if rater == careless:
+                return int(rng.integers(1, 6)), int(rng.integers(1, 6))
+            rel, ovl = TRUE[system]
+            noise = rng.normal(0, 0.5, 2)
+            return tuple(int(np.clip(np.rint(m + item_fx[k] + bias + e), 1, 5)) for m, e in zip((rel, ovl), noise))
+
+        screens = [(k, s) for k in range(n_items) for s in TRUE]
+        order = rng.permutation(len(screens))
+        for pos, i in enumerate(order):
+            k, s = screens[i]
+            rel, ovl = answer(k, s)
+            raw.append({"rater": rater, "position": pos, "stimulus": items[k]["stimuli"][s], "rel": rel, "ovl": ovl,
+                        "repeat": 0, "listened_ms": 4000})
+        for j, i in enumerate(order[:4]):
+            k, s = screens[i]
+            rel, ovl = answer(k, s)
+            raw.append({"rater": rater, "position": len(order) + j, "stimulus": items[k]["stimuli"][s],
+                        "rel": rel, "ovl": ovl, "repeat": 1, "listened_ms": 4000})
+    return spec, raw
+
+
+def test_simulated_panel_flags_the_careless_rater_and_ranks_correctly(tmp_path):
+    spec, raw = simulated_panel()
+    res = compute_results(spec, raw, seed=0, resamples=500)
+    assert res.flagged == ["r07"]
+    careless = next(r for r in res.raters if r["rater"] == "r07")
+    assert careless["agreement"] < 0.3 and "panel" in careless["reasons"]
+    good = [r for r in res.raters if r["rater"] != "r07"]
+    assert all(r["agreement"] > 0.6 and r["repeat_diff"] <= 1.25 and r["anchor_gap"] > 1.5 for r in good)
+    kept = {s["system"]: s for s in res.systems_kept}
+    everyone = {s["system"]: s for s in res.systems_all}
+    for system, (rel, ovl) in TRUE.items():
+        s = kept[system]
+        assert s["ratings"] == 24 * 6
+        assert s["rel"] == pytest.approx(rel, abs=0.35) and s["ovl"] == pytest.approx(ovl, abs=0.35)
+        assert s["score"] == pytest.approx((s["rel"] + s["ovl"]) / 2)
+        lo, hi = s["score_ci95"]
+        assert lo < s["score"] < hi and hi - lo < 1.0
+    # the careless rater pulls the best system towards the middle of the scale
+    assert abs(kept["A"]["rel"] - TRUE["A"][0]) < abs(everyone["A"]["rel"] - TRUE["A"][0])
+    assert res.ranking_kept["order"] == ["A", "B", "C"] and res.ranking_kept["holds"] > 0.95
+    assert res.ranking_kept["first"]["A"] > 0.95 and kept[ANCHOR].get("rank") is None
+    assert [p["share"] > 0.95 for p in res.ranking_kept["pairs"]] == [True, True]
+    # same seed, same intervals
+    again = compute_results(spec, raw, seed=0, resamples=500)
+    assert again.systems_kept == res.systems_kept
+    assert not res.clap["available"]
+    files = write_results(res, tmp_path / "results", plots=True)
+    names = sorted(p.name for p in files)
+    assert names == ["raters.csv", "ratings.csv", "rel_vs_ovl.png", "summary.json", "systems.csv", "systems.png"]
+    with open(tmp_path / "results" / "ratings.csv") as f:
+        assert sum(1 for _ in f) == len(raw) + 1
+    summary = json.loads((tmp_path / "results" / "summary.json").read_text())
+    assert summary["flagged"] == ["r07"] and "correlation" in summary["rule_text"]
+
+
+def test_anchor_rule_flags_a_rater_who_hears_no_difference():
+    spec, raw = simulated_panel(careless="none")
+    for r in raw:  # r03 rates the mixture like the best system
+        if r["rater"] == "r03" and r["stimulus"].endswith("0003"):
+            r["rel"] = 5
+    res = compute_results(spec, raw, resamples=100)
+    assert "r03" in res.flagged
+    assert "mixture rated as relevant" in next(r for r in res.raters if r["rater"] == "r03")["reasons"]
+    res = compute_results(spec, raw, resamples=100, rule=QCRule(min_panel_gap=9))
+    assert "r03" not in res.flagged
+
+
+def test_clap_columns_are_compared_with_rel(tmp_path):
+    spec, raw = simulated_panel(n_items=10, n_raters=4, careless="none")
+    for system in ("A", "B", "C"):
+        out = tmp_path / "exp" / system / "eval_real"
+        out.mkdir(parents=True)
+        rows = [f"m{k}.wav,q{k},{TRUE[system][0] / 10 + 0.01 * k:.4f},0.1" for k in range(10)]
+        (out / "scores.csv").write_text("mixture,query,clap,clap_mixture\n" + "\n".join(rows) + "\n")
+    res = compute_results(spec, raw, workspace_root=tmp_path, resamples=50)
+    col = res.clap["columns"]["clap"]
+    assert res.clap["available"] and "clap_mixture" not in res.clap["columns"]
+    assert col["stimuli"] == 30 and col["spearman_stimuli"] > 0.6 and col["spearman_systems"] == pytest.approx(1.0)
+    (tmp_path / "exp" / "C" / "eval_real" / "scores.csv").write_text("mixture,query,sdr\nm0.wav,q0,1.0\n")
+    res = compute_results(spec, raw, workspace_root=tmp_path, resamples=50)
+    assert res.clap["missing"] == ["C"] and res.clap["columns"]["clap"]["stimuli"] == 20
+
+
+# --- webMUSHRA ---------------------------------------------------------------------------------
+
+def test_webmushra_export_and_import_round_trip(tmp_path):
+    import yaml
+
+    from lasskit.listening.webmushra import export_webmushra, import_webmushra
+
+    ws = make_workspace(tmp_path, n_items=2)
+    r = create_test(ws, "eval_real", ["good", "bad"], "t", raters=1, repeats=2)
+    spec = load_test(r.root)
+    files = export_webmushra(spec, tmp_path / "wm")
+    text = files[0].read_text()
+    assert "good" not in text and "bad" not in text
+    config = yaml.safe_load(text)
+    pages = config["pages"][1]
+    assert pages[0] == "random" and len(pages) == 1 + 2 + 2
+    lss = pages[1]
+    assert lss["type"] == "likert_single_stimulus" and lss["mustPlayback"] == "ended"
+    assert [len(scale) for scale in lss["response"]] == [5, 5] and lss["response"][0][0]["value"] == "1"
+    for sid, path in lss["stimuli"].items():
+        assert (tmp_path / "wm" / path).read_bytes() == spec.audio_path(sid).read_bytes()
+    assert config["pages"][2]["questionnaire"][0]["name"] == "rater"
+    # webMUSHRA's lss.csv: session_test_id, questionnaire columns, trial_id, ratings, stimuli, rating_time
+    header = "session_test_id,rater,trial_id,stimuli_rating1,stimuli_rating2,stimuli,rating_time\n"
+    lines = []
+    for who, rel in (("ann", 5), ("bob", 2)):
+        for page in pages[1:]:
+            for sid in page["stimuli"]:
+                lines.append(f"lasskit_t,{who},{page['id']},{rel},3,{sid},1234")
+    lines.append("lasskit_t,bob,i000,NA,NA,xxxxxxxxxxxx,10")
+    lines.append("lasskit_t,bob,i000,NA,3," + next(iter(lss["stimuli"])) + ",10")
+    path = tmp_path / "lss.csv"
+    path.write_text(header + "\n".join(lines) + "\n")
+    rep = import_webmushra(spec, [path])
+    assert len(rep.raters) == 2 and rep.answers == 2 * 8 and rep.skipped_unknown == 1 and rep.skipped_na == 1
+    rep = import_webmushra(spec, [path])
+    assert rep.raters == [] and rep.already == ["ann", "bob"]
+    res = compute_results(spec, Store(spec).all_ratings(), resamples=50)
+    by_rater = {x["rater"]: x for x in res.raters}
+    assert by_rater["r02"]["mean_rel"] == 5 and by_rater["r02"]["repeats"] == 2 and by_rater["r02"]["repeat_diff"] == 0
+    assert by_rater["r03"]["source"] == "webmushra"
+    bad = tmp_path / "bad.csv"
+    bad.write_text("session_test_id,trial_id,stimuli_rating,stimuli,rating_time\n")
+    from lasskit.errors import UsageError
+
+    with pytest.raises(UsageError, match="stimuli_rating1"):
+        import_webmushra(spec, [bad])
+
+
+# --- the command line ----------------------------------------------------------------------------
+
+def test_cli_create_raters_results(run_cli, tmp_path):
+    ws = make_workspace(tmp_path, n_items=2)
+    code, out, err = run_cli("--workspace", ws.root, "listen", "create", "--split", "eval_real",
+                             "--models", "good,bad", "--name", "t1", "--raters", "2")
+    assert code == 0, err
+    assert "2 items x 3 systems" in out
+    code, out, _ = run_cli("--workspace", ws.root, "listen", "raters", "t1", "--add", "1", "--url", "http://lab:9000")
+    assert code == 0 and out.count("http://lab:9000/r/") == 3
+    code, _, err = run_cli("--workspace", ws.root, "listen", "results", "t1")
+    assert code == 2 and "no answers yet" in err
+    spec = load_test(ws.root / "listen" / "t1")
+    store = Store(spec)
+    for rater in store.raters():
+        while True:
+            state = store.state(rater.token)
+            if state["finished"]:
+                break
+            sid = state["screen"]["stimulus"]
+            store.audio_file(rater.token, sid)
+            system = spec.stimulus_table()[sid]["system"]
+            score = {"good": 5, "bad": 3, ANCHOR: 1}[system]
+            store.rate(rater.token, {"position": state["screen"]["position"], "stimulus": sid, "rel": score, "ovl": score})
+    code, out, err = run_cli("--workspace", ws.root, "listen", "results", "t1", "--resamples", "50", "--no-plots")
+    assert code == 0, err
+    assert "ranking holds in 100%" in out and "no CLAP columns" in out
+    with open(ws.root / "listen" / "t1" / "results" / "systems.csv") as f:
+        rows = {(r["raters_used"], r["system"]): r for r in csv.DictReader(f)}
+    assert rows[("all", "good")]["rank"] == "1" and float(rows[("all", "good")]["score"]) == 5
+    assert rows[("all", ANCHOR)]["anchor"] == "1" and float(rows[("all", ANCHOR)]["rel"]) == 1
+    code, out, _ = run_cli("--workspace", ws.root, "listen", "export-webmushra", "t1")
+    assert code == 0 and (ws.root / "listen" / "t1" / "webmushra" / "configs" / "lasskit_t1.yaml").is_file()
+    code, _, err = run_cli("--workspace", ws.root, "listen", "create", "--split", "eval_real",
+                           "--models", "good", "--name", "t1")
+    assert code == 2 and "--force" in err
+    code, _, err = run_cli("--workspace", ws.root, "listen", "create", "--split", "eval_real",
+                           "--models", "good", "--name", "../x")
+    assert code == 2 and "--name" in err
