@@ -1,0 +1,244 @@
+"""Derived labels: word forms, phrases, context rules, votes, the conflict check, and the corpora
+that use them (Clotho metadata, folder metadata counts, ``lasskit label``)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from lasskit import miniature, soundgen
+from lasskit.corpora import prepare_corpus
+from lasskit.labels import ConflictCheck, Labeler, Vocabulary, label_clips
+from lasskit.labels.words import phrases, stem
+from lasskit.manifest import Clip, read_manifest
+
+SHARED = Path(os.environ.get("LASSKIT_SHARED", Path(__file__).resolve().parents[2] / "shared"))
+ONTOLOGY = SHARED / "audioset" / "ontology.json"
+
+# a small hierarchy in AudioSet's format, made up for the tests
+TREE = {
+    "Animal": ["Domestic animals, pets", "Wild animals"],
+    "Domestic animals, pets": ["Dog", "Cat"],
+    "Dog": ["Bark", "Growling"],
+    "Cat": ["Meow", "Hiss", "Growling"],
+    "Wild animals": ["Bird", "Snake"],
+    "Bird": ["Bird vocalization, bird call, bird song"],
+    "Snake": ["Hiss"],
+    "Human sounds": ["Human voice", "Human locomotion"],
+    "Human voice": ["Speech", "Singing", "Humming"],
+    "Speech": ["Male speech, man speaking"],
+    "Human locomotion": ["Walk, footsteps"],
+    "Natural sounds": ["Water", "Wind"],
+    "Water": ["Rain", "Stream"],
+    "Rain": [],
+    "Sounds of things": ["Vehicle", "Engine", "Alarm"],
+    "Vehicle": ["Motor vehicle (road)", "Rail transport"],
+    "Motor vehicle (road)": ["Car"],
+    "Car": ["Car alarm"],
+    "Alarm": ["Car alarm"],
+    "Rail transport": ["Train"],
+    "Source-ambiguous sounds": ["Onomatopoeia"],
+    "Onomatopoeia": ["Hiss", "Hum"],
+}
+BLACKLIST = {"Natural sounds", "Sounds of things"}
+
+
+def write_ontology(path: Path) -> Path:
+    names = sorted(set(TREE) | {c for kids in TREE.values() for c in kids})
+    ids = {n: f"/t/{i:03d}" for i, n in enumerate(names)}
+    entries = [{"id": ids[n], "name": n, "child_ids": [ids[c] for c in TREE.get(n, [])],
+                "restrictions": ["blacklist"] if n in BLACKLIST else []} for n in names]
+    path.write_text(json.dumps(entries))
+    return path
+
+
+def write_vocabulary(path: Path, names) -> Path:
+    path.write_text("".join(f"{i},{n.replace(' ', '_')},/m/{i:05d}\n" for i, n in enumerate(names)))
+    return path
+
+
+@pytest.fixture(scope="module")
+def onto(tmp_path_factory) -> Path:
+    return write_ontology(tmp_path_factory.mktemp("onto") / "ontology.json")
+
+
+@pytest.fixture(scope="module")
+def labeler(onto) -> Labeler:
+    return Labeler(Vocabulary.load(ontology=onto))
+
+
+def test_word_forms_meet():
+    assert {stem(w) for w in ("barking", "barks", "barked", "bark")} == {"bark"}
+    assert stem("dripping") == stem("drips") == "drip" and stem("buzzing") == "buzz"
+    assert stem("taping") == stem("tape") != stem("tapping") == "tap"
+    assert stem("children") == "child" and stem("flies") == "fly" and stem("dishes") == "dish"
+    assert phrases("A man is speaking, and a dog-barking.") == [("man", "speak"), ("and", "dog", "bark")]
+    assert phrases("dog-barking", keyword=True) == [("dog", "bark")]
+
+
+def test_phrases_synonyms_and_longest_match(labeler):
+    derive = labeler.classes
+    assert derive(["A dog is barking loudly."]) == {"dog", "bark"}
+    assert derive(["A heavy downpour on the roof."]) == {"rain"}
+    assert derive(["Footsteps on gravel."]) == {"walk and footsteps"}
+    assert derive(["A man is speaking."]) == {"male speech and man speaking"}
+    assert derive(["A car alarm goes off."]) == {"car alarm"}  # not also Car
+    assert derive(["Trains pass by."]) == {"train"}
+    assert derive(["Water runs and a plane flies over."]) == {"water"}  # "run" and "fly" never alone
+
+
+def test_source_rules_keep_human_and_animal_sounds_apart(labeler):
+    derive = labeler.classes
+    assert derive(["Birds are singing."]) == {"bird"}
+    assert derive(["A man is singing."]) == {"singing"}
+    assert derive(["Someone is humming a tune."]) >= {"humming"}
+    assert "humming" not in derive(["The engine is humming."])
+    assert derive(["A cat hisses."]) == {"cat", "hiss"}
+    assert derive(["The engine roars."]) == {"engine"}  # no animal named: no animal sound
+
+
+def test_vocabulary_csv_names_and_ontology_spelling(tmp_path, onto):
+    vocab = write_vocabulary(tmp_path / "vocabulary.csv", ["Dog", "Bark", "Walk_and_footsteps", "Rain"])
+    plain = Labeler(Vocabulary.load(vocabulary=vocab))
+    assert plain.derive((), ["Dogs bark while someone walks."]) == (["Bark", "Dog", "Walk and footsteps"], "caption")
+    both = Labeler(Vocabulary.load(vocabulary=vocab, ontology=onto))
+    labels, _ = both.derive((), ["Footsteps in the rain."])
+    assert "Walk and footsteps" in labels and "Rain" in labels  # FSD50K's spelling is kept
+
+
+def test_derivation_is_deterministic_and_records_its_source(labeler):
+    caps = ["A dog barks twice.", "A dog is barking.", "Barking of a dog in the yard."]
+    first = labeler.derive(["dog", "field-recording"], caps)
+    assert first == labeler.derive(["dog", "field-recording"], caps)
+    assert first == (["Animal", "Bark", "Dog", "Domestic animals, pets"], "keywords")
+    assert labeler.derive((), caps)[1] == "caption"
+    assert labeler.derive((), ["Silence."]) == ([], "")
+
+
+def test_votes_need_two_captions_for_weak_families(labeler):
+    caps = ["A dog barks in the rain.", "A dog is barking.", "A dog barks."]
+    labels, _ = labeler.derive((), caps)
+    assert "Dog" in labels and "Rain" not in labels  # weather named once: not kept
+    labels, _ = labeler.derive((), ["A dog barks while a man talks.", "A dog is barking.", "A dog barks."])
+    assert "Speech" in labels  # a person named once is kept
+    assert "Rain" in labeler.derive((), ["A dog barks in the rain."])[0]  # one caption: all kept
+
+
+def test_conflict_check_climbs_with_judgement(onto):
+    check = ConflictCheck.load(onto)
+    assert check.conflict(["Bark"], ["Cat"])  # both reach Animal
+    assert check.conflict(["Male speech, man speaking"], ["Singing"])  # Human voice
+    assert not check.conflict(["Hiss"], ["Cat"])  # a hiss alone may be steam or a snake
+    assert check.conflict(["Cat", "Hiss"], ["Meow"])
+    assert not check.conflict(["Car"], ["Train"])  # Vehicle is an umbrella
+    assert not check.conflict(["Rain"], ["Wind"])  # Natural sounds is blacklisted
+    assert check.conflict(["Rain"], ["Stream"])  # Water
+    assert check.class_set(["Domestic_animals_and_pets"]) >= {"domestic animals and pets", "animal"}
+    assert not ConflictCheck().conflict(["Dog"], ["Cat"]) and ConflictCheck().conflict(["dog"], ["Dog "])
+
+
+def test_label_clips_keeps_given_and_clap_and_rederives_the_rest(labeler):
+    clips = [
+        Clip("a", "a.wav", 1, 16000, 16000, "x", "train", ["A dog barks."], ["Dog"]),
+        Clip("b", "b.wav", 1, 16000, 16000, "x", "train", ["Rain falls."], ["Speech"], label_source="caption"),
+        Clip("c", "c.wav", 1, 16000, 16000, "x", "train", ["Hmm."], ["Cat"], label_source="clap"),
+        Clip("d", "d.wav", 1, 16000, 16000, "x", "train", ["Hmm."], []),
+    ]
+    report = label_clips(clips, labeler, {"d": {"keywords": ["train"], "freesound_id": "123"}})
+    assert [c.label_source for c in clips] == ["given", "caption", "clap", "keywords"]
+    assert clips[0].labels == ["Dog"] and clips[1].labels == ["Rain", "Water"] and clips[2].labels == ["Cat"]
+    assert clips[3].labels == ["Rail transport", "Train"] and clips[3].freesound_id == "123"
+    assert (report.given, report.derived, report.kept_other, report.unlabeled) == (1, {"caption": 1, "keywords": 1}, 1, 0)
+
+
+def test_clotho_metadata_keywords_ids_licence_and_derived_labels(tmp_path):
+    raw = miniature.write_clotho(tmp_path / "raw", per_split=2, duration=0.2)
+    (tmp_path / "raw/development/stray.wav").write_bytes((tmp_path / "raw/development").glob("*.wav").__next__().read_bytes())
+    vocab = sorted({lab for c in soundgen.CLASSES.values() for lab in c.labels})
+    vocabulary = write_vocabulary(tmp_path / "vocabulary.csv", vocab)
+    (report,) = prepare_corpus("clotho", raw, tmp_path / "data", jobs=1,
+                               labeler=Labeler(Vocabulary.load(vocabulary)))
+    m = read_manifest(tmp_path / "data/clotho/manifest.csv")
+    assert len(m) == 6 and "stray" not in {c.id.split("/")[-1] for c in m.clips}
+    assert any("1 file(s) in development/ are not in clotho_captions_development.csv" in n for n in report.notes)
+    clip = next(c for c in m.clips if c.id == "development/tone recording 0")
+    assert clip.keywords == ["tone", "sine wave", "field-recording"] and clip.freesound_id == "300000"
+    assert clip.license.startswith("http://creativecommons.org/") and clip.label_source == "keywords"
+    assert "Tone" in clip.labels and "Sine wave" in clip.labels
+    assert all(c.labels and c.label_source == "keywords" for c in m.clips)
+    assert any("6 from keywords" in n for n in report.notes)
+
+
+def test_clotho_without_metadata_or_vocabulary_still_prepares(tmp_path):
+    raw = miniature.write_clotho(tmp_path / "raw", per_split=1, duration=0.2, metadata=False)
+    (report,) = prepare_corpus("clotho", raw, tmp_path / "data", jobs=1)
+    m = read_manifest(tmp_path / "data/clotho/manifest.csv")
+    assert len(m) == 3 and all(c.labels == [] and c.keywords == [] and c.freesound_id == "" for c in m.clips)
+    assert any("labels not derived" in n for n in report.notes)
+
+
+def test_folder_metadata_separators_counts_ids_and_derived_labels(tmp_path, onto):
+    src = tmp_path / "mine"
+    for rel, cls in (("a/one.wav", "knock"), ("b/two.wav", "rain"), ("c/three.wav", "bird"), ("d/four.wav", "hum")):
+        soundgen.write_clip(src / rel, cls, 0.2, 16000)
+    meta = tmp_path / "meta.csv"
+    with open(meta, "w", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["file", "caption", "labels", "freesound_id"])
+        w.writerow(["a/one.wav", "", "Dog|Walk, footsteps", "42"])
+        w.writerow(["two.wav", "Rain falls on a roof.", "", ""])
+        w.writerow(["c/three.wav", "", '["Bird"]', ""])
+        w.writerow(["gone.wav", "A clip that is not there.", "Dog;Cat", ""])
+    (report,) = prepare_corpus("folder", src, tmp_path / "data", metadata=meta, jobs=1,
+                               labeler=Labeler(Vocabulary.load(ontology=onto)))
+    by_id = {c.id: c for c in read_manifest(tmp_path / "data/mine/manifest.csv").clips}
+    assert by_id["a/one"].labels == ["Dog", "Walk, footsteps"] and by_id["a/one"].freesound_id == "42"
+    assert by_id["a/one"].label_source == "given" and by_id["c/three"].labels == ["Bird"]
+    assert by_id["b/two"].labels == ["Rain", "Water"] and by_id["b/two"].label_source == "caption"
+    assert by_id["d/four"].labels == [] and by_id["d/four"].label_source == ""
+    assert "1 file(s) have no row in meta.csv; 1 of its 4 row(s) matched no file" in report.notes[0]
+    bad = tmp_path / "bad.csv"
+    bad.write_text("file,freesound_id\na/one.wav,abc\n")
+    from lasskit.errors import UsageError
+
+    with pytest.raises(UsageError, match="freesound_id 'abc'"):
+        prepare_corpus("folder", src, tmp_path / "data2", metadata=bad, jobs=1)
+
+
+def test_cli_label_rederives_without_touching_audio(tmp_path, onto, run_cli):
+    raw = miniature.write_clotho(tmp_path / "raw", per_split=1, duration=0.2)
+    ws = tmp_path / "ws"
+    code, _, err = run_cli("--workspace", ws, "prepare", "clotho", raw, "--jobs", "1")
+    assert code == 0, err
+    audio = {p: p.stat().st_mtime_ns for p in (ws / "data/clotho/audio").rglob("*.wav")}
+    code, out, err = run_cli("--workspace", ws, "label", "clotho")
+    assert code == 2 and "no class vocabulary" in err
+    code, out, err = run_cli("--workspace", ws, "label", "clotho", "--ontology", onto)
+    assert code == 0, err
+    assert "3 clip(s)" in out and "manifest rewritten" in out
+    m = read_manifest(ws / "data/clotho/manifest.csv")
+    by_id = {c.id: c for c in m.clips}
+    assert by_id["validation/alarm recording 1"].labels == ["Alarm"]
+    assert by_id["validation/alarm recording 1"].label_source == "keywords"
+    tone = by_id["development/tone recording 0"]  # keywords name nothing of this small ontology
+    assert (tone.labels, tone.label_source) == (["Hum"], "caption")  # "A steady tone hums ..."
+    assert {p: p.stat().st_mtime_ns for p in (ws / "data/clotho/audio").rglob("*.wav")} == audio
+    code, out, err = run_cli("--workspace", ws, "label", "nope", "--ontology", onto)
+    assert code == 2 and "no prepared corpus" in err
+
+
+def test_benchmark_figures_on_the_official_validation_metadata(metadata_dir):
+    if not ONTOLOGY.is_file():
+        pytest.skip(f"AudioSet ontology not found at {ONTOLOGY} (../shared is absent in a user's clone)")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_labels", Path(__file__).parents[1] / "benchmarks/bench_labels.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.evaluate(metadata_dir, ONTOLOGY)
+    assert result["pairs_sharing_a_tag"] == 51694 and result["official_pairs"] == 3000
+    assert result["recall"] >= 0.65 and result["false_alarms"] <= 0.10
