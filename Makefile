@@ -22,7 +22,7 @@ $(BIN)/lasskit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet $(TORCH_PINS)
-	$(BIN)/pip install --quiet -e '.[dev,baseline]' $(TORCH_PINS)
+	$(BIN)/pip install --quiet -e '.[dev,baseline,train]' $(TORCH_PINS)
 	@touch $@
 
 test: install

@@ -9,10 +9,16 @@ Conventions used throughout lasskit:
   ``torchaudio.functional.resample`` (imported only when asked for).
 
 Every error names the file it is about and is an :class:`~lasskit.errors.AudioError`.
+
+16-bit PCM is written as ``round(x * 32768)``; a signal *clips* in 16-bit when some sample
+rounds outside ``[-32768, 32767]`` (:func:`clips_pcm16`, i.e. ``x >= 32767.5/32768`` or
+``x < -32768.5/32768``). ``prepare`` writes such a file as 32-bit float instead (lossless).
 """
 
 from __future__ import annotations
 
+import errno
+import io
 import os
 import struct
 from dataclasses import dataclass
@@ -65,29 +71,70 @@ def read(path: str | os.PathLike, dtype: str = "float32") -> tuple[np.ndarray, i
     return np.ascontiguousarray(data.T), rate
 
 
-def _decode(path: Path, dtype: str) -> tuple[np.ndarray, int]:
-    """soundfile's ``(samples, channels)`` array and rate, validated (see :func:`read`)."""
-    if not path.is_file():
-        raise AudioError(f"{path}: no such audio file")
+def _decode(path: Path, dtype: str, data: bytes | None = None, pcm16_fast: bool = False
+            ) -> tuple[np.ndarray, int]:
+    """soundfile's ``(samples, channels)`` array and rate, validated (see :func:`read`).
+
+    ``data``: the file's bytes, already read (decoded from memory: one read per file).
+    ``pcm16_fast``: a 16-bit PCM file comes back as ``int16`` (the caller scales it).
+    """
+    if data is None:
+        _check_file(path)
     try:
-        with sf.SoundFile(str(path)) as f:
+        with sf.SoundFile(io.BytesIO(data) if data is not None else str(path)) as f:
             expected = f.frames
             rate = int(f.samplerate)
-            data = f.read(dtype=dtype, always_2d=True)
+            as_int = pcm16_fast and f.subtype == "PCM_16"
+            out = f.read(dtype="int16" if as_int else dtype, always_2d=True)
     except Exception as exc:
         raise AudioError(f"{path}: unreadable audio ({_short(exc)}); re-download or remove it") from exc
-    if data.shape[0] == 0:
+    if out.shape[0] == 0:
         raise AudioError(f"{path}: empty audio file (0 samples); re-download or remove it")
-    declared = _wav_declared_frames(path)
+    declared = _wav_declared_frames(path, data)
     if declared is not None and declared > expected:
         expected = declared
-    if 0 < expected and data.shape[0] < expected:
+    if 0 < expected and out.shape[0] < expected:
         raise AudioError(
-            f"{path}: truncated audio ({data.shape[0]} of {expected} samples); re-download it"
+            f"{path}: truncated audio ({out.shape[0]} of {expected} samples); re-download it"
         )
-    if not np.isfinite(data).all():
+    if out.dtype.kind == "f" and not np.isfinite(out).all():
         raise AudioError(f"{path}: audio holds NaN or infinite samples; fix or remove the file")
-    return data, rate
+    return out, rate
+
+
+def _check_file(path: Path) -> None:
+    """An :class:`AudioError` naming what is wrong when ``path`` is not a readable regular file."""
+    if path.is_file():
+        return
+    if path.is_symlink():
+        try:
+            os.stat(path)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise AudioError(f"{path}: symbolic link loop; fix or remove the link") from None
+        raise AudioError(f"{path}: broken symbolic link (to {os.readlink(path)}, which does not exist); "
+                         "fix or remove the link") from None
+    if path.is_dir():
+        raise AudioError(f"{path}: is a folder, not an audio file")
+    raise AudioError(f"{path}: no such audio file")
+
+
+def read_source(path: str | os.PathLike) -> tuple[bytes, os.stat_result]:
+    """A source file's bytes and its ``stat`` (taken on the open file), one read.
+
+    Errors name the file: a broken link, a link loop, a folder, permissions, a failing disk.
+    """
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            st = os.fstat(fh.fileno())
+            return fh.read(), st
+    except OSError as exc:
+        if exc.errno in (errno.ENOENT, errno.ELOOP, errno.EISDIR):
+            _check_file(path)
+        from lasskit.errors import os_error
+
+        raise os_error(exc, path) from None
 
 
 def to_mono(signal: np.ndarray) -> np.ndarray:
@@ -128,14 +175,31 @@ def load(
     sample_rate: int = SAMPLE_RATE,
     resampler: str = "soxr",
     dtype: str = "float32",
+    data: bytes | None = None,
 ) -> np.ndarray:
-    """Decode ``path``, downmix to mono and resample to ``sample_rate`` Hz: ``(samples,)``."""
-    data, rate = _decode(Path(path), dtype)
-    mono = data[:, 0].copy()  # average the channels column by column (a reduction over a
-    for c in range(1, data.shape[1]):  # short last axis is many times slower in numpy)
-        mono += data[:, c]
-    if data.shape[1] > 1:
-        mono *= mono.dtype.type(1.0 / data.shape[1])
+    """Decode ``path``, downmix to mono and resample to ``sample_rate`` Hz: ``(samples,)``.
+
+    ``data`` is the file's bytes if already read (then ``path`` only names it in errors).
+    16-bit PCM is decoded as integers and summed exactly (bit-identical to summing the float
+    samples, several times faster).
+    """
+    raw, rate = _decode(Path(path), dtype, data, pcm16_fast=dtype == "float32")
+    channels = raw.shape[1]
+    if raw.dtype == np.int16:  # channel sum exact in int32 / float32 (< 2^24), one scale at the end
+        if channels == 1:
+            mono = raw[:, 0].astype(np.float32)
+        else:
+            acc = raw[:, 0].astype(np.int32)
+            for c in range(1, channels):
+                acc += raw[:, c]
+            mono = acc.astype(np.float32)
+        mono *= np.float32(1.0 / 32768.0) * np.float32(1.0 / channels) if channels > 1 else np.float32(1.0 / 32768.0)
+    else:
+        mono = raw[:, 0].copy()  # average the channels column by column (a reduction over a
+        for c in range(1, channels):  # short last axis is many times slower in numpy)
+            mono += raw[:, c]
+        if channels > 1:
+            mono *= mono.dtype.type(1.0 / channels)
     out = resample(mono, rate, sample_rate, resampler).astype(dtype, copy=False)
     if not np.isfinite(out).all():  # pragma: no cover - resamplers keep finite input finite
         raise AudioError(f"{path}: resampling produced non-finite samples")
@@ -172,6 +236,55 @@ _WAV_FORMATS = {  # subtype -> (format tag, bytes per sample)
     "pcm24": (1, 3),
     "float": (3, 4),
 }
+PCM16_MAX = 32767.5 / 32768.0
+"""Samples at or above this round to 32768 in 16-bit and clip (:func:`clips_pcm16`)."""
+PCM16_MIN = -32768.5 / 32768.0
+"""Samples below this round under -32768 in 16-bit and clip."""
+
+
+def clips_pcm16(signal: np.ndarray) -> bool:
+    """True if writing ``signal`` as 16-bit PCM would saturate a sample (see the module doc)."""
+    x = np.asarray(signal)
+    return bool(x.size) and (float(x.max()) >= PCM16_MAX or float(x.min()) < PCM16_MIN)
+
+
+def peak_dbfs(signal: np.ndarray) -> float:
+    """``20*log10(max|x|)``: 0 dBFS is full scale (1.0); ``-inf`` for silence."""
+    x = np.asarray(signal)
+    peak = max(float(x.max()), -float(x.min())) if x.size else 0.0
+    return 20.0 * float(np.log10(peak)) if peak > 0 else float("-inf")
+
+
+def wav_payload(signal: np.ndarray, subtype: str = "pcm16") -> bytes:
+    """The samples of a WAV ``data`` chunk, exactly as :func:`encode_wav` stores them.
+
+    Integer samples are ``round(x * 2^(bits-1))`` clipped to the integer range, little-endian,
+    channels interleaved; float samples are little-endian float32.
+    """
+    x = np.asarray(signal)
+    interleaved = x if x.ndim == 1 else x.T
+    if subtype == "float":
+        return np.ascontiguousarray(interleaved, dtype="<f4").tobytes()
+    if subtype == "pcm16":
+        return np.clip(np.rint(interleaved * 32768.0), -32768, 32767).astype("<i2").tobytes()
+    ints = np.clip(np.rint(interleaved * 8388608.0), -8388608, 8388607).astype("<i4")
+    return ints.reshape(-1, 1).view(np.uint8)[:, :3].tobytes()
+
+
+def wav_bytes(payload: bytes, channels: int, sample_rate: int, subtype: str = "pcm16") -> bytes:
+    """A whole RIFF/WAVE file around a :func:`wav_payload` (no time stamp: same samples, same bytes)."""
+    tag, width = _WAV_FORMATS[subtype]
+    block = channels * width
+    frames = len(payload) // block
+    fmt = struct.pack("<HHIIHH", tag, channels, sample_rate, sample_rate * block, block, 8 * width)
+    chunks = [b"fmt ", struct.pack("<I", len(fmt)), fmt]
+    if tag != 1:  # non-PCM formats carry a fact chunk with the frame count
+        chunks += [b"fact", struct.pack("<II", 4, frames)]
+    chunks += [b"data", struct.pack("<I", len(payload)), payload]
+    if len(payload) & 1:
+        chunks.append(b"\0")
+    body = b"".join(chunks)
+    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
 
 
 def encode_wav(signal: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> bytes:
@@ -185,26 +298,7 @@ def encode_wav(signal: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> 
     """
     x = np.asarray(signal)
     channels = 1 if x.ndim == 1 else x.shape[0]
-    tag, width = _WAV_FORMATS[subtype]
-    frames = x.shape[-1]
-    interleaved = x if x.ndim == 1 else x.T
-    if subtype == "float":
-        payload = np.ascontiguousarray(interleaved, dtype="<f4").tobytes()
-    elif subtype == "pcm16":
-        payload = np.clip(np.rint(interleaved * 32768.0), -32768, 32767).astype("<i2").tobytes()
-    else:
-        ints = np.clip(np.rint(interleaved * 8388608.0), -8388608, 8388607).astype("<i4")
-        payload = ints.reshape(-1, 1).view(np.uint8)[:, :3].tobytes()
-    block = channels * width
-    fmt = struct.pack("<HHIIHH", tag, channels, sample_rate, sample_rate * block, block, 8 * width)
-    chunks = [b"fmt ", struct.pack("<I", len(fmt)), fmt]
-    if tag != 1:  # non-PCM formats carry a fact chunk with the frame count
-        chunks += [b"fact", struct.pack("<II", 4, frames)]
-    chunks += [b"data", struct.pack("<I", len(payload)), payload]
-    if len(payload) & 1:
-        chunks.append(b"\0")
-    body = b"".join(chunks)
-    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WAVE" + body
+    return wav_bytes(wav_payload(x, subtype), channels, sample_rate, subtype)
 
 
 def is_complete_wav(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> bool:
@@ -217,22 +311,26 @@ def is_complete_wav(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, cha
 
 
 def find_audio(folder: str | os.PathLike) -> list[Path]:
-    """Every audio file under ``folder`` (by extension), sorted by relative path."""
+    """Every audio file under ``folder`` (by extension), sorted by relative path.
+
+    Hidden files are left out. Symbolic links named like audio are kept even when they are
+    broken or loop, so that whoever reads them reports them (never a silent skip).
+    """
     folder = Path(folder)
     return sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-        and not p.name.startswith(".")
+        p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and not p.name.startswith(".")
+        and (p.is_file() or (p.is_symlink() and not p.exists()))
     )
 
 
-def _wav_declared_frames(path: Path) -> int | None:
+def _wav_declared_frames(path: Path, data: bytes | None = None) -> int | None:
     """Frames a RIFF/WAVE header declares in its ``data`` chunk (None if not WAV or unknown).
 
     libsndfile quietly shortens a truncated WAV to what is on disk; comparing with the
-    declared size is how a cut-off download is caught.
+    declared size is how a cut-off download is caught. ``data``: the file's bytes, if read.
     """
     try:
-        with open(path, "rb") as fh:
+        with (io.BytesIO(data) if data is not None else open(path, "rb")) as fh:
             head = fh.read(12)
             if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
                 return None

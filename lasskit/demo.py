@@ -84,6 +84,48 @@ def minimal_pdf(text: str) -> bytes:
     return bytes(out)
 
 
+MARKER = ".lasskit-demo"
+"""Written first into a demo workspace: a re-run may go on there (and nowhere else)."""
+
+MIN_DURATION, MAX_DURATION = 0.5, 30.0
+"""Range of ``--duration`` (s): shorter clips hold too little of some sounds, longer ones take long."""
+
+
+def check_duration(duration: float) -> None:
+    """Raise :class:`UsageError` unless MIN_DURATION <= ``duration`` <= MAX_DURATION."""
+    import math
+
+    if not (isinstance(duration, (int, float)) and math.isfinite(duration)
+            and MIN_DURATION <= duration <= MAX_DURATION):
+        raise UsageError(f"--duration {duration}: must be from {MIN_DURATION} to {MAX_DURATION} seconds")
+
+
+def check_demo_folder(root: str | Path) -> Path:
+    """The demo's folder, resolved: new, empty, or a previous demo's. Never someone else's
+    lasskit.yaml: a folder holding one the demo did not write is refused, and the file left alone."""
+    root = Path(root).expanduser().resolve()
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root}: is a file; pass a new folder for the demo (e.g. demo_workspace)")
+    if not root.exists():
+        parent = next((p for p in root.parents if p.exists()), None)
+        if parent is not None and not parent.is_dir():
+            raise UsageError(f"{parent}: is a file, so {root} cannot be created; pass a new folder for the demo")
+        return root
+    config = root / "lasskit.yaml"
+    ours = (root / MARKER).is_file() or (config.is_file() and config.read_bytes() == DEMO_CONFIG.encode("utf-8"))
+    if ours:
+        if config.exists() and config.read_bytes() != DEMO_CONFIG.encode("utf-8"):
+            raise UsageError(f"{config}: changed since `lasskit demo` wrote it; the demo would replace it, so it "
+                             "stops here (your file is left as it is): pass a new folder, or delete the file")
+        return root
+    if config.exists():
+        raise UsageError(f"{config}: already exists and was not written by `lasskit demo`; the demo writes its "
+                         "own, so pass a new folder (your file is left as it is)")
+    if any(root.iterdir()):
+        raise UsageError(f"{root}: not empty and not a demo workspace; pass a new folder (nothing was changed)")
+    return root
+
+
 def run_demo(
     root: str | Path,
     *,
@@ -106,10 +148,10 @@ def run_demo(
     from lasskit.submission import check_submission
     from lasskit.workspace import Workspace
 
-    root = Path(root).resolve()
-    if root.exists() and any(root.iterdir()) and not (root / "lasskit.yaml").is_file():
-        raise UsageError(f"{root}: not empty and not a demo workspace; choose a new folder")
+    root = check_demo_folder(root)
+    check_duration(duration)
     root.mkdir(parents=True, exist_ok=True)
+    write_text(root / MARKER, "lasskit demo workspace\n")
     result = DemoResult(root)
     total = 7
 
@@ -157,7 +199,7 @@ def run_demo(
     def mix():
         spec = MixSpec(-15, 15, num=16, duration=duration, seed=0)
         report = make_mixtures(ws.split_dir(TRAIN_SPLIT), spec,
-                               targets=[ws.manifest_path("fsd50k"), ws.manifest_path("dcase2024_val")],
+                               targets=[ws.manifest_path("fsd50k")],  # training-style: never the validation corpus
                                jobs=jobs, overwrite=True)
         log(f"      {TRAIN_SPLIT}: {report.rows} class-disjoint mixtures, SNR in [-15, 15] dB, "
             f"{report.distinct_targets} targets, {report.distinct_noises} noises")

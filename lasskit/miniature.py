@@ -8,6 +8,7 @@ Everything is seeded.
 
 from __future__ import annotations
 
+import io
 import json
 import zlib
 from pathlib import Path
@@ -25,33 +26,98 @@ FORMATS = (  # (rate Hz, channels, soundfile subtype), cycled over the clips
 )
 
 
+AUDIBLE_PEAK = 1e-3
+"""A generated clip quieter than this everywhere is regenerated longer and cut (see :func:`event`)."""
+
+
+def event(name: str, duration: float, rate: int = 16000, seed: int = 0, channels: int = 1) -> np.ndarray:
+    """:func:`lasskit.soundgen.generate`, but never silent: some classes (a knock every 1.2 s, a
+    tick every 0.5 s) can miss a short clip entirely; then the loudest ``duration`` of a 2.5 s
+    clip is taken instead (same seed, so still deterministic)."""
+    x = soundgen.generate(name, duration, rate, seed=seed, channels=channels)
+    if x.size == 0 or float(np.max(np.abs(x))) >= AUDIBLE_PEAK or duration >= 2.5:
+        return x
+    long = soundgen.generate(name, 2.5, rate, seed=seed, channels=channels)
+    n = x.shape[-1]
+    energy = np.cumsum(np.concatenate([[0.0], np.square(long if long.ndim == 1 else long[0], dtype=np.float64)]))
+    window = energy[n:] - energy[:-n]
+    start = int(np.argmax(window))
+    return long[..., start:start + n]
+
+
+def _write_event(path: Path, name: str, duration: float, rate: int, seed: int, channels: int = 1,
+                 subtype: str = "PCM_16") -> None:
+    import soundfile as sf
+
+    x = event(name, duration, rate, seed, channels)
+    buffer = io.BytesIO()
+    sf.write(buffer, x.T if x.ndim == 2 else x, rate, subtype=subtype, format="WAV")
+    _write_bytes(path, buffer.getvalue())
+
+
+def _steady(wav: bytes) -> bytes:
+    """libsndfile stamps float WAVs' ``PEAK`` chunk with the current time: zero the stamp, so the
+    same seed gives the same bytes."""
+    pos = 12
+    while pos + 8 <= len(wav):
+        chunk, size = wav[pos:pos + 4], int.from_bytes(wav[pos + 4:pos + 8], "little")
+        if chunk == b"PEAK" and size >= 8:
+            return wav[:pos + 12] + b"\0\0\0\0" + wav[pos + 16:]
+        pos += 8 + size + (size & 1)
+    return wav
+
+
+def _write_bytes(path: Path, data: bytes) -> None:
+    """Write a file (a WAV with a steady PEAK stamp); an OSError (a full disk) names it."""
+    data = _steady(data)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        if exc.filename is None:
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
+        raise
+
+
 def _clip(path: Path, index: int, duration: float, seed: int, fmt_offset: int = 0) -> str:
     name = CLASS_NAMES[index % len(CLASS_NAMES)]
     rate, channels, subtype = FORMATS[(index + fmt_offset) % len(FORMATS)]
-    soundgen.write_clip(path, name, duration, rate, seed=seed * 1000 + index, channels=channels, subtype=subtype)
+    _write_event(path, name, duration, rate, seed * 1000 + index, channels, subtype)
     return name
 
 
 def write_clotho(root: Path, per_split: int = 4, duration: float = 1.0, seed: int = 0,
-                 corrupt: bool = False) -> Path:
-    """Clotho v2 layout: ``development/``, ``validation/``, ``evaluation/`` + captions CSVs."""
+                 corrupt: bool = False, metadata: bool = True) -> Path:
+    """Clotho v2 layout: ``development/``, ``validation/``, ``evaluation/`` + captions CSVs and,
+    with ``metadata``, ``clotho_metadata_<split>.csv`` (keywords ``;``-separated, ``sound_id``,
+    licence). With ``corrupt``, ``development/broken.wav`` is listed in the CSVs but unreadable."""
     import csv
 
     root = Path(root)
     for k, split in enumerate(("development", "validation", "evaluation")):
-        rows = []
+        rows, meta = [], []
         for i in range(per_split):
             index = k * per_split + i
             file_name = f"{CLASS_NAMES[index % len(CLASS_NAMES)]} recording {index}.wav"
             name = _clip(root / split / file_name, index, duration, seed)
             caps = list(soundgen.CLASSES[name].captions)
             rows.append([file_name, *(caps * 3)[:5]])
+            tags = ";".join([label.lower() for label in soundgen.CLASSES[name].labels] + ["field-recording"])
+            meta.append([file_name, tags, str(300000 + index), f"https://freesound.org/s/{300000 + index}/",
+                         "[0, 160000]", "lasskit", "http://creativecommons.org/licenses/by/3.0/"])
         if corrupt and split == "development":
             (root / split / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk" * 4)
+            rows.append(["broken.wav", *(["A file that cannot be read."] * 5)])
         with open(root / f"clotho_captions_{split}.csv", "w", newline="", encoding="utf-8") as fh:
             w = csv.writer(fh)
             w.writerow(["file_name", "caption_1", "caption_2", "caption_3", "caption_4", "caption_5"])
             w.writerows(rows)
+        if metadata:
+            with open(root / f"clotho_metadata_{split}.csv", "w", newline="", encoding="utf-8") as fh:
+                w = csv.writer(fh)
+                w.writerow(["file_name", "keywords", "sound_id", "sound_link", "start_end_samples",
+                            "manufacturer", "license"])
+                w.writerows(meta)
     return root
 
 
@@ -100,7 +166,7 @@ def write_dcase2024(root: Path, clips: int = 8, mixtures: int = 12, real: int = 
     for i in range(clips):
         index = f"{700000 + i}_{seed}{i:04d}-hq"
         name = CLASS_NAMES[i % len(CLASS_NAMES)]
-        soundgen.write_clip(root / "lass_validation" / f"{index}.wav", name, duration, 16000, seed=seed * 1000 + i)
+        _write_event(root / "lass_validation" / f"{index}.wav", name, duration, 16000, seed * 1000 + i)
         cls = soundgen.CLASSES[name]
         items.append({"Index": index, "Tags": [t.lower() for t in cls.labels],
                       "Captions": [*cls.captions, f"{cls.captions[0][:-1]} nearby."]})
@@ -115,15 +181,15 @@ def write_dcase2024(root: Path, clips: int = 8, mixtures: int = 12, real: int = 
     (root / "lass_synthetic_validation.csv").write_text("\n".join(lines) + "\n")
     synth_rows = ["file_name,caption"]
     for i in range(synth_eval):
-        a = soundgen.generate(CLASS_NAMES[i % 8], duration, 16000, seed=50 + i)
-        b = soundgen.generate(CLASS_NAMES[(i + 3) % 8], duration, 16000, seed=60 + i)
+        a = event(CLASS_NAMES[i % 8], duration, 16000, seed=50 + i)
+        b = event(CLASS_NAMES[(i + 3) % 8], duration, 16000, seed=60 + i)
         _write(root / "lass_evaluation_synth" / f"eval_synth_{i}.wav", (a + 0.5 * b) * 0.8)
         synth_rows.append(f'eval_synth_{i}.wav,"{soundgen.CLASSES[CLASS_NAMES[i % 8]].captions[0]}"')
     (root / "lass_synthetic_evaluation.csv").write_text("\n".join(synth_rows) + "\n")
     real_rows = ["file_name,query"]
     for r in range(real):
-        a = soundgen.generate(CLASS_NAMES[r % 8], duration, 16000, seed=70 + r)
-        b = soundgen.generate(CLASS_NAMES[(r + 5) % 8], duration, 16000, seed=80 + r)
+        a = event(CLASS_NAMES[r % 8], duration, 16000, seed=70 + r)
+        b = event(CLASS_NAMES[(r + 5) % 8], duration, 16000, seed=80 + r)
         for q, cls in enumerate((CLASS_NAMES[r % 8], CLASS_NAMES[(r + 5) % 8])):
             name = f"test-real-case-{2 * r + q}.wav"
             _write(root / "lass_evaluation_real" / name, (a + b) * 0.6)
@@ -136,5 +202,6 @@ def write_dcase2024(root: Path, clips: int = 8, mixtures: int = 12, real: int = 
 def _write(path: Path, x: np.ndarray) -> None:
     import soundfile as sf
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), x.astype(np.float32), 16000, subtype="PCM_16")
+    buffer = io.BytesIO()
+    sf.write(buffer, x.astype(np.float32), 16000, subtype="PCM_16", format="WAV")
+    _write_bytes(path, buffer.getvalue())

@@ -102,13 +102,15 @@ def shares_class(a: frozenset[str], b: frozenset[str]) -> bool:
 
 
 class NoisePool:
-    """Which noises may go with which target: no shared class, and never the target itself.
+    """Which noises may go with which target: no shared class, and never the same recording.
 
-    ``noise_sets[j]`` is noise ``j``'s label set; ``noise_keys[j]`` its identity (the resolved
-    audio path). :meth:`valid` returns, in pool order, the noises a target may be mixed with.
+    ``noise_sets[j]`` is noise ``j``'s label set; ``noise_keys[j]`` its identity: a string (the
+    resolved audio path) or a tuple of strings (path, Freesound id, content digest, ...); two clips
+    sharing any identity string are the same recording. :meth:`valid` returns, in pool order, the
+    noises a target may be mixed with.
     """
 
-    def __init__(self, noise_sets: Sequence[frozenset[str]], noise_keys: Sequence[str]):
+    def __init__(self, noise_sets: Sequence[frozenset[str]], noise_keys: Sequence[str | tuple[str, ...]]):
         self.size = len(noise_sets)
         index: dict[str, list[int]] = {}
         for j, labels in enumerate(noise_sets):
@@ -117,12 +119,13 @@ class NoisePool:
         self._by_label = {k: np.asarray(v, dtype=np.int64) for k, v in index.items()}
         self._by_key: dict[str, list[int]] = {}
         for j, key in enumerate(noise_keys):
-            self._by_key.setdefault(key, []).append(j)
+            for k in ((key,) if isinstance(key, str) else key):
+                self._by_key.setdefault(k, []).append(j)
         self._cache: dict[tuple[frozenset[str], str], np.ndarray] = {}
         self._cache_size = max(1, 4_000_000 // max(1, self.size))  # at most ~32 MB of positions
 
-    def valid(self, labels: frozenset[str], key: str, excluded: np.ndarray | None = None) -> np.ndarray:
-        """Positions (sorted) of the noises sharing no class with ``labels`` and not being ``key``.
+    def valid(self, labels: frozenset[str], key: str | tuple[str, ...], excluded: np.ndarray | None = None) -> np.ndarray:
+        """Positions (sorted) of the noises sharing no class with ``labels`` nor an identity with ``key``.
 
         ``excluded`` is an optional boolean mask of noises to leave out (e.g. silent ones).
         """
@@ -134,7 +137,8 @@ class NoisePool:
                 hit = self._by_label.get(label)
                 if hit is not None:
                     taken[hit] = True
-            taken[self._by_key.get(key, [])] = True
+            for k in ((key,) if isinstance(key, str) else key):
+                taken[self._by_key.get(k, [])] = True
             base = np.flatnonzero(~taken)
             if len(self._cache) >= self._cache_size:
                 self._cache.clear()

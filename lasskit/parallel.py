@@ -6,8 +6,9 @@ number of jobs (so outputs do not depend on ``--jobs``), and a failing item beco
 
 Each worker process runs its math libraries (BLAS/OpenMP via threadpoolctl, and torch if it is
 loaded) on **one thread**: ``jobs`` workers on ``jobs`` cores, never ``jobs x cores`` threads
-fighting over them (:func:`limit_worker_threads`). On Ctrl-C the pending work is cancelled and
-the workers are stopped before ``KeyboardInterrupt`` reaches the caller.
+fighting over them (:func:`limit_worker_threads`). Workers ignore Ctrl-C; the main process
+cancels the pending work and stops the workers before ``KeyboardInterrupt`` reaches the caller.
+A worker's ``OSError`` (a full disk) becomes a one-line reason naming the file.
 """
 
 from __future__ import annotations
@@ -51,6 +52,10 @@ class Outcome:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, LasskitError):
         return str(exc)
+    if isinstance(exc, OSError) and exc.errno is not None:  # a full disk, a permission: name the file
+        from lasskit.errors import os_error
+
+        return str(os_error(exc))
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[-1] if text else ''}".rstrip(": ")
 
@@ -75,6 +80,19 @@ def limit_worker_threads(threads: int = WORKER_THREADS) -> None:
             torch.set_num_threads(threads)
         except RuntimeError:  # pragma: no cover
             pass
+
+
+def init_worker(threads: int = WORKER_THREADS) -> None:
+    """The pools' initializer: one math-library thread (:func:`limit_worker_threads`), and Ctrl-C
+    ignored, so that a Ctrl-C at the terminal (sent to every process of the group) reaches only
+    the main process, which stops the workers itself (:func:`stop_pool`) and says so in one line."""
+    import signal
+
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
+    limit_worker_threads(threads)
 
 
 def worker_threads() -> int:
@@ -117,8 +135,9 @@ def run_parallel(
     ``fn`` must be picklable (a module-level function or a ``functools.partial`` of one).
     With one job (or one item) everything runs in this process.
     """
-    jobs = resolve_jobs(jobs)
     n = len(items)
+    # never more workers than items, nor than 4 per core (an absurd --jobs must not fork hundreds)
+    jobs = max(1, min(resolve_jobs(jobs), n, 4 * default_jobs()))
     indexed = list(enumerate(items))
     results: list[Outcome | None] = [None] * n
     with progress_bar(n, desc, unit) as bar:
@@ -130,7 +149,7 @@ def run_parallel(
         else:
             size = chunk_size or max(1, min(32, n // (jobs * 8) or 1))
             chunks = [indexed[i:i + size] for i in range(0, n, size)]
-            pool = ProcessPoolExecutor(max_workers=jobs, initializer=limit_worker_threads)
+            pool = ProcessPoolExecutor(max_workers=jobs, initializer=init_worker)
             try:
                 futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks]
                 for future in as_completed(futures):

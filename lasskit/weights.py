@@ -5,6 +5,15 @@ files go to ``<cache>/weights/<file name>``. A download streams into ``<file>.pa
 the target, is checked (SHA-256 when known, size when known) and renamed into place, so the
 cache never holds a partial file under its real name. An interrupted download is resumed from
 the ``.part`` file when the server honours HTTP ranges, else started again.
+
+Tokenizers: the baseline's text encoder needs roberta-base's BPE files (``vocab.json`` and
+``merges.txt``); ``lasskit models download dcase2024-baseline`` fetches them too, into
+``<cache>/tokenizers/roberta-base/`` (:data:`TOKENIZERS`), where the text encoder looks first, so
+an offline machine gets everything from one command (copy the cache folder over). The text
+encoder checks them against the checkpoint before use (:func:`lasskit.models.text_encoder.check_tokenizer`).
+
+:func:`sha256_cached` remembers each file's SHA-256 by ``(size, mtime_ns, inode)`` in
+``<cache>/sha256.json``, so a model that records its checkpoint's digest hashes a 1 GB file once.
 """
 
 from __future__ import annotations
@@ -61,6 +70,20 @@ MODEL_WEIGHTS: dict[str, tuple[str, ...]] = {
 }
 """Weight files each registered model needs (the baseline checkpoint holds its CLAP text encoder)."""
 
+_HF_ROBERTA = "https://huggingface.co/FacebookAI/roberta-base/resolve/main/"
+TOKENIZERS: dict[str, tuple[WeightFile, ...]] = {
+    "roberta-base": (
+        WeightFile("roberta-base/vocab.json", "vocab.json", _HF_ROBERTA + "vocab.json",
+                   description="roberta-base BPE vocabulary (50265 tokens)"),
+        WeightFile("roberta-base/merges.txt", "merges.txt", _HF_ROBERTA + "merges.txt",
+                   description="roberta-base BPE merges"),
+    ),
+}
+"""Tokenizer files by tokenizer name (stored in ``<cache>/tokenizers/<name>/``)."""
+
+MODEL_TOKENIZERS: dict[str, str] = {"dcase2024-baseline": "roberta-base"}
+"""The tokenizer each registered model's text encoder needs."""
+
 
 def cache_dir() -> Path:
     """The lasskit cache folder: ``$LASSKIT_CACHE``, else ``$XDG_CACHE_HOME/lasskit``, else ``~/.cache/lasskit``."""
@@ -91,6 +114,56 @@ def sha256_file(path: str | os.PathLike) -> str:
     return digest.hexdigest()
 
 
+def tokenizer_dir(name: str = "roberta-base", cache: str | os.PathLike | None = None) -> Path:
+    """Where tokenizer ``name``'s files live (or will live) in the cache."""
+    return Path(cache or cache_dir()) / "tokenizers" / name
+
+
+def fetch_tokenizer(name: str = "roberta-base", cache: str | os.PathLike | None = None,
+                    progress: bool | None = None) -> Path:
+    """The folder of tokenizer ``name`` in the cache, downloading its missing files first."""
+    if name not in TOKENIZERS:
+        raise UsageError(f"unknown tokenizer {name!r}; known: {', '.join(sorted(TOKENIZERS))}")
+    folder = tokenizer_dir(name, cache)
+    for spec in TOKENIZERS[name]:
+        target = folder / spec.filename
+        if not (target.is_file() and target.stat().st_size > 0):
+            download(spec.url, target, sha256=spec.sha256, size=spec.size, progress=progress)
+    return folder
+
+
+def sha256_cached(path: str | os.PathLike, cache: str | os.PathLike | None = None) -> str:
+    """SHA-256 of a file, remembered in ``<cache>/sha256.json`` by ``(size, mtime_ns, inode)``.
+
+    A cache that cannot be read or written only costs hashing the file again.
+    """
+    import json
+
+    path = Path(path)
+    st = path.stat()
+    key = str(path.resolve())
+    stamp = [st.st_size, st.st_mtime_ns, st.st_ino]
+    store = Path(cache or cache_dir()) / "sha256.json"
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+        if not isinstance(known, dict):
+            known = {}
+    except (OSError, ValueError):
+        known = {}
+    hit = known.get(key)
+    if isinstance(hit, list) and hit[:3] == stamp and len(hit) == 4:
+        return str(hit[3])
+    digest = sha256_file(path)
+    known[key] = [*stamp, digest]
+    try:
+        from lasskit.atomic import write_text
+
+        write_text(store, json.dumps(known, separators=(",", ":")))
+    except OSError:
+        pass
+    return digest
+
+
 def fetch(name: str, cache: str | os.PathLike | None = None, progress: bool | None = None,
           registry: dict[str, WeightFile] | None = None) -> Path:
     """Path of weight file ``name`` in the cache, downloading it first if it is not there.
@@ -110,15 +183,22 @@ def fetch(name: str, cache: str | os.PathLike | None = None, progress: bool | No
 
 def download_model_weights(model: str, cache: str | os.PathLike | None = None,
                            progress: bool | None = None) -> list[Path]:
-    """Fetch every weight file model ``model`` needs (or the weight file of that name); their paths."""
+    """Fetch every file model ``model`` needs: its weights and its tokenizer's files (or the
+    weight file or tokenizer of that name); their paths (a tokenizer as its folder)."""
     if model in MODEL_WEIGHTS:
         names = MODEL_WEIGHTS[model]
+        tokenizer = MODEL_TOKENIZERS.get(model)
     elif model in WEIGHTS:
-        names = (model,)
+        names, tokenizer = (model,), None
+    elif model in TOKENIZERS:
+        names, tokenizer = (), model
     else:
-        known = sorted(set(MODEL_WEIGHTS) | set(WEIGHTS))
+        known = sorted(set(MODEL_WEIGHTS) | set(WEIGHTS) | set(TOKENIZERS))
         raise UsageError(f"no downloadable weights for {model!r}; known: {', '.join(known)}")
-    return [fetch(name, cache, progress) for name in names]
+    paths = [fetch(name, cache, progress) for name in names]
+    if tokenizer is not None:
+        paths.append(fetch_tokenizer(tokenizer, cache, progress))
+    return paths
 
 
 def download(url: str, target: str | os.PathLike, sha256: str | None = None, size: int | None = None,

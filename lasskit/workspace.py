@@ -8,7 +8,9 @@ Layout (all paths relative to the workspace root)::
     data/<corpus>/failures.csv        files that could not be prepared (file, reason)
     data/splits/<split>/mixtures.csv  mixture set (see lasskit.splits)
     data/splits/<split>/mixture/      ... with source/ and noise/ where references are known
-    exp/<model>/<split>/              separated outputs and that split's scores
+    exp/<model>/<split>/              separated outputs, provenance.json, and that split's scores
+    exp/train/<name>/                 a training run (lasskit.training)
+    listen/<name>/                    a listening test (lasskit.listening)
     submission/                       submission packages
 
 The root is ``--workspace DIR``, else ``$LASSKIT_WORKSPACE``, else the current directory.
@@ -23,6 +25,11 @@ from pathlib import Path
 from lasskit.errors import UsageError
 
 CONFIG_NAME = "lasskit.yaml"
+MAX_CONFIG_BYTES = 1024 * 1024
+EXTRA_KEYS: dict[str, set[str]] = {"": {"paths", "authors"}, "package": {"system", "naming"}}
+"""Keys that are not command options but are read: ``paths:``, ``authors:``, ``package.system`` ...
+
+The CLI adds every command's option names (see :func:`unknown_keys`)."""
 ENV_VAR = "LASSKIT_WORKSPACE"
 
 CONFIG_TEMPLATE = """\
@@ -144,6 +151,20 @@ class Workspace:
         value = paths.get(corpus) if isinstance(paths, dict) else None
         return Path(value).expanduser() if value else None
 
+    @property
+    def config_path(self) -> Path:
+        return self.root / CONFIG_NAME
+
+    def config_key(self, command: str, option: str) -> str | None:
+        """Where ``command``'s default for ``option`` comes from in lasskit.yaml: ``<command>.<key>``,
+        a top-level ``<key>``, or None."""
+        for where in (self.config.get(command), self.config):
+            if isinstance(where, dict):
+                for key, value in where.items():
+                    if key.replace("-", "_") == option and not (where is self.config and isinstance(value, dict)):
+                        return f"{command}.{key}" if where is not self.config else key
+        return None
+
     def command_defaults(self, command: str) -> dict:
         """Option defaults for ``command``: top-level scalar keys, overridden by its own section."""
         defaults = {
@@ -156,22 +177,76 @@ class Workspace:
 
 
 def load_config(path: Path) -> dict:
-    """Parse a ``lasskit.yaml``; a missing file is ``{}``, a malformed one a one-line error."""
-    if not path.is_file():
-        return {}
+    """Parse a ``lasskit.yaml``; a missing file is ``{}``, a malformed one a one-line error.
+
+    The file is read with :func:`lasskit.safeyaml.load` (no alias bombs, no recursive values).
+    """
+    from lasskit import safeyaml
+
+    fix = "fix the file or replace it with `lasskit init --force`"
+    try:
+        if not path.is_file():
+            if path.exists():
+                raise UsageError(f"{path}: is not a file; remove it or run `lasskit init`")
+            return {}
+        raw = path.read_bytes()
+    except OSError as exc:
+        from lasskit.errors import os_error
+
+        raise os_error(exc, path) from None
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = safeyaml.load(raw, max_bytes=MAX_CONFIG_BYTES)
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise UsageError(f"{path} line {line}: not UTF-8 text (byte 0x{raw[exc.start]:02x}); save it as UTF-8 "
+                         f"or {fix}") from None
+    except safeyaml.YamlLimitError as exc:
+        raise UsageError(f"{path}: refused ({exc}); {fix}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UsageError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', exc)}); fix the file or run `lasskit init --force`")
+        raise UsageError(f"{path}{where}: invalid YAML ({getattr(exc, 'problem', None) or exc}); {fix}") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise UsageError(f"{path}: must be a mapping of option names to values")
+        raise UsageError(f"{path}: must be a mapping of option names to values (e.g. `jobs: 4`); {fix}")
+    bad = [k for k in data if not isinstance(k, str)]
+    if bad:
+        raise UsageError(f"{path}: key {bad[0]!r} is not a name; {fix}")
+    for name, section in data.items():
+        if isinstance(section, dict) and any(not isinstance(k, str) for k in section):
+            key = next(k for k in section if not isinstance(k, str))
+            raise UsageError(f"{path}: {name}.{key!r} is not a name; {fix}")
     return data
+
+
+def unknown_keys(config: dict, known: dict[str, set[str]]) -> list[tuple[str, str | None]]:
+    """Keys of ``config`` nothing reads: ``(key path, closest known key or None)``, in file order.
+
+    ``known[""]`` holds the valid top-level keys (sections and options for every command),
+    ``known[section]`` the keys of that section; a section not in ``known`` is not looked into.
+    Keys are compared with ``-`` read as ``_``.
+    """
+    import difflib
+
+    def closest(word: str, choices: set[str]) -> str | None:
+        found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+        return found[0] if found else None
+
+    out = []
+    top = known.get("", set())
+    for key, value in config.items():
+        norm = key.replace("-", "_")
+        if norm not in top:
+            out.append((key, closest(norm, top)))
+            continue
+        if isinstance(value, dict) and norm in known:
+            for sub in value:
+                if sub.replace("-", "_") not in known[norm]:
+                    out.append((f"{key}.{sub}", closest(sub.replace("-", "_"), known[norm])))
+    return out
 
 
 def write_config_template(root: Path, force: bool = False) -> Path:

@@ -97,3 +97,48 @@ def test_bad_files_are_errors_naming_the_file(tmp_path):
         with pytest.raises(AudioError) as info:
             audio.load(tmp_path / name)
         assert name in str(info.value) and word in str(info.value)
+
+
+@pytest.mark.parametrize("channels", [1, 2, 3])
+def test_pcm16_fast_path_is_bit_identical_to_averaging_floats(tmp_path, channels):
+    rng = np.random.default_rng(channels)
+    ints = rng.integers(-32768, 32768, size=(4410, channels)).astype(np.int16)
+    ints[:5] = 32767
+    ints[5:10] = -32768  # full scale both ways: the sums must stay exact
+    path = tmp_path / "x.wav"
+    sf.write(path, ints, 44100, subtype="PCM_16")
+    floats, _ = sf.read(path, dtype="float32", always_2d=True)
+    mono = floats[:, 0].copy()
+    for c in range(1, channels):
+        mono += floats[:, c]
+    if channels > 1:
+        mono *= np.float32(1.0 / channels)
+    expected = audio.resample(mono, 44100, 16000)
+    assert np.array_equal(audio.load(path), expected)
+    assert np.array_equal(audio.load(path, data=path.read_bytes()), expected)  # decoded from memory
+
+
+def test_decoding_from_memory_still_catches_truncation(tmp_path):
+    sf.write(tmp_path / "full.wav", np.full(16000, 0.1, dtype=np.float32), 16000, subtype="PCM_16")
+    data = (tmp_path / "full.wav").read_bytes()
+    with pytest.raises(AudioError, match="truncated"):
+        audio.load(tmp_path / "cut.wav", data=data[: len(data) // 2])
+
+
+def test_broken_links_are_listed_and_named(tmp_path):
+    sf.write(tmp_path / "ok.wav", np.zeros(100, dtype=np.float32), 16000)
+    (tmp_path / "dangling.wav").symlink_to(tmp_path / "gone.wav")
+    (tmp_path / "loop.wav").symlink_to(tmp_path / "loop.wav")
+    assert [p.name for p in audio.find_audio(tmp_path)] == ["dangling.wav", "loop.wav", "ok.wav"]
+    with pytest.raises(AudioError, match="broken symbolic link"):
+        audio.read_source(tmp_path / "dangling.wav")
+    with pytest.raises(AudioError, match="symbolic link loop"):
+        audio.read_source(tmp_path / "loop.wav")
+    with pytest.raises(AudioError, match="broken symbolic link"):
+        audio.load(tmp_path / "dangling.wav")
+
+
+def test_peak_dbfs():
+    assert audio.peak_dbfs(np.array([0.5, -1.0])) == 0.0
+    assert audio.peak_dbfs(np.array([0.0, 0.0])) == float("-inf")
+    assert audio.peak_dbfs(np.array([1.58])) == pytest.approx(3.973, abs=1e-3)

@@ -414,3 +414,45 @@ def test_total_parameters_may_be_zero_but_not_negative(sub, run_check):
     report = run_check(sub)
     assert kinds(report) == {"field": 1}
     assert "system.complexity.total_parameters: -5, must be 0 or more" in messages(report)
+
+
+# --- hostile metadata and folders without a package (issue 12) --------------------------------------
+def _bomb(levels: int = 9) -> str:
+    lines = ['a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    lines += [f"a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize("text,word", [(_bomb(), "alias"), ("a: &a [*a]\n", "recursive")])
+def test_alias_bomb_and_recursive_meta_are_refused_fast(sub, run_check, text, word):
+    import time
+
+    (sub / META).write_text(text)
+    write_team_zip(sub, "Lovelace", "UOS")  # the bomb is inside the team zip too
+    start = time.perf_counter()
+    report = run_check(sub)
+    assert time.perf_counter() - start < 10
+    lines = [line for line in report.lines() if META in line and "refused" in line]
+    assert len(lines) == 1 and word in lines[0]
+    report = run_check(sub / "Lovelace_UOS_task9.zip")  # the team zip alone: its copy is parsed
+    lines = [line for line in report.lines() if META in line and "refused" in line]
+    assert len(lines) == 1 and word in lines[0] and time.perf_counter() - start < 10
+
+
+def test_a_folder_without_any_package_file_fails(tmp_path, run_check, run_cli):
+    (tmp_path / "pkg" / "inner").mkdir(parents=True)
+    report = run_check(tmp_path / "pkg")
+    assert kinds(report) == {"missing_file": 1} and "no package file" in messages(report)
+    code, out, err = run_cli("check", tmp_path / "pkg")
+    assert code == 1 and err.count("\n") == 1 and "no system found" in out and "no package file" in out
+
+
+def test_the_parent_of_a_package_points_to_it(sub, run_check):
+    report = run_check(sub.parent)
+    assert kinds(report) == {"missing_file": 1} and f"lasskit check {sub}" in messages(report)
+
+
+def test_an_oversized_meta_file_is_not_read(sub, run_check):
+    (sub / META).write_bytes(b"# " + b"x" * (65 * 1024 * 1024))
+    report = run_check(sub)
+    assert "size" in kinds(report) and "more than" in messages(report)

@@ -39,8 +39,12 @@ def test_mix_writes_a_split_and_prints_the_summary(tmp_path, run_cli):
                              "--name", "demo", "-j", "1")
     assert code == 0, err
     assert "distinct targets / noises used" in out and "SNR histogram" in out and "mixtures" in out
+    assert "clips used: gen (train 3)" in out and "left out validation/evaluation clips not asked for (gen/val 3)" in out
     split = read_split(tmp_path / "data" / "splits" / "demo")
     assert len(split) == 10 and split.has_references
+    assert set(split.frame["source_id"]) | set(split.frame["noise_id"]) <= {"gen_0", "gen_2", "gen_4"}  # train only
+    state = json.loads((split.root / "mix.json").read_text())
+    assert state["data"]["used"] == {"gen": {"train": 3}} and state["data"]["held_out_left_out"] == {"gen/val": 3}
     for row in split.frame.to_dict("records"):
         src = sf.read(str(split.root / row["source"]), dtype="float32")[0]
         noise = sf.read(str(split.root / row["noise"]), dtype="float32")[0]
@@ -49,13 +53,18 @@ def test_mix_writes_a_split_and_prints_the_summary(tmp_path, run_cli):
         assert abs(energy_snr(src, noise) - float(row["snr"])) < 0.01 and -5 <= float(row["snr"]) <= 5
     # guard rail: an existing split is refused, then replaced with --overwrite
     code, out, err = run_cli("-w", tmp_path, "mix", "--snr", "-5", "5", "--name", "demo", "-j", "1")
-    assert code == 2 and "already exists; pass --overwrite" in err and "Traceback" not in err
+    assert code == 2 and "already exists, made with other options" in err and "pass --overwrite" in err
+    assert "Traceback" not in err
     code, out, err = run_cli("-w", tmp_path, "mix", "gen", "--snr", "0", "1", "--duration", "0.5", "--name", "demo",
                              "--overwrite", "-j", "1")
     assert code == 0, err
     frame = read_split(tmp_path / "data" / "splits" / "demo").frame
-    assert len(frame) == 6 and frame["snr"].astype(float).between(0, 1).all()  # one per target by default
-    assert len(list((tmp_path / "data" / "splits" / "demo" / "mixture").glob("*.wav"))) == 6  # old files gone
+    assert len(frame) == 3 and frame["snr"].astype(float).between(0, 1).all()  # one per (train) target by default
+    assert len(list((tmp_path / "data" / "splits" / "demo" / "mixture").glob("*.wav"))) == 3  # old files gone
+    code, out, err = run_cli("-w", tmp_path, "mix", "gen", "--split", "train", "--split", "val", "--snr", "0", "1",
+                             "--duration", "0.5", "--name", "both", "-j", "1")
+    assert code == 0, err
+    assert "clips used: gen (train 3, val 3)" in out and "do not train on it" in out
 
 
 def test_usage_errors_are_one_line(tmp_path, run_cli):
@@ -75,6 +84,8 @@ def test_usage_errors_are_one_line(tmp_path, run_cli):
     fails("--from-official", str(tmp_path / "x.csv"), expect="--clips")
     fails("--snr", "0", "5", "--name", "../up", expect="plain folder name")
     fails("--snr", "0", "5", "--ontology", str(tmp_path / "none.json"), expect="no such ontology file")
+    fails("--snr", "-15", expect="(see `lasskit mix --help`)")
+    fails("--snr", "0", "5", "--min-active", "20", expect="--min-active 20")
     assert all(len(e.strip().splitlines()) == 1 and "Traceback" not in e for e in errors)
 
 
@@ -100,7 +111,7 @@ def test_targets_and_noises_from_different_manifests_and_filters(tmp_path, run_c
     assert set(frame["source_corpus"]) == {"speechy"} and set(frame["noise_corpus"]) == {"noisy"}
     assert frame["source_id"].str.startswith("speechy_").all() and frame["noise_id"].str.startswith("noisy_").all()
     code, _, err = run_cli("-w", tmp_path, "mix", "speechy", "--split", "train", "--snr", "0", "5", "--name", "tr",
-                           "-j", "1", "--per-caption", "--integer-snr")
+                           "-j", "1", "--per-caption", "--integer-snr", "--duration", "1")
     assert code == 0, err
     frame = read_split(tmp_path / "data" / "splits" / "tr").frame
     assert set(frame["source_id"]) | set(frame["noise_id"]) == {"speechy_0", "speechy_2"}  # train: even ids
@@ -109,9 +120,16 @@ def test_targets_and_noises_from_different_manifests_and_filters(tmp_path, run_c
 
 
 def test_official_csv_round_trip(tmp_path, run_cli):
-    corpus(tmp_path, "gen", DENSE)
+    corpus(tmp_path, "gen", DENSE, split="train")
     code, _, err = run_cli("-w", tmp_path, "mix", "--snr", "-15", "15", "--integer-snr", "--per-caption",
-                           "--name", "ours", "--official-csv", tmp_path / "ours.csv", "-j", "1")
+                           "--name", "ours", "--official-csv", tmp_path / "ours.csv", "-j", "1", "--split", "train",
+                           "--split", "val")
+    assert code == 2 and "--official-csv" in err and "rows crop or pad their clips" in err  # 1 s clips, 10 s segments
+    assert len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "ours.csv").exists() and not (tmp_path / "data" / "splits" / "ours" / "mixture").exists()
+    code, _, err = run_cli("-w", tmp_path, "mix", "--snr", "-15", "15", "--integer-snr", "--per-caption",
+                           "--name", "ours", "--official-csv", tmp_path / "ours.csv", "-j", "1", "--split", "train",
+                           "--split", "val", "--duration", "1")
     assert code == 0, err
     official = read_official_csv(tmp_path / "ours.csv")
     assert len(official) == 12 and official["snr"].astype(int).between(-15, 15).all()
@@ -129,13 +147,15 @@ def test_official_csv_round_trip(tmp_path, run_cli):
 
 def test_unreadable_clip_is_listed_and_left_out(tmp_path, run_cli):
     manifest = corpus(tmp_path, "gen", DENSE)
-    (manifest.parent / "audio" / "gen_1.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
-    code, out, err = run_cli("-w", tmp_path, "mix", "--snr", "0", "5", "--name", "bad", "-j", "1")
+    (manifest.parent / "audio" / "gen_2.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    code, out, err = run_cli("-w", tmp_path, "mix", "--snr", "0", "5", "--name", "bad", "-j", "1", "--split", "train",
+                             "--split", "val", "--duration", "1")
     assert code == 1 and "1 clip(s) failed" in err and "failures.csv" in err
-    assert "gen_1.wav" in out
+    assert "gen_2.wav" in out
     split_dir = tmp_path / "data" / "splits" / "bad"
-    assert "gen_1.wav" in (split_dir / "failures.csv").read_text()
+    assert "gen_2.wav" in (split_dir / "failures.csv").read_text()
     frame = read_split(split_dir).frame
-    assert len(frame) == 5 and "gen_1" not in set(frame["source_id"]) | set(frame["noise_id"])
-    code, _, err = run_cli("-w", tmp_path, "mix", "--snr", "0", "5", "--name", "bad2", "-j", "1", "--keep-going")
+    assert len(frame) == 5 and "gen_2" not in set(frame["source_id"]) | set(frame["noise_id"])
+    code, _, err = run_cli("-w", tmp_path, "mix", "--snr", "0", "5", "--name", "bad2", "-j", "1", "--keep-going",
+                           "--split", "train", "--split", "val", "--duration", "1")
     assert code == 0, err

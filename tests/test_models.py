@@ -162,3 +162,49 @@ def test_models_command_lists_one_line_each_and_has_download(run_cli):
     assert "oracle" in lines and "dcase2024-baseline" in lines
     code, out, err = run_cli("models", "download", "--help")
     assert code == 0 and "lasskit models download" in out
+
+
+@pytest.mark.parametrize("content,words", [
+    (b"", "the file is empty"),
+    (b"garbage bytes, not a checkpoint", "neither the zip archive nor the pickle that torch.save writes"),
+    ("half", "a damaged or truncated zip archive ("),
+])
+def test_a_bad_checkpoint_file_is_one_complete_line(tmp_path: Path, monkeypatch, content, words):
+    """The user's own file: the whole reason, and no advice to download it again; a file in the
+    cache: remove it and download again."""
+    import torch
+
+    from lasskit.errors import WorkError
+    from lasskit.models.baseline import load_checkpoint_state
+
+    if content == "half":
+        torch.save({"state_dict": {"w": torch.zeros(1000)}}, tmp_path / "whole.ckpt")
+        data = (tmp_path / "whole.ckpt").read_bytes()
+        content = data[: len(data) // 2]
+    own = tmp_path / "mine.ckpt"
+    own.write_bytes(content)
+    with pytest.raises(WorkError) as info:
+        load_checkpoint_state(own)
+    message = str(info.value)
+    assert message.startswith(f"{own}: not a readable PyTorch checkpoint: {words}") and "\n" not in message
+    assert "download" not in message and message.endswith("(or the released one)")
+    monkeypatch.setenv("LASSKIT_CACHE", str(tmp_path / "cache"))
+    cached = tmp_path / "cache" / "weights" / "audiosep_16k,baseline,step=200000.ckpt"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(content)
+    with pytest.raises(WorkError, match=r"remove it and run `lasskit models download dcase2024-baseline`"):
+        load_checkpoint_state(cached)
+
+
+def test_padding_declarations_and_memory_helpers():
+    from lasskit.models.baseline import DCASE2024Baseline
+    from lasskit.models.builtin import Oracle
+    from lasskit.models.memory import available_bytes, keep_freed_memory
+
+    assert Passthrough.padding_invariant and Oracle.padding_invariant
+    assert not DCASE2024Baseline.padding_invariant and not SeparationModel.padding_invariant
+    assert DCASE2024Baseline.bytes_per_sample > 0 and DCASE2024Baseline.max_seconds is None
+    assert keep_freed_memory() in ("threshold", "no-mmap", "unsupported", "refused", "disabled")
+    assert keep_freed_memory() == keep_freed_memory()  # once per process
+    free = available_bytes("cpu")
+    assert free is None or free > 0

@@ -48,18 +48,19 @@ def test_clotho_converts_to_16k_mono_with_captions_and_lists_the_corrupt_file(ra
 
 
 def test_rerun_changes_nothing_and_resume_rewrites_only_the_deleted_output(raw, tmp_path):
-    prepare_corpus("clotho", raw / "clotho", tmp_path / "data", jobs=1)
+    prepare_corpus("fsd50k", raw / "fsd50k", tmp_path / "data", jobs=1)
     before = _snapshot(tmp_path / "data")
-    (report,) = prepare_corpus("clotho", raw / "clotho", tmp_path / "data", jobs=2)
-    assert report.skipped == 9 and _snapshot(tmp_path / "data") == before
-    victim = tmp_path / "data/clotho/audio/validation/ticking recording 3.wav"
+    (report,) = prepare_corpus("fsd50k", raw / "fsd50k", tmp_path / "data", jobs=2)
+    assert report.skipped == 6 and report.made == {} and _snapshot(tmp_path / "data") == before
+    victim = tmp_path / "data/fsd50k/audio/FSD50K.eval_audio/100005.wav"
     bytes_before = victim.read_bytes()
     victim.unlink()
-    (report,) = prepare_corpus("clotho", raw / "clotho", tmp_path / "data", jobs=2)
-    assert report.skipped == 8 and victim.read_bytes() == bytes_before
+    (report,) = prepare_corpus("fsd50k", raw / "fsd50k", tmp_path / "data", jobs=2)
+    assert report.skipped == 5 and report.made == {"output missing": 1} and victim.read_bytes() == bytes_before
+    assert "made 1 of 6: output missing 1" in report.notes
     after = _snapshot(tmp_path / "data")
     changed = [p for p in after if after[p] != before[p]]
-    assert changed == [victim]
+    assert sorted(p.name for p in changed) == ["100005.wav", "provenance.json"]
 
 
 def test_fsd50k_labels_splits_and_generated_captions(raw, tmp_path):

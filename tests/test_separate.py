@@ -163,7 +163,8 @@ def test_model_returning_nan_names_model_and_input(ws: Path, run_cli):
     code, out, err = run_cli("-w", ws, "separate", "--split", "synth", "--model", f"{TOY}:ReturnsNaN",
                              "--batch-size", "5", "--overwrite")
     assert code == 1 and err.count("\n") == 1
-    assert "model returns-nan" in err and "synth_0003.wav" in err  # the longest row: last in its batch
+    # only rows of equal length share a batch: the first call holds the shortest row alone
+    assert "model returns-nan" in err and "synth_0002.wav" in err
 
 
 def test_model_returning_wrong_length_names_model_and_input(ws: Path):
@@ -274,19 +275,19 @@ def test_model_at_another_rate_is_resampled_in_and_out(ws: Path):
     model = load_class(f"{TOY}:Passthrough8k")
     model.seen.clear()
     separate_split("synth", f"{TOY}:Passthrough8k", workspace=ws, device="cpu", batch_size=5)
-    assert model.seen == [(5, 10000)]  # 1.25 s at 8 kHz, the batch padded to its longest row
+    # only rows of equal length share a call: 0.75 s, 3 x 1 s, 1.25 s, at 8 kHz
+    assert model.seen == [(1, 6000), (3, 8000), (1, 10000)]
     for i in range(5):
         name = f"synth_{i:04d}.wav"
         mixture = read_wav(ws / "data/splits/synth/mixture" / name)
         est = read_wav(ws / "exp/passthrough-8k/synth" / name)
         assert len(est) == len(mixture)
-        # exactly the torchaudio round trip 16 kHz -> 8 kHz -> 16 kHz of the padded batch, cropped
+        # exactly the torchaudio round trip 16 kHz -> 8 kHz -> 16 kHz of the row itself (no padding)
         import torch
         import torchaudio.functional as taf
 
-        padded = torch.zeros(20000)
-        padded[: len(mixture)] = torch.from_numpy(mixture)
-        expected = taf.resample(taf.resample(padded, 16000, 8000), 8000, 16000)[: len(mixture)].numpy()
+        row = torch.from_numpy(mixture)
+        expected = taf.resample(taf.resample(row, 16000, 8000), 8000, 16000)[: len(mixture)].numpy()
         np.testing.assert_allclose(est, expected, atol=1e-6, rtol=0)
 
 
@@ -298,3 +299,354 @@ def test_split_folder_path_and_missing_reference_row(ws: Path):
     assert report.written == 4 and [m for m, _ in report.failures] == ["synth_0001.wav"]
     assert "no such reference file" in report.failures[0][1]
     assert report.record["failed"] == 1 and report.record["count"] == 4
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 11 §1: an output is reused only if it was made from the same mixture with the same settings
+# ---------------------------------------------------------------------------------------------
+def _wav_bytes(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.wav"))}
+
+
+def test_new_mixtures_after_a_remix_are_separated_again(ws: Path, run_cli):
+    """mix, separate, mix again (--overwrite: same names, new audio), separate: the changed outputs
+    are made again and the ledger ties each output to its mixture's digest (score's contract)."""
+    from lasskit.provenance import Ledger, file_digest
+
+    split_dir = ws / "data/splits/synth"
+    out_dir = ws / "exp/passthrough/synth"
+    code, out, err = run_cli("-w", ws, "separate", "--split", "synth")
+    assert code == 0, err
+    for i in (1, 3):  # the "new" mixtures: same names and lengths, other audio
+        path = split_dir / "mixture" / f"synth_{i:04d}.wav"
+        audio.write(path, 0.5 * read_wav(path), 16000, "float")
+    before = {p.name: p.stat().st_mtime_ns for p in out_dir.glob("*.wav")}
+    code, out, err = run_cli("-w", ws, "separate", "--split", "synth")
+    assert code == 0, err
+    assert "separated 2 of 5" in out and "(3 already done" in out
+    assert "remade 2 of 5: input changed 2" in out
+    for i in range(5):
+        name = f"synth_{i:04d}.wav"
+        np.testing.assert_array_equal(read_wav(out_dir / name), read_wav(split_dir / "mixture" / name))
+        assert Ledger(out_dir).get(name).input == file_digest(split_dir / "mixture" / name)
+        changed = (out_dir / name).stat().st_mtime_ns != before[name]
+        assert changed == (i in (1, 3))
+    record = json.loads((out_dir / "separate.json").read_text())
+    assert record["made"] == {"input changed": 2} and record["count"] == 5 and record["consistent"]
+
+
+def test_an_unchanged_rerun_reads_no_audio(ws: Path, monkeypatch):
+    separate_split("synth", "passthrough", workspace=ws, device="cpu")
+
+    def forbidden(*args, **kwargs):
+        raise AssertionError("an unchanged re-run must not read audio")
+
+    from lasskit import provenance
+
+    monkeypatch.setattr(audio, "info", forbidden)
+    monkeypatch.setattr(audio, "load", forbidden)
+    monkeypatch.setattr(provenance, "file_digest", forbidden)  # digests come from the cache (a stat)
+    report = separate_split("synth", "passthrough", workspace=ws, device="cpu")
+    assert (report.written, report.skipped, report.failures) == (0, 5, [])
+    assert report.redone == ""
+
+
+def _gain_checkpoint(path: Path, gain: float) -> Path:
+    path.write_text(json.dumps({"gain": gain}))
+    return path
+
+
+class CheckpointGain:
+    """A model whose gain comes from its checkpoint file; fails on ``fail_on`` (a mixture length)."""
+
+    name = "ckpt-gain"
+    sample_rate = 16000
+    padding_invariant = True
+
+    def __init__(self, checkpoint, fail_on: int | None = None):
+        self.checkpoint = str(checkpoint)
+        self.gain = json.loads(Path(checkpoint).read_text())["gain"]
+        self.fail_on = fail_on
+        self.options = {}
+
+    def separate(self, mixtures, queries):
+        if self.fail_on is not None and mixtures.shape[-1] == self.fail_on:
+            raise RuntimeError("stopped half way")
+        return mixtures * self.gain
+
+
+def test_checkpoint_b_over_a_remakes_every_output_and_never_claims_b_for_a(ws: Path):
+    from lasskit.provenance import Ledger
+
+    a = _gain_checkpoint(ws / "a.ckpt", 0.5)
+    b = _gain_checkpoint(ws / "b.ckpt", 0.25)
+    out_dir = ws / "exp/ckpt-gain/synth"
+    separate_split("synth", CheckpointGain(a), workspace=ws, device="cpu")
+    sha = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in (("a", a), ("b", b))}
+    assert json.loads((out_dir / "separate.json").read_text())["checkpoint_sha256"] == sha["a"]
+    # B stops half way: the outputs in the folder are B's only, and separate.json says exactly that
+    with pytest.raises(WorkError, match="stopped half way"):
+        separate_split("synth", CheckpointGain(b, fail_on=20000), workspace=ws, device="cpu", batch_size=1)
+    record = json.loads((out_dir / "separate.json").read_text())
+    ledger = Ledger(out_dir)
+    on_disk = sorted(p.name for p in out_dir.glob("*.wav"))
+    assert len(on_disk) == record["count"] == 4 and not record["complete"]  # 1.25 s (20000 samples) failed
+    assert {ledger.settings_of(n)["checkpoint_sha256"] for n in on_disk} == {sha["b"]}
+    assert record["checkpoint_sha256"] == sha["b"] and [g["outputs"] for g in record["made_with"]] == [4]
+    for name in on_disk:
+        mixture = read_wav(ws / "data/splits/synth/mixture" / name)
+        np.testing.assert_allclose(read_wav(out_dir / name), 0.25 * mixture, atol=1e-7)
+    # B again, complete: only the missing output is made
+    report = separate_split("synth", CheckpointGain(b), workspace=ws, device="cpu")
+    assert (report.written, report.skipped) == (1, 4)
+    # and A over B: everything again, with the reason
+    report = separate_split("synth", CheckpointGain(a), workspace=ws, device="cpu")
+    assert report.written == 5 and report.reasons == {"settings changed: checkpoint_sha256": 5}
+    assert json.loads((out_dir / "separate.json").read_text())["checkpoint_sha256"] == sha["a"]
+
+
+def test_options_and_chunking_are_settings(ws: Path):
+    first = separate_split("synth", f"{TOY}:Gain", workspace=ws, device="cpu", options={"gain": 0.5})
+    assert first.written == 5
+    again = separate_split("synth", f"{TOY}:Gain", workspace=ws, device="cpu", options={"gain": 0.5})
+    assert again.written == 0
+    other = separate_split("synth", f"{TOY}:Gain", workspace=ws, device="cpu", options={"gain": 0.25})
+    assert other.reasons == {"settings changed: options": 5}
+    chunked = separate_split("synth", f"{TOY}:Gain", workspace=ws, device="cpu", options={"gain": 0.25},
+                             chunk_seconds=0.5)
+    assert chunked.reasons == {"settings changed: chunk_overlap, chunk_seconds": 5}
+
+
+def test_output_replaced_by_hand_or_a_reference_changed_is_remade(ws: Path):
+    separate_split("synth", "oracle", workspace=ws, device="cpu")
+    out_dir = ws / "exp/oracle/synth"
+    audio.write(out_dir / "synth_0000.wav", np.zeros(16000, np.float32), 16000, "float")
+    source = ws / "data/splits/synth/source/synth_0004.wav"
+    audio.write(source, 0.5 * read_wav(source), 16000, "float")
+    report = separate_split("synth", "oracle", workspace=ws, device="cpu")
+    assert report.reasons == {"output changed on disk": 1, "reference changed": 1}
+    np.testing.assert_array_equal(read_wav(out_dir / "synth_0004.wav"), read_wav(source))
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 11 §3: the organizers' single pass; a row's estimate does not depend on its batch-mates
+# ---------------------------------------------------------------------------------------------
+class HashEncoder:
+    """A deterministic stand-in for the CLAP text encoder: a unit vector per query."""
+
+    def embed(self, queries):
+        import torch
+
+        rows = []
+        for q in queries:
+            g = torch.Generator().manual_seed(int(hashlib.sha256(q.encode()).hexdigest()[:8], 16))
+            rows.append(torch.nn.functional.normalize(torch.randn(512, generator=g), dim=0))
+        return torch.stack(rows)
+
+
+def random_baseline(**options):
+    import torch
+
+    from lasskit.models.baseline import DCASE2024Baseline
+
+    torch.manual_seed(0)
+    model = DCASE2024Baseline(random_init=True, channels=4, text_encoder=HashEncoder(), **options)
+    for module in model.network.modules():  # non-trivial batch-norm statistics
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.1, 0.1)
+            module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def test_baseline_row_alone_equals_the_row_in_a_mixed_batch(tmp_path: Path):
+    import torch
+
+    make_split(tmp_path, lengths=(0.5, 0.75, 0.5, 1.0, 0.75))
+    model = random_baseline()
+    assert model.padding_invariant is False
+    alone = separate_split("synth", model, workspace=tmp_path, device="cpu", batch_size=1, name="alone")
+    mixed = separate_split("synth", model, workspace=tmp_path, device="cpu", batch_size=5, name="mixed")
+    assert alone.written == mixed.written == 5
+    for name in _wav_bytes(tmp_path / "exp/alone/synth"):
+        together = read_wav(tmp_path / "exp/mixed/synth" / name)
+        np.testing.assert_allclose(together, read_wav(tmp_path / "exp/alone/synth" / name), rtol=0, atol=1e-6)
+    # what zero-padding would have done (the old pipeline): a visibly different estimate
+    x = torch.from_numpy(read_wav(tmp_path / "data/splits/synth/mixture/synth_0001.wav"))
+    q = ["a query"]
+    with torch.inference_mode():
+        own = model.separate(x[None], q)[0]
+        padded = model.separate(torch.nn.functional.pad(x, (0, 4000))[None], q)[0, : len(x)]
+    assert float((padded - own).norm() / own.norm()) > 1e-3
+
+
+def test_baseline_runs_one_pass_over_long_clips_unless_asked(tmp_path: Path):
+    import torch
+
+    model = random_baseline()
+    assert model.chunk_seconds is None and model.max_seconds is None
+    calls = []
+    forward = model.network.forward
+    model.network.forward = lambda x, c: calls.append(x.shape[-1]) or forward(x, c)
+    x = torch.randn(1, 16000 * 3) * 0.1
+    with torch.inference_mode():
+        whole = model.separate(x, ["rain"])
+    assert calls == [16000 * 3]  # the organizers' single pass over the whole clip
+    calls.clear()
+    chunked = random_baseline(chunk_seconds=2.0, context_seconds=0.5)
+    chunked.network.forward = lambda x, c: calls.append(x.shape[-1]) or forward(x, c)
+    with torch.inference_mode():
+        windows = chunked.separate(x, ["rain"])
+    assert calls == [32000] * 3  # only when asked: 2 s windows keeping 1 s each, 0.5 s of context
+    assert float((windows - whole).norm() / whole.norm()) > 1e-4  # chunking changes the estimate
+
+
+def test_plan_batches_groups_equal_lengths_only():
+    from lasskit.separation import plan_batches
+    from lasskit.separation.outputs import Item
+
+    items = [Item(i, f"m{i}", "q", Path("x"), None, n) for i, n in enumerate((5, 3, 5, 5, 3, 7, 5))]
+
+    def names(batches):
+        return [[it.name for it in b] for b in batches]
+
+    assert names(plan_batches(items, 2, False)) == [["m1", "m4"], ["m0", "m2"], ["m3", "m6"], ["m5"]]
+    assert names(plan_batches(items, 3, True)) == [["m1", "m4", "m0"], ["m2", "m3", "m6"], ["m5"]]
+
+
+class MemoryHungry:
+    """Passthrough that declares 500 bytes of memory per sample and records each call's shape."""
+
+    name = "memory-hungry"
+    sample_rate = 16000
+    bytes_per_sample = 500.0
+
+    def __init__(self):
+        self.calls = []
+        self.options = {}
+
+    def separate(self, mixtures, queries):
+        self.calls.append(tuple(mixtures.shape))
+        return mixtures.clone()
+
+
+def test_a_clip_too_long_for_the_free_memory_is_chunked_with_a_warning(ws: Path, monkeypatch, run_cli):
+    from lasskit.models import memory
+
+    # 10 MB free -> 8 MB per call: 1 s (8 MB) fits, 1.25 s (10 MB) is chunked in 1 s windows
+    monkeypatch.setattr(memory, "available_bytes", lambda device="cpu": 10_000_000)
+    model = MemoryHungry()
+    report = separate_split("synth", model, workspace=ws, device="cpu", batch_size=5)
+    assert [name for name, _ in report.chunked] == ["synth_0003.wav"]
+    assert "20000" not in str(model.calls) and (1, 16000) in model.calls
+    assert model.calls.count((1, 16000)) >= 3 + 2  # three 1 s rows one by one, and 1 s windows
+    assert "windows of 1 s" in report.chunked[0][1]
+    mixture = read_wav(ws / "data/splits/synth/mixture/synth_0003.wav")
+    np.testing.assert_allclose(read_wav(ws / "exp/memory-hungry/synth/synth_0003.wav"), mixture, atol=1e-6)
+    record = json.loads((ws / "exp/memory-hungry/synth/separate.json").read_text())
+    assert [c["mixture"] for c in record["chunked_for_memory"]] == ["synth_0003.wav"]
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 12: full disk, leftovers, kill -9 and Ctrl-C mid-run
+# ---------------------------------------------------------------------------------------------
+def test_full_disk_stops_with_one_line_naming_the_file_and_resumes(ws: Path, monkeypatch, run_cli):
+    import errno
+
+    from lasskit import atomic
+
+    real = atomic.write_bytes
+    written = []
+
+    def disk_full_after_two(path, data):
+        if Path(path).suffix == ".wav" and len(written) >= 2:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        written.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(audio, "write_bytes", disk_full_after_two)
+    code, out, err = run_cli("-w", ws, "separate", "--split", "synth", "--batch-size", "1")
+    out_dir = ws / "exp/passthrough/synth"
+    assert code == 1 and err.count("\n") == 1 and "Traceback" not in err
+    assert str(out_dir) in err and ".wav: no space left on the device" in err and "internal error" not in err
+    failures = (out_dir / "failures.csv").read_text()
+    assert "no space left" in failures
+    assert len(list(out_dir.glob("*.wav"))) == 2
+    monkeypatch.setattr(audio, "write_bytes", real)
+    code, out, err = run_cli("-w", ws, "separate", "--split", "synth")
+    assert code == 0, err
+    assert "separated 3 of 5" in out and not (out_dir / "failures.csv").exists()
+
+
+def test_leftovers_of_a_killed_run_are_removed(ws: Path):
+    out_dir = ws / "exp/passthrough/synth"
+    out_dir.mkdir(parents=True)
+    (out_dir / ".synth_0000.wav.k3j4h5g6.lasskit.tmp").write_bytes(b"half")
+    (out_dir / ".synth_0001.wav.abcdefgh.tmp").write_bytes(b"half")  # an older lasskit's name
+    report = separate_split("synth", "passthrough", workspace=ws, device="cpu")
+    assert report.removed_leftovers == 2
+    assert sorted(p.name for p in out_dir.iterdir() if p.name.startswith(".")) == []
+
+
+SLOW_MODEL = '''
+import time
+
+from lasskit.models.base import SeparationModel
+
+
+class Slow(SeparationModel):
+    """Passthrough with a query-dependent gain, 0.05 s per call."""
+
+    name = "slow"
+
+    def separate(self, mixtures, queries):
+        time.sleep(0.05)
+        gains = mixtures.new_tensor([1.0 - len(q) / 200 for q in queries])
+        return mixtures * gains[:, None]
+'''
+
+
+@pytest.mark.parametrize("how", ["kill-9", "ctrl-c"])
+def test_interrupted_run_then_rerun_equals_a_clean_run_byte_for_byte(tmp_path: Path, how: str):
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from lasskit.atomic import is_leftover
+
+    make_split(tmp_path / "a", lengths=[0.6 + 0.2 * (i % 3) for i in range(40)])
+    shutil.copytree(tmp_path / "a" / "data", tmp_path / "b" / "data")
+    (tmp_path / "slow.py").write_text(SLOW_MODEL)
+    args = [sys.executable, "-m", "lasskit", "separate", "--split", "synth", "--model",
+            f"{tmp_path / 'slow.py'}:Slow", "--batch-size", "1", "--device", "cpu"]
+    env = {**os.environ, "LASSKIT_PROGRESS": "0"}
+    out_a = tmp_path / "a/exp/slow/synth"
+    proc = subprocess.Popen(args, cwd=tmp_path / "a", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while len(list(out_a.glob("*.wav"))) < 8 and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.02)
+    assert proc.poll() is None, proc.communicate()
+    os.killpg(proc.pid, signal.SIGKILL if how == "kill-9" else signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    done = len(list(out_a.glob("*.wav")))
+    assert 8 <= done < 40
+    if how == "ctrl-c":
+        assert proc.returncode == 130 and err.startswith("error: interrupted") and err.count("\n") == 1, err
+        assert not [p for p in out_a.iterdir() if is_leftover(p.name)]
+        record = json.loads((out_a / "separate.json").read_text())
+        assert record["count"] == done and not record["complete"]
+    else:
+        assert proc.returncode == -signal.SIGKILL
+        (out_a / ".synth_0039.wav.zzzzzzzz.lasskit.tmp").write_bytes(b"what a kill -9 can leave")
+    rerun = subprocess.run(args, cwd=tmp_path / "a", env=env, capture_output=True, text=True, timeout=120)
+    assert rerun.returncode == 0, rerun.stderr
+    clean = subprocess.run(args, cwd=tmp_path / "b", env=env, capture_output=True, text=True, timeout=120)
+    assert clean.returncode == 0, clean.stderr
+    out_b = tmp_path / "b/exp/slow/synth"
+    assert _wav_bytes(out_a) == _wav_bytes(out_b) and len(_wav_bytes(out_b)) == 40
+    assert sorted(p.name for p in out_a.iterdir()) == sorted(p.name for p in out_b.iterdir())
+    record = json.loads((out_a / "separate.json").read_text())
+    assert record["count"] == 40 and record["complete"] and record["written"] == 40 - record["skipped"]

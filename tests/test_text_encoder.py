@@ -33,16 +33,28 @@ def byte_alphabet() -> list[str]:
     return [chr(mapping[b]) for b in range(256)]
 
 
-@pytest.fixture(scope="module")
-def tokenizer_dir(tmp_path_factory) -> Path:
-    folder = tmp_path_factory.mktemp("tokenizer")
+def tiny_vocab(extra: tuple[str, ...] = ()) -> dict[str, int]:
+    """A byte-level BPE vocabulary laid out like roberta-base's (special tokens 0-3, <mask> last)."""
     vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for symbol in [*byte_alphabet(), "Ġd", "Ġdo", "Ġdog", "ra", "Ġa"]:
+    for symbol in [*byte_alphabet(), "Ġd", "Ġdo", "Ġdog", "ra", "Ġa", *extra]:
         vocab.setdefault(symbol, len(vocab))
     vocab["<mask>"] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\nĠ d\nĠd o\nĠdo g\nr a\nĠ a\n")
+    return vocab
+
+
+TINY_MERGES = "#version: 0.2\nĠ d\nĠd o\nĠdo g\nr a\nĠ a\n"
+
+
+def write_tokenizer(folder: Path, vocab: dict[str, int] | None = None) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab or tiny_vocab()))
+    (folder / "merges.txt").write_text(TINY_MERGES)
     return folder
+
+
+@pytest.fixture(scope="module")
+def tokenizer_dir(tmp_path_factory) -> Path:
+    return write_tokenizer(tmp_path_factory.mktemp("tokenizer"))
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +64,7 @@ def tokenizer(tokenizer_dir):
 
 def tiny_config(heads: int = 2):
     return transformers.RobertaConfig(
-        vocab_size=300, hidden_size=32, num_hidden_layers=2, num_attention_heads=heads, intermediate_size=37,
+        vocab_size=len(tiny_vocab()), hidden_size=32, num_hidden_layers=2, num_attention_heads=heads, intermediate_size=37,
         max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
         eos_token_id=2, initializer_range=0.5,  # large weights: texts give clearly different embeddings
     )
@@ -146,7 +158,7 @@ def test_weights_found_under_every_checkpoint_prefix(tokenizer, encoder, prefix)
 def test_config_is_inferred_from_the_tensors():
     branch = {k[len("text_branch."):]: v for k, v in tiny_text_state(heads=1).items() if k.startswith("text_branch.")}
     config = roberta_config_from_state(branch)
-    assert (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (300, 32, 2, 37)
+    assert (config.vocab_size, config.hidden_size, config.num_hidden_layers, config.intermediate_size) == (266, 32, 2, 37)
     assert (config.max_position_embeddings, config.num_attention_heads, config.type_vocab_size) == (514, 1, 1)
 
 
@@ -163,16 +175,40 @@ def test_bad_text_weights_are_clear_errors(tokenizer):
         load_clap_text_encoder(state, tokenizer, config=tiny_config(), source="x.ckpt")
 
 
-def test_missing_tokenizer_says_how_to_get_it(tmp_path, monkeypatch):
-    with pytest.raises(UsageError, match=r"no RoBERTa tokenizer here.*roberta-base"):
+def test_missing_tokenizer_folder_says_how_to_get_it(tmp_path):
+    with pytest.raises(UsageError, match=r"no RoBERTa tokenizer here.*lasskit models download dcase2024-baseline"):
         load_tokenizer(tmp_path)
 
-    def offline(*args, **kwargs):
-        raise OSError("We couldn't connect to 'https://huggingface.co'")
 
-    monkeypatch.setattr(transformers.RobertaTokenizerFast, "from_pretrained", offline)
-    with pytest.raises(UsageError, match=r"roberta-base is not in the Hugging Face cache.*from_pretrained\('roberta-base'\)"):
-        load_tokenizer(None)
+def test_a_tokenizer_that_does_not_fit_the_checkpoint_is_refused(tmp_path, tokenizer):
+    from lasskit.models.text_encoder import check_tokenizer
+
+    state = tiny_text_state()
+    # one token too many: the vocabulary and the embedding rows disagree
+    bigger = load_tokenizer(write_tokenizer(tmp_path / "bigger", tiny_vocab(("Ġextra",))))
+    with pytest.raises(UsageError, match=r"is not roberta-base's \(267 tokens where the checkpoint's embedding "
+                                         r"has 266 rows\).*lasskit models download dcase2024-baseline"):
+        load_clap_text_encoder(state, bigger, config=tiny_config())
+    # the special tokens elsewhere than roberta-base's ids
+    swapped = {**tiny_vocab(), "<s>": 2, "</s>": 0}
+    with pytest.raises(UsageError, match=r"<s> at id 2, not 0"):
+        load_tokenizer(write_tokenizer(tmp_path / "swapped", swapped))
+
+    class OnlySpecials:
+        """What transformers 5 returns for roberta-base without its files: every query is <s></s>."""
+
+        def __len__(self):
+            return len(tiny_vocab())
+
+        def convert_tokens_to_ids(self, token):
+            return tiny_vocab()[token]
+
+        def __call__(self, texts, **kwargs):
+            return {"input_ids": torch.tensor([[0, 2]] * len(texts)), "attention_mask": torch.ones(len(texts), 2)}
+
+    with pytest.raises(UsageError, match=r"'a dog barks' becomes only 2 token\(s\)"):
+        check_tokenizer(OnlySpecials(), len(tiny_vocab()), "the test's tokenizer")
+    check_tokenizer(tokenizer, len(tiny_vocab()))  # the right one passes
 
 
 def write_baseline_checkpoint(path: Path, text_prefix: str | None) -> Path:
@@ -241,3 +277,48 @@ def test_separate_command_runs_the_baseline(tmp_path, tokenizer_dir, run_cli, ba
     for i in range(3):
         estimate, rate = audio.read(out_dir / f"m{i}.wav")
         assert rate == 16000 and estimate.shape[-1] == int(16000 * (0.5 + 0.25 * i))
+
+
+def _baseline_cli(tmp_path, ckpt, env_extra, *extra):
+    """`python -m lasskit separate --model dcase2024-baseline` in a subprocess with ``env_extra``."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LASSKIT_PROGRESS": "0", **env_extra}
+    return subprocess.run([sys.executable, "-m", "lasskit", "separate", "--split", "real", "--model",
+                           "dcase2024-baseline", "--checkpoint", str(ckpt), "--device", "cpu", *extra],
+                          cwd=tmp_path / "ws", env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_an_empty_hugging_face_cache_offline_is_refused_then_the_download_fills_it(tmp_path, baseline_ckpt):
+    """Really offline with nothing cached (HF_HOME empty, HF_HUB_OFFLINE=1): transformers 5 hands back
+    a 5-token stand-in for roberta-base; the encoder refuses it in one line saying how to get the
+    files; once they are where `lasskit models download` puts them, the same command runs and two
+    queries on one recording give different estimates."""
+    import numpy as np
+    import pandas as pd
+
+    from lasskit import audio, soundgen
+    from lasskit.splits import write_split_csv
+
+    split_dir = tmp_path / "ws" / "data" / "splits" / "real"
+    clip = (soundgen.generate("bird", 0.5, 16000, seed=1) + soundgen.generate("rain", 0.5, 16000, seed=2))
+    audio.write(split_dir / "mixture" / "case-0.wav", clip.astype(np.float32), 16000, "float")
+    audio.write(split_dir / "mixture" / "case-1.wav", clip.astype(np.float32), 16000, "float")
+    write_split_csv(split_dir, pd.DataFrame([{"mixture": "case-0.wav", "query": "a dog"},
+                                             {"mixture": "case-1.wav", "query": "rain"}]))
+    (tmp_path / "hf").mkdir()
+    env = {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
+           "LASSKIT_CACHE": str(tmp_path / "cache")}
+    proc = _baseline_cli(tmp_path, baseline_ckpt, env)
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "not roberta-base's" in proc.stderr and "lasskit models download dcase2024-baseline" in proc.stderr
+    out_dir = tmp_path / "ws/exp/dcase2024-baseline/real"
+    assert not list(out_dir.glob("*.wav"))
+    write_tokenizer(tmp_path / "cache" / "tokenizers" / "roberta-base")  # what the download writes
+    proc = _baseline_cli(tmp_path, baseline_ckpt, env)
+    assert proc.returncode == 0, proc.stderr
+    dog, rain = (audio.read(out_dir / f"case-{i}.wav")[0] for i in (0, 1))
+    assert not np.array_equal(dog, rain)  # the text reaches the separator

@@ -165,11 +165,56 @@ def test_models_download_command(server, tmp_path, monkeypatch, run_cli, capsys)
     monkeypatch.setitem(weights.WEIGHTS, "dcase2024-baseline", weights.WeightFile(
         "dcase2024-baseline", "audiosep_16k,baseline,step=200000.ckpt", f"{server.url}/files/model.ckpt",
         sha256=PAYLOAD_SHA256))
+    monkeypatch.setitem(weights.TOKENIZERS, "roberta-base", (
+        weights.WeightFile("roberta-base/vocab.json", "vocab.json", f"{server.url}/missing/vocab.json"),))
     code, out, err = run_cli("models", "download", "dcase2024-baseline", cwd=tmp_path)
-    assert code == 0, err
+    # the tokenizer's file is missing on the server: one line saying where the file goes
+    assert code == 1 and err.count("\n") == 1 and "download the file by hand to" in err
+    assert str(tmp_path / "cache" / "tokenizers" / "roberta-base" / "vocab.json") in err
     expected = tmp_path / "cache" / "weights" / "audiosep_16k,baseline,step=200000.ckpt"
-    assert out.strip() == str(expected) and expected.read_bytes() == PAYLOAD
+    assert expected.read_bytes() == PAYLOAD
+    monkeypatch.setitem(weights.TOKENIZERS, "roberta-base", ())
     code, out, err = run_cli("models", "download", "dcase2024-baseline", cwd=tmp_path)
-    assert code == 0 and len(server.requests) == 1  # second run: cached
+    assert code == 0 and len(server.requests) == 2  # the weights cached; one failed tokenizer request
     code, out, err = run_cli("models", "download", "no-such-model", cwd=tmp_path)
     assert code == 2 and "no downloadable weights for 'no-such-model'" in err
+
+
+def test_models_download_also_fetches_the_tokenizer(server, tmp_path, monkeypatch, run_cli):
+    """One command gives an offline machine everything: the checkpoint and roberta-base's vocab.json
+    and merges.txt, in <cache>/tokenizers/roberta-base, where the text encoder looks first."""
+    monkeypatch.setenv("LASSKIT_CACHE", str(tmp_path / "cache"))
+    vocab, merges = b'{"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3, "<mask>": 4}', b"#version: 0.2\n"
+    server.files["/rb/vocab.json"], server.files["/rb/merges.txt"] = vocab, merges
+    monkeypatch.setitem(weights.WEIGHTS, "dcase2024-baseline", weights.WeightFile(
+        "dcase2024-baseline", "audiosep_16k,baseline,step=200000.ckpt", f"{server.url}/files/model.ckpt",
+        sha256=PAYLOAD_SHA256))
+    monkeypatch.setitem(weights.TOKENIZERS, "roberta-base", tuple(
+        weights.WeightFile(f"roberta-base/{n}", n, f"{server.url}/rb/{n}") for n in ("vocab.json", "merges.txt")))
+    code, out, err = run_cli("models", "download", "dcase2024-baseline", cwd=tmp_path)
+    assert code == 0, err
+    folder = tmp_path / "cache" / "tokenizers" / "roberta-base"
+    assert out.split() == [str(tmp_path / "cache" / "weights" / "audiosep_16k,baseline,step=200000.ckpt"), str(folder)]
+    assert (folder / "vocab.json").read_bytes() == vocab and (folder / "merges.txt").read_bytes() == merges
+    assert weights.tokenizer_dir() == folder
+    code, out, err = run_cli("models", "download", "dcase2024-baseline", cwd=tmp_path)
+    assert code == 0 and len(server.requests) == 3  # second run: everything cached
+    assert weights.MODEL_TOKENIZERS["dcase2024-baseline"] == "roberta-base"
+    assert weights.TOKENIZERS["roberta-base"] != ()
+
+
+def test_published_tokenizer_urls():
+    urls = [f.url for f in weights.TOKENIZERS["roberta-base"]]
+    assert urls == ["https://huggingface.co/FacebookAI/roberta-base/resolve/main/vocab.json",
+                    "https://huggingface.co/FacebookAI/roberta-base/resolve/main/merges.txt"]
+
+
+def test_sha256_is_cached_by_stat(tmp_path, monkeypatch):
+    path = tmp_path / "w.ckpt"
+    path.write_bytes(PAYLOAD)
+    assert weights.sha256_cached(path, cache=tmp_path / "c") == PAYLOAD_SHA256
+    monkeypatch.setattr(weights, "sha256_file", lambda p: pytest.fail("hashed again"))
+    assert weights.sha256_cached(path, cache=tmp_path / "c") == PAYLOAD_SHA256
+    path.write_bytes(b"other")
+    monkeypatch.undo()
+    assert weights.sha256_cached(path, cache=tmp_path / "c") == hashlib.sha256(b"other").hexdigest()

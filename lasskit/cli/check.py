@@ -23,16 +23,17 @@ def check(
     from lasskit.errors import WorkError
     from lasskit.submission import check_submission
 
+    jobs = check_jobs(jobs)
     ws = workspace(ctx)
-    report = check_submission(path if path is not None else ws.submission_dir, ws, jobs=check_jobs(jobs))
+    report = check_submission(path if path is not None else ws.submission_dir, ws, jobs=jobs)
     for note in report.notes:
         typer.echo(f"note: {note}")
     for w in report.warnings:
         typer.echo(f"warning: {w.line()}")
     for line in report.lines(0 if all_lines else 20):
         typer.echo(line)
-    systems = ", ".join(report.systems) or "none"
-    summary = (f"checked {report.path}: systems {systems}; {report.audio_files} WAV file(s); "
+    systems = f"systems {', '.join(report.systems)}" if report.systems else "no system found"
+    summary = (f"checked {report.path}: {systems}; {report.audio_files} WAV file(s); "
                f"{len(report.problems)} problem(s), {len(report.warnings)} warning(s) in {report.seconds:.1f} s")
     typer.echo(summary)
     if report.problems:

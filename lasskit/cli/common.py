@@ -21,10 +21,56 @@ def console(stderr: bool = False):
     return Console(stderr=stderr, highlight=False)
 
 
+def option_error(option: str, value, why: str, fix: str | None = None) -> UsageError:
+    """A bad option value as one line: ``--jobs -3: must be ...``, or, when the value came from
+    lasskit.yaml, ``<workspace>/lasskit.yaml: prepare.jobs: -3: must be ...`` (the file and key to fix)."""
+    from typer.main import get_current_context
+
+    ctx = get_current_context(silent=True)
+    name = option.lstrip("-").replace("-", "_")
+    tail = f"; {fix}" if fix else ""
+    if ctx is not None:
+        param = next((p for p in ctx.command.params if option in getattr(p, "opts", ()) or p.name == name), None)
+        pname = param.name if param is not None else name
+        try:
+            source = ctx.get_parameter_source(pname)
+        except Exception:
+            source = None
+        ws = ctx.find_root().obj
+        if getattr(source, "name", None) == "DEFAULT_MAP" and hasattr(ws, "config_key"):
+            key = ws.config_key(ctx.info_name, pname) or ws.config_key(ctx.info_name, name) or name
+            return UsageError(f"{ws.config_path}: {key}: {value!r}: {why}; fix the value in the file "
+                              f"(or pass {option} on the command line)")
+    hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and ctx.command_path else ""
+    return UsageError(f"{option} {value}: {why}{tail}{hint}")
+
+
 def check_jobs(jobs: int | None) -> int | None:
+    """``--jobs``: 0 or None is all cores; a negative number is a usage error."""
     if jobs is not None and jobs < 0:
-        raise UsageError(f"--jobs {jobs}: must be 0 (all cores) or a positive number")
+        raise option_error("--jobs", jobs, "must be 0 (all cores) or a positive number")
     return jobs or None
+
+
+def check_range(option: str, value, low=None, high=None, *, low_open: bool = False, what: str = "") -> None:
+    """Raise :func:`option_error` unless ``low <= value <= high`` (``low < value`` with ``low_open``)."""
+    import math
+
+    if value is None:
+        return
+    bad = isinstance(value, float) and not math.isfinite(value)
+    if low is not None:
+        bad = bad or (value <= low if low_open else value < low)
+    if high is not None:
+        bad = bad or value > high
+    if bad:
+        if low is not None and high is not None:
+            rule = f"must be from {low} to {high}"
+        elif low is not None:
+            rule = f"must be more than {low}" if low_open else f"must be {low} or more"
+        else:
+            rule = f"must be at most {high}"
+        raise option_error(option, value, rule + (f" {what}" if what else ""))
 
 
 JOBS_HELP = "Worker processes (default: all cores)."

@@ -31,6 +31,9 @@ def mix(
     duration: float = typer.Option(10.0, "--duration", help="Segment length in seconds."),
     min_duration: float = typer.Option(0.0, "--min-duration", help="Skip clips shorter than this (s); 0 pads them."),
     silence_db: float = typer.Option(-60.0, "--silence-db", help="A 0.1 s frame is active at RMS >= this (dBFS)."),
+    min_active: float = typer.Option(
+        None, "--min-active", metavar="SECONDS",
+        help="Least active target time per mixture (s); default a tenth of --duration, 0 turns it off."),
     official_csv: Path = typer.Option(None, "--official-csv", help="Also write the organizers' source,noise,snr,caption CSV."),
     from_official: Path = typer.Option(None, "--from-official", help="Rebuild a split from an organizers' CSV instead."),
     clips: Path = typer.Option(None, "--clips", help="With --from-official: folder of <id>.wav clips or a manifest."),
@@ -40,7 +43,11 @@ def mix(
 ) -> None:
     """Make class-disjoint mixtures (target + noise sharing no label) at exact SNRs.
 
-    Example: lasskit mix dcase2024_val --snr -15 15 --integer-snr --per-caption --name my_val
+    Validation/evaluation data (val/eval splits, the challenge's own corpora) is used only when
+    named: --split val, or the corpus as MANIFEST.
+
+    Examples: lasskit mix --snr -15 15 --num 5000 --name train (training data only);
+    lasskit mix dcase2024_val --snr -15 15 --integer-snr --per-caption --name my_val
     """
     from lasskit.errors import UsageError, WorkError
     from lasskit.mixing import (
@@ -49,6 +56,7 @@ def mix(
         mix_from_official,
         resolve_manifest,
     )
+    from lasskit.mixing.planning import challenge_manifests
 
     ws = workspace(ctx)
     jobs = check_jobs(jobs)
@@ -62,6 +70,7 @@ def mix(
     else:
         if snr is None:
             raise UsageError("pass --snr LOW HIGH (dB), or set mix: {snr: [LOW, HIGH]} in lasskit.yaml")
+        named_words = [*(manifests or []), *(targets or []), *(noises or [])]
         words = list(manifests or []) or ws.corpora()
         if not words and not targets:
             raise UsageError(f"no prepared corpus in {ws.data_dir}; run `lasskit prepare` first or pass MANIFEST")
@@ -70,11 +79,12 @@ def mix(
         spec = MixSpec(
             snr_low=float(snr[0]), snr_high=float(snr[1]), num=num, per_caption=per_caption, integer_snr=integer_snr,
             duration=duration, min_duration=min_duration, seed=seed, allow_unlabeled=allow_unlabeled,
-            silence_db=silence_db,
+            silence_db=silence_db, min_active=min_active,
         )
         report = make_mixtures(
             split_dir, spec, target_paths, noise_paths, splits=list(split or []), datasets=list(dataset or []),
             ontology=ontology, official_csv=official_csv, jobs=jobs, overwrite=overwrite,
+            named=[resolve_manifest(w, ws) for w in named_words], reference=challenge_manifests(ws),
         )
     print_report(report)
     if not report.complete:
@@ -94,19 +104,37 @@ def print_report(report) -> None:
     table.add_column("count", justify="right")
     table.add_row("mixtures", str(report.rows))
     table.add_row("  written now", str(report.written))
+    for why, count in (getattr(report, "redone", None) or {}).items():
+        table.add_row(f"    {why}", str(count))
     if report.resumed:
-        table.add_row("  already complete", str(report.resumed))
+        table.add_row("  already current (kept)", str(report.resumed))
+    if getattr(report, "removed", 0):
+        table.add_row("  files of earlier rows removed", str(report.removed))
     if report.targets_available or report.noises_available:
         table.add_row("candidate targets / noises", f"{report.targets_available} / {report.noises_available}")
     table.add_row("distinct targets / noises used", f"{report.distinct_targets} / {report.distinct_noises}")
     for reason, count in report.skipped.items():
         table.add_row(f"skipped: {reason}", str(count))
+    if getattr(report, "derived_rows", 0):
+        table.add_row("rows resting on derived labels", str(report.derived_rows))
+    if getattr(report, "active_quartiles", None):
+        q1, q2, q3 = report.active_quartiles
+        table.add_row("target active share (quartiles)", f"{q1:.0%} / {q2:.0%} / {q3:.0%}")
+        table.add_row("  rows with target under half active", str(report.low_active_rows))
+        table.add_row("  floor on active target time (s)", f"{report.min_active:g}")
+    if getattr(report, "snr_active_median_gap", None) is not None:
+        table.add_row("SNR over active target frames minus SNR (median dB)", f"{report.snr_active_median_gap:+.1f}")
     table.add_row("failures", str(len(report.failures)))
     table.add_row("hours of audio", f"{report.audio_seconds / 3600:.3f}")
     table.add_row("seconds", f"{report.seconds:.1f}")
     con.print(table)
     if report.snr_histogram:
         con.print(snr_histogram_text(report.snr_histogram))
+    pool = getattr(report, "pool", None)
+    if pool is not None and pool.used:
+        con.print("clips used: " + "; ".join(
+            f"{corpus} (" + ", ".join(f"{split} {n}" for split, n in splits.items()) + ")"
+            for corpus, splits in pool.used.items()))
     con.print(f"{report.split_dir.name}: {report.csv_path}")
     if report.official_csv:
         con.print(f"organizers' CSV: {report.official_csv}")
@@ -115,6 +143,8 @@ def print_report(report) -> None:
         con.print(f"  note: {len(report.without_noise)} target(s) have no noise sharing no class with them: {shown}")
     for note in report.notes:
         con.print(f"  note: {note}")
+    for warning in getattr(report, "warnings", []):
+        con.print(f"  warning: {warning}")
     print_failures(con, report.failures, report.split_dir / "failures.csv")
 
 

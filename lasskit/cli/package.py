@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import JOBS_HELP, check_jobs, console, workspace
+from lasskit.cli.common import JOBS_HELP, check_jobs, check_range, console, option_error, workspace
 
 
 def package(
@@ -31,12 +31,18 @@ def package(
     System details (authors:, package.system) come from lasskit.yaml.
     """
     from lasskit.submission import build_package
+    from lasskit.submission.archive import AUDIO_FORMATS
+    from lasskit.submission.rules import MAX_SYSTEMS
 
+    check_range("--index", index, 1, MAX_SYSTEMS, what="(a team submits at most 4 systems)")
+    if audio_format not in AUDIO_FORMATS:
+        raise option_error("--audio-format", audio_format, f"use one of {', '.join(AUDIO_FORMATS)}")
+    jobs = check_jobs(jobs)
     ws = workspace(ctx)
     result = build_package(
         ws, team=team, institute=institute, index=index, name=name, abbreviation=abbreviation, model=model,
         audio_url=audio_url, report=report, audio_format=audio_format, out_dir=out, overwrite=overwrite,
-        jobs=check_jobs(jobs),
+        jobs=jobs,
     )
     con = console()
     con.print(f"[bold]{result.label}[/bold] in {result.out_dir} ({result.seconds:.1f} s)")

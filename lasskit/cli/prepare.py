@@ -15,23 +15,30 @@ def prepare(
     src: Path = typer.Argument(None, help="Raw download folder (default: paths.<corpus> in lasskit.yaml)."),
     out: Path = typer.Option(None, "--out", help="Data folder to write into (default: <workspace>/data)."),
     jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Convert again even if outputs are complete."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Convert everything again, even outputs that are up to date."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some files failed (they are still listed)."),
     resampler: str = typer.Option("soxr", "--resampler", help="soxr (default, HQ) or torchaudio."),
     captions: list[Path] = typer.Option(None, "--captions", help="fsd50k: organizers' caption JSON (repeatable)."),
     metadata: Path = typer.Option(None, "--metadata", help="folder: CSV with file, captions, labels, split."),
     name: str = typer.Option(None, "--name", help="folder: corpus name (default: the folder's name)."),
+    vocabulary: Path = typer.Option(None, "--vocabulary", help="clotho, folder: FSD50K's vocabulary.csv, to derive "
+                                    "labels from captions (default: the one under paths.fsd50k)."),
+    ontology: Path = typer.Option(None, "--ontology", help="clotho, folder: AudioSet ontology.json, to derive labels "
+                                  "onto AudioSet's names and hierarchy."),
 ) -> None:
     """Convert a raw corpus to mono 16 kHz WAV and write its manifest.
 
     Example: lasskit prepare dcase2024 ~/downloads/dcase2024_task9
     """
-    from lasskit.corpora import CORPORA, prepare_corpus
+    from lasskit.corpora import CORPORA, check_name, check_resampler, prepare_corpus
     from lasskit.errors import UsageError, WorkError
 
     ws = workspace(ctx)
     if corpus not in CORPORA:
         raise UsageError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")
+    check_resampler(resampler)  # option values are checked before any work
+    if name is not None:
+        check_name(name)
     if src is None:
         src = ws.raw_path(corpus)
         if src is None:
@@ -41,24 +48,35 @@ def prepare(
         options["captions"] = list(captions or [])
     if corpus == "folder":
         options.update(metadata=metadata, name=name)
+    if corpus in ("clotho", "folder"):
+        from lasskit.labels.corpus import resolve_labeler
+
+        options["labeler"] = resolve_labeler(vocabulary, ontology, ws.raw_path("fsd50k"))
     reports = prepare_corpus(corpus, src, out or ws.data_dir, **options)
     print_reports(reports)
-    failed = sum(len(r.failures) for r in reports)
+    failed = [f for r in reports for f in r.failures]
     if failed and not keep_going:
-        raise WorkError(f"{failed} file(s) failed; see {', '.join(str(r.path.parent / 'failures.csv') for r in reports if r.failures)}")
+        lists = ", ".join(str(r.path.parent / "failures.csv") for r in reports if r.failures)
+        first = failed[0][1] if failed[0][0] in failed[0][1] else f"{failed[0][0]}: {failed[0][1]}"
+        more = f"; {len(failed) - 1} more" if len(failed) > 1 else ""
+        raise WorkError(f"{len(failed)} file(s) failed ({first}{more}); see {lists}")
 
 
 def print_reports(reports) -> None:
-    """The summary table: items, hours of audio, failures, seconds, times real time."""
+    """The summary table: items, hours of audio, outputs made and up to date, float WAVs, failures,
+    seconds, times real time; then each report's notes (why outputs were made, files written as
+    float because 16-bit would clip) and failures."""
     from rich.table import Table
 
     con = console()
     table = Table(title="lasskit prepare")
-    for col in ("output", "kind", "items", "hours", "failures", "skipped", "seconds", "x real time"):
+    cols = ("output", "kind", "items", "hours", "made", "up to date", "float", "failures", "seconds", "x real time")
+    for col in cols:
         table.add_column(col, justify="right" if col not in ("output", "kind") else "left")
     for r in reports:
-        table.add_row(r.name, r.kind, str(r.items), f"{r.audio_seconds / 3600:.3f}", str(len(r.failures)),
-                      str(r.skipped), f"{r.seconds:.1f}", f"{r.speed:.0f}" if r.seconds > 0 else "-")
+        table.add_row(r.name, r.kind, str(r.items), f"{r.audio_seconds / 3600:.3f}",
+                      str(getattr(r, "made_count", 0)), str(r.skipped), str(getattr(r, "float_files", 0)),
+                      str(len(r.failures)), f"{r.seconds:.1f}", f"{r.speed:.0f}" if r.seconds > 0 else "-")
     con.print(table)
     for r in reports:
         con.print(f"{r.name}: {r.path}")

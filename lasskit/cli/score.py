@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import typer
@@ -28,10 +29,23 @@ def score(
     seed: int = typer.Option(0, "--seed", help="Seed of the bootstrap confidence intervals."),
     resamples: int = typer.Option(1000, "--resamples", help="Bootstrap resamples for the 95% intervals."),
     jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
+    clap: bool = typer.Option(False, "--clap", help="CLAPScore columns on splits with references too, and how well "
+                              "the CLAP gain tracks SDRi (splits without references always get them)."),
+    clap_path: str = typer.Option("paper", "--clap-path", metavar="PATH", help="paper (the published double-speed "
+                                  "input, default) or physical (true 16->48 kHz)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="CLAP weights: the baseline checkpoint or "
+                                    "music_speech_audioset_epoch_15_esc_89.98.pt (default: the lasskit cache)."),
+    tokenizer: Path = typer.Option(None, "--tokenizer", metavar="DIR", help="roberta-base tokenizer folder for CLAP "
+                                   "(default: lasskit's cache, then the Hugging Face cache)."),
+    device: str = typer.Option("auto", "--device", help="CLAP device: auto (cuda if available), cpu, cuda or cuda:N."),
+    clap_batch: int = typer.Option(4, "--clap-batch", help="10 s clips per CLAP audio-tower call."),
 ) -> None:
     """Score separated outputs: writes exp/<model>/<split>/scores.csv and summary.json.
 
     Example: lasskit score --split val_synth --model baseline --by snr --compare passthrough
+
+    Splits without references (eval_real, eval_synth) are scored by CLAPScore (needs the CLAP weights):
+    lasskit score --split eval_real --model baseline --compare passthrough
     """
     from lasskit.errors import UsageError, WorkError
     from lasskit.scoring import ScoreOptions, score_workspace
@@ -39,7 +53,9 @@ def score(
     ws = workspace(ctx)
     options = ScoreOptions(
         bss_eval=bss_eval, trim=trim, allow_missing=allow_missing, by=tuple(_names(by)), plot=plot,
-        jobs=check_jobs(jobs), seed=seed, resamples=resamples,
+        jobs=check_jobs(jobs), seed=seed, resamples=resamples, clap=clap, clap_path=clap_path,
+        checkpoint=str(checkpoint) if checkpoint else None, tokenizer=str(tokenizer) if tokenizer else None,
+        device=device, clap_batch_size=max(1, clap_batch),
     )
     run = score_workspace(ws, splits=_names(split) or None, models=_names(model) or None,
                           estimates=estimates, out=out, compare=compare, options=options)
@@ -58,12 +74,17 @@ def _names(values: list[str] | None) -> list[str]:
     return list(dict.fromkeys(v.strip() for value in values or () for v in str(value).split(",") if v.strip()))
 
 
-def _ci(stats: dict) -> str:
+def _ci(stats: dict, digits: int = 2) -> str:
     """``mean`` over ``[lo, hi]`` on two lines (narrow terminals keep the table readable)."""
     mean, (lo, hi) = stats.get("mean"), stats.get("ci95", (None, None))
     if mean is None or mean != mean:
         return "-"
-    return f"{mean:.3f}\n[{lo:.2f}, {hi:.2f}]"
+    return f"{mean:.3f}\n[{lo:.{digits}f}, {hi:.{digits}f}]"
+
+
+def _digits(metric: str) -> int:
+    """Decimals of an interval: CLAP scores are cosines (hundredths matter), SDRs dB."""
+    return 3 if metric.startswith("clap") else 2
 
 
 def print_run(run) -> None:
@@ -74,40 +95,45 @@ def print_run(run) -> None:
     con = console()
     if run.results:
         metrics = list(dict.fromkeys(m for r in run.results for m in r.summary["metrics"]))
-        titles = {"sdr": "SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "bss_sdr": "bss SDR"}
+        titles = {"sdr": "SDR", "sdri": "SDRi", "si_sdr": "SI-SDR", "bss_sdr": "bss SDR", "clap": "CLAP",
+                  "clap_mixture": "CLAP mix", "clap_gain": "CLAP gain"}
         # missing/trimmed/failed only when some row has them
         counts = [c for c in ("missing", "trimmed", "failed") if any(r.summary[c] for r in run.results)]
-        table = Table(title="lasskit score: mean [95% CI] in dB")
+        unit = "SDR in dB, CLAP a cosine" if any(m.startswith("clap") for m in metrics) else "in dB"
+        table = Table(title=f"lasskit score: mean [95% CI] {unit}")
         for col in ("model", "split", "count", *(titles[m] for m in metrics), *counts):
             table.add_column(col, justify="left" if col in ("model", "split") else "right",
                              min_width=min(len(col), 5) if col != "model" else 8, overflow="fold")
         for r in run.results:
             s = r.summary
             table.add_row(escape(r.model), escape(r.split), str(s["count"]),
-                          *(_ci(s["metrics"].get(m, {})) for m in metrics), *(str(s[c]) for c in counts))
+                          *(_ci(s["metrics"].get(m, {}), _digits(m)) for m in metrics), *(str(s[c]) for c in counts))
         con.print(table)
     for r in run.results:
         for by, rows in r.breakdowns.items():
-            table = Table(title=f"{r.model} on {r.split} by {by} (dB, mean)")
+            key = "sdri" if "sdri" in r.values else "clap_gain"
+            table = Table(title=f"{r.model} on {r.split} by {by} (mean)")
             cols = ["group", "count", *(f"{m}_mean" for m in r.values)]
             for col in cols:
                 table.add_column(col.replace("_mean", ""), justify="left" if col == "group" else "right")
-            table.add_column("SDRi 95% CI", justify="right")
-            shown = rows[:25]
+            table.add_column(f"{'SDRi' if key == 'sdri' else 'CLAP gain'} 95% CI", justify="right")
+            shown, d = rows[:25], _digits(key)
             for row in shown:
                 table.add_row(escape(row["group"]), str(row["count"]), *(f"{row[c]:.3f}" for c in cols[2:]),
-                              f"[{row['sdri_ci95_low']:.2f}, {row['sdri_ci95_high']:.2f}]")
+                              f"[{row[key + '_ci95_low']:.{d}f}, {row[key + '_ci95_high']:.{d}f}]")
             con.print(table)
             if len(rows) > len(shown):
                 con.print(f"  ... {len(rows) - len(shown)} more groups in {r.out_dir / f'scores_by_{by}.csv'}")
     for c in run.comparisons:
-        table = Table(title=f"{c.model} - {c.other} on {c.split}: paired difference over {c.count} mixtures (dB)")
+        unit = "dB; CLAP: cosine" if any(m.startswith("clap") for m in c.metrics) else "dB"
+        table = Table(title=f"{c.model} - {c.other} on {c.split}: paired difference over {c.count} mixtures ({unit})")
         for col in ("metric", "mean difference", "95% CI", "improved"):
             table.add_column(col, justify="left" if col == "metric" else "right")
         for m, s in c.metrics.items():
             lo, hi = s["ci95"]
             verdict = " (real gain)" if lo > 0 else " (real loss)" if hi < 0 else " (within noise)"
-            table.add_row(m, f"{s['mean']:+.3f}", f"[{lo:+.2f}, {hi:+.2f}]{verdict}", f"{100 * s['improved']:.1f}%")
+            d = _digits(m)
+            table.add_row(m, f"{s['mean']:+.3f}", f"[{lo:+.{d}f}, {hi:+.{d}f}]{verdict}", f"{100 * s['improved']:.1f}%")
         con.print(table)
         if c.only_in_model or c.only_in_other:
             con.print(f"  note: {c.only_in_model} mixture(s) scored only for {c.model}, "
@@ -115,6 +141,15 @@ def print_run(run) -> None:
     for r in run.results:
         if r.out_dir is not None:
             con.print(f"{r.model}/{r.split}: {r.out_dir / 'scores.csv'} ({r.seconds:.1f} s)")
+        clap = r.summary.get("clap")
+        if clap:
+            how = "the published double-speed input" if clap["path"] == "paper" else "true-speed 16 -> 48 kHz input"
+            con.print(f"  CLAP: {escape(clap['checkpoint'])}, {how} (--clap-path {clap['path']})")
+            vs = clap.get("vs_sdri")
+            if vs and vs["spearman"] is not None and math.isfinite(vs["spearman"]):
+                lo, hi = vs["ci95"]
+                con.print(f"  CLAP gain vs SDRi: Spearman rho {vs['spearman']:.3f} [{lo:.2f}, {hi:.2f}] "
+                          f"over {vs['count']} mixtures")
         for note in r.notes:
             con.print(f"  note: {escape(note)}")
         print_failures(con, r.failures, r.out_dir / "score_failures.csv")

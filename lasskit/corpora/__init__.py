@@ -1,7 +1,9 @@
 """Corpus recipes: one module per raw corpus, each a plain function from the raw folder to manifests.
 
 ``prepare_corpus(corpus, src, data_dir, ...)`` dispatches to ``lasskit.corpora.<corpus>.prepare``
-and returns one :class:`~lasskit.corpora.common.PrepareReport` per corpus or split it wrote.
+and returns one :class:`~lasskit.corpora.common.PrepareReport` per corpus or split it wrote. Options
+(``--resampler``, ``--name``) are checked before any work starts (:func:`check_resampler`,
+:func:`check_name`). What is fingerprinted and when work is redone: :mod:`lasskit.corpora.common`.
 """
 
 from __future__ import annotations
@@ -20,17 +22,50 @@ CORPORA = {
 }
 
 
+def check_name(name: str) -> str:
+    """A corpus name is one plain folder name under the data folder (never a path out of it)."""
+    bad = (not name or name in (".", "..") or name != name.strip() or name.startswith(".")
+           or any(c in name for c in "/\\\0") or not name.isprintable())
+    if bad:
+        raise UsageError(f"--name {name!r}: a corpus name must be a plain folder name (letters, digits, _ and -; "
+                         "no /, no leading dot); e.g. --name my_sounds")
+    return name
+
+
+def check_resampler(resampler: str) -> str:
+    """``soxr`` or ``torchaudio`` (installed), checked before any work."""
+    from lasskit.audio import RESAMPLERS
+
+    if resampler not in RESAMPLERS:
+        raise UsageError(f"--resampler {resampler!r}: unknown; use one of {', '.join(RESAMPLERS)}")
+    if resampler == "torchaudio":
+        import importlib.util
+
+        if importlib.util.find_spec("torchaudio") is None:
+            raise UsageError("--resampler torchaudio: torchaudio is not installed; "
+                             "pip install 'lasskit[torch]' or use --resampler soxr")
+    return resampler
+
+
 def prepare_corpus(corpus: str, src: Path, data_dir: Path, **options) -> list[PrepareReport]:
     """Prepare raw ``src`` of ``corpus`` into ``data_dir`` (``<workspace>/data`` by default).
 
     ``options`` are the recipe's keyword arguments: ``jobs``, ``overwrite``, ``resampler`` and
-    recipe-specific ones (``captions`` for fsd50k, ``metadata``/``name`` for folder).
+    recipe-specific ones (``captions`` for fsd50k, ``metadata``/``name`` for folder, ``labeler`` -- a
+    :class:`lasskit.labels.Labeler` deriving labels from keywords and captions -- for clotho and folder). Every
+    option is checked before any work starts.
     """
     if corpus not in CORPORA:
         raise UsageError(f"unknown corpus {corpus!r}; choose one of {', '.join(CORPORA)}")
+    options = {k: v for k, v in options.items() if v is not None}
+    check_resampler(options.get("resampler", "soxr"))
+    if "name" in options:
+        check_name(options["name"])
     src = Path(src)
     if not src.is_dir():
         raise UsageError(f"{src}: no such folder; pass the raw {corpus} download folder")
+    if corpus == "folder" and "name" not in options:
+        check_name(src.resolve().name)
     check_output_outside(src, data_dir)
     module = importlib.import_module(f"lasskit.corpora.{corpus}")
-    return module.prepare(src, data_dir, **{k: v for k, v in options.items() if v is not None})
+    return module.prepare(src, data_dir, **options)

@@ -1,9 +1,19 @@
 """Any folder tree of audio, with an optional metadata CSV.
 
 The CSV (``--metadata FILE``) has a ``file`` column (path relative to the folder, or a base
-name) and any of ``caption`` (one text), ``captions`` and ``labels`` (JSON lists, or texts
-separated by ``;``/``,`` respectively) and ``split``. A clip's id is its relative path without
-extension; without metadata it has no captions or labels.
+name) and any of:
+
+- ``caption`` (one text) and/or ``captions`` (several);
+- ``labels`` (class names) and ``keywords`` (free tags);
+- ``split``, ``freesound_id`` (the Freesound sound id, where the audio comes from Freesound:
+  ``mix`` then never pairs it with another copy of the same recording), ``license``.
+
+List cells (``captions``, ``labels``, ``keywords``) are a JSON list (``["Dog", "Walk,
+footsteps"]``) or texts separated by ``;`` or ``|``; a cell with neither is split at ``,`` (so a
+label that itself holds a comma needs JSON, ``;`` or ``|``). A ``captions`` cell is never split at
+commas. A clip's id is its relative path without extension; clips without labels get labels
+derived from their keywords and captions (:mod:`lasskit.labels`) when a vocabulary or ontology is
+given. The notes count the metadata rows that matched no file and the files without a row.
 """
 
 from __future__ import annotations
@@ -12,61 +22,115 @@ import json
 from pathlib import Path
 
 from lasskit.audio import find_audio
-from lasskit.corpora.common import ClipJob, PrepareReport, caption_from_labels, convert_corpus
+from lasskit.corpora.common import (
+    ClipJob,
+    PrepareReport,
+    caption_from_labels,
+    convert_corpus,
+)
 from lasskit.errors import UsageError
 
+SEPARATORS = (";", "|")
 
-def _list(value: str, sep: str) -> list[str]:
+
+def split_list(value: str, comma: bool = True) -> list[str]:
+    """A list cell: JSON list, else split at ``;`` or ``|``, else (``comma``) at ``,``."""
     value = (value or "").strip()
     if not value:
         return []
     if value.startswith("["):
         try:
             parsed = json.loads(value)
-            return [str(x).strip() for x in parsed if str(x).strip()]
+            if isinstance(parsed, list):
+                return [str(x).strip() for x in parsed if str(x).strip()]
         except ValueError:
             pass
-    return [x.strip() for x in value.split(sep) if x.strip()]
+    for sep in SEPARATORS + ((",",) if comma else ()):
+        if sep in value:
+            return [x.strip() for x in value.split(sep) if x.strip()]
+    return [value]
 
 
 def read_metadata(path: Path) -> dict[str, dict]:
+    """``file`` -> its captions, labels, keywords, split, freesound_id and license."""
     import pandas as pd
 
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise UsageError(f"{path}: unreadable metadata CSV ({exc})")
+    frame.columns = [str(c).strip() for c in frame.columns]
     if "file" not in frame.columns:
         raise UsageError(f"{path}: metadata CSV needs a 'file' column (path relative to the folder)")
     out = {}
-    for row in frame.to_dict("records"):
-        captions = _list(row.get("captions", ""), ";") + _list(row.get("caption", ""), "\n")
-        out[row["file"]] = {"captions": captions, "labels": _list(row.get("labels", ""), ","),
-                            "split": row.get("split", "")}
+    for i, row in enumerate(frame.to_dict("records"), start=2):
+        file = row["file"].strip()
+        if not file:
+            raise UsageError(f"{path} line {i}: empty 'file'")
+        if file in out:
+            raise UsageError(f"{path} line {i}: {file!r} is listed twice; keep one row per file")
+        captions = split_list(row.get("captions", ""), comma=False)
+        if row.get("caption", "").strip():
+            captions.append(row["caption"].strip())
+        freesound_id = row.get("freesound_id", "").strip()
+        freesound_id = freesound_id.removesuffix(".0")
+        if freesound_id and not freesound_id.isdigit():
+            raise UsageError(f"{path} line {i}: freesound_id {freesound_id!r} is not a number "
+                             "(the id in https://freesound.org/s/<id>/)")
+        out[file] = {"captions": captions, "labels": split_list(row.get("labels", "")),
+                     "keywords": split_list(row.get("keywords", "")), "split": row.get("split", "").strip(),
+                     "freesound_id": freesound_id, "license": row.get("license", "").strip()}
     return out
 
 
 def prepare(src: Path, data_dir: Path, *, name: str | None = None, metadata: Path | None = None,
-            jobs=None, overwrite=False, resampler="soxr") -> list[PrepareReport]:
-    """Prepare every audio file under ``src`` into ``data_dir/<name>`` (default: the folder's name)."""
+            jobs=None, overwrite=False, resampler="soxr", labeler=None) -> list[PrepareReport]:
+    """Prepare every audio file under ``src`` into ``data_dir/<name>`` (default: the folder's name).
+
+    ``labeler`` (a :class:`lasskit.labels.Labeler`) derives labels for clips without any.
+    """
+    from lasskit.labels import label_clips
+
     name = name or src.resolve().name
     meta = read_metadata(metadata) if metadata else {}
-    by_stem = {Path(k).name: v for k, v in meta.items()}
-    clip_jobs, notes = [], []
+    by_name: dict[str, list[str]] = {}
+    for key in meta:
+        by_name.setdefault(Path(key).name, []).append(key)
+    clip_jobs, notes, extras, used = [], [], {}, set()
+    without_row = 0
     for path in find_audio(src):
         rel = path.relative_to(src)
-        m = meta.get(rel.as_posix()) or by_stem.get(path.name) or {}
+        key = rel.as_posix() if rel.as_posix() in meta else None
+        if key is None and len(by_name.get(path.name, [])) == 1:
+            key = by_name[path.name][0]
+        m = meta.get(key, {}) if key is not None else {}
+        if key is not None:
+            used.add(key)
+        elif metadata:
+            without_row += 1
         labels = m.get("labels", [])
         captions = m.get("captions") or ([caption_from_labels(labels)] if labels else [])
+        clip_id = rel.with_suffix("").as_posix()
         clip_jobs.append(ClipJob(
-            id=rel.with_suffix("").as_posix(), source=path, audio=f"audio/{rel.with_suffix('.wav').as_posix()}",
+            id=clip_id, source=path, audio=f"audio/{rel.with_suffix('.wav').as_posix()}",
             dataset=name, split=m.get("split", ""), captions=captions, labels=labels,
         ))
+        extra = {k: m[k] for k in ("keywords", "freesound_id", "license") if m.get(k)}
+        if labels:
+            extra["label_source"] = "given"
+        if extra:
+            extras[clip_id] = extra
     if not clip_jobs:
         raise UsageError(f"{src}: no audio files found (looked for .wav, .flac, .ogg, .mp3, ...)")
     if metadata:
-        unmatched = len(clip_jobs) - sum(1 for j in clip_jobs if j.captions or j.labels)
-        if unmatched:
-            notes.append(f"{unmatched} file(s) have no row in {metadata.name}")
+        unmatched = len(meta) - len(used)
+        notes.append(f"{without_row} file(s) have no row in {metadata.name}; {unmatched} of its {len(meta)} "
+                     "row(s) matched no file")
+    labels_report = label_clips(clip_jobs, labeler, extras)
+    if labeler is not None:
+        notes += labels_report.notes()
+    elif labels_report.unlabeled:
+        notes.append(f"{labels_report.unlabeled} clip(s) without labels (pass --vocabulary or --ontology "
+                     "to derive them from captions)")
     return [convert_corpus(name, clip_jobs, data_dir / name, jobs=jobs, overwrite=overwrite,
                            resampler=resampler, notes=notes)]

@@ -5,7 +5,8 @@ labels comma-separated inside one quoted field. Labels are kept in words (unders
 spaces: ``Electric_guitar`` -> ``Electric guitar``). Splits: ``train``/``val`` from dev.csv,
 ``eval``. Captions come from the organizers' generated-caption JSON files
 (``{"data": [{"wav": path, "caption": text}]}``, matched on the file's base name), else one
-caption is made from the labels.
+caption is made from the labels. An FSD50K ``fname`` is the clip's Freesound sound id: it is
+kept as ``freesound_id``.
 """
 
 from __future__ import annotations
@@ -13,7 +14,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from lasskit.corpora.common import ClipJob, PrepareReport, caption_from_labels, convert_corpus, find_file
+from lasskit.corpora.common import (
+    ClipJob,
+    PrepareReport,
+    caption_from_labels,
+    convert_corpus,
+    find_file,
+    list_audio,
+)
 from lasskit.errors import UsageError
 
 PARTS = (("FSD50K.dev_audio", "dev.csv"), ("FSD50K.eval_audio", "eval.csv"))
@@ -21,16 +29,22 @@ PARTS = (("FSD50K.dev_audio", "dev.csv"), ("FSD50K.eval_audio", "eval.csv"))
 
 def read_ground_truth(path: Path, default_split: str | None) -> dict[str, tuple[list[str], str]]:
     """``fname`` -> (labels in words, split)."""
-    import pandas as pd
+    import csv
 
     try:
-        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except Exception as exc:
+        with open(path, encoding="utf-8", newline="") as fh:
+            reader = csv.DictReader(fh)
+            columns = [c.lstrip("\ufeff") for c in (reader.fieldnames or [])]
+            reader.fieldnames = columns
+            records = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"{path}: unreadable ground-truth CSV ({exc})")
-    if "fname" not in frame.columns or "labels" not in frame.columns:
+    if "fname" not in columns or "labels" not in columns:
         raise UsageError(f"{path}: expected columns fname,labels,mids[,split]")
     out = {}
-    for i, row in enumerate(frame.to_dict("records"), start=2):
+    for i, row in enumerate(records, start=2):
+        if row.get("fname") is None or row.get("labels") is None:
+            raise UsageError(f"{path} line {i}: too few fields; expected fname,labels,mids[,split]")
         split = row.get("split") or default_split
         if not split:
             raise UsageError(f"{path} line {i}: no split for {row['fname']}")
@@ -74,14 +88,14 @@ def scan(src: Path, captions_files: list[Path] | None = None) -> tuple[list[Clip
             continue
         truth = read_ground_truth(gt, "eval" if gt_name == "eval.csv" else None)
         unlisted = 0
-        for path in sorted(audio_dir.glob("*.wav")):
+        for path in list_audio(audio_dir):
             if path.stem not in truth:
                 unlisted += 1
                 continue
             labels, split = truth[path.stem]
             jobs.append(ClipJob(
                 id=path.stem, source=path, audio=f"audio/{folder}/{path.stem}.wav", dataset="fsd50k",
-                split=split, labels=labels,
+                split=split, labels=labels, freesound_id=path.stem if path.stem.isdigit() else "",
                 captions=captions.get(path.stem) or [caption_from_labels(labels)],
             ))
         if unlisted:

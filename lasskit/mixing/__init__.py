@@ -15,14 +15,19 @@ Computed in float64; the written float32 files satisfy ``mixture == source + noi
 - segment: ``duration`` s (``length`` samples at 16 kHz). A longer clip is cropped at an offset
   drawn uniformly among the *usable* windows: offsets on a 0.1 s grid whose window holds at least
   half as many active frames as the best window, a frame (0.1 s) being active when its RMS is at
-  least ``silence_db`` dBFS (default -60). A shorter clip is zero-padded at the end. A clip with
-  no active frame in any window is silent and never used, as target or as noise.
-- gains: ``g = sqrt(sum(s^2) / (sum(n^2) * 10^(snr/10)))`` over the segments (float64), then
-  ``c = 0.9 / max|s + g n|`` if that peak exceeds 1, else 1. Written (float32 WAV):
-  ``source = f32(s * c)``, ``noise = f32(n * (c g))``, ``mixture = source + noise`` (float32 sum),
-  so ``10*log10(sum(source^2) / sum(noise^2)) = snr`` to float precision (~1e-6 dB).
-- pairing: the noise's label set (see :mod:`lasskit.ontology`) is disjoint from the target's,
-  and the noise is never the target clip itself.
+  least ``silence_db`` dBFS (default -60); a target's window also holds at least
+  ``min_active`` s of active frames (default a tenth of the duration). A shorter clip is
+  zero-padded at the end. A clip with no active frame in any window is silent and never used,
+  as target or as noise; every clip of the pool is scanned before planning.
+- gains: ``g = sqrt(sum(s^2) / (sum(n^2) * 10^(snr/10)))`` over the segments (float64; the sums
+  taken per 0.1 s frame, then over the frames), then ``c = 0.9 / max|s + g n|`` if that peak
+  exceeds 1, else 1. Written (float32 WAV): ``source = f32(s * c)``, ``noise = f32(n * (c g))``,
+  ``mixture = source + noise`` (float32 sum), so ``10*log10(sum(source^2) / sum(noise^2)) = snr``
+  to float precision (~1e-6 dB).
+- pairing: the noise's class set (:func:`lasskit.mixing.planning.class_sets`) is disjoint from
+  the target's, and the two never share an audio file, a Freesound id or a content digest.
+- data rules (:mod:`lasskit.mixing.planning`): validation/evaluation clips only when asked for
+  by name; recordings of the challenge's clips never in training sets.
 - randomness: the order of targets comes from ``SeedSequence(seed, spawn_key=(1,))``; row ``i``'s
   noise, caption, SNR and offsets from ``SeedSequence(seed, spawn_key=(0, i))``, all drawn in the
   parent process, so the files do not depend on ``jobs``.
@@ -39,16 +44,20 @@ imported only there, and ``lasskit.mixing.mixture_dataset`` loads it on first us
 from lasskit.mixing.items import make_item
 from lasskit.mixing.official import mix_from_official
 from lasskit.mixing.planning import (
+    HELD_OUT_SPLITS,
     Candidate,
     ClipActivity,
     MixSpec,
     PlannedRow,
     Planner,
+    PoolReport,
     analyse_clip,
     load_candidates,
     plan_mixtures,
+    prepare_planner,
     resolve_manifest,
     row_rng,
+    select_pool,
 )
 from lasskit.mixing.segments import (
     FRAME_SECONDS,
@@ -68,8 +77,10 @@ from lasskit.mixing.writing import (
     OFFICIAL_HEADER,
     MixReport,
     make_mixtures,
+    mixture_fingerprints,
     official_csv_text,
     rebuild_row,
+    row_fingerprint,
 )
 from lasskit.official import (  # the organizers' formula lives in a core module; re-exported here
     CLIP_PEAK,
@@ -82,7 +93,8 @@ from lasskit.official import (  # the organizers' formula lives in a core module
 )
 
 __all__ = [
-    "CLIP_PEAK", "FRAME_SECONDS", "MIX_COLUMNS", "MIX_JSON", "OFFICIAL_HEADER", "SILENCE_DB", "Candidate",
+    "CLIP_PEAK", "FRAME_SECONDS", "HELD_OUT_SPLITS", "PoolReport", "mixture_fingerprints", "prepare_planner",
+    "row_fingerprint", "select_pool", "MIX_COLUMNS", "MIX_JSON", "OFFICIAL_HEADER", "SILENCE_DB", "Candidate",
     "ClipActivity", "MixReport", "MixSpec", "MixedSegments", "OfficialMixture", "PlannedRow", "Planner",
     "analyse_clip", "build_from_official", "energy_snr", "frame_activity", "gain_segments", "load_candidates",
     "make_item", "make_mixtures", "mix_from_official", "mix_segments", "mixture_dataset", "mixture_name",

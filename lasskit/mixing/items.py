@@ -1,27 +1,50 @@
-"""Mixtures made on the fly, without files: the training Dataset's items."""
+"""Mixtures made on the fly, without files: the training Dataset's items.
+
+Item ``index`` of epoch 0 is row ``index`` of ``lasskit mix`` with the same options and seed:
+the same planner (same data rules, same clips left out after the same scan), the same draws,
+the same partial reads and gains (:func:`make_item`).
+"""
 
 from __future__ import annotations
 
-from lasskit import audio
+import numpy as np
+
 from lasskit.errors import UsageError, WorkError
 from lasskit.mixing.planning import (
+    Candidate,
+    ClipActivity,
     PlannedRow,
     Planner,
+    analyse_clip,
     row_rng,
 )
 from lasskit.mixing.segments import (
     MixedSegments,
-    frame_activity,
+    _scratch,
     mix_segments,
-    take_segment,
+    read_segment,
 )
 
 
-def make_item(planner: Planner, index: int, epoch: int = 0, attempts: int = 8) -> tuple[MixedSegments, PlannedRow]:
+def _activity(planner: Planner, clip: Candidate) -> ClipActivity:
+    """The clip's scanned activity; decoded now (and remembered) if the planner lacks it."""
+    a = planner.activity.get(clip.key)
+    if a is None:
+        a = planner.activity[clip.key] = analyse_clip(clip.path, planner.spec.silence_db)
+    return a
+
+
+def make_item(planner: Planner, index: int, epoch: int = 0, attempts: int = 8,
+              noise: bool = True) -> tuple[MixedSegments, PlannedRow]:
     """Row ``index`` made on the fly (no files): the Dataset's item, in numpy.
 
-    Same draws as :func:`make_mixtures` row ``index`` when no clip is silent. A silent target is
-    replaced by the next unit (generator ``(0, index, epoch, k)``), a silent noise by a new draw.
+    The mixture and source are new arrays; with ``noise=False`` the noise is a buffer of this
+    thread that the next item overwrites (saves a fresh 10 s array per item where it is unused).
+
+    Same draws and bytes as :func:`make_mixtures` row ``index`` (epoch 0) whenever the planner's
+    clips were scanned (:func:`lasskit.mixing.planning.prepare_planner`, as ``mixture_dataset``
+    does). A clip the planner has not scanned is decoded here; if it turns out unusable, a target
+    is replaced by the next unit (generator ``(0, index, epoch, k)``), a noise by a new draw.
     """
     schedule = planner.schedule(epoch)
     if not schedule:
@@ -34,18 +57,21 @@ def make_item(planner: Planner, index: int, epoch: int = 0, attempts: int = 8) -
         else:
             rng = row_rng(spec.seed, index, epoch, k)
         row = planner.draw(index, unit, rng)
-        t = audio.load(row.target.path)
-        t_off = planner.draw_offset(rng, frame_activity(t, spec.silence_db), len(t))
+        t = _activity(planner, row.target)
+        t_off = planner.draw_offset(rng, t.active, t.num_samples, target=True)
         if t_off is None:
             continue
         for _ in range(attempts):
-            n = audio.load(row.noise.path)
-            n_off = planner.draw_offset(rng, frame_activity(n, spec.silence_db), len(n))
+            n = _activity(planner, row.noise)
+            n_off = planner.draw_offset(rng, n.active, n.num_samples)
             if n_off is not None:
                 row.target_offset, row.noise_offset = t_off, n_off
-                seg_t = take_segment(t, t_off, spec.length)
-                seg_n = take_segment(n, n_off, spec.length)
-                return mix_segments(seg_t, seg_n, row.snr), row
+                length = spec.length
+                seg_t = read_segment(row.target.path, t_off, length, _scratch("item_s", length, np.float32))
+                seg_n = read_segment(row.noise.path, n_off, length, _scratch("item_n", length, np.float32))
+                out = (np.empty(length, np.float32), np.empty(length, np.float32),
+                       np.empty(length, np.float32) if noise else _scratch("item_nz", length, np.float32))
+                return mix_segments(seg_t, seg_n, row.snr, out=out), row
             valid = planner.valid_noises(row.target)
             row.noise = planner.noises[int(valid[rng.integers(len(valid))])]
     raise WorkError(f"item {index}: no non-silent target and noise after {attempts} tries; check the clips")

@@ -11,6 +11,7 @@ class Passthrough(SeparationModel):
 
     name = "passthrough"
     description = "returns the mixture (the SDRi = 0 dB reference point)"
+    padding_invariant = True
 
     def separate(self, mixtures, queries):
         return mixtures.clone()
@@ -28,6 +29,7 @@ class Oracle(SeparationModel):
     name = "oracle"
     description = "returns the reference source (the upper bound; needs a split with references)"
     needs_reference = True
+    padding_invariant = True
 
     def separate(self, mixtures, queries, references=None):
         if references is None:

@@ -10,7 +10,8 @@ Signal path, for a mixture ``x`` (batch, 1, samples) at 16 kHz and a condition `
   ``|X| = sqrt(max(re^2 + im^2, 1e-10))``, ``cos X = re / |X|``, ``sin X = im / |X|``.
 - ``bn0`` normalises each frequency bin; frames are zero-padded at the end to a multiple of 32
   (five 2x time poolings) and the top bin is dropped (513 -> 512 = 2^6 * 8).
-- A U-Net of residual blocks: 6 encoder blocks (32, 64, 128, 256, 384, 384 channels; 2x2
+- A U-Net of residual blocks: 6 encoder blocks (32, 64, 128, 256, 384, 384 channels at the
+  default width ``channels=32``, all scaled by ``channels / 32`` otherwise; 2x2
   average pooling, the last 1x2), a centre block, 6 decoder blocks (transposed-conv upsampling
   and skip concatenation). Each block adds a FiLM bias ``beta = Linear(512 -> C)(c)`` before
   its batch-norm + leaky-ReLU (slope 0.01) pre-activations.
@@ -71,6 +72,15 @@ class FiLM(nn.Module):
         return {path: layer(condition)[:, :, None, None] for path, layer in self.named_children()}
 
 
+def _film_act(normed: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``leaky_relu(normed + beta, 0.01)``; in place on ``normed`` when no gradient is recorded
+    (inference: one activation buffer instead of three, the organizers' ``leaky_relu_``), the same
+    values either way."""
+    if torch.is_grad_enabled() and (normed.requires_grad or beta.requires_grad):
+        return F.leaky_relu(normed + beta, LEAKY_SLOPE)
+    return F.leaky_relu_(normed.add_(beta), LEAKY_SLOPE)
+
+
 class ConvBlockRes(nn.Module):
     """Pre-activation residual block: two (BN + beta, leaky ReLU, 3x3 conv) and a shortcut.
 
@@ -91,9 +101,9 @@ class ConvBlockRes(nn.Module):
         return {f"{self.film_path}->beta1": self.bn1.num_features, f"{self.film_path}->beta2": self.bn2.num_features}
 
     def forward(self, x: torch.Tensor, betas: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        h = F.leaky_relu(self.bn1(x) + betas[f"{self.film_path}->beta1"], LEAKY_SLOPE)
+        h = _film_act(self.bn1(x), betas[f"{self.film_path}->beta1"])
         h = self.conv1(h)
-        h = F.leaky_relu(self.bn2(h) + betas[f"{self.film_path}->beta2"], LEAKY_SLOPE)
+        h = _film_act(self.bn2(h), betas[f"{self.film_path}->beta2"])
         h = self.conv2(h)
         return (x if self.shortcut is None else self.shortcut(x)) + h
 
@@ -135,11 +145,11 @@ class DecoderBlock(nn.Module):
         return {**own, **self.conv_block2.film_sizes()}
 
     def forward(self, x: torch.Tensor, skip: torch.Tensor, betas: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        h = self.conv1(F.leaky_relu(self.bn1(x) + betas[f"{self.film_path}->beta1"], LEAKY_SLOPE))
+        h = self.conv1(_film_act(self.bn1(x), betas[f"{self.film_path}->beta1"]))
         return self.conv_block2(torch.cat((h, skip), dim=1), betas)
 
 
-_ENCODERS = (  # name, in, out, pooling (time, freq)
+_ENCODERS = (  # name, in, out, pooling (time, freq); channels at the default width 32
     ("encoder_block1", 32, 32, (2, 2)),
     ("encoder_block2", 32, 64, (2, 2)),
     ("encoder_block3", 64, 128, (2, 2)),
@@ -155,23 +165,35 @@ _DECODERS = (  # name, in, out, upsampling (time, freq)
     ("decoder_block5", 128, 64, (2, 2)),
     ("decoder_block6", 64, 32, (2, 2)),
 )
+DEFAULT_CHANNELS = 32
+"""Width of the first level (``pre_conv``'s output): the released network's. Every level scales with it."""
+
+
+def _scaled(count: int, channels: int) -> int:
+    """A level's channel count for width ``channels``: ``count * channels / 32`` (exact for multiples of 8)."""
+    if channels == DEFAULT_CHANNELS:
+        return count
+    return max(1, (count * channels) // DEFAULT_CHANNELS)
 
 
 class ResUNet30Base(nn.Module):
     """The U-Net on the magnitude spectrogram with its mask / phase-rotation head (see module doc)."""
 
-    def __init__(self, input_channels: int = 1, output_channels: int = 1) -> None:
+    def __init__(self, input_channels: int = 1, output_channels: int = 1, channels: int = DEFAULT_CHANNELS) -> None:
         super().__init__()
         if input_channels != 1 or output_channels != 1:
             raise ValueError("only the mono network (1 input and 1 output channel) is implemented")
+        if int(channels) < 1:
+            raise ValueError(f"channels must be a positive width, not {channels}")
+        self.channels = c = int(channels)
         self.bn0 = nn.BatchNorm2d(N_FFT // 2 + 1, momentum=BN_MOMENTUM)
-        self.pre_conv = nn.Conv2d(input_channels, 32, kernel_size=1)
+        self.pre_conv = nn.Conv2d(input_channels, _scaled(32, c), kernel_size=1)
         for name, cin, cout, pool in _ENCODERS:
-            self.add_module(name, EncoderBlock(cin, cout, pool, name))
-        self.conv_block7a = EncoderBlock(384, 384, (1, 1), "conv_block7a")
+            self.add_module(name, EncoderBlock(_scaled(cin, c), _scaled(cout, c), pool, name))
+        self.conv_block7a = EncoderBlock(_scaled(384, c), _scaled(384, c), (1, 1), "conv_block7a")
         for name, cin, cout, up in _DECODERS:
-            self.add_module(name, DecoderBlock(cin, cout, up, name))
-        self.after_conv = nn.Conv2d(32, output_channels * 3, kernel_size=1)
+            self.add_module(name, DecoderBlock(_scaled(cin, c), _scaled(cout, c), up, name))
+        self.after_conv = nn.Conv2d(_scaled(32, c), output_channels * 3, kernel_size=1)
         self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
 
     def film_sizes(self) -> dict[str, int]:
@@ -231,17 +253,47 @@ class ResUNet30(nn.Module):
 
     ``forward(mixture: (batch, 1, samples), condition: (batch, 512)) -> (batch, 1, samples)``, at
     16 kHz; any length (frames are padded internally).
+
+    ``channels`` is the width of the first level (default 32, the released network); every level
+    scales with it (``channels * (1, 2, 4, 8, 12, 12)`` down the encoder), so ``channels=8`` is the
+    same code at 1/16 of the parameters (a small network for tests and quick experiments).
     """
 
     sample_rate = SAMPLE_RATE
 
-    def __init__(self, input_channels: int = 1, output_channels: int = 1, condition_size: int = CONDITION_SIZE) -> None:
+    def __init__(self, input_channels: int = 1, output_channels: int = 1, condition_size: int = CONDITION_SIZE,
+                 channels: int = DEFAULT_CHANNELS) -> None:
         super().__init__()
-        self.base = ResUNet30Base(input_channels, output_channels)
+        self.base = ResUNet30Base(input_channels, output_channels, channels)
         self.film = FiLM(self.base.film_sizes(), condition_size)
 
     def forward(self, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
         return self.base(mixture, self.film(condition))
+
+    @property
+    def channels(self) -> int:
+        """Width of the first level (32 for the released network)."""
+        return self.base.channels
+
+    def init_weights(self) -> None:
+        """Fresh weights for training from scratch (uses torch's global RNG: seed it first).
+
+        Convolutions and linear layers: Xavier-uniform weights, zero biases; batch norms: weight 1,
+        bias 0, running statistics reset (mean 0, variance 1).
+        """
+        for module in self.modules():
+            if isinstance(module, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                nn.init.xavier_uniform_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                module.reset_parameters()
+
+
+def channels_of_state(state: Mapping, default: int = DEFAULT_CHANNELS) -> int:
+    """The width (``channels``) of a ResUNet30 state dict: ``pre_conv``'s output channels; ``default`` if absent."""
+    weight = state.get("base.pre_conv.weight")
+    return int(weight.shape[0]) if weight is not None and getattr(weight, "ndim", 0) == 4 else default
 
 
 # ---------------------------------------------------------------------------------------------

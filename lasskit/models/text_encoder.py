@@ -9,6 +9,16 @@ at a fraction of the cost, so that is what :class:`ClapTextEncoder` does.
 Weights sit under ``text_branch.`` and ``text_projection.`` in a CLAP checkpoint (maybe behind
 ``module.``) and under ``query_encoder.model.`` + the same in the baseline's Lightning checkpoint.
 ``transformers`` is imported only when an encoder is built (``pip install 'lasskit[baseline]'``).
+
+The tokenizer must be roberta-base's, and it is proved so before any query is embedded
+(:func:`check_tokenizer`): its vocabulary has exactly as many tokens as the checkpoint's embedding
+has rows (50265), ``<s>``, ``<pad>``, ``</s>``, ``<unk>`` sit at ids 0, 1, 2, 3 and ``<mask>``
+at the last id, and a non-empty query gives more tokens than those two special ones. Otherwise
+a wrong tokenizer would run silently: transformers 5 without roberta-base in its cache returns a
+5-token tokenizer, every query becomes ``<s></s>`` and the baseline ignores the text.
+:func:`load_tokenizer` looks in the ``tokenizer`` folder given, else in lasskit's cache
+(``<cache>/tokenizers/roberta-base``, filled by ``lasskit models download dcase2024-baseline``),
+else in the Hugging Face cache, never on the network.
 """
 
 from __future__ import annotations
@@ -150,6 +160,8 @@ def load_clap_text_encoder(state: Mapping[str, Any], tokenizer: Callable[..., An
     branch = {k: v for k, v in branch.items() if k not in IGNORED_BUFFERS}
     projection_state = {k[len("text_projection."):]: v for k, v in text.items() if k.startswith("text_projection.")}
     config = config or roberta_config_from_state(branch)
+    check_tokenizer(tokenizer, int(config.vocab_size),
+                    getattr(tokenizer, "lasskit_source", None) or "the tokenizer")
     roberta = transformers.RobertaModel(config, add_pooling_layer=True)
     _load_strict(roberta, branch, "text_branch.", source, ignore=IGNORED_BUFFERS)
     width = config.hidden_size
@@ -182,27 +194,89 @@ def _first(keys: list[str], n: int = 3) -> str:
 
 
 TOKENIZER_HELP = (
-    "the roberta-base tokenizer is needed: run once with internet "
-    "`python -c \"from transformers import AutoTokenizer; AutoTokenizer.from_pretrained('roberta-base')\"` "
-    "(fills the Hugging Face cache), or pass the tokenizer option a folder with vocab.json and merges.txt"
+    "get roberta-base's tokenizer with `lasskit models download dcase2024-baseline` (on a machine with "
+    "internet; copy its cache folder to an offline one), or pass --tokenizer DIR with roberta-base's "
+    "vocab.json and merges.txt"
 )
+
+SPECIAL_IDS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+"""roberta-base's special tokens and their ids (``<mask>`` is the last id, 50264)."""
+ROBERTA_VOCAB_SIZE = 50265
+
+
+def check_tokenizer(tokenizer: Any, vocab_size: int | None = None, source: str = "the tokenizer") -> None:
+    """Prove ``tokenizer`` is roberta-base's BPE for an embedding of ``vocab_size`` rows, else a UsageError.
+
+    Checks: ``len(tokenizer) == vocab_size`` (when given), the special tokens at roberta-base's ids,
+    and that a non-empty query gives more than ``<s>`` and ``</s>``. A tokenizer that is a plain
+    callable without a vocabulary (tests) is only given the last check.
+    """
+    problems = []
+    size = None
+    try:
+        size = len(tokenizer)
+    except TypeError:
+        pass
+    if size is not None and vocab_size is not None and size != vocab_size:
+        problems.append(f"{size} tokens where the checkpoint's embedding has {vocab_size} rows")
+    convert = getattr(tokenizer, "convert_tokens_to_ids", None)
+    if size is not None and callable(convert):
+        for token, want in SPECIAL_IDS.items():
+            got = convert(token)
+            if got != want:
+                problems.append(f"{token} at id {got}, not {want}")
+                break
+        if not problems and size is not None and convert("<mask>") != size - 1:
+            problems.append(f"<mask> at id {convert('<mask>')}, not {size - 1}")
+    if not problems:
+        try:
+            ids = tokenizer(["a dog barks"], padding="longest", truncation=True, max_length=MAX_TOKENS,
+                            return_tensors="pt")["input_ids"][0].tolist()
+        except Exception as exc:  # noqa: BLE001 - a broken tokenizer is a wrong tokenizer
+            problems.append(f"it fails on a query ({type(exc).__name__})")
+        else:
+            if len(ids) <= 2:
+                problems.append(f"the query 'a dog barks' becomes only {len(ids)} token(s)")
+    if problems:
+        detail = problems[0] if size is None or vocab_size is not None else f"{size} tokens; {problems[0]}"
+        raise UsageError(f"{source} is not roberta-base's ({detail}); {TOKENIZER_HELP}")
+
+
+def _has_tokenizer_files(folder: Path) -> bool:
+    return (folder / "tokenizer.json").is_file() or ((folder / "vocab.json").is_file() and
+                                                    (folder / "merges.txt").is_file())
 
 
 def load_tokenizer(path: str | Path | None = None):
-    """roberta-base's BPE tokenizer from folder ``path``, else from the Hugging Face cache (no network)."""
+    """roberta-base's BPE tokenizer from folder ``path``, else lasskit's cache, else the Hugging Face
+    cache (never the network); checked with :func:`check_tokenizer` (without the vocabulary size)."""
     transformers = require_transformers()
+    if path is None:
+        from lasskit import weights
+
+        cached = weights.tokenizer_dir("roberta-base")
+        path = cached if _has_tokenizer_files(cached) else None
     if path is not None:
         folder = Path(path).expanduser()
-        if not ((folder / "tokenizer.json").is_file() or
-                ((folder / "vocab.json").is_file() and (folder / "merges.txt").is_file())):
+        if not _has_tokenizer_files(folder):
             raise UsageError(f"{folder}: no RoBERTa tokenizer here (tokenizer.json, or vocab.json + merges.txt); "
                              f"{TOKENIZER_HELP}")
         source = str(folder)
+        label = f"the tokenizer in {folder}"
     else:
         source = "roberta-base"
+        label = "the tokenizer transformers returned for roberta-base (offline, Hugging Face cache)"
     try:
-        return transformers.RobertaTokenizerFast.from_pretrained(source, local_files_only=True)
+        tokenizer = transformers.RobertaTokenizerFast.from_pretrained(source, local_files_only=True)
     except (OSError, ValueError) as exc:
         where = f"{source}" if path is not None else "roberta-base is not in the Hugging Face cache"
-        raise UsageError(f"{where}: cannot load the tokenizer ({str(exc).splitlines()[0][:120]}); "
-                         f"{TOKENIZER_HELP}") from None
+        raise UsageError(f"{where}: cannot load the tokenizer ({_first_sentence(exc)}); {TOKENIZER_HELP}") from None
+    check_tokenizer(tokenizer, None, label)
+    tokenizer.lasskit_source = label
+    return tokenizer
+
+
+def _first_sentence(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    end = text.find(". ")
+    return (text if end < 0 else text[:end]).rstrip(".")

@@ -65,6 +65,29 @@ def clap_model(options: ScoreOptions):
     return _MODELS[key]
 
 
+def check_weights(targets: list, options: ScoreOptions) -> None:
+    """Before any scoring: when a target needs CLAP (``options.clap``, or a split without
+    references), the CLAP weights must be findable; else one :class:`UsageError` saying what to run."""
+    from lasskit.models.clap_model import find_clap_checkpoint
+    from lasskit.splits import MIXTURES_CSV, read_split
+
+    for target in targets:
+        if not options.clap:  # plain scoring: only a split without a 'source' column needs CLAP (header only)
+            with open(target.split_dir / MIXTURES_CSV, encoding="utf-8") as fh:
+                if "source" in fh.readline().strip().split(","):
+                    continue
+        split = read_split(target.split_dir)
+        if options.clap or not split.has_references:
+            try:
+                find_clap_checkpoint(options.checkpoint)
+            except UsageError as exc:
+                if split.has_references:
+                    raise
+                raise UsageError(f"{split.csv_path}: split {split.name} has no references, so only CLAP scores "
+                                 f"it: {exc}") from None
+            return
+
+
 def _read_mono(path: str) -> np.ndarray:
     from lasskit.audio import read, to_mono
 
@@ -197,7 +220,7 @@ def score_without_references(split, estimates_dir: Path, out_dir: Path | None, m
                              write: bool = True) -> SplitScores:
     """CLAP-only scores of ``model``'s estimates on a split without references (see the module doc)."""
     from lasskit.scoring.breakdowns import _check_breakdowns, breakdown
-    from lasskit.scoring.reading import _name_list, match_estimates
+    from lasskit.scoring.reading import _name_list, check_provenance, match_estimates
     from lasskit.scoring.reports import _summary, write_results
 
     start = time.perf_counter()
@@ -209,6 +232,8 @@ def score_without_references(split, estimates_dir: Path, out_dir: Path | None, m
     root, est_root = str(split.root), str(estimates_dir)
     mixture_paths = [os.path.join(root, "mixture", names[i]) for i in keep]
     estimate_paths = [os.path.join(est_root, names[i]) for i in keep]
+    notes = check_provenance([names[i] for i in keep], mixture_paths, Path(estimates_dir),
+                             Path(out_dir) if out_dir is not None else Path(estimates_dir))
     try:
         values, failures, checkpoint = clap_columns(mixture_paths, estimate_paths, [queries[i] for i in keep],
                                                     options, desc=f"CLAP {model}/{split.name}")
@@ -217,7 +242,7 @@ def score_without_references(split, estimates_dir: Path, out_dir: Path | None, m
             from None
     failed = {j for j, _ in failures}
     ok = [j for j in range(len(keep)) if j not in failed]
-    notes = []
+    notes = list(notes)
     if missing:
         notes.append(f"{len(missing)} of {len(names)} mixture(s) have no estimate (--allow-missing): "
                      f"{_name_list(missing, 5)}")

@@ -247,11 +247,12 @@ def score_workspace(
             raise UsageError(f"--by {b}: unknown breakdown; use one of {', '.join(BREAKDOWNS)}")
     if options.resamples < 1:
         raise UsageError(f"--resamples {options.resamples}: must be at least 1")
-    from lasskit.scoring.clap import CLAP_PATHS
+    from lasskit.scoring import clap
 
-    if options.clap_path not in CLAP_PATHS:
-        raise UsageError(f"--clap-path {options.clap_path}: use one of {', '.join(CLAP_PATHS)}")
+    if options.clap_path not in clap.CLAP_PATHS:
+        raise UsageError(f"--clap-path {options.clap_path}: use one of {', '.join(clap.CLAP_PATHS)}")
     targets, notes = find_targets(ws, splits=splits, models=models, estimates=estimates, out=out, clap=options.clap)
+    clap.check_weights(targets, options)
     if compare is not None:
         if not (ws.exp_dir / compare).is_dir():
             raise UsageError(f"{ws.exp_dir / compare}: no outputs of model {compare!r} to compare with; "

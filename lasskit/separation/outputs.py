@@ -23,7 +23,8 @@ FAILURES_CSV = "failures.csv"
 
 @dataclass
 class Item:
-    """One row to separate: its output name, query, input files and length (samples at 16 kHz)."""
+    """One row to separate: its output name, query, input files, length (samples at 16 kHz), the
+    content digests of its inputs and why it is (re)made."""
 
     index: int
     name: str
@@ -31,6 +32,18 @@ class Item:
     mixture_path: Path
     reference_path: Path | None
     num_samples: int
+    digest: str = ""
+    reference_digest: str | None = None
+    reason: str = "new"
+
+
+@dataclass
+class Written:
+    """What a write task did: the items written, the silent ones, and the error that stopped it."""
+
+    items: list
+    silent: list
+    error: tuple | None = None  # (item, OSError)
 
 
 def file_sha256(path: str | os.PathLike | None) -> str | None:
@@ -64,17 +77,23 @@ def _json_safe(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str))
 
 
-def _write_outputs(out_dir: Path, items: list[Item], estimates: np.ndarray) -> list[str]:
-    """Write each item's estimate (cropped to its length); returns the names of silent outputs."""
-    silent = []
+def _write_outputs(out_dir: Path, items: list[Item], estimates: list[np.ndarray]) -> Written:
+    """Write each item's estimate (cropped to its length) atomically; stops at the first OSError
+    (a full disk, a permission), which it returns with the items written before it."""
+    done = Written([], [])
     for item, est in zip(items, estimates):
         signal = est[: item.num_samples]
         if len(signal) != item.num_samples:  # pragma: no cover - the pipeline crops to the length
             raise WorkError(f"{out_dir / item.name}: internal error, estimate of the wrong length")
+        try:
+            audio.write(out_dir / item.name, signal, SAMPLE_RATE, "float")
+        except OSError as exc:
+            done.error = (item, exc)
+            return done
         if not np.any(signal):
-            silent.append(item.name)
-        audio.write(out_dir / item.name, signal, SAMPLE_RATE, "float")
-    return silent
+            done.silent.append(item.name)
+        done.items.append(item)
+    return done
 
 
 def _write_failures(out_dir: Path, failures: list[tuple[str, str]]) -> None:

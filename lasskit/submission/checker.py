@@ -50,6 +50,7 @@ from lasskit.submission.rules import (
     label_problems,
     meta_problems,
     pdf_problem,
+    printable,
 )
 
 MAX_TOTAL_BYTES = 4 * 1024**3
@@ -58,6 +59,13 @@ MAX_TOTAL_BYTES = 4 * 1024**3
 
 MAX_ENTRY_BYTES = 64 * 1024**2
 """Largest uncompressed size of one zip entry that ``check`` will read (bytes)."""
+
+
+MAX_META_BYTES = 1024 * 1024
+"""Largest ``.meta.yaml`` that ``check`` will parse (a real one is about 2 KB)."""
+
+MAX_META_NODES = 10_000
+"""Most values a ``.meta.yaml`` may hold once its aliases are expanded (an alias bomb is refused)."""
 
 
 CHUNK_ENTRIES = 64
@@ -97,7 +105,7 @@ class CheckReport:
             else:
                 hidden[group] += 1
         for group, n in hidden.items():
-            out.append(f"{group}: ... and {n} more problem(s); run `lasskit check --all` to list them")
+            out.append(printable(f"{group}: ... and {n} more problem(s); run `lasskit check --all` to list them"))
         return out
 
 
@@ -151,6 +159,8 @@ def check_submission(path: str | Path, workspace=None, jobs: int | None = None) 
     if not path.exists():
         raise UsageError(f"{path}: no such file or folder; run `lasskit package` or pass a package folder "
                          "(submission/) or one of its zips")
+    if not path.is_dir() and not path.is_file():
+        raise UsageError(f"{path}: not a regular file or folder; pass the package folder (submission/) or one of its zips")
     start = time.perf_counter()
     checker = _Checker(path, workspace, jobs)
     if path.is_dir():
@@ -223,6 +233,9 @@ class _Checker:
                 self.warning(p.name, "a folder inside the package folder (not checked)",
                              "keep only package files in submission/")
                 continue
+            if not p.is_file():  # a FIFO, a device, a dangling link: never opened (reading could hang)
+                self.problem(p.name, "not a regular file", "keep only package files in submission/", "unexpected_file")
+                continue
             found = self.naming.classify(p.name)
             if found is None:
                 self.problem(p.name, "not a package file name", self._expected_names_fix(), "unexpected_file")
@@ -233,6 +246,9 @@ class _Checker:
                 continue
             kinds.setdefault(label, {})[kind] = p
             self.note_label(label, kind, p.name)
+        if not kinds and not team_zips:
+            self.no_package(folder, [p for p in entries if p.is_dir()])
+            return
         for label, files in sorted(kinds.items()):
             for kind in Naming.SYSTEM_FILES:
                 if kind not in files:
@@ -240,10 +256,39 @@ class _Checker:
                     self.problem(name, "missing", self._missing_fix(kind, label), "missing_file")
             for kind, p in sorted(files.items()):
                 if kind in ("meta", "report", "audio_url"):
-                    self.check_text_file(kind, label, p.read_bytes(), p.name)
+                    data = self.read_loose(p)
+                    if data is not None:
+                        self.check_text_file(kind, label, data, p.name)
                 else:
                     self.check_audio_zip(p, kind.replace("_zip", ""), p.name)
         self.check_team(team_zips, kinds)
+
+    def no_package(self, folder: Path, subfolders: list[Path]) -> None:
+        """A folder without a single package file: one problem, pointing to a subfolder that has one."""
+        holders = []
+        for sub in subfolders:
+            try:
+                if any(self.naming.classify(q.name) for q in sub.iterdir() if q.is_file()):
+                    holders.append(sub)
+            except OSError:
+                continue
+        fix = (f"pass the package folder itself: lasskit check {holders[0]}" if holders
+               else "run `lasskit package`, or pass the folder it wrote (submission/)")
+        self.problem(folder.name, "no package file in this folder", fix, "missing_file")
+
+    def read_loose(self, p: Path) -> bytes | None:
+        """A metadata, report or link file of the folder; None (and a problem) if unreadable or huge."""
+        try:
+            size = p.stat().st_size
+            if size > MAX_ENTRY_BYTES:
+                self.problem(p.name, f"{size} bytes, more than the {MAX_ENTRY_BYTES} a package file may have",
+                             PACKAGE_FIX, "size")
+                return None
+            return p.read_bytes()
+        except OSError as exc:
+            self.problem(p.name, f"cannot be read ({exc.strerror or exc})", "check the file's permissions",
+                         "unreadable")
+            return None
 
     def check_team(self, team_zips: list[Path], kinds: dict[str, dict[str, Path]]) -> None:
         for z in team_zips:
@@ -327,10 +372,16 @@ class _Checker:
     def check_meta(self, data: bytes, label: str, display: str) -> None:
         import yaml
 
+        from lasskit import safeyaml
+
         try:
-            meta = yaml.safe_load(data.decode("utf-8"))
+            meta = safeyaml.load(data, max_bytes=MAX_META_BYTES, max_nodes=MAX_META_NODES)
         except UnicodeDecodeError:
             self.problem(display, "not UTF-8 text", "save the YAML as UTF-8", "yaml")
+            return
+        except safeyaml.YamlLimitError as exc:
+            self.problem(display, f"refused: {exc}", "write the metadata as plain YAML without aliases "
+                         "(lasskit package writes it)", "yaml")
             return
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)

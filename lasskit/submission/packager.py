@@ -306,8 +306,11 @@ def build_package(
         raise UsageError(f"{out_dir}: {', '.join(existing)} already exist(s); pass --overwrite to replace "
                          f"system {index}'s package")
 
-    from lasskit.atomic import write_bytes, write_text
+    from lasskit.atomic import remove_leftovers, write_bytes, write_text
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"{out_dir}: is a file; pass --out FOLDER for the package")
+    remove_leftovers(out_dir, recursive=False)  # what a killed run left
     audio_counts, clipped = {}, {}
     for split in AUDIO_SPLITS:
         n, c = _write_audio_zip(targets[f"{split}_zip"], runs[split], audio_format, jobs)

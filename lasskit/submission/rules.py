@@ -242,7 +242,16 @@ class Problem:
     field: str = ""
 
     def line(self) -> str:
-        return f"{self.file}: {self.message}; {self.fix}"
+        """One line, whatever the names hold (a zip entry may be named with newlines or escapes)."""
+        return printable(f"{self.file}: {self.message}; {self.fix}")
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters (newlines, terminal escapes) and undecodable bytes shown
+    as escapes, so that one problem is always one line and cannot drive the terminal."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() or c == " " else repr(c)[1:-1] for c in text)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -6,9 +6,9 @@
 #
 # Stages (see README.md here for downloads, disk space and time):
 #   0  prepare the official validation/evaluation sets (dcase2024_val, val_synth, eval_synth, eval_real)
-#   1  prepare Clotho v2
+#   1  prepare Clotho v2 (labels derived from its keywords and captions, see lasskit label)
 #   2  prepare FSD50K (with the organizers' generated captions when given)
-#   3  mix a class-disjoint training split from FSD50K (labels needed for disjointness)
+#   3  mix a class-disjoint training split from FSD50K and Clotho (given and derived labels)
 #   4  mix a validation-style split from the validation clips (integer SNRs, one mixture per caption)
 #   5  separate val_synth, eval_synth and eval_real with --model (default dcase2024-baseline)
 #   6  score val_synth (breakdown by input SNR)
@@ -24,6 +24,7 @@ dcase2024=""            # folder with lass_validation/, lass_validation.json, la
 clotho=""               # folder with development/, validation/, evaluation/, clotho_captions_*.csv
 fsd50k=""               # folder with FSD50K.dev_audio/, FSD50K.eval_audio/, FSD50K.ground_truth/
 fsd50k_captions=""      # the organizers' generated captions for FSD50K (JSON), optional
+ontology=""             # AudioSet ontology.json, optional: labels with AudioSet's names and hierarchy
 model=dcase2024-baseline
 checkpoint=""           # local baseline checkpoint; empty: downloaded into the cache on first use
 tokenizer=""            # roberta-base tokenizer folder for offline machines; empty: Hugging Face cache
@@ -45,7 +46,7 @@ while [ $# -gt 0 ]; do
   esac
   var=${name#--}; var=${var//-/_}
   case "$var" in
-    stage|stop_stage|workspace|dcase2024|clotho|fsd50k|fsd50k_captions|model|checkpoint|tokenizer|device|\
+    stage|stop_stage|workspace|dcase2024|clotho|fsd50k|fsd50k_captions|ontology|model|checkpoint|tokenizer|device|\
     batch_size|jobs|num_train|mix_duration|seed|index|audio_url|lasskit) printf -v "$var" '%s' "$value" ;;
     *) echo "run.sh: unknown option $name" >&2; exit 2 ;;
   esac
@@ -65,7 +66,11 @@ fi
 if [ "$stage" -le 1 ] && [ "$stop_stage" -ge 1 ]; then
   if [ -n "$clotho" ]; then
     log 1 "prepare Clotho v2"
-    ws prepare clotho "$clotho" --jobs "$jobs"
+    labels=()  # class labels for Clotho's caption-only clips: FSD50K's vocabulary and/or the ontology
+    [ -n "$fsd50k" ] && [ -f "$fsd50k/FSD50K.ground_truth/vocabulary.csv" ] && \
+      labels+=(--vocabulary "$fsd50k/FSD50K.ground_truth/vocabulary.csv")
+    [ -n "$ontology" ] && labels+=(--ontology "$ontology")
+    ws prepare clotho "$clotho" "${labels[@]}" --jobs "$jobs"
   else
     log 1 "no --clotho given: skipped"
   fi
@@ -81,8 +86,12 @@ fi
 
 if [ "$stage" -le 3 ] && [ "$stop_stage" -ge 3 ]; then
   log 3 "mix a class-disjoint training split (train)"
-  ws mix fsd50k --split train --snr -15 15 --num "$num_train" --duration "$mix_duration" \
-    --seed "$seed" --name train --jobs "$jobs" --official-csv "$workspace/data/splits/train_official.csv"
+  corpora=(fsd50k)
+  [ -f "$workspace/data/clotho/manifest.csv" ] && corpora+=(clotho)
+  onto=()
+  [ -n "$ontology" ] && onto=(--ontology "$ontology")
+  ws mix "${corpora[@]}" "${onto[@]}" --split train --snr -15 15 --num "$num_train" --duration "$mix_duration" \
+    --seed "$seed" --name train --jobs "$jobs"
 fi
 
 if [ "$stage" -le 4 ] && [ "$stop_stage" -ge 4 ]; then

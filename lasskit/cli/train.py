@@ -1,0 +1,91 @@
+"""``lasskit train``: train or fine-tune a model on class-disjoint mixtures made on the fly -> exp/train/<name>/."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from lasskit.cli.common import workspace
+
+
+def train(
+    ctx: typer.Context,
+    manifests: list[str] = typer.Argument(
+        None, metavar="MANIFEST",
+        help="More target corpora (names, folders or manifest CSVs), added to --targets."),
+    targets: list[str] = typer.Option(None, "--targets", help="Target corpora (repeatable; default: every prepared corpus)."),
+    noises: list[str] = typer.Option(None, "--noises", help="Noise corpora (repeatable; default: the targets)."),
+    split: list[str] = typer.Option(None, "--split", help="Manifest splits to draw from (repeatable; default: train only)."),
+    dataset: list[str] = typer.Option(None, "--dataset", help="Keep clips of this dataset only (repeatable)."),
+    ontology: Path = typer.Option(None, "--ontology", help="AudioSet ontology.json: labels are compared with their ancestors."),
+    model: str = typer.Option("dcase2024-baseline", "--model", "-m",
+                              help="A trainable registered model, module:Class or path/file.py:Class."),
+    option: list[str] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
+                                     help="Model option passed to its constructor (repeatable)."),
+    tokenizer: Path = typer.Option(None, "--tokenizer", metavar="DIR", help="Tokenizer folder for the text encoder."),
+    init: Path = typer.Option(None, "--init", help="Checkpoint to fine-tune from (default: fresh weights)."),
+    name: str = typer.Option(None, "--name", help="Run name: exp/train/<name>/ (default: the model's name)."),
+    steps: int = typer.Option(200_000, "--steps", help="Optimizer steps."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b", help="Mixtures per device per micro-batch."),
+    accumulate: int = typer.Option(1, "--accumulate", help="Micro-batches per optimizer step."),
+    lr: float = typer.Option(1e-3, "--lr", help="Learning rate (AdamW, amsgrad)."),
+    bn_momentum: float = typer.Option(None, "--bn-momentum",
+                                      help="Batch-norm statistics momentum (default: the model's; short runs: 0.1)."),
+    warmup_steps: int = typer.Option(30_000, "--warmup-steps",
+                                     help="Steps of warm-up: LR x0.001, x0.01, x0.1 over three equal thirds."),
+    snr: tuple[float, float] = typer.Option((-10.0, 10.0), "--snr", metavar="LOW HIGH", help="SNR range in dB."),
+    segment: float = typer.Option(10.0, "--segment", help="Seconds per training mixture."),
+    val: str = typer.Option(None, "--val", help="Validation split (with references) for SDRi and best.ckpt."),
+    val_count: int = typer.Option(200, "--val-count", help="Validation rows (a fixed seeded subset)."),
+    val_every: int = typer.Option(2000, "--val-every", help="Validate every this many steps."),
+    checkpoint_every: int = typer.Option(None, "--checkpoint-every", help="Write last.ckpt every this many steps (default: --val-every)."),
+    log_every: int = typer.Option(50, "--log-every", help="Log the loss every this many steps."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the data order, mixing and fresh weights."),
+    devices: int = typer.Option(1, "--devices", help="Devices (GPUs, or CPU processes) per node."),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="Machines (SLURM or torchrun sets the rest)."),
+    accelerator: str = typer.Option("auto", "--accelerator", help="auto (gpu if available), gpu or cpu."),
+    precision: str = typer.Option("32-true", "--precision", help="32-true, bf16-mixed (GPUs), 16-mixed, ..."),
+    workers: int = typer.Option(None, "--workers", "-j", help="DataLoader workers per process (default: min(8, cores))."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run from its last.ckpt."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start the run again, replacing its folder's files."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (data, steps, memory) and stop."),
+) -> None:
+    """Train or fine-tune a model on class-disjoint mixtures made on the fly; checkpoints for `separate`.
+
+    Example: lasskit train --model dcase2024-baseline --targets fsd50k --targets clotho --val val_synth
+    --steps 200000 --batch-size 16 --devices 1 --name base
+    """
+    from lasskit.models.registry import parse_options, resolve
+    from lasskit.training import TrainConfig
+    from lasskit.training import train as run_training
+
+    ws = workspace(ctx)
+    options = parse_options(option)
+    if tokenizer is not None:
+        options["tokenizer"] = str(tokenizer)
+    if not name:
+        _, name = resolve(model)
+    config = TrainConfig(
+        model=model, name=name, options=options, init=None if init is None else str(init),
+        targets=[*(targets or []), *(manifests or [])], noises=list(noises or []), splits=list(split or []),
+        datasets=list(dataset or []), ontology=None if ontology is None else str(ontology),
+        snr=(float(snr[0]), float(snr[1])), segment=segment, steps=steps, batch_size=batch_size,
+        accumulate=accumulate, lr=lr, bn_momentum=bn_momentum, warmup_steps=warmup_steps, val=val, val_count=val_count, val_every=val_every,
+        checkpoint_every=checkpoint_every, log_every=log_every, seed=seed, devices=devices, num_nodes=num_nodes,
+        accelerator=accelerator, precision=precision, workers=workers, resume=resume, overwrite=overwrite,
+        dry_run=dry_run,
+    )
+    result = run_training(config, ws, echo=typer.echo)
+    if not dry_run and result.get("global_step") is not None and _is_rank_zero():
+        best = result.get("best_val_sdri")
+        typer.echo(f"trained {result['global_step']} steps in {result['seconds']:.1f} s; "
+                   f"last: {result['last_checkpoint']}"
+                   + (f"; best: {result['best_checkpoint']} (val SDRi {best:.2f} dB at step {result['best_step']})"
+                      if best is not None else ""))
+
+
+def _is_rank_zero() -> bool:
+    import os
+
+    return all(os.environ.get(k, "0") == "0" for k in ("LOCAL_RANK", "NODE_RANK", "RANK"))

@@ -1,0 +1,140 @@
+"""Zero-shot class labels from audio with CLAP (``label_source: clap``).
+
+A second source of derived labels for caption-only corpora, next to the keyword and caption rules
+of :mod:`lasskit.labels.derive`, where the CLAP weights are available (the baseline checkpoint
+holds both towers, :mod:`lasskit.models.clap_model`). For a clip and a list of class names:
+
+- ``a``: the unit CLAP audio embedding of the clip (``path="physical"``, the true-speed 48 kHz
+  input, by default; ``"paper"`` is CLAPScore's double-speed reading);
+- ``t_c``: the unit CLAP text embedding of the prompt ``template.format(name)`` for each class
+  (default ``"This is a sound of {}."``, the prompt of LAION-CLAP's zero-shot evaluation), each
+  prompt embedded once per call;
+- ``s_c = dot(a, t_c)``, a cosine; the labels are the ``top_k`` classes of highest score (ties
+  broken by the order of ``class_names``), best first, dropping those below ``min_score`` when
+  it is given. A clip with no class left gets no labels (counted by the caller).
+
+Measuring it (needs the real weights; lasskit's tests use random weights, so they check only the
+mechanics). The validation-tag benchmark of the caption rules (``benchmarks/bench_labels.py``)
+compares derived labels with the verified tags of the challenge's 1000 validation clips through
+:class:`lasskit.labels.ConflictCheck`. To measure CLAP labels on it, a team with the baseline
+checkpoint and the validation audio (``lass_validation/*.wav``) builds the labels with::
+
+    from lasskit.labels import Vocabulary
+    from lasskit.labels.clap import clap_labels_for_files
+    from lasskit.models.clap_model import load_clap_model
+
+    vocabulary = Vocabulary.load(ontology="ontology.json")
+    model = load_clap_model()                       # the cached baseline checkpoint
+    labels = clap_labels_for_files([audio_dir / f"{item['Index']}.wav" for item in items],
+                                   class_names(vocabulary), model, top_k=3, min_score=...)
+
+and passes them where ``evaluate`` derives ``labels`` from captions; recall (pairs sharing a
+verified tag that the labels also call sharing) and false alarms (the 3000 official pairs, which
+share none) then read the same. ``top_k`` and ``min_score`` trade one for the other: sweep them
+on this benchmark before trusting a setting. On a 2-core CPU the tower embeds about 3 clips/s.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from lasskit.errors import UsageError
+
+PROMPT = "This is a sound of {}."
+"""LAION-CLAP's zero-shot prompt."""
+LABEL_SOURCE = "clap"
+"""The manifest's ``label_source`` of labels set here."""
+
+
+def class_names(vocabulary: Any) -> list[str]:
+    """The label names of a :class:`~lasskit.labels.Vocabulary` usable as labels (no blacklisted
+    AudioSet class), in the vocabulary's order; a plain sequence of names passes through."""
+    classes = getattr(vocabulary, "classes", None)
+    if classes is None:
+        return [str(n) for n in vocabulary]
+    return [info.name for info in classes.values() if not getattr(info, "blacklisted", False)]
+
+
+def tag_scores(waveforms: Sequence[Any], sample_rate: int, names: Sequence[str], model: Any,
+               template: str = PROMPT, path: str = "physical") -> np.ndarray:
+    """(clips, classes) float64 cosines between each clip's audio embedding and each class prompt."""
+    if not names:
+        raise UsageError("CLAP labels need at least one class name")
+    prompts = [template.format(n) for n in names]
+    text = np.asarray(model.text_embeddings(prompts), dtype=np.float64)
+    audio = np.asarray(model.audio_embeddings(list(waveforms), sample_rate, path), dtype=np.float64)
+    return audio.reshape(-1, text.shape[1]) @ text.T
+
+
+def pick_labels(scores: np.ndarray, names: Sequence[str], top_k: int = 3,
+                min_score: float | None = None) -> list[list[str]]:
+    """Per row of ``scores``: the ``top_k`` best names (stable order on ties), best first, each
+    at least ``min_score`` when given."""
+    if top_k < 1:
+        raise UsageError(f"top_k {top_k}: must be at least 1")
+    out = []
+    for row in np.atleast_2d(scores):
+        order = np.argsort(-row, kind="stable")[:top_k]
+        out.append([names[j] for j in order if min_score is None or row[j] >= min_score])
+    return out
+
+
+def clap_labels(waveforms: Sequence[Any], sample_rate: int, names: Sequence[str], model: Any, *,
+                top_k: int = 3, min_score: float | None = None, template: str = PROMPT,
+                path: str = "physical") -> list[list[str]]:
+    """Labels per clip (mono arrays at ``sample_rate``) by zero-shot CLAP tagging (module doc).
+
+    ``model``: a :class:`~lasskit.models.clap_model.ClapModel` (or anything with
+    ``text_embeddings(prompts)`` and ``audio_embeddings(waveforms, rate, path)``).
+    """
+    names = list(names)
+    if not waveforms:
+        return []
+    return pick_labels(tag_scores(waveforms, sample_rate, names, model, template, path), names, top_k, min_score)
+
+
+def clap_labels_for_files(paths: Sequence[str | os.PathLike], names: Sequence[str], model: Any, *,
+                          top_k: int = 3, min_score: float | None = None, template: str = PROMPT,
+                          path: str = "physical", chunk: int = 32) -> list[list[str]]:
+    """:func:`clap_labels` of audio files (any rate, channels averaged), ``chunk`` files at a time."""
+    from lasskit.audio import read, to_mono
+
+    names = list(names)
+    out: list[list[str]] = []
+    for start in range(0, len(paths), chunk):
+        clips = []
+        for p in paths[start:start + chunk]:
+            signal, rate = read(p)
+            clips.append((rate, to_mono(signal)))
+        labels: list[list[str]] = [[] for _ in clips]
+        for rate in dict.fromkeys(r for r, _ in clips):  # one call per rate, in order of appearance
+            idx = [k for k, (r, _) in enumerate(clips) if r == rate]
+            found = clap_labels([clips[k][1] for k in idx], rate, names, model, top_k=top_k, min_score=min_score,
+                                template=template, path=path)
+            for k, row in zip(idx, found):
+                labels[k] = row
+        out.extend(labels)
+    return out
+
+
+def label_clips_with_clap(clips: Sequence[Any], paths: Sequence[str | os.PathLike], names: Sequence[str],
+                          model: Any, *, replace_derived: bool = False, **options: Any) -> int:
+    """Set ``labels`` and ``label_source = "clap"`` on the clips that have no labels (or, with
+    ``replace_derived``, labels derived from keywords or captions); given labels are never
+    touched. ``paths[i]`` is the audio of ``clips[i]``. Returns how many clips got labels."""
+    if len(paths) != len(clips):
+        raise UsageError(f"{len(paths)} audio paths for {len(clips)} clips")
+    todo = [i for i, c in enumerate(clips)
+            if c.label_source != "given" and (not c.labels or (replace_derived and c.label_source in
+                                                                ("keywords", "caption", LABEL_SOURCE)))]
+    labels = clap_labels_for_files([paths[i] for i in todo], names, model, **options)
+    done = 0
+    for i, found in zip(todo, labels):
+        if found:
+            clips[i].labels, clips[i].label_source = found, LABEL_SOURCE
+            done += 1
+    return done

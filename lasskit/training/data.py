@@ -1,0 +1,242 @@
+"""What a training run reads: on-the-fly mixtures by sample number, and a fixed validation subset.
+
+Training samples come from :func:`lasskit.mixing.mixture_dataset`'s planner and
+:func:`lasskit.mixing.make_item`: sample ``n`` is item ``perm_e[n mod N]`` of mixing epoch
+``e = n div N``, ``perm_e`` a permutation of the ``N`` items drawn from
+``SeedSequence(seed, spawn_key=(3, e))``. :class:`StepBatchSampler` hands out the sample numbers
+of each (step, micro-batch, rank), starting wherever the trainer stands, so a resumed run
+continues exactly. The data rules are :mod:`lasskit.mixing`'s: no val/eval clip unless the run
+names the split, the challenge's corpora only when named, no recording of a challenge clip.
+
+Validation: the rows of a split (``mixtures.csv`` with ``source``), ``count`` of them, the first
+of a permutation from ``SeedSequence(seed, spawn_key=(4,))``, in that fixed order; rank ``r`` of
+``W`` takes rows ``r, r + W, ...``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from lasskit import audio
+from lasskit.errors import UsageError
+
+def file_sha256(path: str | os.PathLike) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass
+class TrainingData:
+    """The planner of the training mixtures and what it was made from."""
+
+    planner: object  # lasskit.mixing.Planner
+    targets: list[Path]
+    noises: list[Path]
+    splits: list[str]
+    seed: int
+    digests: dict[str, str] = field(default_factory=dict)
+    skipped: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def per_epoch(self) -> int:
+        """Mixtures per mixing epoch (one per usable target)."""
+        return int(self.planner.num_rows)
+
+    def queries(self) -> list[str]:
+        """Every query a training mixture can carry (each target's captions, or its label caption), sorted."""
+        out: set[str] = set()
+        for target in self.planner.usable:
+            if target.captions:
+                out.update(target.captions)
+            else:
+                out.add(self.planner.query_of(target, None, 0))
+        return sorted(out)
+
+    def summary(self) -> dict:
+        p = self.planner
+        return {
+            "targets": [str(t) for t in self.targets], "noises": [str(n) for n in self.noises],
+            "splits": list(self.splits), "manifest_sha256": dict(self.digests), "skipped": dict(self.skipped),
+            "target_clips": len(p.targets), "usable_targets": len(p.usable),
+            "targets_without_noise": len(p.without_noise), "noise_clips": len(p.noises),
+            "mixtures_per_epoch": self.per_epoch, "distinct_queries": len(self.queries()),
+        }
+
+
+def load_training_data(targets: list[str], noises: list[str], *, workspace=None, splits=(), datasets=(),
+                       ontology=None, snr=(-10.0, 10.0), segment: float = 10.0, seed: int = 0,
+                       jobs: int | None = None) -> TrainingData:
+    """Resolve the manifests (names, folders or CSVs) and plan class-disjoint mixtures of ``segment`` s.
+
+    The data rules are :mod:`lasskit.mixing`'s (as ``lasskit mix``): no clip of a val/eval split
+    unless ``splits`` names it, the challenge's own corpora only when named, and no recording of
+    a challenge clip (the workspace's challenge manifests are passed as ``reference``).
+    """
+    import inspect
+
+    from lasskit.mixing import MixSpec, mixture_dataset, resolve_manifest
+
+    named_words = [*targets, *noises]
+    words = list(targets)
+    if not words:
+        words = workspace.corpora() if workspace is not None else []
+        if not words:
+            where = f" in {workspace.data_dir}" if workspace is not None else ""
+            raise UsageError(f"no prepared corpus{where}; run `lasskit prepare` first or pass --targets")
+    target_paths = [resolve_manifest(w, workspace) for w in words]
+    noise_paths = [resolve_manifest(w, workspace) for w in noises] if noises else list(target_paths)
+    spec = MixSpec(snr_low=float(snr[0]), snr_high=float(snr[1]), duration=float(segment), seed=int(seed)).validate()
+    extra = {}
+    accepted = inspect.signature(mixture_dataset).parameters
+    if "named" in accepted:
+        extra["named"] = [resolve_manifest(w, workspace) for w in named_words]
+    if "reference" in accepted and workspace is not None:
+        from lasskit.mixing import planning
+
+        finder = getattr(planning, "challenge_manifests", None)
+        extra["reference"] = finder(workspace) if finder else []
+    if "jobs" in accepted:
+        extra["jobs"] = jobs
+    try:
+        dataset = mixture_dataset(target_paths, spec, noise_paths if noises else None, splits=list(splits),
+                                  datasets=list(datasets), ontology=ontology, **extra)
+    except UsageError as exc:
+        raise UsageError(f"{exc} (training manifests: {', '.join(str(p) for p in target_paths)})") from None
+    digests = {str(p): file_sha256(p) for p in dict.fromkeys([*target_paths, *noise_paths])}
+    data = TrainingData(dataset.planner, target_paths, noise_paths, list(splits), int(seed), digests)
+    data.skipped = dict(getattr(dataset, "skipped", {}) or {})
+    return data
+
+
+def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
+    """The order of mixing epoch ``epoch``'s items: ``SeedSequence(seed, spawn_key=(3, epoch))``."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, int(epoch))))
+    return rng.permutation(size)
+
+
+class SampleDataset:
+    """Map-style dataset over sample numbers: ``dataset[n] -> (mixture, reference, query)`` (torch tensors)."""
+
+    def __init__(self, planner, seed: int) -> None:
+        self.planner = planner
+        self.seed = int(seed)
+        self.size = int(planner.num_rows)
+        self._perms: dict[int, np.ndarray] = {}
+
+    def locate(self, n: int) -> tuple[int, int]:
+        """(mixing epoch, item index) of sample ``n``."""
+        epoch, position = divmod(int(n), self.size)
+        perm = self._perms.get(epoch)
+        if perm is None:
+            if len(self._perms) > 4:
+                self._perms.clear()
+            perm = self._perms[epoch] = epoch_permutation(self.seed, epoch, self.size)
+        return epoch, int(perm[position])
+
+    def __len__(self) -> int:  # sample numbers are unbounded; this is one mixing epoch
+        return self.size
+
+    def __getitem__(self, n: int):
+        import torch
+
+        from lasskit.mixing import make_item
+
+        epoch, index = self.locate(n)
+        mixed, row = make_item(self.planner, index, epoch)
+        return torch.from_numpy(np.ascontiguousarray(mixed.mixture)), torch.from_numpy(
+            np.ascontiguousarray(mixed.source)), row.query
+
+
+class StepBatchSampler:
+    """Batches of sample numbers for one rank: micro-batch ``b`` holds ``(b * W + rank) * B + j``.
+
+    ``start()`` (called when iteration begins) gives the first micro-batch, e.g. the trainer's
+    ``global_step * accumulate`` after a resume; iteration stops after micro-batch ``total - 1``.
+    ``len`` is ``total`` (the whole run), so the trainer's own batch counter lines up on resume.
+    """
+
+    def __init__(self, batch_size: int, total: int, rank: int = 0, world: int = 1, start=lambda: 0) -> None:
+        self.batch_size, self.total, self.rank, self.world = int(batch_size), int(total), int(rank), int(world)
+        self.start = start
+
+    def numbers(self, micro_batch: int) -> list[int]:
+        first = (micro_batch * self.world + self.rank) * self.batch_size
+        return list(range(first, first + self.batch_size))
+
+    def __iter__(self):
+        for b in range(int(self.start()), self.total):
+            yield self.numbers(b)
+
+    def __len__(self) -> int:
+        return self.total
+
+
+# --- validation ---------------------------------------------------------------------------------
+
+@dataclass
+class ValidationRow:
+    name: str
+    query: str
+    mixture: Path
+    source: Path
+
+
+def load_validation(split: str, workspace=None, count: int = 200, seed: int = 0) -> tuple[list[ValidationRow], int]:
+    """The fixed validation subset of a split (name under data/splits or a folder) and the split's size."""
+    from lasskit.splits import read_split
+
+    path = Path(split)
+    if not (path / "mixtures.csv").is_file() and workspace is not None:
+        path = workspace.split_dir(split)
+    if not (path / "mixtures.csv").is_file():
+        known = workspace.splits() if workspace is not None else []
+        raise UsageError(f"--val {split}: no such split" + (f" (known: {', '.join(known)})" if known else "")
+                         + "; make one with `lasskit mix ... --split val --name NAME` or `lasskit prepare dcase2024`")
+    table = read_split(path)
+    if not table.has_references:
+        raise UsageError(f"--val {split}: {table.csv_path} has no source column; validation needs references")
+    frame = table.frame
+    rng = np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=(4,)))
+    order = rng.permutation(len(frame))[: int(count)]
+    rows = [ValidationRow(str(frame["mixture"].iat[i]), str(frame["query"].iat[i]),
+                          table.mixture_path(str(frame["mixture"].iat[i])), path / str(frame["source"].iat[i]))
+            for i in order]
+    return rows, len(frame)
+
+
+class ValidationDataset:
+    """Items ``(mixture, source, query, length)``: float32 tensors at 16 kHz of one row each."""
+
+    def __init__(self, rows: list[ValidationRow]) -> None:
+        self.rows = list(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int):
+        import torch
+
+        row = self.rows[i]
+        mixture, source = audio.load(row.mixture), audio.load(row.source)
+        n = min(len(mixture), len(source))
+        return torch.from_numpy(mixture[:n].copy()), torch.from_numpy(source[:n].copy()), row.query, n
+
+
+def pad_collate(items):
+    """Zero-pad a batch of ``(mixture, source, query, length)`` to its longest row."""
+    import torch
+
+    longest = max(int(n) for *_, n in items)
+    mixtures = torch.zeros(len(items), longest)
+    sources = torch.zeros(len(items), longest)
+    for k, (m, s, _, n) in enumerate(items):
+        mixtures[k, :n], sources[k, :n] = m[:n], s[:n]
+    return mixtures, sources, [q for _, _, q, _ in items], [int(n) for *_, n in items]

@@ -1,0 +1,141 @@
+"""How much device memory a training step takes, which parameters a step never reaches, and which
+batch size fits after an out-of-memory error.
+
+Estimate (float32, per device): ``weights + grads + AdamW(amsgrad) states = 5 x trainable bytes``
+(weight, gradient, two moments, the amsgrad maximum) ``+ frozen bytes + activations``, the
+activations being the bytes autograd saves for the backward pass, measured on one 1 s row of
+the real network (``torch.autograd.graph.saved_tensors_hooks``, each storage counted once) and
+scaled linearly by ``segment seconds x batch size``. Mixed precision saves most activations in
+16 bits: the float32 figure is an upper bound.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lasskit import SAMPLE_RATE
+
+OPTIMIZER_COPIES = 5
+"""Float32 copies per trainable parameter: weight, gradient, AdamW's two moments, amsgrad's maximum."""
+
+
+def module_bytes(module, trainable: bool | None = None) -> int:
+    """Bytes of ``module``'s parameters (only trainable / only frozen ones when asked) and buffers."""
+    total = 0
+    for p in module.parameters():
+        if trainable is None or p.requires_grad == trainable:
+            total += p.numel() * p.element_size()
+    if trainable is not True:
+        total += sum(b.numel() * b.element_size() for b in module.buffers())
+    return total
+
+
+class _Restored:
+    """Run probe passes on the real network, then put its state (batch-norm statistics) and grads back."""
+
+    def __init__(self, model) -> None:
+        self.network = model.trainable_network()
+
+    def __enter__(self):
+        self.state = {k: v.detach().clone() for k, v in self.network.state_dict().items()}
+        self.was_training = self.network.training
+        self.network.train()
+        return self.network
+
+    def __exit__(self, *exc) -> None:
+        self.network.load_state_dict(self.state)
+        self.network.train(self.was_training)
+        for p in self.network.parameters():
+            p.grad = None
+
+
+def _probe_inputs(batch: int, samples: int, condition_size: int, device):
+    g = torch.Generator().manual_seed(0)
+    mixture = torch.randn(batch, samples, generator=g) * 0.1
+    conditions = torch.nn.functional.normalize(torch.randn(batch, condition_size, generator=g), dim=-1)
+    return mixture.to(device), conditions.to(device)
+
+
+def activation_bytes_per_second(model, condition_size: int, seconds: float = 1.0) -> int:
+    """Bytes autograd saves for backward for one row of ``seconds`` s (measured where the network is)."""
+    seen: set[int] = set()
+    total = 0
+
+    def pack(t):
+        nonlocal total
+        try:
+            key = t.untyped_storage().data_ptr()
+        except Exception:  # noqa: BLE001 - tensors without storage (rare): count them
+            key = id(t)
+        if key not in seen:
+            seen.add(key)
+            total += t.numel() * t.element_size()
+        return t
+
+    with _Restored(model) as network:
+        device = next(network.parameters()).device
+        mixture, conditions = _probe_inputs(1, int(seconds * SAMPLE_RATE), condition_size, device)
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            out = model.forward_train(mixture, conditions)
+        del out
+    return int(total / seconds)
+
+
+def unused_parameters(model, condition_size: int) -> list[str]:
+    """Names of the trainable network's parameters one forward + backward pass never reaches.
+
+    The network's state (batch-norm statistics) is put back afterwards.
+    """
+    with _Restored(model) as network:
+        device = next(network.parameters()).device
+        mixture, conditions = _probe_inputs(2, 4096, condition_size, device)
+        model.forward_train(mixture, conditions).abs().mean().backward()
+        return [name for name, p in network.named_parameters() if p.requires_grad and p.grad is None]
+
+
+def estimate(model, frozen_bytes: int, batch_size: int, segment: float, condition_size: int) -> dict:
+    """The float32 memory estimate per device (bytes), in parts."""
+    network = model.trainable_network()
+    trainable = module_bytes(network, trainable=True)
+    frozen_net = module_bytes(network, trainable=False)
+    per_second = activation_bytes_per_second(model, condition_size)
+    activations = int(per_second * segment * batch_size)
+    total = OPTIMIZER_COPIES * trainable + frozen_net + frozen_bytes + activations
+    return {"trainable_parameters_bytes": trainable, "optimizer_and_gradients_bytes": (OPTIMIZER_COPIES - 1) * trainable,
+            "frozen_bytes": frozen_net + frozen_bytes, "activation_bytes_per_row_second": per_second,
+            "activation_bytes": activations, "total_bytes": total}
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    """True for a CUDA (or other accelerator) out-of-memory error, however it was wrapped."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, getattr(torch, "OutOfMemoryError", ())) or "out of memory" in str(exc).lower():
+            return True
+        exc = exc.__cause__ or exc.__context__
+        seen += 1
+    return False
+
+
+def largest_fitting_batch(step, batch_size: int) -> int | None:
+    """The largest of ``batch_size // 2, // 4, ..., 1`` for which ``step(b)`` runs without OOM; None if none."""
+    b = int(batch_size) // 2
+    while b >= 1:
+        _free()
+        try:
+            step(b)
+            return b
+        except Exception as exc:  # noqa: BLE001
+            if not is_out_of_memory(exc):
+                raise
+        b //= 2
+    _free()
+    return None
+
+
+def _free() -> None:
+    import gc
+
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()

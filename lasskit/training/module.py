@@ -1,0 +1,295 @@
+"""The LightningModule that trains a :class:`~lasskit.models.base.TrainableModel`, and its callbacks.
+
+The module's only submodule is the trainable network, under the attribute ``ss_model``, so its
+``state_dict`` is the organizers' ``ss_model.*`` layout as it is; checkpoints add the model's
+``frozen_state()`` (the baseline: ``query_encoder.model.*``) and a ``lasskit`` record, and loading
+a checkpoint for ``--resume`` drops those extra keys again. Imports ``lightning``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import lightning as L
+from lightning.pytorch.loggers import Logger
+from lightning.pytorch.utilities import rank_zero_only
+import numpy as np
+import torch
+
+from lasskit import __version__
+
+
+def warmup_factor(step: int, warmup_steps: int) -> float:
+    """The organizers' step warm-up: x0.001, x0.01, x0.1 over three equal thirds of ``warmup_steps``, then 1."""
+    if warmup_steps <= 0:
+        return 1.0
+    stage = int(step) * 3 // int(warmup_steps)
+    return (0.001, 0.01, 0.1)[stage] if stage < 3 else 1.0
+
+
+class LassTask(L.LightningModule):
+    """Training step: ``loss(model.forward_train(mixture, embed(query)), source)``; validation: SDRi."""
+
+    def __init__(self, model, embeddings: dict, *, lr: float = 1e-3, warmup_steps: int = 0,
+                 batch_size: int = 1, record: dict | None = None) -> None:
+        super().__init__()
+        self.ss_model = model.trainable_network().train()  # models are built for inference (eval mode)
+        object.__setattr__(self, "model", model)  # not a submodule: its frozen parts stay out of state_dict
+        self.embeddings = embeddings  # query -> (D,) float32 CPU tensor
+        self.lr = float(lr)
+        self.warmup_steps = int(warmup_steps)
+        self.batch_size = int(batch_size)
+        self.record = dict(record or {})
+        self._val: list[float] = []
+        self.strict_loading = True
+
+    # --- steps ------------------------------------------------------------------------------
+    def conditions(self, queries) -> torch.Tensor:
+        return torch.stack([self.embeddings[q] for q in queries]).to(self.device)
+
+    def training_step(self, batch, batch_idx):
+        mixtures, sources, queries = batch
+        estimates = self.model.forward_train(mixtures, self.conditions(queries))
+        loss = self.model.training_loss(estimates.float(), sources)
+        self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=len(queries))
+        return loss
+
+    def validation_step(self, batch, batch_idx):
+        from lasskit.metrics import sdri
+
+        mixtures, sources, queries, lengths = batch
+        estimates = self.model.forward_train(mixtures, self.conditions(queries)).float()
+        est, src, mix = (t.detach().to("cpu", torch.float64).numpy() for t in (estimates, sources, mixtures))
+        for k, n in enumerate(lengths):
+            self._val.append(float(sdri(src[k, :n], est[k, :n], mix[k, :n])))
+
+    def on_validation_epoch_start(self) -> None:
+        self._val = []
+
+    def on_validation_epoch_end(self) -> None:
+        totals = torch.tensor([float(np.sum(self._val)) if self._val else 0.0, float(len(self._val))],
+                              dtype=torch.float64, device=self.device)
+        if self.trainer.world_size > 1:
+            totals = self.all_gather(totals).reshape(-1, 2).sum(0)
+        value = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
+        self.log("val_sdri", value, prog_bar=True, sync_dist=False)
+        self._val = []
+
+    # --- optimisation -------------------------------------------------------------------------
+    def configure_optimizers(self):
+        params = [p for p in self.ss_model.parameters() if p.requires_grad]
+        optimizer = torch.optim.AdamW(params, lr=self.lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                                      amsgrad=True)
+        warmup = self.warmup_steps
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: warmup_factor(step, warmup))
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "step", "frequency": 1}}
+
+    # --- checkpoints ------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        state = checkpoint["state_dict"]
+        for key, value in self.model.frozen_state().items():
+            state.setdefault(key, value)
+        checkpoint["lasskit"] = {"version": __version__, **self.record}
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        prefix = "ss_model."
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+
+
+class Throughput(L.Callback):
+    """Steps/s and mixtures/s (all processes) over the last ``window`` optimizer steps, on the progress bar."""
+
+    def __init__(self, mixtures_per_step: int, window: int = 20) -> None:
+        self.mixtures_per_step = int(mixtures_per_step)
+        self.window = int(window)
+        self.times: list[float] = []
+        self.first_step_seconds: float | None = None
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self.times = [time.perf_counter()]
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        now = time.perf_counter()
+        if self.first_step_seconds is None and len(self.times) == 1:
+            self.first_step_seconds = now - self.times[0]
+        self.times.append(now)
+        self.times = self.times[-(self.window + 1):]
+        if len(self.times) >= 2:
+            batches = len(self.times) - 1
+            rate = batches / max(self.times[-1] - self.times[0], 1e-9) / max(1, trainer.accumulate_grad_batches)
+            pl_module.log("steps/s", rate, prog_bar=True, on_step=True, on_epoch=False, logger=False)
+            pl_module.log("mix/s", rate * self.mixtures_per_step, prog_bar=True, on_step=True, on_epoch=False,
+                          logger=False)
+
+
+class Checkpoints(L.Callback):
+    """``last.ckpt`` every ``every`` optimizer steps and at the end; ``best.ckpt`` at each higher ``val_sdri``.
+
+    At a step with validation, ``last.ckpt`` is written after it, so it carries the best score so
+    far (this callback's state: ``best_score``, ``best_step``), which ``--resume`` restores.
+    """
+
+    def __init__(self, folder, every: int, val_every: int, monitor: str = "val_sdri") -> None:
+        from pathlib import Path
+
+        self.folder = Path(folder)
+        self.every, self.val_every, self.monitor = int(every), int(val_every), monitor
+        self.best_score: float | None = None
+        self.best_step: int | None = None
+        self._saved_at = -1
+
+    @property
+    def last_path(self):
+        return self.folder / "last.ckpt"
+
+    @property
+    def best_path(self):
+        return self.folder / "best.ckpt"
+
+    def state_dict(self) -> dict:
+        return {"best_score": self.best_score, "best_step": self.best_step}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.best_score = state_dict.get("best_score")
+        self.best_step = state_dict.get("best_step")
+
+    def on_train_start(self, trainer, pl_module) -> None:
+        self._saved_at = trainer.global_step
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        step = trainer.global_step
+        if step != self._saved_at and step % self.every == 0 and step % self.val_every != 0:
+            self._save_last(trainer)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if trainer.sanity_checking:
+            return
+        value = trainer.callback_metrics.get(self.monitor)
+        step = trainer.global_step
+        if value is not None:
+            value = float(value)
+            if value == value and (self.best_score is None or value > self.best_score):
+                self.best_score, self.best_step = value, step
+                trainer.save_checkpoint(self.best_path, weights_only=False)
+        if step != self._saved_at and (step % self.every == 0 or step >= (trainer.max_steps or 0)):
+            self._save_last(trainer)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        if trainer.global_step != self._saved_at:
+            self._save_last(trainer)
+
+    def _save_last(self, trainer) -> None:
+        trainer.save_checkpoint(self.last_path, weights_only=False)
+        self._saved_at = trainer.global_step
+
+
+def state_digest(tensors) -> int:
+    """A 63-bit integer digest (SHA-256 prefix) of tensors' bytes, in order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for t in tensors:
+        h.update(t.detach().to("cpu").contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return int.from_bytes(h.digest()[:8], "big") >> 1
+
+
+class ReplicaDigests(L.Callback):
+    """At the end of training, every process's parameter and buffer digests (gathered on all ranks).
+
+    Data-parallel replicas must end with identical parameters; ``train.json`` records both lists.
+    Buffers (batch-norm running statistics) follow each rank's own last batch.
+    """
+
+    def __init__(self) -> None:
+        self.parameters: list[int] = []
+        self.buffers: list[int] = []
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        net = pl_module.ss_model
+        mine = torch.tensor([state_digest(net.parameters()), state_digest(net.buffers())], dtype=torch.int64,
+                            device=pl_module.device)
+        gathered = pl_module.all_gather(mine).reshape(-1, 2).cpu() if trainer.world_size > 1 else mine[None].cpu()
+        self.parameters = [int(v) for v in gathered[:, 0]]
+        self.buffers = [int(v) for v in gathered[:, 1]]
+
+
+class StepCSVLogger(Logger):
+    """``metrics.csv`` in long form, ``step,metric,value``: rows are only ever appended.
+
+    On ``--resume`` from step ``s`` the rows after ``s`` (logged by the interrupted run after its
+    last checkpoint) are dropped first, so the log reads as one uninterrupted run.
+    """
+
+    def __init__(self, folder, resume_step: int | None = None) -> None:
+        super().__init__()
+        from pathlib import Path
+
+        self.path = Path(folder) / "metrics.csv"
+        self.resume_step = resume_step
+        self._rows: list[tuple[int, str, float]] = []
+        self._started = False
+
+    @property
+    def name(self) -> str:
+        return "csv"
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    @property
+    def log_dir(self) -> str:
+        return str(self.path.parent)
+
+    @rank_zero_only
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+    @rank_zero_only
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        for key, value in sorted(metrics.items()):
+            if key != "epoch":
+                self._rows.append((int(step or 0), key, float(value)))
+
+    @rank_zero_only
+    def save(self) -> None:
+        import csv
+        import io
+
+        from lasskit.atomic import write_text
+
+        if not self._started:
+            self._started = True
+            kept = ""
+            if self.resume_step is not None and self.path.is_file():
+                lines = self.path.read_text().splitlines()[1:]
+                kept = "".join(line + "\n" for line in lines if int(line.split(",", 1)[0]) <= self.resume_step)
+            write_text(self.path, "step,metric,value\n" + kept)
+        if not self._rows:
+            return
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows((s, k, repr(v)) for s, k, v in self._rows)
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(buffer.getvalue())
+        self._rows = []
+
+    @rank_zero_only
+    def finalize(self, status: str) -> None:
+        self.save()
+
+
+def atomic_checkpoint_io():
+    """A Lightning CheckpointIO that writes each checkpoint file atomically (:mod:`lasskit.atomic`)."""
+    import io
+
+    from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+    from lasskit.atomic import write_bytes
+
+    class AtomicCheckpointIO(TorchCheckpointIO):
+        def save_checkpoint(self, checkpoint, path, storage_options=None) -> None:
+            buffer = io.BytesIO()
+            torch.save(checkpoint, buffer)
+            write_bytes(path, buffer.getvalue())
+
+    return AtomicCheckpointIO()
