@@ -85,14 +85,36 @@ def limit_worker_threads(threads: int = WORKER_THREADS) -> None:
 def init_worker(threads: int = WORKER_THREADS) -> None:
     """The pools' initializer: one math-library thread (:func:`limit_worker_threads`), and Ctrl-C
     ignored, so that a Ctrl-C at the terminal (sent to every process of the group) reaches only
-    the main process, which stops the workers itself (:func:`stop_pool`) and says so in one line."""
+    the main process, which stops the workers itself (:func:`stop_pool`) and says so in one line.
+    On Linux a worker also asks the kernel for SIGTERM when its parent dies, so a ``kill -9`` of
+    the main process alone leaves no orphaned worker behind."""
     import signal
 
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
     except ValueError:  # pragma: no cover - not the main thread
         pass
+    _die_with_parent()
     limit_worker_threads(threads)
+
+
+def _die_with_parent() -> None:
+    """``prctl(PR_SET_PDEATHSIG, SIGTERM)`` where available (Linux); nothing elsewhere."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+        import signal
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+        import multiprocessing
+
+        parent = multiprocessing.parent_process()
+        if parent is not None and parent.pid != os.getppid():  # the parent died before the call
+            os._exit(1)
+    except (OSError, AttributeError):  # pragma: no cover - no libc prctl
+        pass
 
 
 def worker_threads() -> int:
