@@ -331,3 +331,16 @@ def test_cli_package_prints_the_files(tmp_path, run_cli):
     code, out, err = run_cli("--workspace", root, "check", "--jobs", "1")
     assert code == 0, out + err
     assert "0 problem(s)" in out
+
+
+def test_outputs_made_with_several_settings_are_refused(tmp_path):
+    # the metadata would name one checkpoint while the audio came from two
+    root = make_workspace(tmp_path / "ws")
+    path = root / "exp" / MODEL / "eval_real" / "separate.json"
+    record = json.loads(path.read_text())
+    record.update(consistent=False, made_with=[{"outputs": 100, "checkpoint_sha256": "a"},
+                                               {"outputs": 100, "checkpoint_sha256": "b"}])
+    path.write_text(json.dumps(record))
+    with pytest.raises(UsageError, match=r"separate.json: the outputs were made with 2 different settings.*--overwrite"):
+        package(root)
+    assert not (root / "submission").exists() or not list((root / "submission").glob("*.zip"))

@@ -422,6 +422,11 @@ def _read_run(workspace, model: str, split: str) -> dict:
     if sep.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE:
         raise UsageError(f"{out / 'separate.json'}: outputs at {sep.get('sample_rate')} Hz; the submission "
                          f"needs {SAMPLE_RATE} Hz; {fix}")
+    if sep.get("consistent") is False:
+        # the metadata would describe one checkpoint while the audio came from several
+        raise UsageError(f"{out / 'separate.json'}: the outputs were made with {len(sep.get('made_with') or [])} "
+                         f"different settings (checkpoints or options); {fix} --overwrite to make them all "
+                         "with one")
     split_dir = workspace.split_dir(split)
     if not (split_dir / "mixtures.csv").is_file():
         raise UsageError(f"{split_dir / 'mixtures.csv'}: not found; run `lasskit prepare dcase2024` with the "
