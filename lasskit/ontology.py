@@ -46,16 +46,7 @@ class Ontology:
     @classmethod
     def from_json(cls, path: str | os.PathLike) -> "Ontology":
         """Read an AudioSet ``ontology.json``; names are normalised, child ids resolved to names."""
-        path = Path(path)
-        if not path.is_file():
-            raise UsageError(f"{path}: no such ontology file; pass AudioSet's ontology.json to --ontology")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError) as exc:
-            raise UsageError(f"{path}: unreadable JSON ({exc}); pass AudioSet's ontology.json")
-        if not isinstance(data, list) or not all(isinstance(x, dict) and "id" in x and "name" in x for x in data):
-            raise UsageError(f"{path}: expected a JSON list of {{\"id\", \"name\", \"child_ids\"}} objects "
-                             "(AudioSet ontology.json format)")
+        data = read_ontology(path)
         names = {str(x["id"]): normalize_label(x["name"]) for x in data}
         parents: dict[str, set[str]] = {name: set() for name in names.values()}
         for x in data:
@@ -158,3 +149,18 @@ def caption_from_labels(labels: list[str]) -> str:
     else:
         body = ", ".join(words[:-1]) + " and " + words[-1]
     return f"The sound of {body}."
+
+
+def read_ontology(path: str | os.PathLike) -> list[dict]:
+    """The entries of an AudioSet ``ontology.json`` (checked: a list of objects with id and name)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UsageError(f"{path}: no such ontology file; pass AudioSet's ontology.json to --ontology")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: unreadable JSON ({exc}); pass AudioSet's ontology.json")
+    if not isinstance(data, list) or not all(isinstance(x, dict) and "id" in x and "name" in x for x in data):
+        raise UsageError(f"{path}: expected a JSON list of {{\"id\", \"name\", \"child_ids\"}} objects "
+                         "(AudioSet ontology.json format)")
+    return data

@@ -23,14 +23,16 @@ dropped (``Dishes, pots, and pans``).
 from __future__ import annotations
 
 import csv
-import json
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lasskit.errors import UsageError
-from lasskit.ontology import normalize_label
+from lasskit.ontology import (
+    normalize_label,
+    read_ontology,
+)
 
 _PAREN = re.compile(r"\(([^)]*)\)")
 
@@ -158,19 +160,6 @@ def read_fsd50k_vocabulary(path: str | os.PathLike) -> list[tuple[str, str]]:
     return rows
 
 
-def read_ontology(path: str | os.PathLike) -> list[dict]:
-    """The entries of an AudioSet ``ontology.json``."""
-    path = Path(path)
-    if not path.is_file():
-        raise UsageError(f"{path}: no such ontology file; pass AudioSet's ontology.json to --ontology")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: unreadable JSON ({exc}); pass AudioSet's ontology.json")
-    if not isinstance(data, list) or not all(isinstance(x, dict) and "id" in x and "name" in x for x in data):
-        raise UsageError(f"{path}: expected a JSON list of {{\"id\", \"name\", \"child_ids\"}} objects "
-                         "(AudioSet ontology.json format)")
-    return data
 
 
 def _class(name: str, fsd_names: bool = False) -> ClassInfo:

@@ -53,6 +53,7 @@ import numpy as np
 from lasskit.atomic import write_text
 from lasskit.errors import UsageError
 from lasskit.listening.layout import ANCHOR, ListenSpec
+from lasskit.scoring.reports import _json_safe
 
 
 @dataclass
@@ -338,14 +339,6 @@ def _system_rows(systems: list[dict], raters: str) -> list[dict]:
     return out
 
 
-def _json_safe(obj):
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _json_safe(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_json_safe(v) for v in obj]
-    return obj
 
 
 def write_results(res: Results, out_dir: Path, plots: bool = True) -> list[Path]:
