@@ -37,24 +37,11 @@ PREFIX = "query_encoder.model."
 VOCAB_SIZE = 50265
 
 
-def byte_alphabet() -> list[str]:
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = [b for b in range(256) if b not in printable]
-    mapping = dict(zip(printable, printable)) | {b: 256 + i for i, b in enumerate(extra)}
-    return [chr(mapping[b]) for b in range(256)]
-
-
 def write_tokenizer(folder: Path) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for symbol in byte_alphabet():
-        vocab.setdefault(symbol, len(vocab))
-    while len(vocab) < VOCAB_SIZE - 1:  # roberta-base's size, as lasskit checks (never produced)
-        vocab[f"unused{len(vocab)}"] = len(vocab)
-    vocab["<mask>"] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return folder
+    """A byte-level tokenizer of roberta-base's size, as lasskit checks (fillers never produced)."""
+    from lasskit.miniature import byte_bpe_vocab, write_tokenizer as write
+
+    return write(folder, byte_bpe_vocab(size=VOCAB_SIZE))
 
 
 def write_checkpoint(path: Path) -> Path:

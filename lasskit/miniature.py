@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import zlib
 from pathlib import Path
 
@@ -205,3 +206,33 @@ def _write(path: Path, x: np.ndarray) -> None:
     buffer = io.BytesIO()
     sf.write(buffer, x.astype(np.float32), 16000, subtype="PCM_16", format="WAV")
     _write_bytes(path, buffer.getvalue())
+
+
+def byte_alphabet() -> list[str]:
+    """GPT-2/RoBERTa's printable stand-ins for the 256 byte values (byte-level BPE)."""
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    extra = [b for b in range(256) if b not in printable]
+    mapping = dict(zip(printable, printable)) | {b: 256 + i for i, b in enumerate(extra)}
+    return [chr(mapping[b]) for b in range(256)]
+
+
+def byte_bpe_vocab(symbols: tuple[str, ...] = (), size: int | None = None) -> dict[str, int]:
+    """A vocabulary laid out like roberta-base's: special tokens 0-3, the 256 byte symbols, then
+    ``symbols``, filler entries up to ``size`` (roberta-base: 50265) if given, ``<mask>`` last."""
+    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
+    for symbol in [*byte_alphabet(), *symbols]:
+        vocab.setdefault(symbol, len(vocab))
+    while size is not None and len(vocab) < size - 1:
+        vocab[f"unused{len(vocab)}"] = len(vocab)
+    vocab["<mask>"] = len(vocab)
+    return vocab
+
+
+def write_tokenizer(folder: str | os.PathLike, vocab: dict[str, int] | None = None, merges: str = "#version: 0.2\n"):
+    """A miniature byte-level BPE tokenizer in roberta-base's file layout (``vocab.json``,
+    ``merges.txt``): what ``lasskit models download`` fetches, for tests and benchmarks offline."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "vocab.json").write_text(json.dumps(vocab or byte_bpe_vocab()), encoding="utf-8")
+    (folder / "merges.txt").write_text(merges, encoding="utf-8")
+    return folder

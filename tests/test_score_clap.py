@@ -19,7 +19,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 pytest.importorskip("torchaudio")
 
-from lasskit import soundgen
+from lasskit import miniature, soundgen
 from lasskit.models import clap_audio as ca
 from lasskit.models.text_encoder import build_projection, load_clap_text_encoder, load_tokenizer
 from lasskit.scoring import clap as sc
@@ -27,13 +27,6 @@ from lasskit.scoring.stats import summarize
 
 SR = 16000
 PREFIX = "query_encoder.model."
-
-
-def byte_alphabet() -> list[str]:
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = [b for b in range(256) if b not in printable]
-    mapping = dict(zip(printable, printable)) | {b: 256 + i for i, b in enumerate(extra)}
-    return [chr(mapping[b]) for b in range(256)]
 
 
 def write(path: Path, x, rate: int = SR) -> None:
@@ -50,14 +43,8 @@ def read_csv(path: Path) -> list[dict]:
 def weights(tmp_path_factory):
     """(checkpoint path, tokenizer folder) of a tiny random CLAP in the baseline's layout."""
     root = tmp_path_factory.mktemp("clap_weights")
-    tokenizer = root / "tokenizer"
-    tokenizer.mkdir()
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for symbol in byte_alphabet():
-        vocab.setdefault(symbol, len(vocab))
-    vocab["<mask>"] = len(vocab)
-    (tokenizer / "vocab.json").write_text(json.dumps(vocab))
-    (tokenizer / "merges.txt").write_text("#version: 0.2\n")
+    vocab = miniature.byte_bpe_vocab()
+    tokenizer = miniature.write_tokenizer(root / "tokenizer", vocab)
     torch.manual_seed(0)
     tower = ca.ClapAudioTower(ca.htsat_config(embed_dim=8, depths=(2, 2, 2, 2), heads=(1, 1, 2, 2)))
     config = transformers.RobertaConfig(

@@ -11,6 +11,7 @@ import torch
 
 transformers = pytest.importorskip("transformers")
 
+from lasskit import miniature  # noqa: E402
 from lasskit.errors import UsageError, WorkError  # noqa: E402
 from lasskit.models.text_encoder import (  # noqa: E402
     EMBEDDING_SIZE,
@@ -25,31 +26,16 @@ from lasskit.models.text_encoder import (  # noqa: E402
 QUERIES = ["a dog barks", "rain on a tin roof", "a dog", "people talking in a busy cafe", "birds"]
 
 
-def byte_alphabet() -> list[str]:
-    """GPT-2/RoBERTa's printable stand-ins for the 256 byte values."""
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = [b for b in range(256) if b not in printable]
-    mapping = dict(zip(printable, printable)) | {b: 256 + i for i, b in enumerate(extra)}
-    return [chr(mapping[b]) for b in range(256)]
-
-
 def tiny_vocab(extra: tuple[str, ...] = ()) -> dict[str, int]:
     """A byte-level BPE vocabulary laid out like roberta-base's (special tokens 0-3, <mask> last)."""
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for symbol in [*byte_alphabet(), "Ġd", "Ġdo", "Ġdog", "ra", "Ġa", *extra]:
-        vocab.setdefault(symbol, len(vocab))
-    vocab["<mask>"] = len(vocab)
-    return vocab
+    return miniature.byte_bpe_vocab(("Ġd", "Ġdo", "Ġdog", "ra", "Ġa", *extra))
 
 
 TINY_MERGES = "#version: 0.2\nĠ d\nĠd o\nĠdo g\nr a\nĠ a\n"
 
 
 def write_tokenizer(folder: Path, vocab: dict[str, int] | None = None) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "vocab.json").write_text(json.dumps(vocab or tiny_vocab()))
-    (folder / "merges.txt").write_text(TINY_MERGES)
-    return folder
+    return miniature.write_tokenizer(folder, vocab or tiny_vocab(), TINY_MERGES)
 
 
 @pytest.fixture(scope="module")

@@ -27,29 +27,11 @@ from lasskit import soundgen  # noqa: E402
 from lasskit.errors import UsageError  # noqa: E402
 from lasskit.manifest import Clip, write_manifest  # noqa: E402
 from lasskit.training import TrainConfig, train  # noqa: E402
+from lasskit.miniature import write_tokenizer  # noqa: E402
 from lasskit.workspace import Workspace  # noqa: E402
 
 CLASSES = ("tone", "alarm", "hum", "bird")
 REPO = Path(__file__).resolve().parents[1]
-
-
-def byte_alphabet() -> list[str]:
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
-    extra = [b for b in range(256) if b not in printable]
-    mapping = dict(zip(printable, printable)) | {b: 256 + i for i, b in enumerate(extra)}
-    return [chr(mapping[b]) for b in range(256)]
-
-
-def write_tokenizer(folder: Path) -> Path:
-    """A byte-level BPE tokenizer with roberta-base's special ids (261 tokens, no merges)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    vocab = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
-    for symbol in byte_alphabet():
-        vocab.setdefault(symbol, len(vocab))
-    vocab["<mask>"] = len(vocab)
-    (folder / "vocab.json").write_text(json.dumps(vocab))
-    (folder / "merges.txt").write_text("#version: 0.2\n")
-    return folder
 
 
 def write_clap(path: Path, seed: int = 0) -> Path:
