@@ -131,6 +131,28 @@ class OfficialCsvRow:
     caption: str
 
 
+def read_csv_lines(path: str | os.PathLike, fix: str, newline: str | None = "") -> list[tuple[int, list[str]]]:
+    """Every row of a CSV as ``csv.reader`` gives it, with the file line it starts on.
+
+    ``newline=None`` opens the file as the organizers' evaluator does (plain ``open``); the
+    default ``""`` is what the csv module recommends (quoted fields may hold line breaks).
+    Unreadable files raise :class:`UsageError` naming the file, followed by ``fix``.
+    """
+    import csv
+
+    rows: list[tuple[int, list[str]]] = []
+    try:
+        with open(path, encoding="utf-8", newline=newline) as fh:
+            reader = csv.reader(fh)
+            last = 0
+            for fields in reader:
+                rows.append((last + 1, fields))
+                last = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise UsageError(f"{path}: unreadable CSV ({exc}); {fix}")
+    return rows
+
+
 def read_official_rows(path: str | os.PathLike) -> list[OfficialCsvRow]:
     """Read an organizers' mixing CSV exactly as their evaluator does.
 
@@ -144,19 +166,8 @@ def read_official_rows(path: str | os.PathLike) -> list[OfficialCsvRow]:
     would fail too), a ``snr`` that is not a number. (Theirs needs an integer ``snr``; any number
     is accepted here, for CSVs lasskit writes with fractional SNRs.)
     """
-    import csv
-
     path = Path(path)
-    table: list[tuple[int, list[str]]] = []  # (first line of the row, fields)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            reader = csv.reader(fh, delimiter=",")
-            last = 0
-            for fields in reader:
-                table.append((last + 1, fields))
-                last = reader.line_num
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{path}: unreadable CSV ({exc}); expected the organizers' source, noise, snr, caption")
+    table = read_csv_lines(path, "expected the organizers' source, noise, snr, caption", newline=None)
     if not table:
         raise UsageError(f"{path}: empty file; expected the header source, noise, snr, caption")
     header = [c.strip().lstrip("\ufeff").strip() for c in table[0][1]]

@@ -86,18 +86,9 @@ def read_query_csv(csv_path: Path) -> tuple[list[tuple[int, list[str]]], int, in
 
     Read with the csv module: every field exactly as written (queries keep their spaces).
     """
-    import csv
+    from lasskit.official import read_csv_lines
 
-    rows: list[tuple[int, list[str]]] = []
-    try:
-        with open(csv_path, encoding="utf-8", newline="") as fh:
-            reader = csv.reader(fh)
-            last = 0
-            for fields in reader:
-                rows.append((last + 1, fields))
-                last = reader.line_num
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{csv_path}: unreadable CSV ({exc})")
+    rows = read_csv_lines(csv_path, "fix the file or download it again")
     if not rows:
         raise UsageError(f"{csv_path}: empty file; expected a header such as file_name,query")
     header = [c.lstrip("\ufeff") for c in rows[0][1]]
