@@ -44,6 +44,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     os.close(fd)
+    _OPEN.add(tmp)
     try:
         yield Path(tmp)
         os.chmod(tmp, FILE_MODE)
@@ -54,6 +55,29 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         except FileNotFoundError:
             pass
         raise
+    finally:
+        _OPEN.discard(tmp)
+
+
+_OPEN: set[str] = set()
+"""Temporary files this process is writing now (for :func:`remove_open_temporaries`)."""
+
+
+def remove_open_temporaries() -> int:
+    """Remove the temporary files this process is in the middle of writing; how many.
+
+    For a process that is being stopped (a pool worker's SIGTERM handler), where the ``with``
+    block's own clean-up will not run.
+    """
+    removed = 0
+    for tmp in list(_OPEN):
+        try:
+            os.unlink(tmp)
+            removed += 1
+        except OSError:
+            pass
+        _OPEN.discard(tmp)
+    return removed
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -87,15 +87,26 @@ def init_worker(threads: int = WORKER_THREADS) -> None:
     ignored, so that a Ctrl-C at the terminal (sent to every process of the group) reaches only
     the main process, which stops the workers itself (:func:`stop_pool`) and says so in one line.
     On Linux a worker also asks the kernel for SIGTERM when its parent dies, so a ``kill -9`` of
-    the main process alone leaves no orphaned worker behind."""
+    the main process alone leaves no orphaned worker behind; on SIGTERM a worker removes the
+    temporary file it was writing before it exits."""
     import signal
 
     try:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, _stop_worker)
     except ValueError:  # pragma: no cover - not the main thread
         pass
     _die_with_parent()
     limit_worker_threads(threads)
+
+
+def _stop_worker(signum, frame) -> None:  # pragma: no cover - runs in a worker being stopped
+    """SIGTERM in a worker (:func:`stop_pool`, or the parent died): remove the temporary file it
+    was writing, so a stopped run leaves no fragment, then exit at once."""
+    from lasskit.atomic import remove_open_temporaries
+
+    remove_open_temporaries()
+    os._exit(128 + signum)
 
 
 def _die_with_parent() -> None:
