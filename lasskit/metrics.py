@@ -248,14 +248,7 @@ def bss_sdr(reference, estimate) -> np.ndarray:
     per worker), so two runs of mir_eval itself can differ there. NaN where the reference or
     the estimate is silent (all zeros), which bss_eval does not define.
     """
-    s, e = _as_signals(reference=reference, estimate=estimate)
-    s, e = np.broadcast_arrays(np.atleast_2d(s), np.atleast_2d(e))
-    out = np.full(s.shape[0], np.nan)
-    for i in range(s.shape[0]):
-        if not s[i].any() or not e[i].any():
-            continue
-        out[i] = _bss_sdr_one(s[i], e[i], BSS_FILTER_TAPS)
-    return out if np.ndim(reference) == 2 or np.ndim(estimate) == 2 else out[0]
+    return _per_pair(reference, estimate, lambda r, x: _bss_sdr_one(r, x, BSS_FILTER_TAPS))
 
 
 def _bss_sdr_one(s: np.ndarray, e: np.ndarray, flen: int) -> float:
@@ -293,13 +286,20 @@ def bss_sdr_mir_eval(reference, estimate) -> np.ndarray:
 
     from mir_eval.separation import bss_eval_sources
 
+    def one(r: np.ndarray, x: np.ndarray) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # bss_eval_sources is deprecated in mir_eval 0.8, not wrong
+            return bss_eval_sources(r[None], x[None], compute_permutation=False)[0][0]
+
+    return _per_pair(reference, estimate, one)
+
+
+def _per_pair(reference, estimate, one) -> np.ndarray:
+    """``one(s, ŝ)`` for each pair (validated, broadcast); NaN where either signal is silent."""
     s, e = _as_signals(reference=reference, estimate=estimate)
     s, e = np.broadcast_arrays(np.atleast_2d(s), np.atleast_2d(e))
     out = np.full(s.shape[0], np.nan)
     for i in range(s.shape[0]):
-        if not s[i].any() or not e[i].any():
-            continue
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # bss_eval_sources is deprecated in mir_eval 0.8, not wrong
-            out[i] = bss_eval_sources(s[i][None], e[i][None], compute_permutation=False)[0][0]
+        if s[i].any() and e[i].any():
+            out[i] = one(s[i], e[i])
     return out if np.ndim(reference) == 2 or np.ndim(estimate) == 2 else out[0]
