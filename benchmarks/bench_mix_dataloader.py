@@ -4,8 +4,10 @@ Both read the same CLIPS generated 10 s 16 kHz mono clips and yield batches of B
 reference) pairs of 10 s:
 
 - lasskit: `lasskit.mixing.mixture_dataset` (class-disjoint pairs, crops on active windows,
-  exact SNRs, clipping guard; clips scanned once, read from its activity cache after that);
-- reference: the organizers' way (their training loader reads a random 10 s crop of each clip and
+  exact SNRs, clipping guard; clips scanned once, read from its activity cache after that) in
+  `lasskit.mixing.torch_dataset.MixtureLoader` (what `lasskit train` uses: batches stacked into
+  reusable shared-memory slots, workers that keep freed memory);
+- reference: a plain torch DataLoader over the organizers' way (their training loader reads a random 10 s crop of each clip and
   their batch mixer mixes each crop with another crop of the batch at a random integer SNR, with
   no class check), written here in plain numpy/soundfile: per item one partial read; per batch,
   item i's noise is item i+1's crop scaled to the SNR, and the pair scaled down if it would clip.
@@ -83,17 +85,16 @@ def reference_collate(items):
     return (mix * scale).float(), (s * scale).float()
 
 
-def lasskit_collate(items):
-    import torch
-
-    return torch.stack([m for m, _, _ in items]), torch.stack([r for _, r, _ in items]), [q for *_, q in items]
-
-
 def run(dataset, collate, workers: int) -> float:
     from torch.utils.data import DataLoader
 
-    loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=collate, shuffle=False,
-                        persistent_workers=False, prefetch_factor=4 if workers else None)
+    from lasskit.mixing.torch_dataset import MixtureLoader
+
+    if collate is None:  # lasskit's own loader (what `lasskit train` uses)
+        loader = MixtureLoader(dataset, batch_size=BATCH, workers=workers, prefetch=4)
+    else:
+        loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, collate_fn=collate, shuffle=False,
+                            persistent_workers=False, prefetch_factor=4 if workers else None)
     start, count = None, 0
     for batch in loader:  # timed from the first batch: worker start-up is not the data path
         if start is None:
@@ -123,12 +124,12 @@ def main() -> None:
         ours = mixture_dataset([manifest], MixSpec(-15, 15, num=ITEMS, seed=0), cache_dir=tmp / "cache")
         print(f"  again (activity cache): {time.perf_counter() - t0:.2f} s")
         ref = ReferenceDataset(paths, frames)
-        run(ours, lasskit_collate, 0)  # warm-up: page cache, imports
+        run(ours, None, 0)  # warm-up: page cache, imports
         run(ref, reference_collate, 0)
         results: dict[tuple[str, int], list[float]] = {}
         for _ in range(ROUNDS):
             for workers in (0, 1, 2):
-                results.setdefault(("lasskit", workers), []).append(run(ours, lasskit_collate, workers))
+                results.setdefault(("lasskit", workers), []).append(run(ours, None, workers))
                 results.setdefault(("reference", workers), []).append(run(ref, reference_collate, workers))
         med = {k: statistics.median(v) for k, v in results.items()}
         for (name, workers), values in sorted(results.items()):

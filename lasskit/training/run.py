@@ -150,25 +150,28 @@ def _versions() -> dict:
 
 
 class _Loader:
-    """A DataLoader the trainer can resume: its position is the trainer's step, so its state is empty."""
+    """DataLoaders the trainer can resume: the position is the trainer's step, so their state is empty."""
 
     @staticmethod
     def make(dataset, batch_sampler, workers: int, pin: bool, collate=None):
         from torch.utils.data import DataLoader
 
-        class ResumableLoader(DataLoader):
+        from lasskit.mixing.torch_dataset import MixtureLoader
+
+        class Resumable:
             def state_dict(self) -> dict:
                 return {}
 
             def load_state_dict(self, state: dict) -> None:
                 pass
 
-        kwargs = {"num_workers": workers, "pin_memory": pin, "batch_sampler": batch_sampler}
-        if collate is not None:
-            kwargs["collate_fn"] = collate
+        if collate is None:  # training samples: fixed length, batches built in shared slots
+            return type("ResumableMixtureLoader", (Resumable, MixtureLoader), {})(
+                dataset, batch_sampler=batch_sampler, workers=workers, pin_memory=pin)
+        kwargs = {"num_workers": workers, "pin_memory": pin, "batch_sampler": batch_sampler, "collate_fn": collate}
         if workers:
             kwargs["prefetch_factor"] = 4
-        return ResumableLoader(dataset, **kwargs)
+        return type("ResumableLoader", (Resumable, DataLoader), {})(dataset, **kwargs)
 
 
 def train(config: TrainConfig, workspace=None, *, echo=print) -> dict:
