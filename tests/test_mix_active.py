@@ -98,3 +98,30 @@ def test_official_csv_only_when_it_describes_the_rows(tmp_path):
     with pytest.raises(UsageError, match=r"rows crop or pad their clips.*mixtures.csv's offsets and gains"):
         make_mixtures(tmp_path / "bad", MixSpec(-5, 5, num=12), [mixed], jobs=1, official_csv=tmp_path / "bad.csv")
     assert not (tmp_path / "bad.csv").exists() and not (tmp_path / "bad" / "mixture").exists()
+
+
+def test_an_organizers_csv_never_outlives_its_rows(tmp_path):
+    ten = {f"k{i}": (tone(10.0, f=200.0 + 100 * i), [f"Class{i}"]) for i in range(4)}
+    m = write_corpus(tmp_path / "ten", ten)
+    off = tmp_path / "off.csv"
+    make_mixtures(tmp_path / "s", MixSpec(-5, 5, num=6, integer_snr=True), [m], jobs=1, official_csv=off)
+    first = off.read_bytes()
+    state = json.loads((tmp_path / "s" / "mix.json").read_text())
+    assert state["official_csv_files"][0]["path"] == str(off.resolve())
+    # the same rows without --official-csv: the file still describes them, kept and still tracked
+    same = make_mixtures(tmp_path / "s", MixSpec(-5, 5, num=6, integer_snr=True), [m], jobs=1, overwrite=True)
+    assert off.read_bytes() == first and not same.warnings
+    assert json.loads((tmp_path / "s" / "mix.json").read_text())["official_csv_files"][0]["path"] == str(off.resolve())
+    # other rows (another seed) without --official-csv: the stale file is removed, and said
+    other = make_mixtures(tmp_path / "s", MixSpec(-5, 5, num=6, integer_snr=True, seed=9), [m], jobs=1,
+                          overwrite=True)
+    assert not off.exists() and any("removed the organizers' CSV" in w and str(off) in w for w in other.warnings)
+    assert "official_csv_files" not in json.loads((tmp_path / "s" / "mix.json").read_text())
+    # written again, then edited by hand, then the rows change: left in place, with a warning naming it
+    make_mixtures(tmp_path / "s", MixSpec(-5, 5, num=6, integer_snr=True), [m], jobs=1, official_csv=off,
+                  overwrite=True)
+    off.write_text(off.read_text() + "# my note\n")
+    moved = make_mixtures(tmp_path / "s", MixSpec(-5, 5, num=6, integer_snr=True, seed=4), [m], jobs=1,
+                          official_csv=tmp_path / "new.csv", overwrite=True)
+    assert off.exists() and (tmp_path / "new.csv").exists()
+    assert any(str(off) in w and "no longer describes" in w for w in moved.warnings)

@@ -354,6 +354,7 @@ def make_mixtures(
         "official_csv": str(Path(official_csv).resolve()) if official_csv else None,
     }
     mode = _check_split_dir(split_dir, options, overwrite)
+    earlier_csvs = _official_files(_read_state(split_dir))
     inputs = {str(p): _sha(p) for p in dict.fromkeys([*target_paths, *noise_paths, *reference_paths]) if p.is_file()}
     if ontology:
         inputs[str(Path(ontology).resolve())] = _sha(Path(ontology))
@@ -422,7 +423,7 @@ def make_mixtures(
     keep = {f"{sub}/{n}" for n in names for sub in _OUTPUTS}
     stale = [rec for rec in ledger.records if rec not in keep]
     stale_files = _stale_files(split_dir, set(names))
-    state_text = _state_json(options, inputs, None, report)
+    state_text = _state_json(options, inputs, None, report, official_files=earlier_csvs)
     csv_text = None
     if not redo and not stale and not stale_files:
         records = [_record(n, r, ledger.get(f"mixture/{n}").extra, spec, fp, planner)
@@ -431,7 +432,7 @@ def make_mixtures(
         current = split_dir / "mixtures.csv"
         if current.is_file() and current.read_bytes() == csv_text.encode("utf-8"):
             _finish(report, rows, records, spec, split_dir, options, inputs, official_csv, csv_text, start,
-                    written=0)
+                    written=0, earlier_csvs=earlier_csvs)
             return report
 
     # something changes: the old table goes first, so that no reader pairs it with new audio
@@ -487,7 +488,7 @@ def make_mixtures(
     records = [_record(n, r, ledger.get(f"mixture/{n}").extra, spec, fp, planner)
                for n, r, fp in zip(names, rows, prints)]
     _finish(report, rows, records, spec, split_dir, options, inputs, official_csv, _csv_text(records), start,
-            written=len(redo))
+            written=len(redo), earlier_csvs=earlier_csvs)
     return report
 
 
@@ -503,7 +504,8 @@ def _stale_files(split_dir: Path, names: set[str]) -> list[Path]:
 
 
 def _finish(report: MixReport, rows: list[PlannedRow], records: list[dict], spec: MixSpec, split_dir: Path,
-            options: dict, inputs: dict, official_csv, csv_text: str, start: float, written: int) -> None:
+            options: dict, inputs: dict, official_csv, csv_text: str, start: float, written: int,
+            earlier_csvs: Sequence[dict] = ()) -> None:
     """Counts and statistics, then the official CSV, mixtures.csv and mix.json (in that order)."""
     report.rows = len(records)
     report.written = written
@@ -525,12 +527,65 @@ def _finish(report: MixReport, rows: list[PlannedRow], records: list[dict], spec
         report.notes.append(f"{report.derived_rows} of {report.rows} row(s) rest on derived labels (target or noise "
                             "labelled from keywords or captions, not given by the corpus)")
     write_failures(split_dir / "failures.csv", report.failures, keep_empty=True)
+    official_text = official_csv_text(rows, spec)
+    files: list[dict] = []
     if official_csv:
         report.official_csv = Path(official_csv)
-        write_text_if_changed(report.official_csv, official_csv_text(rows, spec))
+        write_text_if_changed(report.official_csv, official_text)
+        files.append(_official_record(report.official_csv, official_text.encode("utf-8")))
+    files += _retire_official_csvs(earlier_csvs, {f["path"] for f in files}, official_text, report)
     write_text_if_changed(split_dir / "mixtures.csv", csv_text)
-    write_text_if_changed(split_dir / MIX_JSON, _state_json(options, inputs, report, report))
+    write_text_if_changed(split_dir / MIX_JSON, _state_json(options, inputs, report, report, official_files=files))
     report.seconds = time.perf_counter() - start
+
+
+def _official_record(path: Path, data: bytes) -> dict:
+    import hashlib
+
+    return {"path": str(Path(path).resolve()), "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def _official_files(state: dict | None) -> list[dict]:
+    """The organizers' CSVs an earlier run of this split wrote (mix.json), with their checksums."""
+    if not state:
+        return []
+    files = state.get("official_csv_files")
+    if isinstance(files, list):
+        return [f for f in files if isinstance(f, dict) and isinstance(f.get("path"), str)]
+    path = (state.get("options") or {}).get("official_csv")  # a mix.json from before the checksums
+    return [{"path": path, "sha256": None}] if isinstance(path, str) else []
+
+
+def _retire_official_csvs(earlier: Sequence[dict], written: set[str], text: str, report: MixReport) -> list[dict]:
+    """An organizers' CSV an earlier run wrote must not outlive the rows it describes.
+
+    Still equal to this split's rows: kept (and still tracked). Unchanged since lasskit wrote it
+    (same checksum) but describing replaced rows: removed, with a warning. Changed since by
+    someone else: left in place, with a warning naming it. Returns the files still tracked.
+    """
+    import hashlib
+
+    kept = []
+    for record in earlier:
+        path = Path(record["path"])
+        if str(path) in written or not path.is_file():
+            continue
+        try:
+            data = path.read_bytes()
+        except OSError:
+            continue
+        if data == text.encode("utf-8"):
+            kept.append(record)
+        elif record.get("sha256") and hashlib.sha256(data).hexdigest() == record["sha256"]:
+            path.unlink(missing_ok=True)
+            report.warnings.append(f"{path}: removed the organizers' CSV an earlier `lasskit mix` wrote for this "
+                                   "split: it described rows that were replaced; pass --official-csv to write it "
+                                   "for the new rows")
+        else:
+            report.warnings.append(f"{path}: the organizers' CSV written for an earlier version of this split no "
+                                   "longer describes it (it was edited since, so it was left in place); delete it "
+                                   f"or pass --official-csv {path}")
+    return kept
 
 
 def _pool_notes(report: MixReport) -> None:
@@ -619,9 +674,14 @@ def _csv_text(records: list[dict]) -> str:
     return buf.getvalue()
 
 
-def _state_json(options: dict, inputs: dict, report: MixReport | None, partial: MixReport | None = None) -> str:
-    """mix.json: options, inputs, data rules and counts (the same set gives the same bytes)."""
+def _state_json(options: dict, inputs: dict, report: MixReport | None, partial: MixReport | None = None,
+                official_files: Sequence[dict] = ()) -> str:
+    """mix.json: options, inputs, data rules and counts (the same set gives the same bytes), and
+    the organizers' CSVs written for these rows (path and sha256), so that a later run that
+    replaces the rows can retire them."""
     state = {"options": options, "inputs": inputs, "status": "complete" if report is not None else "running"}
+    if official_files:
+        state["official_csv_files"] = list(official_files)
     src = report if report is not None else partial
     if src is not None and src.pool is not None:
         state["data"] = src.pool.as_dict()
