@@ -155,14 +155,21 @@ class Workspace:
     def config_path(self) -> Path:
         return self.root / CONFIG_NAME
 
-    def config_key(self, command: str, option: str) -> str | None:
-        """Where ``command``'s default for ``option`` comes from in lasskit.yaml: ``<command>.<key>``,
-        a top-level ``<key>``, or None."""
-        for where in (self.config.get(command), self.config):
-            if isinstance(where, dict):
-                for key, value in where.items():
-                    if key.replace("-", "_") == option and not (where is self.config and isinstance(value, dict)):
-                        return f"{command}.{key}" if where is not self.config else key
+    def config_key(self, command: str | tuple[str, ...], option: str) -> str | None:
+        """Where ``command``'s default for ``option`` comes from in lasskit.yaml: ``<command>.<key>``
+        (``listen.serve.port`` for a subcommand, given as ``("listen", "serve")``), a key of an
+        enclosing section, a top-level ``<key>``, or None."""
+        path = (command,) if isinstance(command, str) else tuple(command)
+        sections = [((), self.config)]
+        for depth in range(1, len(path) + 1):
+            where = sections[-1][1].get(path[depth - 1]) if isinstance(sections[-1][1], dict) else None
+            if not isinstance(where, dict):
+                break
+            sections.append((path[:depth], where))
+        for prefix, where in reversed(sections):
+            for key, value in where.items():
+                if key.replace("-", "_") == option and not isinstance(value, dict):
+                    return ".".join([*prefix, key])
         return None
 
     def command_defaults(self, command: str) -> dict:

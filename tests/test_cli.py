@@ -229,3 +229,29 @@ def test_undecodable_and_malformed_text_files_are_named(run_cli, tmp_path, monke
     monkeypatch.setattr(lasskit.workspace, "write_config_template", parse_it)
     code, _, err = run_cli("--workspace", tmp_path, "init")
     assert code == 2 and err.startswith(f"error: {bad}: not a valid CSV") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("text,port", [
+    ("listen:\n  port: 9001\n", 9001),                       # the group's section reaches its subcommands
+    ("listen:\n  port: 9001\n  serve:\n    port: 9002\n", 9002),  # the subcommand's own section wins
+    ("port: 9003\n", 9003),                                   # a top-level key too
+])
+def test_lasskit_yaml_reaches_subcommands_of_groups(run_cli, tmp_path, monkeypatch, text, port):
+    import lasskit.cli.listen as cli_listen
+    import lasskit.listening.app as app
+    import lasskit.listening.layout as layout
+
+    seen = {}
+    monkeypatch.setattr(cli_listen, "_test", lambda ctx, name: tmp_path)
+    monkeypatch.setattr(layout, "load_test", lambda root: None)
+    monkeypatch.setattr(layout, "rater_links", lambda root: [])
+    monkeypatch.setattr(app, "serve", lambda spec, host, p, on_ready=None: seen.update(host=host, port=p))
+    (tmp_path / "lasskit.yaml").write_text(text)
+    code, _, err = run_cli("--workspace", tmp_path, "listen", "serve", "t1")
+    assert code == 0 and err == "" and seen == {"host": "127.0.0.1", "port": port}
+    code, _, err = run_cli("--workspace", tmp_path, "listen", "serve", "t1", "--port", "9100")
+    assert code == 0 and seen["port"] == 9100  # the command line still wins
+    # a bad value there is blamed on its key, with its section path
+    (tmp_path / "lasskit.yaml").write_text("listen:\n  serve:\n    port: abc\n")
+    code, _, err = run_cli("--workspace", tmp_path, "listen", "serve", "t1")
+    assert code == 2 and err.startswith(f"error: {tmp_path / 'lasskit.yaml'}: listen.serve.port: 'abc'")

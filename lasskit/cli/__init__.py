@@ -94,7 +94,15 @@ def _long_names(param) -> set[str]:
 def _as_option_values(ctx: typer.Context, command: str, defaults: dict) -> dict:
     """Key lasskit.yaml values by option name (``all: true`` sets ``--all``), and wrap a single
     value in a list for options that may be repeated."""
-    cmd = getattr(ctx.command, "commands", {}).get(command)
+    return _keyed_defaults(getattr(ctx.command, "commands", {}).get(command), defaults)
+
+
+def _keyed_defaults(cmd, defaults: dict) -> dict:
+    """:func:`_as_option_values` for one command; for a group (``listen``, ``models``), every
+    subcommand gets the scalar keys above it (top level, the group's section) overridden by its
+    own section (``listen: {serve: {port: 8080}}``), so ``listen: {port: 8080}`` reaches
+    ``listen serve`` instead of being silently ignored."""
+    defaults = dict(defaults)
     for param in getattr(cmd, "params", ()):
         for alias in _long_names(param) - {param.name}:
             if alias in defaults and param.name not in defaults:
@@ -102,6 +110,14 @@ def _as_option_values(ctx: typer.Context, command: str, defaults: dict) -> dict:
         value = defaults.get(param.name)
         if getattr(param, "multiple", False) and value is not None and not isinstance(value, (list, tuple)):
             defaults[param.name] = [value]
+    subcommands = getattr(cmd, "commands", None) or {}
+    if subcommands:
+        inherited = {k: v for k, v in defaults.items() if not isinstance(v, dict) and k not in subcommands}
+        for name, sub in subcommands.items():
+            own = defaults.get(name)
+            merged = {**inherited, **({k.replace("-", "_"): v for k, v in own.items()} if isinstance(own, dict)
+                                      else {})}
+            defaults[name] = _keyed_defaults(sub, merged)
     return defaults
 
 
@@ -366,7 +382,9 @@ def _config_value_error(exc: BaseException) -> str | None:
     ws = ctx.find_root().obj
     if ws is None or not hasattr(ws, "config_key"):
         return None
-    key = next(filter(None, (ws.config_key(ctx.info_name, n) for n in [param.name, *sorted(_long_names(param))])),
+    from lasskit.cli.common import command_path
+
+    key = next(filter(None, (ws.config_key(command_path(ctx), n) for n in [param.name, *sorted(_long_names(param))])),
                param.name)
     value = (ctx.default_map or {}).get(param.name)
     why = " ".join(str(getattr(exc, "message", "") or exc.format_message()).split()).rstrip(".")

@@ -7,6 +7,15 @@ import typer
 from lasskit.errors import UsageError
 
 
+def command_path(ctx) -> tuple[str, ...]:
+    """``("listen", "serve")`` for ``lasskit listen serve``: the lasskit.yaml sections of a command."""
+    path, up = [], ctx
+    while up is not None and up.parent is not None:
+        path.insert(0, up.info_name)
+        up = up.parent
+    return tuple(path)
+
+
 def workspace(ctx: typer.Context):
     """The :class:`~lasskit.workspace.Workspace` the root callback opened."""
     from lasskit.workspace import Workspace
@@ -38,7 +47,7 @@ def option_error(option: str, value, why: str, fix: str | None = None) -> UsageE
             source = None
         ws = ctx.find_root().obj
         if getattr(source, "name", None) == "DEFAULT_MAP" and hasattr(ws, "config_key"):
-            key = ws.config_key(ctx.info_name, pname) or ws.config_key(ctx.info_name, name) or name
+            key = ws.config_key(command_path(ctx), pname) or ws.config_key(command_path(ctx), name) or name
             return UsageError(f"{ws.config_path}: {key}: {value!r}: {why}; fix the value in the file "
                               f"(or pass {option} on the command line)")
     hint = f" (see `{ctx.command_path} --help`)" if ctx is not None and ctx.command_path else ""

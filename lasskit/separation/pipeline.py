@@ -341,8 +341,6 @@ def separate_split(
     wrong shape or NaN raises :class:`WorkError`, an output that cannot be written (a full disk)
     :class:`SeparationStopped` (a WorkError carrying the report).
     """
-    import torch
-
     from lasskit.models import registry
     from lasskit.splits import read_split
     from lasskit.workspace import Workspace
@@ -357,7 +355,9 @@ def separate_split(
     if jobs is not None and jobs < 0:
         raise UsageError(f"--jobs {jobs}: must be 0 (decode in the main thread) or more")
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
-    split_obj = read_split(resolve_split_dir(split, ws))
+    split_obj = read_split(resolve_split_dir(split, ws))  # a wrong split is said before torch loads
+    import torch
+
     device = resolve_device(device)
 
     options = dict(options or {})
