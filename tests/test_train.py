@@ -111,13 +111,15 @@ def heldout_sdri(model, ws: Path) -> dict[str, float]:
 
 @pytest.mark.slow
 def test_it_learns(setup):
-    """120 steps of 16 x 0.25 s (about a minute of CPU): every held-out query gains >= 2 dB SDRi.
+    """120 steps of 16 x 0.25 s (about a minute of CPU): held-out SDRi >= 5 dB on average, and every
+    class's queries gain >= 2 dB over the untrained network.
 
-    Measured (2-core CPU, 12 training clips per class): mean held-out SDRi about 11 dB after 120
+    Measured (2-core CPU, 12 training clips per class): mean held-out SDRi 10.8 dB after 120
     steps, per query 2.4 to 18 dB (the weakest, a bird caption, 2.4 dB; with 6 clips per class a
     tone caption stayed at 0.2 dB, so the corpus has 12). The untrained network (mask about 0.5
-    everywhere) measured -3.3 to 0.6 dB per query. 2 dB per query (and 5 dB on average) is clearly
-    positive and leaves room for platform rounding.
+    everywhere) measured -3.3 to 0.6 dB per query. Per class the gain is 4.3 (bird) to 19.5 dB
+    (hum); the bars (5 dB mean, 2 dB a class, every trained query above every untrained one, 2.4
+    vs 0.6 dB) leave room for another CPU's rounding of a seeded run.
     """
     from lasskit.models.baseline import DCASE2024Baseline
 
@@ -130,7 +132,12 @@ def test_it_learns(setup):
         None, tokenizer=str(setup["tokenizer"]), clap_checkpoint=str(setup["clap"]), channels=4), ws)
     assert len(trained) == 2 * len(CLASSES)
     assert max(untrained.values()) < 1.0, untrained
-    assert min(trained.values()) >= 2.0 and np.mean(list(trained.values())) >= 5.0, trained
+    assert np.mean(list(trained.values())) >= 5.0, trained
+    for name in CLASSES:  # every class's queries gain on average >= 2 dB over the untrained network
+        queries = soundgen.CLASSES[name].captions
+        gain = np.mean([trained[q] - untrained[q] for q in queries])
+        assert gain >= 2.0, (name, trained, untrained)
+    assert min(trained.values()) > max(untrained.values()), (trained, untrained)
     assert result["best_val_sdri"] is not None and result["best_val_sdri"] > 5.0
 
 
