@@ -101,9 +101,10 @@ def rate(dataset, workers: int, sampler=None) -> float:
 
     if sampler is None:
         loader = DataLoader(dataset, batch_size=BATCH, num_workers=workers, prefetch_factor=2 if workers else None)
-    else:
-        loader = DataLoader(dataset, batch_sampler=sampler, num_workers=workers,
-                            prefetch_factor=2 if workers else None)
+    else:  # lasskit's training loader (what `lasskit train` builds)
+        from lasskit.mixing.torch_dataset import MixtureLoader
+
+        loader = MixtureLoader(dataset, batch_sampler=sampler, workers=workers, prefetch=2)
     it = iter(loader)
     next(it)  # worker start-up and the first batch are not counted
     start = time.perf_counter()

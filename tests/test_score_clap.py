@@ -181,6 +181,52 @@ def test_each_query_and_each_audio_content_embedded_once(ws, weights, monkeypatc
     assert sum(clips) == 3
 
 
+def test_audio_embeddings_are_kept_on_disk_for_the_next_process(ws, weights, monkeypatch, tmp_path, capsys):
+    import os
+
+    from lasskit.models.embedding_cache import FILE_NAME
+    from lasskit.scoring.types import ScoreOptions
+
+    ckpt, tok = weights
+    options = ScoreOptions(checkpoint=str(ckpt), tokenizer=str(tok), device="cpu")
+    split = ws / "data" / "splits" / "evalr"
+    mixtures = [str(split / "mixture" / f"eval_{i}.wav") for i in range(4)]
+    estimates = [str(ws / "exp" / "sep" / "evalr" / f"eval_{i}.wav") for i in range(4)]
+    clips = []
+
+    def fresh_process():  # what a new `lasskit score` starts with: nothing in memory
+        sc._MODELS.clear()
+        sc._EMBEDDINGS.clear()
+        model = sc.clap_model(options)
+        real = model.audio.embed_clips
+        monkeypatch.setattr(model.audio, "embed_clips", lambda x: clips.append(x.shape[0]) or real(x))
+
+    fresh_process()
+    first, _, _ = sc.clap_columns(mixtures, estimates, EVAL_QUERIES, options)
+    assert sum(clips) == 6 and (Path(os.environ["LASSKIT_CACHE"]) / FILE_NAME).is_file()  # 3 mixtures + 3 estimates
+    fresh_process()
+    again, _, _ = sc.clap_columns(mixtures, estimates, EVAL_QUERIES, options)
+    assert sum(clips) == 6  # nothing embedded: all read from the disk cache
+    for m in sc.CLAP_METRICS:
+        assert np.array_equal(first[m], again[m])  # bit for bit
+    # the other input path, or new weights in the same file, is another key: embedded afresh
+    fresh_process()
+    sc.clap_columns(mixtures, estimates, EVAL_QUERIES, ScoreOptions(**{**options.__dict__, "clap_path": "physical"}))
+    assert sum(clips) == 12
+    os.utime(ckpt, ns=(ckpt.stat().st_atime_ns, ckpt.stat().st_mtime_ns + 10**9))
+    fresh_process()
+    sc.clap_columns(mixtures, estimates, EVAL_QUERIES, options)
+    assert sum(clips) == 18
+    # a damaged cache is set aside with one warning; the scores are still right
+    (Path(os.environ["LASSKIT_CACHE"]) / FILE_NAME).write_bytes(b"not a database" * 100)
+    fresh_process()
+    capsys.readouterr()
+    damaged, _, _ = sc.clap_columns(mixtures, estimates, EVAL_QUERIES, options)
+    assert sum(clips) == 24 and np.array_equal(damaged["clap"], first["clap"])
+    err = capsys.readouterr().err
+    assert err.count("warning:") == 1 and "embedding cache not used" in err
+
+
 def test_compare_on_eval_split_is_paired(ws, weights, run_cli):
     ckpt, tok = weights
     code, out, err = run_cli("-w", ws, "score", "--split", "evalr", "--model", "sep", "--compare", "passthrough",
@@ -341,3 +387,44 @@ def test_clap_labels_on_files_with_random_towers(ws, weights, towers, tmp_path):
     assert clips[0].labels == ["Dog"] and clips[1].labels == labels[1] and clips[3].labels == labels[3]
     assert lc.label_clips_with_clap(clips, paths, names, model, top_k=1, replace_derived=True) == 3
     assert clips[2].label_source == "clap" and clips[0].labels == ["Dog"]
+
+
+def test_cli_label_clap_tags_the_clips_left_without_labels(weights, tmp_path, run_cli):
+    from lasskit.manifest import Clip, read_manifest, write_manifest
+
+    ws = tmp_path / "ws"
+    root = ws / "data" / "gen"
+    clips = []
+    for i, (name, labels) in enumerate([("rain", ["Rain"]), ("knock", []), ("hum", [])]):
+        write(root / "audio" / f"c{i}.wav", soundgen.generate(name, 1.0, SR, seed=i))
+        clips.append(Clip(f"c{i}", f"audio/c{i}.wav", 1.0, SR, SR, "gen", "train", ["zzz qqq"], labels))
+    write_manifest(root / "manifest.csv", clips)
+    vocabulary = tmp_path / "vocabulary.csv"
+    vocabulary.write_text("0,Rain,/m/06mb1\n1,Bird,/m/015p6\n2,Knock,/m/07r4wb8\n3,Hum,/m/07rcgpl\n")
+    audio = {p: p.read_bytes() for p in (root / "audio").glob("*.wav")}
+    checkpoint, tokenizer = weights
+    base = ["--workspace", ws, "label", "gen", "--vocabulary", vocabulary]
+    code, _, err = run_cli(*base, "--top-k", "2")
+    assert code == 2 and "go with --clap" in err and err.count("\n") == 1
+    code, _, err = run_cli(*base, "--clap", "--min-score", "3")
+    assert code == 2 and "--min-score 3" in err
+    clap = ["--clap", "--checkpoint", checkpoint, "--tokenizer", tokenizer, "--device", "cpu", "--top-k", "2"]
+    code, out, err = run_cli(*base, *clap)
+    assert code == 0, err
+    assert "2 clip(s) tagged" in out and "0 clip(s) without labels" in out and "manifest rewritten" in out
+    by_id = {c.id: c for c in read_manifest(root / "manifest.csv").clips}
+    assert (by_id["c0"].labels, by_id["c0"].label_source) == (["Rain"], "given")  # given labels are never touched
+    for cid in ("c1", "c2"):
+        assert by_id[cid].label_source == "clap" and len(by_id[cid].labels) == 2
+        assert set(by_id[cid].labels) <= {"Rain", "Bird", "Knock", "Hum"}
+    # the labels are the towers' own choice for the clip
+    from lasskit.labels import clap as lc
+    from lasskit.models.clap_model import load_clap_model
+
+    model = load_clap_model(checkpoint, tokenizer, "cpu")
+    want = lc.clap_labels_for_files([root / "audio" / "c1.wav"], ["Rain", "Bird", "Knock", "Hum"], model, top_k=2)
+    assert by_id["c1"].labels == want[0]
+    # again: CLAP labels are kept, nothing changes; the audio was never touched
+    code, out, err = run_cli(*base, *clap)
+    assert code == 0 and "0 clip(s) tagged" in out and "manifest unchanged" in out
+    assert {p: p.read_bytes() for p in (root / "audio").glob("*.wav")} == audio

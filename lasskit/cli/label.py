@@ -15,16 +15,44 @@ def label(
     vocabulary: Path = typer.Option(None, "--vocabulary", help="FSD50K's vocabulary.csv (default: the one under "
                                     "paths.fsd50k in lasskit.yaml)."),
     ontology: Path = typer.Option(None, "--ontology", help="AudioSet ontology.json: AudioSet's names and hierarchy."),
+    clap: bool = typer.Option(False, "--clap", help="Then tag the clips still without labels with CLAP (zero-shot, "
+                              "from the audio; label_source clap)."),
+    replace_derived: bool = typer.Option(False, "--replace-derived", help="With --clap: CLAP also replaces labels "
+                                         "derived from keywords and captions (given labels are never touched)."),
+    top_k: int = typer.Option(3, "--top-k", help="With --clap: labels a clip gets, best first."),
+    min_score: float = typer.Option(None, "--min-score", help="With --clap: drop classes whose cosine with the "
+                                    "clip is below this (sweep it on bench_labels first)."),
+    clap_path: str = typer.Option("physical", "--clap-path", metavar="PATH", help="With --clap: physical (true-speed "
+                                  "48 kHz input, default) or paper (CLAPScore's double-speed reading)."),
+    checkpoint: Path = typer.Option(None, "--checkpoint", help="With --clap: CLAP weights (default: the lasskit "
+                                    "cache's baseline checkpoint)."),
+    tokenizer: Path = typer.Option(None, "--tokenizer", metavar="DIR", help="With --clap: roberta-base tokenizer "
+                                   "folder."),
+    device: str = typer.Option("auto", "--device", help="With --clap: auto (cuda if available), cpu, cuda or cuda:N."),
 ) -> None:
     """Derive class labels from keywords and captions for the clips without given labels.
 
     Given labels (and CLAP tags) are kept; labels derived before are derived again, so a new
     vocabulary or ontology takes effect. The manifest is rewritten; the audio is not touched.
+    With --clap, the clips still without labels are then tagged from their audio by CLAP against
+    the vocabulary's class names (its accuracy is not measured here: see bench_labels).
 
-    Example: lasskit label clotho --ontology ontology.json
+    Example: lasskit label clotho --ontology ontology.json --clap --min-score 0.2
     """
     from lasskit.errors import UsageError
     from lasskit.labels.corpus import label_manifest, resolve_labeler
+
+    clap_options = (replace_derived, top_k != 3, min_score is not None, clap_path != "physical",
+                    checkpoint is not None, tokenizer is not None, device != "auto")
+    if not clap and any(clap_options):
+        raise UsageError("--replace-derived, --top-k, --min-score, --clap-path, --checkpoint, --tokenizer and --device "
+                         "go with --clap; add --clap or leave them out")
+    if top_k < 1:
+        raise UsageError(f"--top-k {top_k}: must be at least 1")
+    if clap_path not in ("physical", "paper"):
+        raise UsageError(f"--clap-path {clap_path}: must be physical or paper")
+    if min_score is not None and not -1.0 <= min_score <= 1.0:
+        raise UsageError(f"--min-score {min_score}: a cosine, must be in [-1, 1]")
 
     ws = workspace(ctx)
     path = Path(corpus)
@@ -42,4 +70,17 @@ def label(
     report = label_manifest(path, labeler)
     con = console()
     con.print(f"{path}: {report.clips} clip(s); " + report.notes()[0].removeprefix("labels: "))
-    con.print("manifest rewritten" if report.written else "manifest unchanged")
+    written = report.written
+    if clap:
+        from lasskit.labels.clap import clap_label_manifest, class_names
+        from lasskit.models.clap_model import load_clap_model
+
+        model = load_clap_model(checkpoint, tokenizer, device)
+        done, without, changed = clap_label_manifest(path, class_names(labeler.vocabulary), model,
+                                                     replace_derived=replace_derived, top_k=top_k,
+                                                     min_score=min_score, path=clap_path)
+        written = written or changed
+        floor = f", min score {min_score}" if min_score is not None else ""
+        con.print(f"CLAP ({model.checkpoint}): {done} clip(s) tagged (top {top_k}{floor}, --clap-path {clap_path}); "
+                  f"{without} clip(s) without labels")
+    con.print("manifest rewritten" if written else "manifest unchanged")

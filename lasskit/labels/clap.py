@@ -138,3 +138,25 @@ def label_clips_with_clap(clips: Sequence[Any], paths: Sequence[str | os.PathLik
             clips[i].labels, clips[i].label_source = found, LABEL_SOURCE
             done += 1
     return done
+
+
+def clap_label_manifest(manifest_path: str | os.PathLike, names: Sequence[str], model: Any, *,
+                        replace_derived: bool = False, **options: Any) -> tuple[int, int, bool]:
+    """:func:`label_clips_with_clap` over the manifest at ``manifest_path``, written back only if changed.
+
+    Returns ``(labelled, still_without_labels, written)``: clips that got CLAP labels, clips left
+    with none (their best classes all under ``min_score``), and whether the manifest changed.
+    """
+    from lasskit.manifest import read_manifest, write_manifest
+
+    manifest = read_manifest(manifest_path)
+    clips = manifest.clips
+    missing = [c.audio for c in clips if not manifest.audio_path(c).is_file()
+               and c.label_source != "given" and (not c.labels or replace_derived)]
+    if missing:
+        raise UsageError(f"{manifest.audio_path(next(c for c in clips if c.audio == missing[0]))}: audio of "
+                         f"{len(missing)} clip(s) to label is missing; prepare the corpus again")
+    done = label_clips_with_clap(clips, [manifest.audio_path(c) for c in clips], names, model,
+                                 replace_derived=replace_derived, **options)
+    without = sum(1 for c in clips if not c.labels)
+    return done, without, write_manifest(manifest_path, clips)

@@ -141,7 +141,8 @@ class _SlotCollate:
         slots = self.slots
         if (info is not None and slots is not None and info.id < slots.busy.shape[0]
                 and len(items) <= slots.batch_size
-                and all(item[0].shape == (slots.length,) == item[1].shape for item in items)):
+                and all(item[0].shape == (slots.length,) == item[1].shape
+                        and item[0].dtype == torch.float32 == item[1].dtype for item in items)):
             free = (slots.busy[info.id] == 0).nonzero()
             if len(free):
                 k = int(free[0])

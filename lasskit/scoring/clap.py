@@ -22,8 +22,10 @@ which embeds 16 kHz audio as if it were 32 kHz (double speed); ``physical`` resa
 (:mod:`lasskit.models.clap_audio`).
 
 Cost: every distinct query is embedded once (RoBERTa); every distinct audio content (hash of the
-decoded samples) once per process, so a mixture shared by two queries, or an estimate equal to
-its mixture, is embedded once, and ``--compare`` reuses the mixtures' embeddings. Audio is read
+decoded samples) once, so a mixture shared by two queries, or an estimate equal to its mixture,
+is embedded once, and ``--compare`` reuses the mixtures' embeddings. Audio embeddings are also
+kept on disk (:mod:`lasskit.models.embedding_cache`, keyed by weights, input path, device kind
+and content), so the next ``score`` of the same mixtures reads them instead of running the tower. Audio is read
 and embedded :data:`CHUNK_ROWS` rows at a time (memory stays flat). torch and transformers are
 imported here only when CLAP columns are computed.
 """
@@ -98,6 +100,20 @@ def _read_mono(path: str) -> np.ndarray:
     return np.ascontiguousarray(to_mono(signal), dtype=np.float32)
 
 
+EMBEDDING_COUNTS = {"cached": 0, "embedded": 0}
+"""Audio embeddings read from the disk cache / computed and stored, in this process."""
+
+
+def embedding_store(model, clap_path: str):
+    """The disk cache of ``model``'s audio embeddings by ``clap_path``
+    (:class:`lasskit.models.embedding_cache.EmbeddingCache`)."""
+    from lasskit.models.embedding_cache import EmbeddingCache, weights_id
+
+    device = getattr(getattr(model, "audio", None), "device", None)
+    kind = getattr(device, "type", None) or str(device or "cpu")
+    return EmbeddingCache(f"{weights_id(model.checkpoint)}|{clap_path}|{kind}")
+
+
 def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: list[str], options: ScoreOptions,
                  desc: str = "CLAP") -> tuple[dict[str, np.ndarray], list[tuple[int, str]], str]:
     """``({clap, clap_mixture, clap_gain}, failures, checkpoint)`` for rows (mixture, estimate, query).
@@ -114,6 +130,7 @@ def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: l
              "clap_mixture": np.full((n, text.shape[1] if n else 512), np.nan)}
     failures: list[tuple[int, str]] = []
     settings = (model.checkpoint, options.clap_path)
+    store = embedding_store(model, options.clap_path)
     with progress_bar(n, desc, unit="row") as bar:
         for start in range(0, n, CHUNK_ROWS):
             rows = range(start, min(n, start + CHUNK_ROWS))
@@ -134,12 +151,21 @@ def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: l
                 except Exception as exc:  # an odd file: still one line, the batch goes on
                     failures.append((i, f"{estimate_paths[i]}: {type(exc).__name__}: {exc}"))
             if todo:
+                cached = store.get_many([key[-1] for key in todo])
+                for key in [k for k in todo if k[-1] in cached]:
+                    _EMBEDDINGS[key] = cached[key[-1]]
+                    del todo[key]
+            if todo:
                 embedded = model.audio_embeddings(list(todo.values()), SAMPLE_RATE, options.clap_path)
                 _EMBEDDINGS.update(zip(todo, embedded))
+                store.put_many((key[-1], vector) for key, vector in zip(todo, embedded))
             for i, (est_key, mix_key) in keys.items():
                 audio["clap"][i] = _EMBEDDINGS[est_key]
                 audio["clap_mixture"][i] = _EMBEDDINGS[mix_key]
             bar.update(len(rows))
+    EMBEDDING_COUNTS["cached"] += store.hits
+    EMBEDDING_COUNTS["embedded"] += store.stored
+    store.close()
     from lasskit.models.clap_model import clap_scores
 
     values = {m: clap_scores(audio[m], text) if n else np.empty(0) for m in ("clap", "clap_mixture")}
