@@ -85,3 +85,23 @@ def test_workers_use_one_math_thread():
 
     outcomes = run_parallel(_threads, list(range(4)), jobs=2)
     assert [o.value for o in outcomes] == [1, 1, 1, 1]
+
+
+def _allocator(_):
+    import os
+
+    from lasskit import allocator
+
+    return allocator._done, os.getpid()
+
+
+def test_workers_keep_freed_memory():
+    """Every pool worker has glibc keep freed memory (lasskit.allocator) before its first item."""
+    import os
+
+    from lasskit.parallel import run_parallel
+
+    outcomes = run_parallel(_allocator, list(range(6)), jobs=2)
+    states = {o.value[0] for o in outcomes}
+    assert states <= {"threshold", "no-mmap", "unsupported", "refused"} and None not in states
+    assert {o.value[1] for o in outcomes} - {os.getpid()}  # really in workers
