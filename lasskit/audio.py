@@ -20,6 +20,7 @@ from __future__ import annotations
 import errno
 import io
 import os
+import re
 import struct
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,12 @@ from lasskit.errors import AudioError, UsageError
 
 RESAMPLERS = ("soxr", "torchaudio")
 SUBTYPES = {"pcm16": "PCM_16", "pcm24": "PCM_24", "float": "FLOAT"}
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".au", ".opus")
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aif", ".aiff", ".aifc", ".au", ".opus", ".caf", ".w64",
+                    ".rf64", ".oga")
+"""What libsndfile (soundfile) decodes: files named so are audio to prepare."""
+UNDECODABLE_EXTENSIONS = (".m4a", ".mp4", ".aac", ".wma", ".webm", ".mka", ".ape", ".wv", ".ac3", ".amr", ".3gp",
+                          ".mov", ".mkv", ".avi", ".alac", ".dsf", ".mid", ".midi")
+"""Audio (or video) formats libsndfile cannot decode: reported as failures, never skipped silently."""
 
 
 @dataclass(frozen=True)
@@ -323,6 +329,18 @@ def find_audio(folder: str | os.PathLike) -> list[Path]:
     )
 
 
+def undecodable_audio(folder: str | os.PathLike) -> tuple[list[Path], list[Path]]:
+    """``(undecodable, others)`` under ``folder``: files in an audio/video format lasskit cannot
+    decode (:data:`UNDECODABLE_EXTENSIONS`), and every other non-hidden file that is not audio
+    (metadata, notes), each sorted; so that a recipe can report both instead of skipping them."""
+    bad, other = [], []
+    for p in Path(folder).rglob("*"):
+        if p.name.startswith(".") or p.suffix.lower() in AUDIO_EXTENSIONS or not p.is_file():
+            continue
+        (bad if p.suffix.lower() in UNDECODABLE_EXTENSIONS else other).append(p)
+    return sorted(bad), sorted(other)
+
+
 def _wav_declared_frames(path: Path, data: bytes | None = None) -> int | None:
     """Frames a RIFF/WAVE header declares in its ``data`` chunk (None if not WAV or unknown).
 
@@ -354,5 +372,9 @@ def _wav_declared_frames(path: Path, data: bytes | None = None) -> int | None:
 
 
 def _short(exc: BaseException) -> str:
+    """The last line of a decoder's message, without soundfile's ``Error opening <object at 0x...>:``
+    prefix (a memory address would make failures.csv differ from run to run)."""
     text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    line = text[-1] if text else type(exc).__name__
+    line = re.sub(r"^Error opening (<[^>]*>|'[^']*'|\S+): ", "", line)
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", line)

@@ -142,6 +142,34 @@ def test_folder_corpus_with_metadata(tmp_path):
     assert m.clips[1].captions == [] and "1 file(s) have no row" in report.notes[0]
 
 
+def test_folder_names_every_file_it_cannot_use(tmp_path):
+    """Audio in a format libsndfile cannot decode is a failure naming the fix; other files are
+    counted in a note; decoder messages carry no memory address (failures.csv is reproducible)."""
+    from lasskit import soundgen
+
+    src = tmp_path / "mine"
+    soundgen.write_clip(src / "ok.wav", "rain", 0.3, 16000)
+    (src / "talk.m4a").write_bytes(b"\x00\x00\x00\x20ftypM4A " + bytes(100))
+    (src / "movie.webm").write_bytes(bytes(50))
+    (src / "README.txt").write_text("my sounds")
+    (src / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    reports = [prepare_corpus("folder", src, tmp_path / f"data{k}", jobs=1)[0] for k in (1, 2)]
+    report = reports[0]
+    assert report.items == 1
+    failed = dict(report.failures)
+    assert set(failed) == {str(src / "broken.wav"), str(src / "movie.webm"), str(src / "talk.m4a")}
+    assert "m4a audio cannot be decoded here; convert it to WAV or FLAC" in failed[str(src / "talk.m4a")]
+    assert " at 0x" not in failed[str(src / "broken.wav")] and "<" not in failed[str(src / "broken.wav")]
+    assert any("left out 1 file(s) that are not audio (e.g. README.txt)" in n for n in report.notes)
+    first, second = ((tmp_path / f"data{k}" / "mine" / "failures.csv").read_bytes() for k in (1, 2))
+    assert first == second
+    only = tmp_path / "only"
+    only.mkdir()
+    (only / "x.m4a").write_bytes(bytes(10))
+    with pytest.raises(UsageError, match="formats it cannot decode, e.g. x.m4a"):
+        prepare_corpus("folder", only, tmp_path / "data3", jobs=1)
+
+
 def test_refuses_to_write_inside_the_raw_folder(raw):
     with pytest.raises(UsageError, match="inside the raw folder"):
         prepare_corpus("clotho", raw / "clotho", raw / "clotho" / "data")

@@ -27,6 +27,7 @@ from lasskit.corpora.common import (
     PrepareReport,
     caption_from_labels,
     convert_corpus,
+    display_name,
 )
 from lasskit.errors import UsageError
 
@@ -120,8 +121,19 @@ def prepare(src: Path, data_dir: Path, *, name: str | None = None, metadata: Pat
             extra["label_source"] = "given"
         if extra:
             extras[clip_id] = extra
+    from lasskit.audio import undecodable_audio
+
+    undecodable, others = undecodable_audio(src)
+    failures = [(display_name(p), f"{display_name(p)}: {p.suffix.lower()[1:]} audio cannot be "
+                 f"decoded here; convert it to WAV or FLAC (e.g. ffmpeg -i '{p.name}' '{p.stem}.wav')")
+                for p in undecodable]
     if not clip_jobs:
-        raise UsageError(f"{src}: no audio files found (looked for .wav, .flac, .ogg, .mp3, ...)")
+        hint = f"; {len(undecodable)} file(s) in formats it cannot decode, e.g. {undecodable[0].name}: convert " \
+               "them to WAV or FLAC" if undecodable else ""
+        raise UsageError(f"{src}: no audio files found (looked for .wav, .flac, .ogg, .mp3, ...){hint}")
+    if others:
+        example = display_name(others[0].relative_to(src))
+        notes.append(f"left out {len(others)} file(s) that are not audio (e.g. {example})")
     if metadata:
         unmatched = len(meta) - len(used)
         notes.append(f"{without_row} file(s) have no row in {metadata.name}; {unmatched} of its {len(meta)} "
@@ -133,4 +145,4 @@ def prepare(src: Path, data_dir: Path, *, name: str | None = None, metadata: Pat
         notes.append(f"{labels_report.unlabeled} clip(s) without labels (pass --vocabulary or --ontology "
                      "to derive them from captions)")
     return [convert_corpus(name, clip_jobs, data_dir / name, jobs=jobs, overwrite=overwrite,
-                           resampler=resampler, notes=notes)]
+                           resampler=resampler, notes=notes, failures=failures)]
