@@ -215,6 +215,18 @@ def test_wrong_rate_and_non_finite_files_are_named(ws, run_cli):
     assert json.loads((out_dir / "summary.json").read_text())["count"] == 4
 
 
+def test_a_multichannel_estimate_is_averaged_and_said(ws, run_cli):
+    out_dir = ws / "exp" / "oracle" / "toy"
+    mono = load(out_dir / "toy_0002.wav")
+    sf.write(str(out_dir / "toy_0002.wav"), np.stack([mono, mono], axis=1), SR, subtype="FLOAT")
+    code, out, err = run_cli("-w", ws, "score", "--model", "oracle")
+    assert code == 0, err
+    assert "1 estimate(s) had several channels, averaged to mono" in " ".join(out.split())
+    rows = {r["mixture"]: r for r in read_scores(out_dir / "scores.csv")}
+    mixture, source = split_files(ws, "toy_0002.wav")
+    assert float(rows["toy_0002.wav"]["sdr"]) > 60  # the same as the mono estimate
+
+
 def test_split_without_references_asked_for_is_an_error(ws, run_cli):
     code, out, err = run_cli("-w", ws, "score", "--split", "evalx")
     assert code == 2 and "evalx has no references" in err

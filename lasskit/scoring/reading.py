@@ -59,12 +59,14 @@ class _Reader:
     def __init__(self) -> None:
         self.buffers = [np.empty(0, np.float32) for _ in range(3)]
         self.scorer = PairScorer(ORGANIZERS_EPS)
+        self.channels = 1  # of the last file read
 
     def read(self, path: str, slot: int) -> np.ndarray:
         """Decode ``path`` (16 kHz, any channels -> mono) into buffer ``slot``; float32 view."""
         try:
             with _open(path) as f:
                 rate, frames, channels = int(f.samplerate), int(f.frames), int(f.channels)
+                self.channels = channels
                 if rate != SAMPLE_RATE:
                     raise AudioError(f"{path}: sample rate {rate} Hz, expected {SAMPLE_RATE} Hz; "
                                      "write outputs at 16 kHz (resample the file)")
@@ -98,13 +100,16 @@ def _open(path: str):
 
 
 def _score_row(paths: tuple[str, str, str], trim: bool) -> tuple:
-    """``(sdr, sdri, si_sdr, trimmed, ref_silent, est_silent)`` of one row; raises naming the file."""
+    """``(sdr, sdri, si_sdr, trimmed, ref_silent, est_silent, est_downmixed)`` of one row; raises
+    naming the file. ``est_downmixed``: the estimate had several channels, averaged to mono (as
+    the organizers' ``librosa.load(mono=True)`` does)."""
     reader = getattr(_local, "reader", None)
     if reader is None:
         reader = _local.reader = _Reader()
     mixture_path, reference_path, estimate_path = paths
     ref = reader.read(reference_path, 0)
     est = reader.read(estimate_path, 1)
+    downmixed = reader.channels > 1
     mix = reader.read(mixture_path, 2)
     n = min(len(ref), len(est), len(mix))
     trimmed = not (len(ref) == len(est) == len(mix))
@@ -117,7 +122,7 @@ def _score_row(paths: tuple[str, str, str], trim: bool) -> tuple:
             if not np.isfinite(x[:n]).all():
                 raise AudioError(f"{path}: holds NaN or infinite samples; fix or re-create the file")
     return (float(sums.sdr), float(sums.sdri), float(sums.si_sdr), trimmed,
-            bool(sums.ref_energy == 0), bool(sums.est_energy == 0))
+            bool(sums.ref_energy == 0), bool(sums.est_energy == 0), downmixed)
 
 
 def _score_chunk(chunk: list[tuple[str, str, str]], trim: bool) -> list:

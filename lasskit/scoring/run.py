@@ -78,7 +78,7 @@ def score_estimates(
     results = _score_rows(rows, options.trim, options.jobs, f"score {model}/{split.name}")
 
     labels_all = _labels_of(frame)
-    ok_idx, ok_rows, vals, failures, trimmed, silent_ref, silent_est = [], [], [], [], 0, 0, 0
+    ok_idx, ok_rows, vals, failures, trimmed, silent_ref, silent_est, downmixed = [], [], [], [], 0, 0, 0, 0
     for i, row, res in zip(keep, rows, results):
         if isinstance(res, str):
             failures.append((names[i], res))
@@ -89,6 +89,7 @@ def score_estimates(
         trimmed += res[3]
         silent_ref += res[4]
         silent_est += res[5]
+        downmixed += res[6]
     arr = np.array(vals, dtype=np.float64).reshape(-1, 3)
     values = {m: arr[:, k] for k, m in enumerate(METRICS)}
     notes = list(provenance_notes)
@@ -107,6 +108,9 @@ def score_estimates(
                      f"{_name_list(missing, 5)}")
     if trimmed:
         notes.append(f"{trimmed} mixture(s) had files of different lengths, trimmed to the shortest (--trim)")
+    if downmixed:
+        notes.append(f"{downmixed} estimate(s) had several channels, averaged to mono before scoring (as the "
+                     "organizers' librosa.load does); the challenge expects mono 16 kHz WAV")
     if silent_ref:
         notes.append(f"{silent_ref} silent reference(s): scored with the 1e-10 SDR floor (see lasskit.metrics)")
     if silent_est:
