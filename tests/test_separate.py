@@ -195,6 +195,33 @@ def test_missing_mixture_is_listed_and_the_rest_still_processed(ws: Path, run_cl
     assert code == 0
 
 
+def test_mixtures_not_16k_mono_are_said_and_non_wav_names_refused(tmp_path: Path, run_cli):
+    import pandas as pd
+
+    from lasskit.splits import write_split_csv
+
+    split_dir = tmp_path / "data" / "splits" / "odd"
+    x = soundgen.generate("rain", 1.0, seed=0)
+    (split_dir / "mixture").mkdir(parents=True)
+    sf.write(str(split_dir / "mixture" / "stereo.wav"), np.stack([x, 0.5 * x], axis=1), 16000, subtype="FLOAT")
+    sf.write(str(split_dir / "mixture" / "fast.wav"), soundgen.generate("rain", 1.0, 44100, seed=1), 44100)
+    sf.write(str(split_dir / "mixture" / "plain.wav"), x, 16000, subtype="FLOAT")
+    sf.write(str(split_dir / "mixture" / "other.flac"), x, 16000)
+    write_split_csv(split_dir, pd.DataFrame([{"mixture": n, "query": "rain"} for n in
+                                             ("stereo.wav", "fast.wav", "plain.wav", "other.flac")]))
+    code, out, err = run_cli("-w", tmp_path, "separate", "--split", "odd")
+    assert code == 1 and "1 of 4 mixture(s) failed" in err
+    text = " ".join(out.split())
+    assert "2 mixture(s) were not 16 kHz mono: stereo.wav (16000 Hz, 2 channel(s)), fast.wav (44100 Hz, 1 channel(s))" \
+        in text
+    assert "other.flac: outputs are WAV files named like their mixture, so a mixture must be a .wav file" in text
+    out_dir = tmp_path / "exp" / "passthrough" / "odd"
+    assert sorted(p.name for p in out_dir.glob("*.*") if p.suffix in (".wav", ".flac")) == \
+        ["fast.wav", "plain.wav", "stereo.wav"]
+    assert np.allclose(read_wav(out_dir / "stereo.wav"), 0.75 * x, atol=1e-6)  # the channels' mean
+    assert len(read_wav(out_dir / "fast.wav")) == 16000  # 1 s at 16 kHz
+
+
 def test_one_line_errors(ws: Path, run_cli):
     code, _, err = run_cli("-w", ws, "separate", "--split", "synth", "--model", "nosuchmodel")
     assert code == 2 and err.count("\n") == 1 and "unknown model 'nosuchmodel'" in err and "passthrough" in err

@@ -84,6 +84,12 @@ def print_report(report) -> None:
     con.print(f"outputs: {report.out_dir}")
     for name, note in report.chunked:
         con.print(f"[yellow]warning[/yellow]: {name}: {note}", soft_wrap=True)
+    if report.converted:
+        shown = ", ".join(f"{n} ({what})" for n, what in report.converted[:3])
+        more = f" and {len(report.converted) - 3} more" if len(report.converted) > 3 else ""
+        con.print(f"[yellow]warning[/yellow]: {len(report.converted)} mixture(s) were not 16 kHz mono: {shown}{more}; "
+                  "resampled to 16 kHz and averaged to mono before separation (a resampled mixture's output has "
+                  "another number of samples; challenge mixtures are 16 kHz mono)", soft_wrap=True)
     if not report.record.get("consistent", True):
         con.print(f"[yellow]warning[/yellow]: {report.record.get('warning')}", soft_wrap=True)
     if report.silent:

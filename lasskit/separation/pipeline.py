@@ -61,6 +61,9 @@ class SeparationReport:
     record: dict = field(default_factory=dict)
     reasons: Counter = field(default_factory=Counter)
     chunked: list[tuple[str, str]] = field(default_factory=list)
+    converted: list[tuple[str, str]] = field(default_factory=list)
+    """Mixtures separated now that were not 16 kHz mono ``(mixture, "44100 Hz, 2 channels")``:
+    resampled and averaged before the model saw them (the output is 16 kHz mono)."""
     removed_stale: int = 0
     removed_leftovers: int = 0
     settings: dict = field(default_factory=dict)
@@ -98,7 +101,7 @@ def _why(ledger: Ledger, name: str, output: Path, digest: str, settings: dict,
 
 
 def _scan(split, out_dir: Path, needs_reference: bool, overwrite: bool, ledger: Ledger, digests: DigestCache,
-          settings: dict, current: set[str]):
+          settings: dict, current: set[str], converted: list | None = None):
     """Pending items (with why), skipped count and per-row failures.
 
     An output is current when its record matches the mixture's content digest (a ``stat`` per
@@ -111,6 +114,9 @@ def _scan(split, out_dir: Path, needs_reference: bool, overwrite: bool, ledger: 
         mixture_path = split.mixture_path(name)
         output = out_dir / name
         try:
+            if Path(name).suffix.lower() != ".wav":
+                raise AudioError(f"{mixture_path}: outputs are WAV files named like their mixture, so a mixture must "
+                                 "be a .wav file; convert the split's mixtures to WAV (lasskit prepare folder)")
             try:
                 st = os.stat(mixture_path)
             except FileNotFoundError:
@@ -135,6 +141,8 @@ def _scan(split, out_dir: Path, needs_reference: bool, overwrite: bool, ledger: 
             head = audio.info(mixture_path)
             if head.num_samples <= 0:
                 raise AudioError(f"{mixture_path}: empty audio file")
+            if converted is not None and (head.sample_rate != SAMPLE_RATE or head.channels != 1):
+                converted.append((name, f"{head.sample_rate} Hz, {head.channels} channel(s)"))
         except AudioError as exc:
             failures.append((name, str(exc)))
             continue
@@ -415,7 +423,7 @@ def separate_split(
     digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
     current: set[str] = set()
     pending, failures, report.skipped = _scan(split_obj, out_dir, needs_reference, overwrite, ledger, digests,
-                                              settings, current)
+                                              settings, current, report.converted)
     report.failures.extend(failures)
     report.reasons = Counter(it.reason for it in pending)
     try:
