@@ -120,11 +120,17 @@ class _Slots:
         shape = (workers, per_worker, batch_size, length)
         count = workers * per_worker * batch_size * length
         # _new_shared maps the block without touching it: only slots in use take memory
-        self.mixtures = torch.empty(0).new(torch.UntypedStorage._new_shared(4 * count)).view(shape)
-        self.references = torch.empty(0).new(torch.UntypedStorage._new_shared(4 * count)).view(shape)
+        self.mixtures = _shared_float32(count).view(shape)
+        self.references = _shared_float32(count).view(shape)
         self.busy = torch.zeros(workers, per_worker, dtype=torch.int64).share_memory_()
         self.stamp = torch.zeros(workers, per_worker, dtype=torch.int64).share_memory_()
         self.batch_size, self.length = batch_size, length
+
+
+def _shared_float32(count: int) -> torch.Tensor:
+    """A float32 tensor of ``count`` elements in shared memory whose pages are not touched yet."""
+    storage = torch.UntypedStorage._new_shared(4 * count)
+    return torch.empty(0, dtype=torch.float32).set_(storage, 0, (count,))
 
 
 class _SlotCollate:
