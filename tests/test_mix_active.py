@@ -125,3 +125,17 @@ def test_an_organizers_csv_never_outlives_its_rows(tmp_path):
                           official_csv=tmp_path / "new.csv", overwrite=True)
     assert off.exists() and (tmp_path / "new.csv").exists()
     assert any(str(off) in w and "no longer describes" in w for w in moved.warnings)
+
+
+def test_padded_and_cropped_rows_are_counted(tmp_path):
+    clips = {"long": (tone(8.0, f=300.0), ["Long"]), "short": (tone(2.0, f=500.0), ["Short"]),
+             "exact": (tone(5.0, f=700.0), ["Exact"])}
+    m = write_corpus(tmp_path / "c", clips)
+    report = make_mixtures(tmp_path / "s", MixSpec(-5, 5, num=9, seed=1, duration=5.0), [m], jobs=1)
+    frame = read_split(tmp_path / "s").frame
+    want = {role: {"padded": int((frame[f"{col}_id"] == "short").sum()), "cropped": int((frame[f"{col}_id"] == "long").sum())}
+            for role, col in (("target", "source"), ("noise", "noise"))}
+    assert report.padded == {r: want[r]["padded"] for r in want} and report.cropped == {r: want[r]["cropped"] for r in want}
+    assert sum(report.padded.values()) > 0 and sum(report.cropped.values()) > 0
+    counts = json.loads((tmp_path / "s" / "mix.json").read_text())["counts"]
+    assert counts["rows_zero_padded"] == report.padded and counts["rows_cropped_from_longer_clips"] == report.cropped

@@ -122,6 +122,10 @@ def print_report(report) -> None:
         table.add_row("target active share (quartiles)", f"{q1:.0%} / {q2:.0%} / {q3:.0%}")
         table.add_row("  rows with target under half active", str(report.low_active_rows))
         table.add_row("  floor on active target time (s)", f"{report.min_active:g}")
+    for kind, counts in (("zero-padded (clip shorter than --duration)", getattr(report, "padded", {})),
+                         ("cut from a longer clip", getattr(report, "cropped", {}))):
+        if any(counts.values()):
+            table.add_row(f"rows {kind}: target / noise", f"{counts.get('target', 0)} / {counts.get('noise', 0)}")
     if getattr(report, "snr_active_median_gap", None) is not None:
         table.add_row("SNR over active target frames minus SNR (median dB)", f"{report.snr_active_median_gap:+.1f}")
     table.add_row("failures", str(len(report.failures)))

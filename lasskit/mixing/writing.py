@@ -228,6 +228,8 @@ class MixReport:
     pool: PoolReport | None = None
     active_quartiles: tuple[float, float, float] | None = None  # share of the target segment active
     low_active_rows: int = 0  # rows whose target segment is less than half active
+    padded: dict[str, int] = field(default_factory=dict)  # "target"/"noise" -> rows zero-padded (clip < --duration)
+    cropped: dict[str, int] = field(default_factory=dict)  # "target"/"noise" -> rows taking part of a longer clip
     min_active: float = 0.0  # floor used (s)
     snr_active_median_gap: float | None = None  # median(snr_active - snr), dB
 
@@ -432,7 +434,7 @@ def make_mixtures(
         current = split_dir / "mixtures.csv"
         if current.is_file() and current.read_bytes() == csv_text.encode("utf-8"):
             _finish(report, rows, records, spec, split_dir, options, inputs, official_csv, csv_text, start,
-                    written=0, earlier_csvs=earlier_csvs)
+                    written=0, earlier_csvs=earlier_csvs, activity=planner.activity)
             return report
 
     # something changes: the old table goes first, so that no reader pairs it with new audio
@@ -488,7 +490,7 @@ def make_mixtures(
     records = [_record(n, r, ledger.get(f"mixture/{n}").extra, spec, fp, planner)
                for n, r, fp in zip(names, rows, prints)]
     _finish(report, rows, records, spec, split_dir, options, inputs, official_csv, _csv_text(records), start,
-            written=len(redo), earlier_csvs=earlier_csvs)
+            written=len(redo), earlier_csvs=earlier_csvs, activity=planner.activity)
     return report
 
 
@@ -503,9 +505,18 @@ def _stale_files(split_dir: Path, names: set[str]) -> list[Path]:
     return sorted(out)
 
 
+def clip_length(row: PlannedRow, role: str, activity: dict) -> int | None:
+    """Samples of the row's target or noise clip (as scanned; else the manifest's duration)."""
+    clip = row.target if role == "target" else row.noise
+    scanned = activity.get(clip.key)
+    if scanned is not None:
+        return int(scanned.num_samples)
+    return int(round(clip.duration * SAMPLE_RATE)) if clip.duration else None
+
+
 def _finish(report: MixReport, rows: list[PlannedRow], records: list[dict], spec: MixSpec, split_dir: Path,
             options: dict, inputs: dict, official_csv, csv_text: str, start: float, written: int,
-            earlier_csvs: Sequence[dict] = ()) -> None:
+            earlier_csvs: Sequence[dict] = (), activity: dict | None = None) -> None:
     """Counts and statistics, then the official CSV, mixtures.csv and mix.json (in that order)."""
     report.rows = len(records)
     report.written = written
@@ -515,6 +526,11 @@ def _finish(report: MixReport, rows: list[PlannedRow], records: list[dict], spec
     report.distinct_noises = len({r.noise.key for r in rows})
     report.snr_histogram = dict(sorted(Counter(int(np.floor(r.snr)) for r in rows).items()))
     report.derived_rows = sum(1 for r in rows if r.target.derived_labels or r.noise.derived_labels)
+    activity = activity or {}
+    for role in ("target", "noise"):
+        lengths = [clip_length(r, role, activity) for r in rows]
+        report.padded[role] = sum(1 for n in lengths if n is not None and n < spec.length)
+        report.cropped[role] = sum(1 for n in lengths if n is not None and n > spec.length)
     shares = np.array([float(rec["source_active"]) / spec.duration for rec in records])
     if len(shares):
         q = np.quantile(shares, [0.25, 0.5, 0.75])
@@ -694,6 +710,7 @@ def _state_json(options: dict, inputs: dict, report: MixReport | None, partial: 
             "min_active_seconds": report.min_active,
             "target_active_share_quartiles": list(report.active_quartiles) if report.active_quartiles else None,
             "rows_target_under_half_active": report.low_active_rows,
+            "rows_zero_padded": report.padded, "rows_cropped_from_longer_clips": report.cropped,
             "snr_histogram": {str(k): v for k, v in report.snr_histogram.items()},
         }
         state["warnings"] = report.warnings
