@@ -390,6 +390,8 @@ def test_clap_labels_on_files_with_random_towers(ws, weights, towers, tmp_path):
 
 
 def test_cli_label_clap_tags_the_clips_left_without_labels(weights, tmp_path, run_cli):
+    import os
+
     from lasskit.manifest import Clip, read_manifest, write_manifest
 
     ws = tmp_path / "ws"
@@ -424,7 +426,17 @@ def test_cli_label_clap_tags_the_clips_left_without_labels(weights, tmp_path, ru
     model = load_clap_model(checkpoint, tokenizer, "cpu")
     want = lc.clap_labels_for_files([root / "audio" / "c1.wav"], ["Rain", "Bird", "Knock", "Hum"], model, top_k=2)
     assert by_id["c1"].labels == want[0]
-    # again: CLAP labels are kept, nothing changes; the audio was never touched
+    # again: the CLAP clips are tagged again (from the disk cache) to the same labels: nothing changes
+    from lasskit.models.embedding_cache import FILE_NAME
+
+    assert (Path(os.environ["LASSKIT_CACHE"]) / FILE_NAME).is_file()
     code, out, err = run_cli(*base, *clap)
-    assert code == 0 and "0 clip(s) tagged" in out and "manifest unchanged" in out
+    assert code == 0 and "2 clip(s) tagged" in out and "manifest unchanged" in out
     assert {p: p.read_bytes() for p in (root / "audio").glob("*.wav")} == audio
+    # other settings take effect: top 1 now; a floor no class reaches leaves them without labels
+    code, out, err = run_cli(*base, *clap[:-1], "1")
+    assert code == 0 and all(len(c.labels) == 1 for c in read_manifest(root / "manifest.csv").clips)
+    code, out, err = run_cli(*base, *clap, "--min-score", "0.999")
+    assert code == 0 and "2 clip(s) without labels" in out
+    by_id = {c.id: c for c in read_manifest(root / "manifest.csv").clips}
+    assert (by_id["c1"].labels, by_id["c1"].label_source) == ([], "") and by_id["c0"].labels == ["Rain"]

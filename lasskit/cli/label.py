@@ -34,8 +34,9 @@ def label(
 
     Given labels (and CLAP tags) are kept; labels derived before are derived again, so a new
     vocabulary or ontology takes effect. The manifest is rewritten; the audio is not touched.
-    With --clap, the clips still without labels are then tagged from their audio by CLAP against
-    the vocabulary's class names (its accuracy is not measured here: see bench_labels).
+    With --clap, the clips still without labels (and those CLAP tagged before, so new weights or
+    options take effect) are then tagged from their audio by CLAP against the vocabulary's class
+    names (its accuracy is not measured here: see bench_labels).
 
     Example: lasskit label clotho --ontology ontology.json --clap --min-score 0.2
     """

@@ -66,7 +66,12 @@ def tag_scores(waveforms: Sequence[Any], sample_rate: int, names: Sequence[str],
         raise UsageError("CLAP labels need at least one class name")
     prompts = [template.format(n) for n in names]
     text = np.asarray(model.text_embeddings(prompts), dtype=np.float64)
-    audio = np.asarray(model.audio_embeddings(list(waveforms), sample_rate, path), dtype=np.float64)
+    if getattr(model, "checkpoint", ""):  # a real model: through the disk cache of embeddings
+        from lasskit.models.embedding_cache import cached_audio_embeddings
+
+        audio = cached_audio_embeddings(model, list(waveforms), sample_rate, path).astype(np.float64)
+    else:
+        audio = np.asarray(model.audio_embeddings(list(waveforms), sample_rate, path), dtype=np.float64)
     return audio.reshape(-1, text.shape[1]) @ text.T
 
 
@@ -123,20 +128,23 @@ def clap_labels_for_files(paths: Sequence[str | os.PathLike], names: Sequence[st
 
 def label_clips_with_clap(clips: Sequence[Any], paths: Sequence[str | os.PathLike], names: Sequence[str],
                           model: Any, *, replace_derived: bool = False, **options: Any) -> int:
-    """Set ``labels`` and ``label_source = "clap"`` on the clips that have no labels (or, with
-    ``replace_derived``, labels derived from keywords or captions); given labels are never
-    touched. ``paths[i]`` is the audio of ``clips[i]``. Returns how many clips got labels."""
+    """Set ``labels`` and ``label_source = "clap"`` on the clips that have no labels or CLAP labels
+    (tagged again, so new weights or options take effect; the disk cache makes it cheap) and,
+    with ``replace_derived``, on those with labels derived from keywords or captions; given labels
+    are never touched. ``paths[i]`` is the audio of ``clips[i]``. Returns how many clips got labels."""
     if len(paths) != len(clips):
         raise UsageError(f"{len(paths)} audio paths for {len(clips)} clips")
     todo = [i for i, c in enumerate(clips)
-            if c.label_source != "given" and (not c.labels or (replace_derived and c.label_source in
-                                                                ("keywords", "caption", LABEL_SOURCE)))]
+            if c.label_source != "given" and (not c.labels or c.label_source == LABEL_SOURCE
+                                              or (replace_derived and c.label_source in ("keywords", "caption")))]
     labels = clap_labels_for_files([paths[i] for i in todo], names, model, **options)
     done = 0
     for i, found in zip(todo, labels):
         if found:
             clips[i].labels, clips[i].label_source = found, LABEL_SOURCE
             done += 1
+        elif clips[i].label_source == LABEL_SOURCE:  # earlier CLAP labels that these settings do not give
+            clips[i].labels, clips[i].label_source = [], ""
     return done
 
 

@@ -127,3 +127,34 @@ class EmbeddingCache:
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def content_digest(waveform: np.ndarray, sample_rate: int) -> bytes:
+    """The cache's content key: BLAKE2b-128 of the float32 samples (and the rate when it is not
+    16 kHz), the same key ``lasskit score`` uses for its 16 kHz clips."""
+    import hashlib
+
+    h = hashlib.blake2b(np.ascontiguousarray(waveform, dtype=np.float32).tobytes(), digest_size=16)
+    if int(sample_rate) != 16000:
+        h.update(f"|{int(sample_rate)}".encode())
+    return h.digest()
+
+
+def cached_audio_embeddings(model, waveforms: Sequence[np.ndarray], sample_rate: int, path: str) -> np.ndarray:
+    """``model.audio_embeddings(waveforms, sample_rate, path)`` (``(n, dim)`` float32), reading
+    what the disk cache has and storing what it computes (same key as ``lasskit score``)."""
+    if not len(waveforms):
+        return np.asarray(model.audio_embeddings([], sample_rate, path), dtype=np.float32)
+    device = getattr(getattr(model, "audio", None), "device", None)
+    kind = getattr(device, "type", None) or str(device or "cpu")
+    cache = EmbeddingCache(f"{weights_id(getattr(model, 'checkpoint', '') or '')}|{path}|{kind}")
+    digests = [content_digest(w, sample_rate) for w in waveforms]
+    found = cache.get_many(digests)
+    todo = [k for k, d in enumerate(digests) if d not in found]
+    if todo:
+        computed = np.asarray(model.audio_embeddings([waveforms[k] for k in todo], sample_rate, path),
+                              dtype=np.float32)
+        cache.put_many((digests[k], computed[j]) for j, k in enumerate(todo))
+        found.update((digests[k], computed[j]) for j, k in enumerate(todo))
+    cache.close()
+    return np.stack([found[d] for d in digests])
