@@ -158,6 +158,12 @@ def test_eval_split_scored_by_clap_with_known_values(ws, weights, towers, run_cl
     passthrough = read_csv(ws / "exp" / "passthrough" / "evalr" / "scores.csv")
     assert all(float(r["clap_gain"]) == 0.0 for r in passthrough)
     assert "CLAP gain" in out and "published double-speed" in out
+    # 3 recordings (mixtures = passthrough) + 3 distinct `sep` estimates (rows 0 and 1 share one), once
+    assert "CLAP audio embeddings: 6 computed, 0 read from the disk cache" in " ".join(out.split())
+    sc._EMBEDDINGS.clear()  # a new process: everything from the disk cache
+    code, out, err = run_cli("-w", ws, "score", "--split", "evalr", "--model", "sep,passthrough",
+                             "--checkpoint", ckpt, "--tokenizer", tok, "--device", "cpu")
+    assert code == 0 and "CLAP audio embeddings: 0 computed, 6 read from the disk cache" in " ".join(out.split())
 
 
 def test_each_query_and_each_audio_content_embedded_once(ws, weights, monkeypatch):

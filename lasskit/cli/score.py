@@ -155,11 +155,9 @@ def print_run(run) -> None:
         print_failures(con, r.failures, r.out_dir / "score_failures.csv")
     for note in run.notes:
         con.print(f"note: {escape(note)}")
-    import sys
-
-    embedded = getattr(sys.modules.get("lasskit.scoring.clap"), "EMBEDDING_COUNTS", None)
-    if embedded and (embedded["cached"] or embedded["embedded"]):
-        con.print(f"CLAP audio embeddings: {embedded['embedded']} computed, {embedded['cached']} read from the "
+    embedded = run.clap_embeddings
+    if embedded.get("computed") or embedded.get("cached"):
+        con.print(f"CLAP audio embeddings: {embedded['computed']} computed, {embedded['cached']} read from the "
                   "disk cache (lasskit.models.embedding_cache)")
     for model, split, exc in run.errors:
         con.print(f"[red]error[/red] {escape(model)}/{escape(split)}: {escape(str(exc))}")

@@ -264,6 +264,7 @@ def score_workspace(
         if all(t.model == compare for t in targets):
             raise UsageError(f"--compare {compare}: that is the model being scored; compare two different models")
     run = ScoreRun(notes=notes, targets=len(targets))
+    before = dict(clap.EMBEDDING_COUNTS)
     for t in targets:
         try:
             run.results.append(score_estimates(t.split_dir, t.estimates_dir, t.out_dir, model=t.model, options=options))
@@ -271,6 +272,8 @@ def score_workspace(
             run.errors.append((t.model, t.split, exc))
     if compare is not None:
         _compare_all(ws, run, compare, options)
+    run.clap_embeddings = {"computed": clap.EMBEDDING_COUNTS["embedded"] - before["embedded"],
+                           "cached": clap.EMBEDDING_COUNTS["cached"] - before["cached"]}
     return run
 
 

@@ -118,6 +118,8 @@ class ScoreRun:
     notes: list[str] = field(default_factory=list)
     errors: list[tuple[str, str, LasskitError]] = field(default_factory=list)
     targets: int = 0
+    clap_embeddings: dict[str, int] = field(default_factory=dict)
+    """CLAP audio embeddings this run ``computed`` and ``cached`` (read from the disk cache)."""
 
     @property
     def failed_rows(self) -> int:
