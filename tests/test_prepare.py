@@ -77,6 +77,15 @@ def test_fsd50k_labels_splits_and_generated_captions(raw, tmp_path):
     assert {c.id: c for c in m2.clips}["100000"].captions == ["The sound of tick and clock."]
 
 
+def test_fsd50k_names_listed_clips_without_audio(tmp_path):
+    miniature.write_fsd50k(tmp_path / "fsd", dev=4, eval=2, duration=0.3)
+    (tmp_path / "fsd/FSD50K.dev_audio/100001.wav").unlink()  # a partial download
+    (report,) = prepare_corpus("fsd50k", tmp_path / "fsd", tmp_path / "data", jobs=1)
+    assert report.items == 5
+    assert any("1 clip(s) listed in dev.csv have no audio file in FSD50K.dev_audio/ (e.g. 100001.wav)" in n
+               for n in report.notes), report.notes
+
+
 def test_dcase2024_makes_corpus_and_three_splits(raw, tmp_path):
     reports = prepare_corpus("dcase2024", raw / "dcase", tmp_path / "data", jobs=2)
     assert [r.name for r in reports] == ["dcase2024_val", "val_synth", "eval_synth", "eval_real"]

@@ -100,6 +100,11 @@ def scan(src: Path, captions_files: list[Path] | None = None) -> tuple[list[Clip
             ))
         if unlisted:
             notes.append(f"{unlisted} file(s) in {folder}/ are not in {gt_name} and were skipped")
+        present = {j.id for j in jobs}
+        absent = sorted(name for name in truth if name not in present)
+        if absent:
+            notes.append(f"{len(absent)} clip(s) listed in {gt_name} have no audio file in {folder}/ (e.g. "
+                         f"{absent[0]}.wav): a partial download? they are not in the manifest")
     if captions_files:
         matched = sum(1 for j in jobs if j.id in captions)
         notes.append(f"generated captions matched {matched} of {len(jobs)} clips")
