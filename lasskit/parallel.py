@@ -83,6 +83,28 @@ def limit_worker_threads(threads: int = WORKER_THREADS) -> None:
             pass
 
 
+class _sigint_blocked:
+    """Block SIGINT in this thread while the pool forks its workers (the first ``submit``): a
+    Ctrl-C that lands between a worker's fork and its initializer would otherwise print a
+    KeyboardInterrupt traceback from the worker. The workers start with SIGINT blocked and
+    :func:`init_worker` ignores it, then unblocks; here a pending Ctrl-C arrives on exit."""
+
+    def __enter__(self):
+        import signal
+
+        self.old = None
+        if hasattr(signal, "pthread_sigmask"):
+            self.old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        return self
+
+    def __exit__(self, *exc):
+        import signal
+
+        if self.old is not None:
+            signal.pthread_sigmask(signal.SIG_SETMASK, self.old)
+        return False
+
+
 def init_worker(threads: int = WORKER_THREADS) -> None:
     """The pools' initializer: one math-library thread (:func:`limit_worker_threads`), and Ctrl-C
     ignored, so that a Ctrl-C at the terminal (sent to every process of the group) reaches only
@@ -97,6 +119,8 @@ def init_worker(threads: int = WORKER_THREADS) -> None:
         signal.signal(signal.SIGTERM, _stop_worker)
     except ValueError:  # pragma: no cover - not the main thread
         pass
+    if hasattr(signal, "pthread_sigmask"):  # forked with SIGINT blocked (_sigint_blocked): ignored now
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     _die_with_parent()
     limit_worker_threads(threads)
     from lasskit.allocator import keep_freed_memory
@@ -205,7 +229,9 @@ def run_parallel(
             chunks = _chunks(indexed, jobs, chunk_size)
             pool = ProcessPoolExecutor(max_workers=jobs, initializer=init_worker)
             try:
-                futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks]
+                with _sigint_blocked():  # the workers are forked here: none may see Ctrl-C before it ignores it
+                    futures = [pool.submit(_run_chunk, fn, chunk) for chunk in chunks[:1]]
+                futures += [pool.submit(_run_chunk, fn, chunk) for chunk in chunks[1:]]
                 for future in as_completed(futures):
                     chunk_outcomes = future.result()
                     for outcome in chunk_outcomes:
@@ -228,4 +254,4 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
         except Exception:  # pragma: no cover - already gone
             pass
     for proc in procs:
-        proc.join(timeout=2)
+        proc.join(timeout=10)  # a busy machine may take a while to run a worker's clean-up

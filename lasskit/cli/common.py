@@ -94,3 +94,15 @@ def print_failures(con, failures: list[tuple[str, str]], listed_in, shown: int =
         con.print(f"  [red]failed[/red] {escape(line)}", soft_wrap=True)
     if len(failures) > shown:
         con.print(f"  ... and {len(failures) - shown} more in {listed_in}")
+
+
+def clap_weight_options(lead: str = "") -> tuple:
+    """``--checkpoint``, ``--tokenizer`` and ``--device`` for the commands that load CLAP
+    (``score``, ``label --clap``), declared once; ``lead`` starts each help text."""
+    return (
+        typer.Option(None, "--checkpoint", help=f"{lead}CLAP weights: the baseline checkpoint or "
+                     "music_speech_audioset_epoch_15_esc_89.98.pt (default: the lasskit cache)."),
+        typer.Option(None, "--tokenizer", metavar="DIR", help=f"{lead}roberta-base tokenizer folder for CLAP "
+                     "(default: lasskit's cache, then the Hugging Face cache)."),
+        typer.Option("auto", "--device", help=f"{lead}CLAP device: auto (cuda if available), cpu, cuda or cuda:N."),
+    )

@@ -6,7 +6,9 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import console, workspace
+from lasskit.cli.common import clap_weight_options, console, workspace
+
+CLAP_OPTIONS = clap_weight_options("With --clap: ")
 
 
 def label(
@@ -24,11 +26,9 @@ def label(
                                     "clip is below this (sweep it on bench_labels first)."),
     clap_path: str = typer.Option("physical", "--clap-path", metavar="PATH", help="With --clap: physical (true-speed "
                                   "48 kHz input, default) or paper (CLAPScore's double-speed reading)."),
-    checkpoint: Path = typer.Option(None, "--checkpoint", help="With --clap: CLAP weights (default: the lasskit "
-                                    "cache's baseline checkpoint)."),
-    tokenizer: Path = typer.Option(None, "--tokenizer", metavar="DIR", help="With --clap: roberta-base tokenizer "
-                                   "folder."),
-    device: str = typer.Option("auto", "--device", help="With --clap: auto (cuda if available), cpu, cuda or cuda:N."),
+    checkpoint: Path = CLAP_OPTIONS[0],
+    tokenizer: Path = CLAP_OPTIONS[1],
+    device: str = CLAP_OPTIONS[2],
 ) -> None:
     """Derive class labels from keywords and captions for the clips without given labels.
 

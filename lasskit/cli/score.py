@@ -7,7 +7,9 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import JOBS_HELP, check_jobs, console, print_failures, workspace
+from lasskit.cli.common import JOBS_HELP, check_jobs, clap_weight_options, console, print_failures, workspace
+
+CLAP_OPTIONS = clap_weight_options()
 
 
 def score(
@@ -33,11 +35,9 @@ def score(
                               "the CLAP gain tracks SDRi (splits without references always get them)."),
     clap_path: str = typer.Option("paper", "--clap-path", metavar="PATH", help="paper (the published double-speed "
                                   "input, default) or physical (true 16->48 kHz)."),
-    checkpoint: Path = typer.Option(None, "--checkpoint", help="CLAP weights: the baseline checkpoint or "
-                                    "music_speech_audioset_epoch_15_esc_89.98.pt (default: the lasskit cache)."),
-    tokenizer: Path = typer.Option(None, "--tokenizer", metavar="DIR", help="roberta-base tokenizer folder for CLAP "
-                                   "(default: lasskit's cache, then the Hugging Face cache)."),
-    device: str = typer.Option("auto", "--device", help="CLAP device: auto (cuda if available), cpu, cuda or cuda:N."),
+    checkpoint: Path = CLAP_OPTIONS[0],
+    tokenizer: Path = CLAP_OPTIONS[1],
+    device: str = CLAP_OPTIONS[2],
     clap_batch: int = typer.Option(4, "--clap-batch", help="10 s clips per CLAP audio-tower call."),
 ) -> None:
     """Score separated outputs: writes exp/<model>/<split>/scores.csv and summary.json.
