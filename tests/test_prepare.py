@@ -170,6 +170,8 @@ def test_folder_names_every_file_it_cannot_use(tmp_path):
     assert "m4a audio cannot be decoded here; convert it to WAV or FLAC" in failed[str(src / "talk.m4a")]
     assert " at 0x" not in failed[str(src / "broken.wav")] and "<" not in failed[str(src / "broken.wav")]
     assert any("left out 1 file(s) that are not audio (e.g. README.txt)" in n for n in report.notes)
+    # labels are counted on the clips that reached the manifest (broken.wav failed)
+    assert any(n.startswith("1 clip(s) without labels") for n in report.notes), report.notes
     first, second = ((tmp_path / f"data{k}" / "mine" / "failures.csv").read_bytes() for k in (1, 2))
     assert first == second
     only = tmp_path / "only"

@@ -122,11 +122,15 @@ def prepare(src: Path, data_dir: Path, *, name: str = "clotho", jobs=None, overw
     clip_jobs, notes, extras = scan(src)
     if not clip_jobs:
         raise UsageError(f"{src}: no Clotho audio found; expected development/, validation/ or evaluation/")
-    if labeler is not None:
-        notes += label_clips(clip_jobs, labeler, extras).notes()
-    else:
-        label_clips(clip_jobs, None, extras)
+    labels_report = label_clips(clip_jobs, labeler, extras)
+    if labeler is None:
         notes.append("labels not derived: no class vocabulary (pass --vocabulary "
                      "FSD50K.ground_truth/vocabulary.csv or --ontology ontology.json)")
+
+    def label_notes(clips) -> list[str]:  # counted on the clips that reached the manifest
+        from lasskit.labels.corpus import count_labels
+
+        return count_labels(clips, labels_report.vocabulary).notes() if labeler is not None else []
+
     return [convert_corpus(name, clip_jobs, data_dir / name, jobs=jobs, overwrite=overwrite,
-                           resampler=resampler, notes=notes)]
+                           resampler=resampler, notes=notes, amend=label_notes)]

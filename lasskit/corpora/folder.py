@@ -139,10 +139,17 @@ def prepare(src: Path, data_dir: Path, *, name: str | None = None, metadata: Pat
         notes.append(f"{without_row} file(s) have no row in {metadata.name}; {unmatched} of its {len(meta)} "
                      "row(s) matched no file")
     labels_report = label_clips(clip_jobs, labeler, extras)
-    if labeler is not None:
-        notes += labels_report.notes()
-    elif labels_report.unlabeled:
-        notes.append(f"{labels_report.unlabeled} clip(s) without labels (pass --vocabulary or --ontology "
-                     "to derive them from captions)")
+
+    def label_notes(clips) -> list[str]:  # counted on the clips that reached the manifest
+        from lasskit.labels.corpus import count_labels
+
+        made = count_labels(clips, labels_report.vocabulary)
+        if labeler is not None:
+            return made.notes()
+        if made.unlabeled:
+            return [f"{made.unlabeled} clip(s) without labels (pass --vocabulary or --ontology to derive them "
+                    "from captions)"]
+        return []
+
     return [convert_corpus(name, clip_jobs, data_dir / name, jobs=jobs, overwrite=overwrite,
-                           resampler=resampler, notes=notes, failures=failures)]
+                           resampler=resampler, notes=notes, failures=failures, amend=label_notes)]

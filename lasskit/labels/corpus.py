@@ -90,6 +90,25 @@ def label_clips(clips: list, labeler: Labeler | None, extras: dict[str, dict] | 
     return report
 
 
+def count_labels(clips: list, vocabulary: str = "none") -> LabelReport:
+    """A :class:`LabelReport` of clips as they are (no labelling): given, derived by source, other
+    kept sources, without labels. For the summary of the clips that reached the manifest (a clip
+    whose audio failed to convert is not counted)."""
+    report = LabelReport(path=Path(), vocabulary=vocabulary)
+    for clip in clips:
+        report.clips += 1
+        source = clip.label_source
+        if not clip.labels:
+            report.unlabeled += 1
+        elif source == "given" or not source:
+            report.given += 1
+        elif source in DERIVED_SOURCES:
+            report.derived[source] = report.derived.get(source, 0) + 1
+        else:
+            report.kept_other += 1
+    return report
+
+
 def label_manifest(path: str | os.PathLike, labeler: Labeler | None,
                    extras: dict[str, dict] | None = None) -> LabelReport:
     """Label the clips of the manifest at ``path`` (see :func:`label_clips`) and write it back
