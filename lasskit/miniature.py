@@ -236,3 +236,23 @@ def write_tokenizer(folder: str | os.PathLike, vocab: dict[str, int] | None = No
     (folder / "vocab.json").write_text(json.dumps(vocab or byte_bpe_vocab()), encoding="utf-8")
     (folder / "merges.txt").write_text(merges, encoding="utf-8")
     return folder
+
+
+def recipe_tensor(key: str, shape: tuple[int, ...]):
+    """One tensor of the golden vectors' weight recipe (``shared/golden/*/README``): draws from
+    ``default_rng(crc32(key))`` shaped by the key's kind; ``num_batches_tracked`` is 0. Random
+    weights with the real key layout, for tests and benchmarks (imports torch)."""
+    import torch
+
+    if key.endswith("num_batches_tracked"):
+        return torch.tensor(0, dtype=torch.int64)
+    n = np.random.default_rng(zlib.crc32(key.encode())).standard_normal(shape)
+    if key.endswith("running_var"):
+        v = 1 + 0.1 * np.abs(n)
+    elif key.endswith(("running_mean", "bias")):
+        v = 0.1 * n
+    elif len(shape) >= 2:
+        v = n * np.sqrt(1 / np.prod(shape[1:]))
+    else:
+        v = 1 + 0.1 * n
+    return torch.from_numpy(v.astype(np.float32))

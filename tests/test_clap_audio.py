@@ -7,7 +7,6 @@ them when ../shared is present. Mechanics tests use a tiny HTSAT with random wei
 
 from __future__ import annotations
 
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ pytest.importorskip("transformers")
 pytest.importorskip("torchaudio")
 
 from lasskit.errors import WorkError
+from lasskit.miniature import recipe_tensor
 from lasskit.models import clap_audio as ca
 
 DATA = Path(__file__).parent / "data"
@@ -30,20 +30,6 @@ TOLERANCE = 1e-4
 def read_tsv(path: Path = TSV) -> dict[str, tuple[tuple[int, ...], str, str]]:
     rows = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines()[1:]]
     return {k: (() if s == "scalar" else tuple(int(x) for x in s.split("x")), d, how) for k, s, d, how in rows}
-
-
-def recipe_tensor(key: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """The golden README's weight recipe for one key."""
-    n = np.random.default_rng(zlib.crc32(key.encode())).standard_normal(shape)
-    if key.endswith("running_var"):
-        v = 1 + 0.1 * np.abs(n)
-    elif key.endswith(("running_mean", "bias")):
-        v = 0.1 * n
-    elif len(shape) >= 2:
-        v = n * np.sqrt(1 / np.prod(shape[1:]))
-    else:
-        v = 1 + 0.1 * n
-    return torch.from_numpy(v.astype(np.float32))
 
 
 def tiny_tower(seed: int = 0) -> ca.ClapAudioTower:

@@ -7,7 +7,6 @@ checks them against ../shared when it is present.
 from __future__ import annotations
 
 import hashlib
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 import torch
 
 from lasskit.errors import UsageError, WorkError
+from lasskit.miniature import recipe_tensor
 from lasskit.models.baseline import DCASE2024Baseline, chunk_spans, load_checkpoint_state, separator_state
 from lasskit.models.resunet import (
     STFT_KERNEL_KEYS,
@@ -34,22 +34,6 @@ TOLERANCE = 1e-4
 def read_tsv(path: Path = TSV) -> dict[str, tuple[tuple[int, ...], str]]:
     rows = [line.rstrip("\n").split("\t") for line in path.read_text().splitlines()[1:]]
     return {k: (() if s == "scalar" else tuple(int(x) for x in s.split("x")), d) for k, s, d in rows}
-
-
-def recipe_tensor(key: str, shape: tuple[int, ...]) -> torch.Tensor:
-    """The golden README's weight recipe for one key."""
-    if key.endswith("num_batches_tracked"):
-        return torch.tensor(0, dtype=torch.int64)
-    n = np.random.default_rng(zlib.crc32(key.encode())).standard_normal(shape)
-    if key.endswith("running_var"):
-        v = 1 + 0.1 * np.abs(n)
-    elif key.endswith(("running_mean", "bias")):
-        v = 0.1 * n
-    elif len(shape) >= 2:
-        v = n * np.sqrt(1 / np.prod(shape[1:]))
-    else:
-        v = 1 + 0.1 * n
-    return torch.from_numpy(v.astype(np.float32))
 
 
 @pytest.fixture(scope="module")
