@@ -100,12 +100,6 @@ class _SlotBatch:
     def __init__(self, worker: int, slot: int, stamp: int, rows: int, queries: list[str]):
         self.worker, self.slot, self.stamp, self.rows, self.queries = worker, slot, stamp, rows, queries
 
-    def __getstate__(self):
-        return (self.worker, self.slot, self.stamp, self.rows, self.queries)
-
-    def __setstate__(self, state):
-        self.worker, self.slot, self.stamp, self.rows, self.queries = state
-
 
 class _Slots:
     """Shared-memory batch slots, ``per_worker`` for each worker, made before the workers start.
@@ -163,7 +157,7 @@ class _SlotCollate:
 
 
 def _init_loader_worker(worker_id: int) -> None:
-    from lasskit.models.memory import keep_freed_memory
+    from lasskit.allocator import keep_freed_memory
 
     keep_freed_memory()
 
@@ -178,7 +172,7 @@ class MixtureLoader(DataLoader):
     than none (``make bench``). Every batch handed out is this process's own memory, which later
     batches never overwrite; a slot whose stamp does not match is an error, never a wrong batch.
     Items of another length, and the rare batch that finds no free slot, travel the ordinary way.
-    Workers keep freed memory (:func:`lasskit.models.memory.keep_freed_memory`), as the model does.
+    Workers keep freed memory (:func:`lasskit.allocator.keep_freed_memory`), as the model does.
     """
 
     def __init__(self, dataset, *, length: int | None = None, batch_size: int | None = 1, batch_sampler=None,

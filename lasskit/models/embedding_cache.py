@@ -129,6 +129,14 @@ class EmbeddingCache:
             self._db = None
 
 
+def cache_for(model, path: str) -> EmbeddingCache:
+    """The cache of ``model``'s audio embeddings by input ``path``: keyed by its weights file
+    (:func:`weights_id`), the path and the device kind (cpu/cuda) of its audio tower."""
+    device = getattr(getattr(model, "audio", None), "device", None)
+    kind = getattr(device, "type", None) or str(device or "cpu")
+    return EmbeddingCache(f"{weights_id(getattr(model, 'checkpoint', '') or '')}|{path}|{kind}")
+
+
 def content_digest(waveform: np.ndarray, sample_rate: int) -> bytes:
     """The cache's content key: BLAKE2b-128 of the float32 samples (and the rate when it is not
     16 kHz), the same key ``lasskit score`` uses for its 16 kHz clips."""
@@ -145,9 +153,7 @@ def cached_audio_embeddings(model, waveforms: Sequence[np.ndarray], sample_rate:
     what the disk cache has and storing what it computes (same key as ``lasskit score``)."""
     if not len(waveforms):
         return np.asarray(model.audio_embeddings([], sample_rate, path), dtype=np.float32)
-    device = getattr(getattr(model, "audio", None), "device", None)
-    kind = getattr(device, "type", None) or str(device or "cpu")
-    cache = EmbeddingCache(f"{weights_id(getattr(model, 'checkpoint', '') or '')}|{path}|{kind}")
+    cache = cache_for(model, path)
     digests = [content_digest(w, sample_rate) for w in waveforms]
     found = cache.get_many(digests)
     todo = [k for k, d in enumerate(digests) if d not in found]

@@ -32,7 +32,6 @@ imported here only when CLAP columns are computed.
 
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import time
@@ -104,16 +103,6 @@ EMBEDDING_COUNTS = {"cached": 0, "embedded": 0}
 """Audio embeddings read from the disk cache / computed and stored, in this process."""
 
 
-def embedding_store(model, clap_path: str):
-    """The disk cache of ``model``'s audio embeddings by ``clap_path``
-    (:class:`lasskit.models.embedding_cache.EmbeddingCache`)."""
-    from lasskit.models.embedding_cache import EmbeddingCache, weights_id
-
-    device = getattr(getattr(model, "audio", None), "device", None)
-    kind = getattr(device, "type", None) or str(device or "cpu")
-    return EmbeddingCache(f"{weights_id(model.checkpoint)}|{clap_path}|{kind}")
-
-
 def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: list[str], options: ScoreOptions,
                  desc: str = "CLAP") -> tuple[dict[str, np.ndarray], list[tuple[int, str]], str]:
     """``({clap, clap_mixture, clap_gain}, failures, checkpoint)`` for rows (mixture, estimate, query).
@@ -130,7 +119,9 @@ def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: l
              "clap_mixture": np.full((n, text.shape[1] if n else 512), np.nan)}
     failures: list[tuple[int, str]] = []
     settings = (model.checkpoint, options.clap_path)
-    store = embedding_store(model, options.clap_path)
+    from lasskit.models.embedding_cache import cache_for, content_digest
+
+    store = cache_for(model, options.clap_path)
     with progress_bar(n, desc, unit="row") as bar:
         for start in range(0, n, CHUNK_ROWS):
             rows = range(start, min(n, start + CHUNK_ROWS))
@@ -141,7 +132,7 @@ def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: l
                     pair = []
                     for path in (estimate_paths[i], mixture_paths[i]):
                         wave = _read_mono(path)
-                        key = (*settings, hashlib.blake2b(wave.tobytes(), digest_size=16).digest())
+                        key = (*settings, content_digest(wave, SAMPLE_RATE))
                         if key not in _EMBEDDINGS:
                             todo[key] = wave
                         pair.append(key)
