@@ -233,7 +233,8 @@ def unknown_keys(config: dict, known: dict[str, set[str]]) -> list[tuple[str, st
     """Keys of ``config`` nothing reads: ``(key path, closest known key or None)``, in file order.
 
     ``known[""]`` holds the valid top-level keys (sections and options for every command),
-    ``known[section]`` the keys of that section; a section not in ``known`` is not looked into.
+    ``known[section]`` the keys of that section, ``known["listen.serve"]`` those of a
+    subcommand's section inside its group's; a section not in ``known`` is not looked into.
     Keys are compared with ``-`` read as ``_``.
     """
     import difflib
@@ -242,18 +243,44 @@ def unknown_keys(config: dict, known: dict[str, set[str]]) -> list[tuple[str, st
         found = difflib.get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
         return found[0] if found else None
 
-    out = []
-    top = known.get("", set())
-    for key, value in config.items():
-        norm = key.replace("-", "_")
-        if norm not in top:
-            out.append((key, closest(norm, top)))
-            continue
-        if isinstance(value, dict) and norm in known:
-            for sub in value:
-                if sub.replace("-", "_") not in known[norm]:
-                    out.append((f"{key}.{sub}", closest(sub.replace("-", "_"), known[norm])))
+    out: list[tuple[str, str | None]] = []
+
+    def visit(mapping: dict, where: str, shown: str) -> None:
+        valid = known.get(where, set())
+        for key, value in mapping.items():
+            norm = str(key).replace("-", "_")
+            name = f"{shown}.{key}" if shown else str(key)
+            if norm not in valid:
+                out.append((name, closest(norm, valid)))
+                continue
+            inner = f"{where}.{norm}" if where else norm
+            if isinstance(value, dict) and inner in known:
+                visit(value, inner, name)
+
+    visit(config, "", "")
     return out
+
+
+def section_errors(config: dict, sections: dict[str, set[str]], options: set[str]) -> str | None:
+    """The first command section of ``config`` that is not a mapping, as ``listen: 8080`` (or
+    ``listen.serve: 8080``), or None. ``sections[""]`` are the top-level command names,
+    ``sections["listen"]`` a group's subcommands; a name that is also an option (``init``: train's
+    ``--init``) may hold a plain value. An empty section (``listen:``) is fine."""
+    def visit(mapping: dict, where: str) -> str | None:
+        for key, value in mapping.items():
+            norm = str(key).replace("-", "_")
+            if norm not in sections.get(where, set()):
+                continue
+            name = f"{where}.{key}" if where else str(key)
+            if isinstance(value, dict):
+                found = visit(value, f"{where}.{norm}" if where else norm)
+                if found:
+                    return found
+            elif value is not None and norm not in options:
+                return f"{name}: {value!r}"
+        return None
+
+    return visit(config, "")
 
 
 def write_config_template(root: Path, force: bool = False) -> Path:

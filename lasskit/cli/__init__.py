@@ -69,14 +69,28 @@ def _option_names(cmd) -> set[str]:
 
 
 def _warn_unknown_keys(ctx: typer.Context, ws) -> None:
-    """One warning line per lasskit.yaml key no command reads, with the closest known key."""
-    from lasskit.workspace import EXTRA_KEYS, unknown_keys
+    """One warning line per lasskit.yaml key no command reads, with the closest known key (in a
+    subcommand's section too: ``listen: {serve: {prot: 8080}}``); a command's section that is not
+    a mapping (``listen: 8080``) is a usage error naming it."""
+    from lasskit.errors import UsageError
+    from lasskit.workspace import EXTRA_KEYS, section_errors, unknown_keys
 
     if not ws.config:
         return
     commands = getattr(ctx.command, "commands", {}) or {}
     known = {name: _option_names(cmd) | EXTRA_KEYS.get(name, set()) for name, cmd in commands.items()}
     known[""] = set(commands) | EXTRA_KEYS.get("", set()) | set().union(*known.values())
+    sections = {"": set(commands)}
+    for name, cmd in commands.items():
+        for sub_name, sub in (getattr(cmd, "commands", None) or {}).items():  # listen.serve
+            known[f"{name}.{sub_name}"] = _option_names(sub)
+            sections.setdefault(name, set()).add(sub_name)
+    options = set().union(*(_option_names(cmd) - set(getattr(cmd, "commands", None) or {})
+                            for cmd in commands.values()))
+    bad = section_errors(ws.config, sections, options)
+    if bad:
+        raise UsageError(f"{ws.config_path}: {bad}: a command's section must be a mapping of option names to "
+                         "values (e.g. `listen: {serve: {port: 8080}}`); fix the file")
     if isinstance(ws.config.get("paths"), dict):  # paths.<corpus>
         from lasskit.corpora import CORPORA
 
@@ -230,8 +244,11 @@ def _interrupted() -> None:
 
 def _click_command():
     """The click command tree of ``app``, with flags shown without a ``<bool>`` type in help."""
+    from lasskit.cli.common import polish_command
+
     command = typer.main.get_command(app)
     _hide_flag_types(command, typer.Context(command, info_name="lasskit", help_option_names=["-h", "--help"]))
+    polish_command(command)  # metavars users type, finite numbers, lasskit.yaml values blamed on the file
     return command
 
 

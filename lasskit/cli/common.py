@@ -24,10 +24,26 @@ def workspace(ctx: typer.Context):
     return obj if isinstance(obj, Workspace) else Workspace.open()
 
 
+WIDE = 4000
+"""Console width when the output is not a terminal (a log, a pipe, CI): tables are never cut."""
+
+
 def console(stderr: bool = False):
+    """The rich console for a command's output. On a terminal it wraps at the terminal's width;
+    anywhere else (a file, a pipe, CI logs) it is :data:`WIDE` columns wide unless ``COLUMNS`` is
+    set, so a summary table is printed whole instead of cut at 80 columns ("outp…")."""
+    import os
+    import sys
+
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = sys.stderr if stderr else sys.stdout
+    try:
+        terminal = stream.isatty()
+    except (AttributeError, ValueError):
+        terminal = False
+    width = None if terminal or os.environ.get("COLUMNS", "").strip().isdigit() else WIDE
+    return Console(stderr=stderr, highlight=False, width=width)
 
 
 def option_error(option: str, value, why: str, fix: str | None = None) -> UsageError:
@@ -106,3 +122,134 @@ def clap_weight_options(lead: str = "") -> tuple:
                      "(default: lasskit's cache, then the Hugging Face cache)."),
         typer.Option("auto", "--device", help=f"{lead}CLAP device: auto (cuda if available), cpu, cuda or cuda:N."),
     )
+
+
+# --- one pass over the command tree (lasskit.cli._click_command calls it once per run) -------------
+METAVARS = {
+    "targets": "CORPUS", "noises": "CORPUS", "corpus": "CORPUS", "by": "BREAKDOWN", "model": "MODEL",
+    "models": "MODEL", "split": "SPLIT", "dataset": "DATASET", "name": "NAME", "test": "TEST", "device": "DEVICE",
+    "duration": "SECONDS", "min_duration": "SECONDS", "segment": "SECONDS", "chunk_seconds": "SECONDS",
+    "chunk_overlap": "FRACTION", "silence_db": "DB", "target_lufs": "LUFS", "lr": "RATE", "port": "PORT",
+    "host": "HOST", "url": "URL", "audio_url": "URL", "min_score": "COSINE", "bn_momentum": "MOMENTUM",
+    "path": "PATH", "captions": "FILE",
+}
+"""Words a user types, by option name, shown in ``--help`` instead of Typer's ``<list[str]>``/``<int>``."""
+DIR_OPTIONS = {"out", "src", "clips", "estimates", "tokenizer"}
+"""Path options that name a folder (``DIR``); every other path option is a ``FILE``."""
+
+
+def metavar_for(param) -> str | None:
+    """The word shown for ``param`` in ``--help`` (``CORPUS``, ``N``, ``DIR``, ``FILE``), or None to
+    keep Typer's own (choices)."""
+    import pathlib
+    import typing
+
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None or desc.is_choice:
+        return None
+    if param.name in METAVARS:
+        return METAVARS[param.name]
+    annotation = desc.annotation
+    if typing.get_origin(annotation) in (list, tuple):
+        args = [a for a in typing.get_args(annotation) if a is not Ellipsis]
+        annotation = args[0] if args else str
+    if isinstance(annotation, type) and issubclass(annotation, pathlib.PurePath):
+        return "DIR" if param.name in DIR_OPTIONS else "FILE"
+    if annotation is int:
+        return "N"
+    if annotation is float:
+        return "NUMBER"
+    return param.name.upper().replace("_", "-")
+
+
+def _is_float(param) -> bool:
+    import typing
+
+    desc = getattr(param, "type_descriptor", None)
+    if desc is None:
+        return False
+    annotation = desc.annotation
+    return annotation is float or float in typing.get_args(annotation)
+
+
+def _finite(param) -> None:
+    """Make a number option refuse ``nan``/``inf`` (a usage error naming the option, or the
+    lasskit.yaml key the value came from), whatever the command does with it afterwards."""
+    import math
+
+    convert = param.process_value
+
+    def process_value(ctx, value):
+        value = convert(ctx, value)
+        items = value if isinstance(value, (list, tuple)) else (value,)
+        if any(isinstance(v, float) and not math.isfinite(v) for v in items):
+            from typer._click.exceptions import BadParameter
+
+            try:  # a value from lasskit.yaml is shown once, by the line that names the file
+                from_file = getattr(ctx.get_parameter_source(param.name), "name", None) == "DEFAULT_MAP"
+            except Exception:
+                from_file = False
+            shown = "" if from_file else " ".join(str(v) for v in items) + ": "
+            raise BadParameter(f"{shown}must be a finite number (not nan or inf)", ctx=ctx, param=param)
+        return value
+
+    param.process_value = process_value
+
+
+def _blame_the_file(cmd) -> None:
+    """A library's ``UsageError("--steps -3: ...")`` about a value that came from lasskit.yaml is
+    re-worded to name the file and its key (``lasskit.yaml: train.steps: -3: ...``), like
+    :func:`option_error` does for the checks made in the CLI."""
+    import re
+
+    invoke = cmd.invoke
+
+    def blamed(ctx):
+        try:
+            return invoke(ctx)
+        except UsageError as exc:
+            text = str(exc)
+            found = re.match(r"(--[a-z0-9][a-z0-9-]*)((?: [^:]*)?): (.+)", text, re.S)
+            if not found or "--" in found.group(2):
+                raise
+            param = next((p for p in ctx.command.params if found.group(1) in getattr(p, "opts", ())), None)
+            ws = ctx.find_root().obj
+            if param is None or not hasattr(ws, "config_key"):
+                raise
+            try:
+                source = ctx.get_parameter_source(param.name)
+            except Exception:
+                raise exc from None
+            if getattr(source, "name", None) != "DEFAULT_MAP":
+                raise
+            key = ws.config_key(command_path(ctx), param.name) or param.name
+            value = (ctx.default_map or {}).get(param.name)
+            raise UsageError(f"{ws.config_path}: {key}: {value!r}: {found.group(3)}; fix the value in the file "
+                             f"(or pass {found.group(1)} on the command line)") from None
+
+    cmd.invoke = blamed
+
+
+def polish_command(cmd) -> None:
+    """Once over the command tree: a word a user types as every option's metavar (``CORPUS``,
+    ``N``, ``DIR``, ``FILE``), no type shown for flags, ``nan``/``inf`` refused by every number
+    option, and library errors about lasskit.yaml values blamed on the file. One mechanism, so
+    a new option or command gets all of it without touching its own module."""
+    for param in getattr(cmd, "params", ()):
+        if getattr(param, "is_flag", False):
+            if param.metavar is None:
+                param.metavar = ""
+            continue
+        if param.metavar is None:
+            word = metavar_for(param)
+            if word is not None:
+                param.metavar = word
+        if param.metavar is not None and type(param).__name__ == "TyperArgument":
+            param.display_type_rich = lambda ctx: None  # the name column shows the word already
+        if _is_float(param):
+            _finite(param)
+    subcommands = getattr(cmd, "commands", None) or {}
+    if not subcommands and getattr(cmd, "callback", None) is not None:
+        _blame_the_file(cmd)
+    for sub in subcommands.values():
+        polish_command(sub)

@@ -123,7 +123,7 @@ def _load_from_file(path_text: str, attr: str, spec: str):
     if not path.is_file():
         raise UsageError(f"--model {spec}: no such file {path}; give path/to/file.py:Class")
     path = path.resolve()
-    module_name = "lasskit_user_model_" + re.sub(r"\W", "_", path.stem) + f"_{abs(hash(str(path))) % 10**8}"
+    module_name = file_module_name(path)
     module = sys.modules.get(module_name)
     if module is None:
         folder = str(path.parent)
@@ -140,6 +140,23 @@ def _load_from_file(path_text: str, attr: str, spec: str):
             del sys.modules[module_name]
             raise WorkError(f"--model {spec}: importing {path} failed ({_short(exc)}); fix the file or install what it imports")
     return module
+
+
+def file_module_name(path: Path) -> str:
+    """The module name a model file is imported under: its stem and the SHA-256 of its bytes.
+
+    A model class's identity (``module:Class``, kept in every output's provenance) is therefore
+    the same in every process while the file is unchanged, so ``separate`` reuses its outputs and
+    resumes; an edited file gets a new identity and its outputs are made again."""
+    import hashlib
+
+    try:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    except OSError as exc:
+        from lasskit.errors import os_error
+
+        raise os_error(exc, path) from None
+    return "lasskit_user_model_" + re.sub(r"\W", "_", path.stem) + f"_{digest}"
 
 
 def load_class(spec: str) -> type:
