@@ -27,15 +27,20 @@ from lasskit.workspace import Workspace
 CLASSES = ("bird", "alarm", "knock", "hum", "chirp", "tone")
 
 
-def make_workspace(root: Path, n_items: int = 4, duration: float = 0.5, models=("good", "bad")) -> Workspace:
-    """A workspace with split ``eval_real`` (two queries per recording) and outputs of ``models``."""
+def make_workspace(root: Path, n_items: int = 4, duration: float = 0.5, models=("good", "bad"),
+                   names=None) -> Workspace:
+    """A workspace with split ``eval_real`` and outputs of ``models``: two queries per recording, the
+    two rows of a recording with the same mixture audio under their own names (``names(i)``, default
+    ``rec<recording>_<query>.wav``)."""
     split = root / "data" / "splits" / "eval_real"
     rows = []
     for i in range(n_items):
-        name = f"rec{i // 2}_{i % 2}.wav"
-        src = soundgen.generate(CLASSES[i % len(CLASSES)], duration, seed=i)
-        noise = soundgen.generate("rain", duration, seed=100 + i)
-        audio.write(split / "mixture" / name, 0.5 * (src + noise))
+        name = names(i) if names else f"rec{i // 2}_{i % 2}.wav"
+        r = i // 2
+        srcs = [soundgen.generate(CLASSES[j % len(CLASSES)], duration, seed=j) for j in (2 * r, 2 * r + 1)]
+        src = srcs[i % 2]
+        noise = soundgen.generate("rain", duration, seed=100 + r)
+        audio.write(split / "mixture" / name, 0.5 * (srcs[0] + srcs[1] + noise))
         for k, m in enumerate(models):
             audio.write(root / "exp" / m / "eval_real" / name, src + (0.05 + 0.4 * k) * noise, subtype="float")
         rows.append({"mixture": name, "query": f"{CLASSES[i % len(CLASSES)]} <b>{i}</b>"})
@@ -415,6 +420,7 @@ def test_cli_create_raters_results(run_cli, tmp_path):
                 break
             sid = state["screen"]["stimulus"]
             store.audio_file(rater.token, sid)
+            store.record_play(rater.token, sid)
             system = spec.stimulus_table()[sid]["system"]
             score = {"good": 5, "bad": 3, ANCHOR: 1}[system]
             store.rate(rater.token, {"position": state["screen"]["position"], "stimulus": sid, "rel": score, "ovl": score})

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import console, workspace
+from lasskit.cli.common import check_range, console, workspace
 
 app = typer.Typer(
     help="Run the challenge's REL/OVL listening test on your systems' outputs, in a browser.\n\n"
@@ -48,6 +48,12 @@ def create(
     """
     from lasskit.listening.layout import create_test
 
+    check_range("--items", items, 1)
+    check_range("--raters-per-item", raters_per_item, 1)
+    check_range("--raters", raters, 1)
+    check_range("--repeats", repeats, 0)
+    check_range("--target-lufs", target_lufs, -60.0, -10.0)
+    check_range("--seed", seed, 0)
     r = create_test(workspace(ctx), split, _names(models), name, items=items, raters_per_item=raters_per_item,
                     raters=raters, repeats=repeats, seed=seed, anchor=not no_anchor, scales_file=scales,
                     target_lufs=target_lufs, force=force)
@@ -75,9 +81,16 @@ def raters(
     """
     from lasskit.listening.layout import rater_links
 
+    check_range("--add", add, 0)
+    if not url.startswith(("http://", "https://")):
+        from lasskit.cli.common import option_error
+
+        raise option_error("--url", url, "must start with http:// or https://")
     for r in rater_links(_test(ctx, test), add):
-        link = f"{url.rstrip('/')}/r/{r['token']}" if r["source"] == "web" else f"(imported from {r['source']})"
-        typer.echo(f"{r['rater']}  {r['answered']:>4}/{r['planned']:<4}  {link}")
+        if r["source"] == "web":
+            typer.echo(f"{r['rater']}  {r['answered']:>4}/{r['planned']:<4}  {url.rstrip('/')}/r/{r['token']}")
+        else:  # imported: no plan, no link
+            typer.echo(f"{r['rater']}  {r['answered']:>4} answers  (imported from {r['source']}: {r['label']})")
 
 
 @app.command("serve")
@@ -95,6 +108,7 @@ def serve(
     from lasskit.listening.layout import load_test
     from lasskit.listening.layout import rater_links
 
+    check_range("--port", port, 0, 65535, what="(0: any free port)")
     root = _test(ctx, test)
     spec = load_test(root)
     links = rater_links(root)
@@ -129,6 +143,10 @@ def results(
     """
     from lasskit.listening.results import QCRule, results_for_test
 
+    check_range("--seed", seed, 0)
+    check_range("--resamples", resamples, 10)
+    check_range("--max-repeat-diff", max_repeat_diff, 0.0)
+    check_range("--min-agreement", min_agreement, -1.0, 1.0)
     ws = workspace(ctx)
     root = _test(ctx, test)
     res = results_for_test(root, workspace_root=ws.root, seed=seed, resamples=resamples, plots=not no_plots,

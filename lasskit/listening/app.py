@@ -8,11 +8,16 @@ Routes (``TOKEN`` is the secret of a rater's link, ``ID`` a hidden 12-hex-digit 
 - ``GET /api/TOKEN/state`` progress and the next screen (JSON);
 - ``POST /api/TOKEN/start`` the rater has read the instructions;
 - ``POST /api/TOKEN/rate`` one answer ``{position, stimulus, rel, ovl, listened_ms}``;
-- ``GET /api/TOKEN/audio/ID.wav`` a clip of the rater's own plan (anything else is 404).
+- ``GET /api/TOKEN/audio/ID.wav`` a clip of the rater's own plan (anything else is 404). The file
+  is read before anything is sent: a playback copy that cannot be read is answered 404 ("could not
+  be loaded") with one line in the server's log, and the play is recorded only once the file was
+  read, so a rating never counts a clip the rater could not hear.
 
 Every request is bounded: a POST body larger than ``MAX_BODY`` bytes (checked on the declared
 length and again while reading) is refused with 413, a body that is not a JSON object with 400
-or 415, and nothing is stored for a refused request (see :meth:`Store.rate`). Responses carry a
+or 415 (a JSON body nested too deeply for the parser is 400 too), and nothing is stored for a
+refused request (see :meth:`Store.rate`). Any other failure of a request (a database another
+process holds, a damaged file) is answered 503 with one line in the log, never a traceback. Responses carry a
 strict Content-Security-Policy (own scripts and media only), ``Referrer-Policy: no-referrer`` (the
 token is in the address) and ``Cache-Control: no-store`` for the API. The server binds
 127.0.0.1 unless told otherwise.
@@ -20,13 +25,18 @@ token is in the address) and ``Cache-Control: no-store`` for the API. The server
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import socket
 from importlib import resources
 from pathlib import Path
 
+from lasskit.errors import LasskitError
 from lasskit.listening.layout import ListenSpec
 from lasskit.listening.store import Refused, Store
+
+log = logging.getLogger("uvicorn.error")  # uvicorn's own logger: one line, its format
 
 MAX_BODY = 4096
 SECURITY_HEADERS = [
@@ -41,6 +51,17 @@ SECURITY_HEADERS = [
 
 def static_dir() -> Path:
     return Path(str(resources.files("lasskit.listening") / "static"))
+
+
+def simple_page(title: str, paragraphs: list[str]) -> str:
+    """A small styled page (home, unknown link) readable on a phone; texts are escaped."""
+    import html
+
+    body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content=\"width=device-width, initial-scale=1\">"
+            f"<title>{html.escape(title)}</title><link rel=stylesheet href=\"/static/style.css\"></head>"
+            f"<body><main><section><h1>{html.escape(title)}</h1>{body}</section></main></body></html>")
 
 
 class _Headers:
@@ -67,11 +88,12 @@ def create_app(spec: ListenSpec):
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.middleware import Middleware
-    from starlette.responses import FileResponse, HTMLResponse, JSONResponse, Response
+    from starlette.responses import HTMLResponse, JSONResponse, Response
     from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
     store = Store(spec)
+    store.wait = 15.0  # concurrent raters: wait for each other's short transactions
     store.init()
     page = (static_dir() / "index.html").read_text(encoding="utf-8")
     no_store = {"cache-control": "no-store"}
@@ -95,11 +117,30 @@ def create_app(spec: ListenSpec):
             return json.loads(bytes(body).decode("utf-8"))
         except (UnicodeDecodeError, ValueError):
             raise Refused(400, "the answer is not valid JSON")
+        except RecursionError:
+            raise Refused(400, "the answer is nested too deeply")
+
+    def guarded(handler):
+        """Refusals as their status; any other failure as 503 and one log line (no traceback)."""
+        @functools.wraps(handler)
+        async def run(request):
+            try:
+                return await handler(request)
+            except Refused as exc:
+                return refused(exc)
+            except LasskitError as exc:
+                log.warning("request failed: %s", exc)
+                return JSONResponse({"error": "the server cannot answer now; try again in a moment"},
+                                    status_code=503, headers=no_store)
+            except Exception as exc:  # one line, never a traceback, never the token
+                log.warning("%s request failed: %s: %s", request.method, type(exc).__name__, str(exc)[:200])
+                return JSONResponse({"error": "the server failed; try again in a moment"}, status_code=500,
+                                    headers=no_store)
+        return run
 
     async def home(request):
-        return HTMLResponse(
-            "<!doctype html><meta charset=utf-8><title>Listening test</title>"
-            "<p>This server hosts a listening test. Please open the personal link you were given.</p>")
+        return HTMLResponse(simple_page("Listening test", [
+            "This server hosts a listening test. Please open the personal link you were given."]))
 
     async def favicon(request):
         return Response(status_code=204)
@@ -108,8 +149,8 @@ def create_app(spec: ListenSpec):
         try:
             await run_in_threadpool(store.rater_of, request.path_params["token"])
         except Refused as exc:
-            return HTMLResponse(f"<!doctype html><meta charset=utf-8><title>Unknown link</title><p>{exc.message}</p>",
-                                status_code=404)
+            return HTMLResponse(simple_page("Unknown link", [
+                exc.message[:1].upper() + exc.message[1:] + "."]), status_code=404)
         return HTMLResponse(page, headers=no_store)
 
     async def state(request):
@@ -138,20 +179,25 @@ def create_app(spec: ListenSpec):
         return JSONResponse(data, headers=no_store)
 
     async def audio(request):
+        token, audio_id = request.path_params["token"], request.path_params["audio"]
+        path = await run_in_threadpool(store.audio_file, token, audio_id)
         try:
-            path = await run_in_threadpool(store.audio_file, request.path_params["token"], request.path_params["audio"])
-        except Refused as exc:
-            return refused(exc)
-        return FileResponse(path, media_type="audio/wav", headers={"cache-control": "private, max-age=3600"})
+            data = await run_in_threadpool(Path(path).read_bytes)
+        except OSError as exc:
+            log.warning("playback copy %s could not be read (%s); a rater's clip was not delivered", path,
+                        exc.strerror or type(exc).__name__)
+            raise Refused(404, "the clip could not be loaded")
+        await run_in_threadpool(store.record_play, token, audio_id)
+        return Response(data, media_type="audio/wav", headers={"cache-control": "private, max-age=3600"})
 
     routes = [
         Route("/", home),
         Route("/favicon.ico", favicon),
-        Route("/r/{token}", rater_page),
-        Route("/api/{token}/state", state),
-        Route("/api/{token}/start", start, methods=["POST"]),
-        Route("/api/{token}/rate", rate, methods=["POST"]),
-        Route("/api/{token}/audio/{audio}.wav", audio),
+        Route("/r/{token}", guarded(rater_page)),
+        Route("/api/{token}/state", guarded(state)),
+        Route("/api/{token}/start", guarded(start), methods=["POST"]),
+        Route("/api/{token}/rate", guarded(rate), methods=["POST"]),
+        Route("/api/{token}/audio/{audio}.wav", guarded(audio)),
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]
     return Starlette(routes=routes, middleware=[Middleware(_Headers)])

@@ -12,7 +12,9 @@ Items: every row of the split, or ``items`` rows drawn with ``numpy.random.defau
 stratified over recordings: recordings are shuffled, the rows of each recording shuffled, and rows
 are taken one per recording in turn (round robin) until enough are drawn, so the sample spreads
 over as many recordings as possible. The recording of a row is its ``recording`` column, else its
-``source_id``, else its file name without a trailing ``_<digits>`` or ``-<digits>``.
+``source_id``, else the content of its mixture file: rows whose mixture files hold the same bytes
+are one recording (eval_real gives each (recording, query) row its own file name, ``...-N``, so
+names cannot tell), and a file that cannot be read is a recording of its own.
 
 Stimuli: for each item, each system's output ``exp/<system>/<split>/<mixture>`` and the mixture
 itself (the anchor, system name ``mixture``). Each gets a hidden id, the first 12 hex digits of
@@ -20,6 +22,11 @@ itself (the anchor, system name ``mixture``). Each gets a hidden id, the first 1
 gives the same test. Each item also has a reference id: the mixture, offered on every screen for
 comparison, under a name different from the anchor's. Playback copies are loudness-matched (see
 :mod:`lasskit.listening.loudness`); the outputs themselves are never changed.
+
+Creating checks every option, the split and every system's outputs before anything is written,
+builds the new test in a hidden sibling folder (``listen/.NAME.new-*``) and only then swaps it
+in: ``--force`` replaces an existing test only once the new one is complete, and a refused or
+failed create leaves the old test (ratings included) as it was.
 """
 
 from __future__ import annotations
@@ -29,14 +36,15 @@ import json
 import math
 import os
 import re
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from lasskit import SAMPLE_RATE
-from lasskit.atomic import write_text
-from lasskit.errors import UsageError, WorkError
+from lasskit.atomic import FILE_MODE, write_text
+from lasskit.errors import UsageError, WorkError, os_error
 
 TEST_JSON = "test.json"
 STIMULI_CSV = "stimuli.csv"
@@ -101,17 +109,24 @@ def hidden_id(seed: int, mixture: str, system: str) -> str:
     return hashlib.sha256(f"{seed}/{mixture}/{system}".encode()).hexdigest()[:12]
 
 
-def recording_of(row: dict) -> str:
+def recording_of(row: dict, mixture_dir: str | os.PathLike | None = None) -> str:
     """The recording a row comes from (see the module docstring)."""
     for column in ("recording", "source_id"):
-        if row.get(column):
-            return row[column]
-    stem = os.path.splitext(row["mixture"])[0]
-    return re.sub(r"[_-]\d+$", "", stem) or stem
+        value = row.get(column)
+        if isinstance(value, str) and value.strip():
+            return "column:" + value.strip()
+    if mixture_dir is not None:
+        try:
+            return "content:" + hashlib.sha256((Path(mixture_dir) / row["mixture"]).read_bytes()).hexdigest()
+        except OSError:
+            pass
+    return "file:" + row["mixture"]
 
 
-def select_items(rows: list[dict], items: int | None, seed: int) -> list[dict]:
-    """All rows (``items`` None or >= len) or a seeded sample stratified over recordings, in split order."""
+def select_items(rows: list[dict], items: int | None, seed: int,
+                 mixture_dir: str | os.PathLike | None = None) -> list[dict]:
+    """All rows (``items`` None or >= len) or a seeded sample stratified over recordings (see the
+    module docstring; ``mixture_dir`` holds the mixture files), in split order."""
     if items is None or items >= len(rows):
         return list(rows)
     if items < 1:
@@ -119,7 +134,7 @@ def select_items(rows: list[dict], items: int | None, seed: int) -> list[dict]:
     rng = np.random.default_rng(seed)
     groups: dict[str, list[int]] = {}
     for i, row in enumerate(rows):
-        groups.setdefault(recording_of(row), []).append(i)
+        groups.setdefault(recording_of(row, mixture_dir), []).append(i)
     keys = sorted(groups)
     order = [keys[i] for i in rng.permutation(len(keys))]
     queues = [[groups[k][j] for j in rng.permutation(len(groups[k]))] for k in order]
@@ -181,14 +196,15 @@ def create_test(
     force: bool = False,
 ) -> CreateReport:
     """Lay out a test (see the module docstring) and register ``raters`` raters (default
-    ``raters_per_item``) in its database; returns the report with each rater's token."""
-    from lasskit import audio
-    from lasskit.listening.loudness import match_loudness
+    ``raters_per_item``) in its database; returns the report with each rater's token.
+
+    Everything is checked before anything is written; the test is built beside its final place
+    and swapped in at the end (an existing test is removed only then, with ``force``)."""
     from lasskit.listening.scales import load_scales
-    from lasskit.listening.store import Store
     from lasskit.separation import resolve_split_dir
     from lasskit.splits import read_split
 
+    # 1. every option, before reading anything
     if not NAME_RE.match(name):
         raise UsageError(f"--name {name!r}: use letters, digits, '.', '_' or '-' (at most 64, no '/')")
     models = list(dict.fromkeys(models))
@@ -196,37 +212,86 @@ def create_test(
         raise UsageError("--models: name at least one system with outputs under exp/<model>/<split>/")
     if ANCHOR in models:
         raise UsageError(f"--models: {ANCHOR!r} is the name of the anchor (the unprocessed mixture); rename that system")
+    if items is not None and items < 1:
+        raise UsageError(f"--items {items}: must be at least 1")
     if raters_per_item < 1:
         raise UsageError(f"--raters-per-item {raters_per_item}: must be at least 1")
     raters = raters_per_item if raters is None else raters
     if raters < 1:
         raise UsageError(f"--raters {raters}: must be at least 1")
-    if not (-60.0 <= target_lufs <= -10.0):
+    if repeats is not None and repeats < 0:
+        raise UsageError(f"--repeats {repeats}: must be 0 or more")
+    if seed < 0:
+        raise UsageError(f"--seed {seed}: must be 0 or more")
+    if not (isinstance(target_lufs, (int, float)) and math.isfinite(target_lufs) and -60.0 <= target_lufs <= -10.0):
         raise UsageError(f"--target-lufs {target_lufs}: use a level between -60 and -10 LUFS")
+    # 2. the inputs: wording, split, every system's outputs
     scales = load_scales(scales_file)
     split_dir = resolve_split_dir(split, workspace)
     sp = read_split(split_dir)
     root = tests_dir(workspace) / name
-    if (root / TEST_JSON).exists() or (root / "ratings.sqlite").exists():
-        if not force:
-            raise UsageError(f"{root}: a test of this name exists; pick another --name or pass --force to replace it (its ratings are lost)")
-        import shutil
-
-        shutil.rmtree(root)
+    exists = (root / TEST_JSON).exists() or (root / DB_NAME).exists()
+    if exists and not force:
+        raise UsageError(f"{root}: a test of this name exists; pick another --name or pass --force to replace it (its ratings are lost)")
+    if root.exists() and not root.is_dir():
+        raise UsageError(f"{root}: a file is in the way of the test folder; remove it or pick another --name")
     rows = sp.frame.to_dict("records")
-    chosen = select_items(rows, items, seed)
-    # every system must have every chosen output
+    chosen = select_items(rows, items, seed, split_dir / "mixture")
     missing = []
     for m in models:
         out_dir = workspace.output_dir(m, sp.name)
         if not out_dir.is_dir():
             raise UsageError(f"{out_dir}: no outputs of model {m!r} for split {sp.name!r}; run `lasskit separate --split {sp.name} --model {m}`")
         missing += [f"{m}/{r['mixture']}" for r in chosen if not (out_dir / r["mixture"]).is_file()]
+    missing += [f"mixture/{r['mixture']}" for r in chosen if not sp.mixture_path(r["mixture"]).is_file()]
     if missing:
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise UsageError(f"missing outputs: {', '.join(missing[:5])}{more}; run `lasskit separate` for them first")
 
     systems = models + ([ANCHOR] if anchor else [])
+    n_items = len(chosen)
+    k = min(raters_per_item, raters)
+    items_per_rater = max(1, math.ceil(n_items * k / raters))
+    screens = items_per_rater * len(systems)
+    repeats = max(2, round(0.1 * screens)) if repeats is None else repeats
+    repeats = min(repeats, screens)
+
+    # 3. build beside, swap at the end
+    import shutil
+
+    parent = tests_dir(workspace)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        building = Path(tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent))
+        os.chmod(building, 0o777 & ~(0o666 & ~FILE_MODE))  # a normal folder, not mkdtemp's 0700
+    except OSError as exc:
+        raise os_error(exc, parent) from None
+    try:
+        report = _build(workspace, sp, building, root, name, models, systems, chosen, seed, anchor, scales,
+                        target_lufs, raters_per_item, items_per_rater, repeats, raters)
+        if root.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent))
+            os.replace(root, old / name)
+            os.replace(building, root)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(building, root)
+    except OSError as exc:
+        shutil.rmtree(building, ignore_errors=True)
+        raise os_error(exc, getattr(exc, "filename", None) or building) from None
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)
+        raise
+    return report
+
+
+def _build(workspace, sp, building: Path, root: Path, name: str, models, systems, chosen, seed, anchor, scales,
+           target_lufs, raters_per_item, items_per_rater, repeats, raters) -> CreateReport:
+    """Write a complete test into ``building`` (it will become ``root``)."""
+    from lasskit import audio
+    from lasskit.listening.loudness import match_loudness
+    from lasskit.listening.store import Store
+
     test_items, csv_rows = [], []
     report = CreateReport(root, len(chosen), systems, 0, 0, target_lufs)
     for k, row in enumerate(chosen):
@@ -242,7 +307,7 @@ def create_test(
                 raise WorkError(f"{src}: cannot be read ({exc}); re-create it")
             sid = hidden_id(seed, mix, system)
             copy, match = match_loudness(signal, SAMPLE_RATE, target_lufs)
-            audio.write(root / "audio" / f"{sid}.wav", copy, SAMPLE_RATE, "pcm16")
+            audio.write(building / "audio" / f"{sid}.wav", copy, SAMPLE_RATE, "pcm16")
             if match.silent:
                 report.silent.append(sid)
             elif match.shortfall > 0.05:
@@ -250,6 +315,7 @@ def create_test(
             if system not in systems:
                 continue  # the reference copy only, not rated
             entry["stimuli"][system] = sid
+            entry.setdefault("seconds", round(len(signal) / SAMPLE_RATE, 3))
             csv_rows.append({
                 "stimulus": sid, "item": entry["item"], "system": system, "mixture": mix,
                 "source": os.path.relpath(src, workspace.root),
@@ -258,15 +324,6 @@ def create_test(
                 "silent": int(match.silent),
             })
         test_items.append(entry)
-    n_items = len(test_items)
-    k = min(raters_per_item, raters)
-    items_per_rater = max(1, math.ceil(n_items * k / raters))
-    screens = items_per_rater * len(systems)
-    if repeats is None:
-        repeats = max(2, round(0.1 * screens))
-    if repeats < 0:
-        raise UsageError(f"--repeats {repeats}: must be 0 or more")
-    repeats = min(repeats, screens)
     data = {
         "format": FORMAT,
         "name": name,
@@ -284,11 +341,10 @@ def create_test(
         "scales": scales,
         "items": test_items,
     }
-    write_text(root / TEST_JSON, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
+    write_text(building / TEST_JSON, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     report.stimuli = len(csv_rows)
-    _write_stimuli_csv(root / STIMULI_CSV, csv_rows)
-    spec = load_test(root)
-    store = Store(spec)
+    _write_stimuli_csv(building / STIMULI_CSV, csv_rows)
+    store = Store(load_test(building))
     store.init()
     report.links = [store.add_rater() for _ in range(raters)]
     report.raters = raters

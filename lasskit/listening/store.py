@@ -7,9 +7,14 @@ Tables:
   ``web`` or ``webmushra`` (imported);
 - ``plan(rater, position, stimulus, item, repeat_of)``: the screens of a rater in order;
   ``repeat_of`` is the position of the screen a hidden repeat repeats (NULL otherwise);
-- ``plays(rater, stimulus, first)``: audio a rater has fetched (a rating needs its clip played);
+- ``plays(rater, stimulus, first)``: audio delivered to a rater (recorded only once the file was
+  read for the response: a request that fails records nothing, and a rating needs its clip played);
 - ``ratings(rater, position, stimulus, rel, ovl, repeat, listened_ms, created)``: one row an
   answer, ``rel`` and ``ovl`` integers 1-5 (also enforced by CHECK constraints).
+
+Errors of the file itself reach the user as one line naming it (:class:`~lasskit.errors.UsageError`
+for a damaged, truncated or foreign file; :class:`~lasskit.errors.WorkError` when another process
+holds a lock on it for longer than ``Store.wait`` seconds, 3 by default, 15 in the server).
 
 The database runs in WAL mode with ``synchronous=FULL`` and every answer is committed on its own,
 so a crash or a killed server loses at most the answer being sent.
@@ -36,6 +41,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
+
+from lasskit.errors import LasskitError, UsageError, WorkError
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -100,8 +107,24 @@ class Rater:
     started: str | None
 
 
+def database_error(path, exc: sqlite3.Error) -> LasskitError:
+    """One line for an SQLite failure of ``path``: a lock held by another process, or a damaged file."""
+    text = str(exc).strip() or type(exc).__name__
+    low = text.lower()
+    if "locked" in low or "busy" in low:
+        return WorkError(f"{path}: another process holds a lock on it (a running `lasskit listen serve` or an "
+                         "SQLite tool?); wait for it to finish or stop it, then run the command again")
+    if isinstance(exc, sqlite3.OperationalError) and ("unable to open" in low or "readonly" in low
+                                                      or "disk i/o" in low or "full" in low):
+        return WorkError(f"{path}: cannot be used ({text}); check the disk and the permissions, then run the command again")
+    return UsageError(f"{path}: damaged or not a lasskit ratings database ({text}); restore it from a backup, "
+                      "or re-create the test with `lasskit listen create --force` (its ratings are lost)")
+
+
 class Store:
     """Access to one test's database; every method opens its own short-lived connection."""
+
+    wait = 3.0  # seconds to wait for a lock held by another connection
 
     def __init__(self, spec: ListenSpec):  # noqa: F821 (lasskit.listening.layout, which imports this module)
         self.spec = spec
@@ -113,11 +136,17 @@ class Store:
 
     @contextmanager
     def connect(self):
-        con = sqlite3.connect(self.path, timeout=15, isolation_level=None)
+        """A connection; an SQLite error of the file becomes one line naming it (:func:`database_error`)."""
+        try:
+            con = sqlite3.connect(self.path, timeout=self.wait, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from None
         try:
             con.execute("PRAGMA synchronous=FULL")
             con.execute("PRAGMA foreign_keys=ON")
             yield con
+        except sqlite3.Error as exc:
+            raise database_error(self.path, exc) from None
         finally:
             con.close()
 
@@ -208,8 +237,8 @@ class Store:
         return out
 
     def audio_file(self, token: str, audio_id: str):
-        """The file behind ``audio_id`` when it is in this rater's plan (a stimulus or a reference);
-        records that the rater fetched it."""
+        """The file behind ``audio_id`` when it is in this rater's plan (a stimulus or a reference).
+        Records nothing: the server calls :meth:`record_play` once the file was read."""
         r = self.rater_of(token)
         if not isinstance(audio_id, str) or len(audio_id) != 12:
             raise Refused(404, "no such clip")
@@ -225,8 +254,13 @@ class Store:
                 path = self.spec.audio_path(audio_id)
             if ok is None:
                 raise Refused(404, "no such clip")
-            con.execute("INSERT OR IGNORE INTO plays VALUES (?, ?, ?)", (r.rater, audio_id, _now()))
         return path
+
+    def record_play(self, token: str, audio_id: str) -> None:
+        """Record that ``audio_id`` (checked by :meth:`audio_file`) was delivered to the rater."""
+        r = self.rater_of(token)
+        with self.connect() as con:
+            con.execute("INSERT OR IGNORE INTO plays VALUES (?, ?, ?)", (r.rater, audio_id, _now()))
 
     def rate(self, token: str, answer: object) -> dict:
         """Store one answer ``{position, stimulus, rel, ovl[, listened_ms]}`` (see the docstring)."""
@@ -290,8 +324,9 @@ class Store:
         with self.connect() as con:
             rows = con.execute(
                 "SELECT r.rater, r.source, r.token, (SELECT COUNT(*) FROM plan p WHERE p.rater = r.rater), "
-                "(SELECT COUNT(*) FROM ratings x WHERE x.rater = r.rater) FROM raters r ORDER BY r.idx").fetchall()
-        return [{"rater": a, "source": b, "token": c, "planned": d, "answered": e} for a, b, c, d, e in rows]
+                "(SELECT COUNT(*) FROM ratings x WHERE x.rater = r.rater), r.label FROM raters r ORDER BY r.idx").fetchall()
+        return [{"rater": a, "source": b, "token": c, "planned": d, "answered": e, "label": f or ""}
+                for a, b, c, d, e, f in rows]
 
     def import_ratings(self, label: str, answers: list[tuple[str, int, int]]) -> str:
         """Add an imported rater (``source='webmushra'``) with answers ``(stimulus, rel, ovl)`` in
