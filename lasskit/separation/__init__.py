@@ -53,7 +53,7 @@ The pipeline:
   is atomic, temporary files a killed run left are removed at the start, the ledger is saved every
   2 s and at the end (also on Ctrl-C), so an interrupted run is simply run again;
 - an output that cannot be written (a full disk, a permission) stops the run with
-  :class:`~lasskit.separation.pipeline.SeparationStopped` (a WorkError naming the file and the
+  :class:`~lasskit.separation.records.SeparationStopped` (a WorkError naming the file and the
   fix, the CLI's one line, carrying the report); what was written is recorded, ``failures.csv``
   holds the row (where the disk allows), and a re-run makes the rest.
 
@@ -64,13 +64,25 @@ an overlap of ``o`` samples, the mirror image falling) and the overlap-add is di
 of the weights, so a model that returns its input reproduces the input exactly.
 
 Modules (a stage; imports models and core modules; torch only inside functions):
-:mod:`~lasskit.separation.pipeline` (the split loop), :mod:`~lasskit.separation.engine` (one batch
-on the device), :mod:`~lasskit.separation.chunking` (windows and weights),
-:mod:`~lasskit.separation.outputs` (files and records).
+:mod:`~lasskit.separation.pipeline` (the split loop: a short sequence of named steps),
+:mod:`~lasskit.separation.batching` (the engine every file loop shares: batches of equal length,
+decoding ahead, the model runner with its memory limits and long-audio windows, writing behind),
+:mod:`~lasskit.separation.model` (the run's options, building the model, its settings),
+:mod:`~lasskit.separation.records` (the report, why an output is made, ``separate.json``),
+:mod:`~lasskit.separation.engine` (one batch on the device), :mod:`~lasskit.separation.chunking`
+(windows and weights), :mod:`~lasskit.separation.outputs` (files and records).
 """
 
 from __future__ import annotations
 
+from lasskit.separation.batching import (  # noqa: F401
+    Runner,
+    default_jobs,
+    load_batch,
+    memory_budget,
+    plan_batches,
+    run_batches,
+)
 from lasskit.separation.chunking import (  # noqa: F401
     DEFAULT_CHUNK_OVERLAP,
     chunk_starts,
@@ -90,11 +102,6 @@ from lasskit.separation.outputs import (  # noqa: F401
     file_sha256,
     is_complete_output,
 )
-from lasskit.separation.pipeline import (  # noqa: F401
-    SeparationReport,
-    SeparationStopped,
-    default_jobs,
-    plan_batches,
-    resolve_split_dir,
-    separate_split,
-)
+from lasskit.separation.model import RunModel, build_model, check_run_options  # noqa: F401
+from lasskit.separation.pipeline import resolve_split_dir, separate_split  # noqa: F401
+from lasskit.separation.records import SeparationReport, SeparationStopped  # noqa: F401

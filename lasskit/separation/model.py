@@ -1,0 +1,109 @@
+"""The model a separation run uses: checking the run's options, building (or accepting) the model,
+its output name and label, and its settings (everything that changes an output's bytes, recorded
+in provenance.json). Shared by every loop that separates files."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lasskit import SAMPLE_RATE, __version__
+from lasskit.errors import UsageError
+from lasskit.separation.engine import _model_label
+from lasskit.separation.outputs import _json_safe
+
+
+def check_run_options(batch_size: int, chunk_seconds: float | None, chunk_overlap: float, jobs: int | None) -> None:
+    """The run's options, checked before any work (a UsageError naming the option)."""
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: must be at least 1")
+    if not 0.0 <= chunk_overlap < 1.0:
+        raise UsageError(f"--chunk-overlap {chunk_overlap}: must be in [0, 1)")
+    if chunk_seconds is not None and chunk_seconds <= 0:
+        raise UsageError(f"--chunk-seconds {chunk_seconds}: must be positive")
+    if jobs is not None and jobs < 0:
+        raise UsageError(f"--jobs {jobs}: must be 0 (decode in the main thread) or more")
+
+
+@dataclass
+class RunModel:
+    """A built model, ready on its device: ``name`` (the output folder under ``exp/``), ``label``
+    (for messages), the ``checkpoint`` it was built from, its ``options`` and the run's
+    ``chunk_seconds`` (the user's, else the model's ``max_seconds``)."""
+
+    model: Any
+    name: str
+    label: str
+    checkpoint: Any
+    options: dict
+    chunk_seconds: float | None
+
+    @property
+    def needs_reference(self) -> bool:
+        return bool(getattr(self.model, "needs_reference", False))
+
+    def settings(self, chunk_overlap: float) -> dict:
+        """What changes an output's bytes (what the ledger records); hashes the checkpoint, so it
+        is called once the run's checks have passed."""
+        model_obj = self.model
+        return {
+            "model": f"{type(model_obj).__module__}:{type(model_obj).__qualname__}",
+            "checkpoint_sha256": checkpoint_sha256(model_obj, self.checkpoint),
+            "options": _json_safe(self.options),
+            "model_sample_rate": int(getattr(model_obj, "sample_rate", SAMPLE_RATE) or SAMPLE_RATE),
+            "chunk_seconds": self.chunk_seconds,
+            "chunk_overlap": chunk_overlap if self.chunk_seconds else None,
+            "lasskit_version": __version__,
+        }
+
+
+def checkpoint_sha256(model_obj, checkpoint_used) -> str | None:
+    """The model's own ``checkpoint_sha256``, else the SHA-256 of its checkpoint file (cached)."""
+    value = getattr(model_obj, "checkpoint_sha256", None)
+    if value:
+        return str(value)
+    if checkpoint_used is None or not Path(checkpoint_used).is_file():
+        return None
+    from lasskit.weights import sha256_cached
+
+    return sha256_cached(checkpoint_used)
+
+
+def build_model(model: Any, *, device: str, checkpoint: str | os.PathLike | None = None,
+                options: dict[str, Any] | None = None, name: str | None = None,
+                chunk_seconds: float | None = None) -> RunModel:
+    """Build ``model`` (a registered name, ``module:Class``, ``path/to/file.py:Class``, or an
+    already-built object) on the resolved ``device``, in eval mode."""
+    import torch
+
+    from lasskit.models import registry
+
+    options = dict(options or {})
+    if checkpoint is not None and Path(checkpoint).expanduser().exists():
+        checkpoint = Path(checkpoint).expanduser().resolve()
+    if isinstance(model, str):
+        cls, default = registry.resolve(model)
+        model_obj = registry.build(cls, model, None if checkpoint is None else str(checkpoint), device, options)
+    else:
+        model_obj = model
+        registry.check_model_class(type(model_obj), type(model_obj).__name__)
+        default = registry.default_name(type(model_obj))
+        options = options or dict(getattr(model_obj, "options", {}) or {})
+    out_name = registry.sanitize_name(name) if name else default
+    if name and out_name != name:
+        raise UsageError(f"--name {name!r}: use only lower-case letters, digits, '.', '_' and '-' (e.g. {out_name!r})")
+    max_seconds = getattr(model_obj, "max_seconds", None)
+    if chunk_seconds is None:
+        chunk_seconds = max_seconds
+    elif max_seconds and chunk_seconds > max_seconds:
+        raise UsageError(f"--chunk-seconds {chunk_seconds}: model {out_name} takes at most {max_seconds} s per call")
+    if isinstance(model_obj, torch.nn.Module):
+        model_obj.eval()
+    if str(device).startswith("cpu"):
+        from lasskit.models.memory import keep_freed_memory
+
+        keep_freed_memory()
+    return RunModel(model_obj, out_name, _model_label(model_obj, out_name), getattr(model_obj, "checkpoint", None),
+                    options, chunk_seconds)
