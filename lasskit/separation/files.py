@@ -1,0 +1,527 @@
+"""The file loop (:func:`separate_files`): separate recordings, not a split.
+
+``lasskit separate FILE_OR_DIR... --query Q [--query ...] --out DIR`` (and ``--queries CSV`` of
+``file,query`` rows) writes, for every input and query, ``DIR/<stem>__<query-slug>.wav``: the
+estimate at the input's own rate with its channels (separated independently) or one with
+``mono``, as 32-bit float WAV of exactly the input's length; with ``residual`` also
+``<stem>__<query-slug>__residual.wav`` (the mixture minus the estimate). A folder input is
+searched recursively for audio (:data:`lasskit.audio.AUDIO_EXTENSIONS`, the output folder left
+out) and its sub-folders are kept under ``DIR``.
+
+Every recording goes through the long-audio engine (:mod:`lasskit.separation.longaudio`): read
+in blocks, separated in windows of the model's trained length, written block by block, so
+memory does not grow with the recording; a recording no longer than a window is one pass.
+All queries of a recording share one decode and each window's model calls.
+
+What is in ``DIR``:
+
+- ``provenance.json`` (a :class:`~lasskit.provenance.Ledger`): per output, the input's content
+  digest and the settings that change its bytes (model class, checkpoint SHA-256, options,
+  model rate, query, window geometry, mono, estimate or residual, lasskit version). A re-run
+  skips every output made from the same input, query and settings, and says why it remakes
+  the others (``new``, ``input changed``, ``settings changed: query``...);
+- ``separations.csv``: ``input, query, output, residual, model, checkpoint_sha256, seconds``
+  (seconds of audio) for every current output in ``DIR``, sorted by output;
+- ``failures.csv`` (``input, reason``) when some inputs failed: an unreadable file, a folder
+  with no audio, a ``--queries`` row naming a missing file or an empty query, two inputs whose
+  outputs would have the same name. The others are still separated; the command exits 1.
+
+Outputs are written through :func:`lasskit.atomic.atomic_path`: Ctrl-C (or a failure in the
+middle of a recording) leaves no partial output, only what was finished (and recorded).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import re
+import struct
+import time
+import unicodedata
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lasskit import __version__, audio
+from lasskit.atomic import atomic_path, remove_leftovers, write_text_if_changed
+from lasskit.errors import AudioError, LasskitError, UsageError, WorkError, os_error
+from lasskit.failures import write_failures
+from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger, summarize_reasons
+
+SEPARATIONS_CSV = "separations.csv"
+FAILURES_CSV = "failures.csv"
+DEFAULT_FILE_MODEL = "dcase2024-baseline"
+"""The model ``separate FILE...`` uses unless ``--model`` names another."""
+SLUG_LENGTH = 60
+RESIDUAL_SUFFIX = "__residual"
+
+
+def query_slug(query: str) -> str:
+    """``"A dog barking!"`` -> ``a-dog-barking``: ASCII letters and digits joined by ``-``; a query
+    with nothing left, or longer than 60 characters, gets the first 8 hex of its BLAKE2b instead of
+    (or after the first 51 characters of) its tail, so that every query has a short, stable name."""
+    text = unicodedata.normalize("NFKD", query).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+    if slug and len(slug) <= SLUG_LENGTH:
+        return slug
+    digest = hashlib.blake2b(query.encode("utf-8"), digest_size=4).hexdigest()
+    return f"{slug[:SLUG_LENGTH - 9].rstrip('-')}-{digest}" if slug else f"query-{digest}"
+
+
+@dataclass
+class FileJob:
+    """One recording and its queries: where the outputs go (relative to the output folder)."""
+
+    path: Path
+    label: str                      # the input as listed in separations.csv / failures.csv
+    subdir: str                     # relative folder of its outputs ("" for the top)
+    queries: list[str] = field(default_factory=list)
+
+    def output(self, query: str, residual: bool = False) -> str:
+        name = f"{self.path.stem}__{query_slug(query)}{RESIDUAL_SUFFIX if residual else ''}.wav"
+        return f"{self.subdir}/{name}" if self.subdir else name
+
+
+@dataclass
+class FilesReport:
+    """What :func:`separate_files` did: outputs written/skipped, failures ``(input, reason)``,
+    seconds of audio separated, wall time, why outputs were (re)made."""
+
+    out_dir: Path
+    model: str
+    device: str
+    inputs: int = 0
+    outputs: int = 0
+    written: int = 0
+    skipped: int = 0
+    failures: list[tuple[str, str]] = field(default_factory=list)
+    audio_seconds: float = 0.0
+    seconds: float = 0.0
+    windows: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    silent: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.audio_seconds / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def redone(self) -> str:
+        return summarize_reasons(self.reasons, self.outputs)
+
+
+# --- inputs --------------------------------------------------------------------------------------
+
+
+def collect_inputs(paths: list[str | os.PathLike], queries: list[str], out_dir: Path,
+                   queries_csv: str | os.PathLike | None = None) -> tuple[list[FileJob], list[tuple[str, str]]]:
+    """The recordings to separate, each with its queries, and the inputs that failed already."""
+    jobs: dict[str, FileJob] = {}
+    failures: list[tuple[str, str]] = []
+    out_resolved = out_dir.resolve()
+
+    def add(path: Path, label: str, subdir: str, job_queries: list[str]) -> None:
+        key = str(path.resolve())
+        job = jobs.setdefault(key, FileJob(path, label, subdir))
+        for q in job_queries:
+            if q not in job.queries:
+                job.queries.append(q)
+
+    for given in paths:
+        path = Path(given).expanduser()
+        label = str(given)
+        if path.is_dir():
+            found = [p for p in audio.find_audio(path) if out_resolved not in p.resolve().parents]
+            if not found:
+                bad, _ = audio.undecodable_audio(path)
+                hint = (f" ({len(bad)} file(s) in formats libsndfile cannot decode, e.g. {bad[0].name}: "
+                        "convert them to WAV or FLAC)") if bad else ""
+                failures.append((label, f"{path}: no audio files in this folder{hint}; "
+                                        f"give files or folders of {', '.join(audio.AUDIO_EXTENSIONS[:4])}, ..."))
+                continue
+            for p in found:
+                rel = p.relative_to(path)
+                add(p, str(p), rel.parent.as_posix() if rel.parent != Path(".") else "", queries)
+        elif path.exists() or path.is_symlink():
+            add(path, label, "", queries)
+        else:
+            failures.append((label, f"{path}: no such file or folder"))
+    if queries_csv is not None:
+        rows, row_failures = read_queries_csv(queries_csv)
+        failures.extend(row_failures)
+        for path, label, query in rows:
+            add(path, label, "", [query])
+    return list(jobs.values()), failures
+
+
+def read_queries_csv(path: str | os.PathLike) -> tuple[list[tuple[Path, str, str]], list[tuple[str, str]]]:
+    """``(file, label, query)`` rows of a ``file,query`` CSV (files relative to the CSV's folder) and
+    the rows that cannot be done (a missing file, an empty query), one line each."""
+    path = Path(path).expanduser()
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise UsageError(f"--queries {path}: no such file; give a CSV with file,query columns") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"--queries {path}: not UTF-8 text; save the CSV as UTF-8") from None
+    except OSError as exc:
+        raise os_error(exc, path) from None
+    reader = csv.DictReader(text.splitlines())
+    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
+    if "file" not in columns or "query" not in columns:
+        raise UsageError(f"--queries {path}: needs a header with the columns file and query "
+                         f"(found: {', '.join(columns) or 'nothing'})")
+    rows, failures = [], []
+    for line, row in enumerate(reader, start=2):
+        row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
+        name, query = row.get("file", "").strip(), row.get("query", "").strip()
+        where = f"{path}:{line}"
+        if not name:
+            failures.append((where, f"{where}: empty file cell; name the recording or remove the row"))
+            continue
+        file = Path(name).expanduser()
+        file = file if file.is_absolute() else path.parent / file
+        if not query:
+            failures.append((str(file), f"{where}: empty query for {name}; write what to separate (e.g. a dog barking)"))
+            continue
+        if not file.is_file():
+            failures.append((str(file), f"{where}: {file}: no such file; fix the path (relative to {path.parent})"))
+            continue
+        rows.append((file, str(file), query))
+    return rows, failures
+
+
+# --- output files --------------------------------------------------------------------------------
+
+
+class WavStream:
+    """A 32-bit float WAV written block by block to ``path`` (the same bytes
+    :func:`lasskit.audio.write` writes for the whole signal); the sizes are filled in by :meth:`close`."""
+
+    def __init__(self, path: Path, channels: int, rate: int):
+        self.fh = open(path, "wb")
+        self.channels, self.rate, self.frames = channels, rate, 0
+        self.header = audio.wav_bytes(b"", channels, rate, "float")
+        self.fh.write(self.header)
+        self.any = False
+
+    def write(self, block: np.ndarray) -> None:
+        """``(frames, channels)`` float samples."""
+        if not np.isfinite(block).all():
+            raise WorkError(f"{self.fh.name}: refusing to write NaN or infinite samples")
+        self.fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
+        self.frames += len(block)
+        self.any = self.any or bool(np.any(block))
+
+    def close(self) -> None:
+        payload = self.frames * self.channels * 4
+        self.fh.seek(0)
+        header = audio.wav_bytes(b"", self.channels, self.rate, "float")
+        body_size = len(header) - 8 + payload
+        fixed = bytearray(header)
+        fixed[4:8] = struct.pack("<I", body_size)
+        fact = header.find(b"fact")
+        fixed[fact + 8:fact + 12] = struct.pack("<I", self.frames)
+        data = header.find(b"data")
+        fixed[data + 4:data + 8] = struct.pack("<I", payload)
+        self.fh.write(bytes(fixed))
+        self.fh.close()
+
+
+class _Aligned:
+    """Frames of a source read in step with the estimate (for the residual)."""
+
+    def __init__(self, source):
+        self.blocks = source.blocks()
+        self.pending = np.zeros((0, source.channels), np.float32)
+
+    def take(self, n: int) -> np.ndarray:
+        parts, have = [], 0
+        while have < n:
+            if not len(self.pending):
+                self.pending = next(self.blocks, None)
+                if self.pending is None:
+                    self.pending = np.zeros((n - have, parts[0].shape[1] if parts else 1), np.float32)
+            k = min(n - have, len(self.pending))
+            parts.append(self.pending[:k])
+            self.pending = self.pending[k:]
+            have += k
+        return np.concatenate(parts) if len(parts) > 1 else parts[0]
+
+
+# --- the model -----------------------------------------------------------------------------------
+
+
+def build_model(model: Any, checkpoint=None, device: str = "auto", options: dict | None = None):
+    """``(model object, output name, device, options)`` from a registry name, ``module:Class``,
+    ``path.py:Class`` or an object that already is a model."""
+    from lasskit.models import registry
+    from lasskit.separation.engine import resolve_device
+
+    device = resolve_device(device)
+    options = dict(options or {})
+    if checkpoint is not None and Path(checkpoint).expanduser().exists():
+        checkpoint = Path(checkpoint).expanduser().resolve()
+    if isinstance(model, str):
+        cls, name = registry.resolve(model)
+        obj = registry.build(cls, model, None if checkpoint is None else str(checkpoint), device, options)
+    else:
+        obj = model
+        registry.check_model_class(type(obj), type(obj).__name__)
+        name = registry.default_name(type(obj))
+        options = options or dict(getattr(obj, "options", {}) or {})
+    if getattr(obj, "needs_reference", False):
+        raise UsageError(f"model {name} needs the reference source, which a recording does not have; "
+                         "use it on a split (lasskit separate --split)")
+    try:
+        import torch
+
+        if isinstance(obj, torch.nn.Module):
+            obj.eval()
+    except ImportError:  # pragma: no cover - torch is a dependency
+        pass
+    return obj, name, device, options
+
+
+def checkpoint_sha256(model_obj) -> str | None:
+    """The SHA-256 of the weights the model loaded (its own ``checkpoint_sha256``, else the file's)."""
+    value = getattr(model_obj, "checkpoint_sha256", None)
+    if value:
+        return str(value)
+    used = getattr(model_obj, "checkpoint", None)
+    if used is None or not Path(used).is_file():
+        return None
+    from lasskit.weights import sha256_cached
+
+    return sha256_cached(used)
+
+
+# --- the loop ------------------------------------------------------------------------------------
+
+
+def separate_files(
+    inputs: list[str | os.PathLike],
+    queries: list[str] | None = None,
+    out_dir: str | os.PathLike = "separated",
+    *,
+    queries_csv: str | os.PathLike | None = None,
+    model: Any = DEFAULT_FILE_MODEL,
+    checkpoint: str | os.PathLike | None = None,
+    device: str = "auto",
+    options: dict | None = None,
+    residual: bool = False,
+    mono: bool = False,
+    window_seconds: float | None = None,
+    context_seconds: float | None = None,
+    crossfade_seconds: float | None = None,
+    batch_size: int = 4,
+    overwrite: bool = False,
+) -> FilesReport:
+    """Separate every input file (or the audio under every input folder) with every query into
+    ``out_dir`` (see the module doc). Per-input failures are returned and listed in
+    ``failures.csv``; a model that fails on a recording is that recording's failure too."""
+    from lasskit.separation.longaudio import FileSource, StreamStats, Windows, model_caller, separate_stream
+
+    started = time.perf_counter()
+    queries = [q for q in (queries or [])]
+    for q in queries:
+        if not q.strip():
+            raise UsageError("--query '': an empty query separates nothing; describe the sound (e.g. 'a dog barking')")
+    if batch_size < 1:
+        raise UsageError(f"--batch-size {batch_size}: must be at least 1")
+    if inputs and not queries:
+        raise UsageError("no --query for the inputs: give --query 'a dog barking' (repeatable), "
+                         "or --queries CSV with file,query rows")
+    if not inputs and queries_csv is None:
+        raise UsageError("nothing to separate: give recordings or folders (lasskit separate FILE... --query Q "
+                         "--out DIR), or --queries CSV")
+    out_dir = Path(out_dir).expanduser()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UsageError(f"--out {out_dir}: is a file; give a folder for the outputs")
+    jobs, failures = collect_inputs(list(inputs), queries, out_dir, queries_csv)
+
+    model_obj, name, device, options = build_model(model, checkpoint, device, options)
+    model_rate = int(getattr(model_obj, "sample_rate", 16000) or 16000)
+    geometry = Windows.for_model(model_obj, model_rate, window_seconds, context_seconds, crossfade_seconds)
+    if str(device).startswith("cpu"):
+        from lasskit.models.memory import keep_freed_memory
+
+        keep_freed_memory()
+    base_settings = {
+        "model": f"{type(model_obj).__module__}:{type(model_obj).__qualname__}",
+        "checkpoint_sha256": checkpoint_sha256(model_obj),
+        "options": _json_safe(options),
+        "model_sample_rate": model_rate,
+        "window": [geometry.window, geometry.context, geometry.crossfade],
+        "mono": bool(mono),
+        "lasskit_version": __version__,
+    }
+    report = FilesReport(out_dir, name, device, settings=base_settings)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise os_error(exc, out_dir) from None
+    remove_leftovers(out_dir)
+    ledger = Ledger(out_dir)
+    digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
+    report.failures.extend(failures)
+    report.inputs = len(jobs)
+
+    # outputs two inputs (or two queries) would share are failures, not overwrites
+    owners: dict[str, tuple[str, str]] = {}
+    for job in jobs:
+        keep = []
+        for q in job.queries:
+            out = job.output(q)
+            other = owners.get(out)
+            if other is not None:
+                report.failures.append((job.label, f"{job.path}: query {q!r} gives the output {out}, as {other[1]!r} "
+                                                   f"of {other[0]} does; rename one input or separate them apart"))
+                continue
+            owners[out] = (job.label, q)
+            keep.append(q)
+        job.queries = keep
+
+    def settings_for(query: str, kind: str) -> dict:
+        return {**base_settings, "query": query, "output": kind}
+
+    label = f"{name} ({type(model_obj).__module__}.{type(model_obj).__qualname__})"
+    from lasskit.parallel import progress_bar
+
+    try:
+        for job in jobs:
+            if not job.queries:
+                continue
+            try:
+                st = os.stat(job.path)
+                digest = digests.digest(job.path, st)
+            except OSError as exc:
+                report.failures.append((job.label, str(os_error(exc, job.path))))
+                continue
+            todo = []
+            for q in job.queries:
+                kinds = [("estimate", job.output(q))] + ([("residual", job.output(q, True))] if residual else [])
+                reasons = []
+                for kind, out in kinds:
+                    report.outputs += 1
+                    why = "overwrite requested" if overwrite else ledger.check(out, out_dir / out, digest,
+                                                                               settings_for(q, kind))
+                    if why == "new" and (out_dir / out).exists():
+                        why = "no record of what made it"
+                    if why is None:
+                        report.skipped += 1
+                    else:
+                        reasons.append(why)
+                if reasons:
+                    todo.append(q)
+                    report.reasons.update(reasons)
+            if not todo:
+                continue
+            try:
+                source = FileSource(job.path, mono=mono)
+            except AudioError as exc:
+                report.failures.append((job.label, str(exc)))
+                continue
+            for q in todo:  # an output not current is removed now: never an output its record does not describe
+                for out in [job.output(q)] + ([job.output(q, True)] if residual else []):
+                    ledger.forget(out)
+                    try:
+                        (out_dir / out).unlink(missing_ok=True)
+                    except OSError as exc:
+                        raise os_error(exc, out_dir / out) from None
+            stats = StreamStats()
+            run = model_caller(model_obj, todo, source.channels, device, label, batch_size, str(job.path), stats)
+            rows = len(todo) * source.channels
+            seconds = source.frames / source.rate
+            try:
+                with ExitStack() as stack, progress_bar(round(seconds, 1), f"{job.path.name}", "s") as bar:
+                    targets = []
+                    for q in todo:
+                        names = [job.output(q)] + ([job.output(q, True)] if residual else [])
+                        streams = []
+                        for out in names:
+                            (out_dir / out).parent.mkdir(parents=True, exist_ok=True)
+                            tmp = stack.enter_context(atomic_path(out_dir / out))
+                            streams.append(WavStream(tmp, source.channels, source.rate))
+                        targets.append(streams)
+                    mixture = _Aligned(source) if residual else None
+                    done = 0
+                    for block in separate_stream(source, run, rows, model_rate, geometry, stats):
+                        mix = mixture.take(len(block)) if mixture is not None else None
+                        for k, streams in enumerate(targets):
+                            est = block[:, k * source.channels:(k + 1) * source.channels]
+                            streams[0].write(est)
+                            if mix is not None:
+                                streams[1].write(mix - est)
+                        done += len(block)
+                        bar.update(round(len(block) / source.rate, 3))
+                    for streams in targets:
+                        for s in streams:
+                            s.close()
+            except (LasskitError, OSError) as exc:
+                message = str(os_error(exc, job.path)) if isinstance(exc, OSError) else str(exc)
+                report.failures.append((job.label, message))
+                continue
+            for q, streams in zip(todo, targets):
+                for kind, out in zip(("estimate", "residual"), [job.output(q)] + ([job.output(q, True)] if residual else [])):
+                    extra = {"input": job.label, "query": q, "seconds": round(stats.frames / source.rate, 6),
+                             "model": name}
+                    ledger.record(out, out_dir / out, digest, settings_for(q, kind), extra)
+                    report.written += 1
+                if not streams[0].any:
+                    report.silent.append(job.output(q))
+            report.audio_seconds += stats.frames / source.rate
+            report.windows += stats.windows
+    except BaseException:
+        report.seconds = time.perf_counter() - started
+        _finish(out_dir, report, ledger, digests, quiet=True)  # what was finished stays recorded
+        raise
+    report.seconds = time.perf_counter() - started
+    report.failures.sort()
+    _finish(out_dir, report, ledger, digests, quiet=False)
+    return report
+
+
+def _json_safe(value):
+    import json
+
+    return json.loads(json.dumps(value, default=str))
+
+
+def separations_rows(ledger: Ledger, out_dir: Path) -> list[list[str]]:
+    """The rows of ``separations.csv``: every recorded estimate still in ``out_dir``."""
+    rows = []
+    for out, rec in sorted(ledger.records.items()):
+        extra = rec.extra or {}
+        settings = ledger.settings.get(rec.settings) or {}
+        if settings.get("output") != "estimate" or not (out_dir / out).is_file():
+            continue
+        res = out[:-4] + RESIDUAL_SUFFIX + ".wav"
+        has_res = res in ledger.records and (out_dir / res).is_file()
+        rows.append([extra.get("input", ""), extra.get("query", ""), out, res if has_res else "",
+                     extra.get("model", ""), settings.get("checkpoint_sha256") or "", f"{extra.get('seconds', 0):.3f}"])
+    return rows
+
+
+def _finish(out_dir: Path, report: FilesReport, ledger: Ledger, digests: DigestCache, quiet: bool) -> None:
+    """Write the ledger, the digest cache, separations.csv and failures.csv (as far as the disk
+    allows when the run is being stopped, without hiding why it stopped)."""
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["input", "query", "output", "residual", "model", "checkpoint_sha256", "seconds"])
+    writer.writerows(separations_rows(ledger, out_dir))
+    for step in (ledger.save, digests.save, lambda: write_text_if_changed(out_dir / SEPARATIONS_CSV, buf.getvalue()),
+                 lambda: write_failures(out_dir / FAILURES_CSV, report.failures, first_column="input")):
+        try:
+            step()
+        except OSError as exc:
+            if not quiet:
+                raise os_error(exc, out_dir) from None
