@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lasskit.atomic import write_text_if_changed
+from lasskit.csvfile import open_csv
 from lasskit.errors import UsageError
 
 MANIFEST_COLUMNS = (
@@ -124,7 +125,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
     if not path.is_file():
         raise UsageError(f"{path}: no such manifest; run `lasskit prepare` first")
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open_csv(path) as fh:
             reader = csv.DictReader(fh)
             header = list(reader.fieldnames or [])
             rows = list(reader)

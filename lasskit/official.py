@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from lasskit import SAMPLE_RATE, audio
+from lasskit.csvfile import open_csv
 from lasskit.errors import AudioError, LasskitError, UsageError, os_error
 from lasskit.parallel import run_parallel
 
@@ -142,7 +143,7 @@ def read_csv_lines(path: str | os.PathLike, fix: str, newline: str | None = "") 
 
     rows: list[tuple[int, list[str]]] = []
     try:
-        with open(path, encoding="utf-8", newline=newline) as fh:
+        with open_csv(path, newline=newline) as fh:
             reader = csv.reader(fh)
             last = 0
             for fields in reader:

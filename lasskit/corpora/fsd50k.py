@@ -31,8 +31,10 @@ def read_ground_truth(path: Path, default_split: str | None) -> dict[str, tuple[
     """``fname`` -> (labels in words, split)."""
     import csv
 
+    from lasskit.csvfile import open_csv
+
     try:
-        with open(path, encoding="utf-8", newline="") as fh:
+        with open_csv(path) as fh:
             reader = csv.DictReader(fh)
             columns = [c.lstrip("\ufeff") for c in (reader.fieldnames or [])]
             reader.fieldnames = columns

@@ -144,7 +144,9 @@ def read_fsd50k_vocabulary(path: str | os.PathLike) -> list[tuple[str, str]]:
         raise UsageError(f"{path}: no such vocabulary file; pass FSD50K.ground_truth/vocabulary.csv to --vocabulary")
     rows = []
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        from lasskit.csvfile import open_csv
+
+        with open_csv(path) as fh:
             for i, row in enumerate(csv.reader(fh), start=1):
                 if not row or not "".join(row).strip():
                     continue

@@ -201,7 +201,9 @@ def challenge_manifests(workspace) -> list[Path]:
     for name in workspace.corpora():
         path = workspace.manifest_path(name)
         try:
-            with open(path, newline="", encoding="utf-8") as fh:
+            from lasskit.csvfile import open_csv
+
+            with open_csv(path) as fh:
                 import csv
 
                 first = next(csv.DictReader(fh), None)

@@ -69,12 +69,13 @@ def clap_model(options: ScoreOptions):
 def check_weights(targets: list, options: ScoreOptions) -> None:
     """Before any scoring: when a target needs CLAP (``options.clap``, or a split without
     references), the CLAP weights must be findable; else one :class:`UsageError` saying what to run."""
+    from lasskit.csvfile import open_csv
     from lasskit.models.clap_model import find_clap_checkpoint
     from lasskit.splits import MIXTURES_CSV, read_split
 
     for target in targets:
         if not options.clap:  # plain scoring: only a split without a 'source' column needs CLAP (header only)
-            with open(target.split_dir / MIXTURES_CSV, encoding="utf-8") as fh:
+            with open_csv(target.split_dir / MIXTURES_CSV) as fh:
                 if "source" in fh.readline().strip().split(","):
                     continue
         split = read_split(target.split_dir)
