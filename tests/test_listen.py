@@ -363,34 +363,45 @@ def test_webmushra_export_and_import_round_trip(tmp_path):
     files = export_webmushra(spec, tmp_path / "wm")
     text = files[0].read_text()
     assert "good" not in text and "bad" not in text
+    assert "come back" not in text and "Space" not in text and "sent only at the end" in text  # true for webMUSHRA
     config = yaml.safe_load(text)
     pages = config["pages"][1]
-    assert pages[0] == "random" and len(pages) == 1 + 2 + 2
+    # one page per stimulus (2 items x 3 systems) + 2 repeats, all in one random block
+    assert pages[0] == "random" and len(pages) == 1 + 6 + 2
+    assert all(len(p["stimuli"]) == 1 for p in pages[1:]) and len({p["id"] for p in pages[1:]}) == 8
     lss = pages[1]
     assert lss["type"] == "likert_single_stimulus" and lss["mustPlayback"] == "ended"
     assert [len(scale) for scale in lss["response"]] == [5, 5] and lss["response"][0][0]["value"] == "1"
+    assert lss["response"][0][0]["label"] == "1 Poor: " + spec.data["scales"]["rel"]["help"]["1"]  # descriptions
     for sid, path in lss["stimuli"].items():
         assert (tmp_path / "wm" / path).read_bytes() == spec.audio_path(sid).read_bytes()
+    item = next(it for it in spec.items if sid in it["stimuli"].values())
+    ref = f"configs/resources/lasskit_t/{item['reference']}.wav"  # the mixture, playable, under its own id
+    assert f'src="{ref}"' in lss["content"] and item["reference"] not in item["stimuli"].values()
+    assert (tmp_path / "wm" / ref).read_bytes() == spec.audio_path(item["reference_audio"]).read_bytes()
     assert config["pages"][2]["questionnaire"][0]["name"] == "rater"
-    # webMUSHRA's lss.csv: session_test_id, questionnaire columns, trial_id, ratings, stimuli, rating_time
+    # webMUSHRA's lss.csv: session_test_id, questionnaire columns, trial_id, ratings, stimuli, rating_time;
+    # two people typed the same name "ann": two sessions, appended one after the other
     header = "session_test_id,rater,trial_id,stimuli_rating1,stimuli_rating2,stimuli,rating_time\n"
     lines = []
-    for who, rel in (("ann", 5), ("bob", 2)):
+    for who, rel in (("ann", 5), ("ann", 1), ("bob", 2)):
         for page in pages[1:]:
             for sid in page["stimuli"]:
                 lines.append(f"lasskit_t,{who},{page['id']},{rel},3,{sid},1234")
-    lines.append("lasskit_t,bob,i000,NA,NA,xxxxxxxxxxxx,10")
-    lines.append("lasskit_t,bob,i000,NA,3," + next(iter(lss["stimuli"])) + ",10")
+    lines.append("lasskit_t,bob,sxxx,NA,NA,xxxxxxxxxxxx,10")
+    lines.append("lasskit_t,bob,sna,NA,3," + next(iter(lss["stimuli"])) + ",10")
     path = tmp_path / "lss.csv"
     path.write_text(header + "\n".join(lines) + "\n")
     rep = import_webmushra(spec, [path])
-    assert len(rep.raters) == 2 and rep.answers == 2 * 8 and rep.skipped_unknown == 1 and rep.skipped_na == 1
+    assert len(rep.raters) == 3 and rep.answers == 3 * 8 and rep.skipped_unknown == 1 and rep.skipped_na == 1
+    assert rep.duplicates == {"ann": 2}
     rep = import_webmushra(spec, [path])
-    assert rep.raters == [] and rep.already == ["ann", "bob"]
+    assert rep.raters == [] and rep.already == ["ann", "ann (session 2)", "bob"]
     res = compute_results(spec, Store(spec).all_ratings(), resamples=50)
     by_rater = {x["rater"]: x for x in res.raters}
     assert by_rater["r02"]["mean_rel"] == 5 and by_rater["r02"]["repeats"] == 2 and by_rater["r02"]["repeat_diff"] == 0
-    assert by_rater["r03"]["source"] == "webmushra"
+    assert by_rater["r03"]["mean_rel"] == 1 and by_rater["r03"]["repeats"] == 2 and by_rater["r03"]["repeat_diff"] == 0
+    assert by_rater["r04"]["source"] == "webmushra" and by_rater["r04"]["answers"] == 8
     bad = tmp_path / "bad.csv"
     bad.write_text("session_test_id,trial_id,stimuli_rating,stimuli,rating_time\n")
     from lasskit.errors import UsageError

@@ -90,7 +90,7 @@ def raters(
         if r["source"] == "web":
             typer.echo(f"{r['rater']}  {r['answered']:>4}/{r['planned']:<4}  {url.rstrip('/')}/r/{r['token']}")
         else:  # imported: no plan, no link
-            typer.echo(f"{r['rater']}  {r['answered']:>4} answers  (imported from {r['source']}: {r['label']})")
+            typer.echo(f"{r['rater']}  {r['answered']:>4} answers  (imported from {r['source']}: {r['label'].rsplit('#', 1)[0]})")
 
 
 @app.command("serve")
@@ -225,7 +225,7 @@ def import_webmushra(
     test: str = typer.Argument(..., help="Test name (under <workspace>/listen/) or folder."),
     csv_files: list[Path] = typer.Argument(..., metavar="LSS_CSV...", help="webMUSHRA's results/<testId>/lss.csv file(s)."),
 ) -> None:
-    """Add the answers of webMUSHRA result files to the test (one rater per questionnaire answer).
+    """Add the answers of webMUSHRA result files to the test (one rater per webMUSHRA session).
 
     Example: lasskit listen import-webmushra t1 results/lasskit_t1/lss.csv
     """
@@ -233,7 +233,10 @@ def import_webmushra(
     from lasskit.listening.webmushra import import_webmushra as run
 
     rep = run(load_test(_test(ctx, test)), csv_files)
-    typer.echo(f"imported {rep.answers} answers from {len(rep.raters)} raters"
+    typer.echo(f"imported {rep.answers} answers from {len(rep.raters)} raters (one per webMUSHRA session)"
                + (f"; skipped {rep.skipped_na} unanswered (NA) rows" if rep.skipped_na else "")
                + (f"; skipped {rep.skipped_unknown} rows naming stimuli not in this test" if rep.skipped_unknown else "")
-               + (f"; {len(rep.already)} raters were already imported" if rep.already else ""))
+               + (f"; {len(rep.already)} sessions were already imported" if rep.already else ""))
+    for name, sessions in rep.duplicates.items():
+        typer.echo(f"warning: {sessions} sessions give the rater name {name!r}; they are kept as {sessions} "
+                   "raters (check whether one person took the test twice)", err=True)

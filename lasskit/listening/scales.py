@@ -32,15 +32,12 @@ DEFAULT_SCALES = {
     "instructions": [
         "Each screen describes a sound in words and plays a short clip that a computer program "
         "tried to extract from a recording. Please use headphones in a quiet place.",
-        "The original recording is available on every screen for comparison. Listen to the clip "
-        "to the end (the rating buttons unlock when it has played), then answer two questions.",
+        "Listen to the clip to the end (the answers unlock when it has played), then answer two questions. "
+        "The original recording is there for comparison.",
         "Relevance: how well does the clip match the description? Judge only whether the "
         "described sound is what you hear, not the sound quality.",
         "Overall quality: how clean does the clip sound? Judge distortions, crackles, cut-offs and "
         "sounds other than the described one that remain in the clip.",
-        "Keys: Space plays or pauses the clip, M plays the original recording, 1-5 answer the "
-        "highlighted question, the Up and Down arrows switch question, Enter goes on. Your answers are saved at "
-        "once: you can close the page and come back to the same link later.",
     ],
     "rel": {
         "question": "Relevance: how well does the clip match the description?",
@@ -65,6 +62,23 @@ DEFAULT_SCALES = {
         },
     },
 }
+
+
+# How each interface works: shown after the instructions (a team's --scales file replaces only the
+# instructions above, never these, so each interface's description stays true).
+WEB_NOTES = [
+    "The original recording can be played on every screen. Keys: Space plays or pauses the clip, M "
+    "plays the original recording, 1-5 answer the highlighted question, the Up and Down arrows switch "
+    "question, Enter goes on (on a focused button, Enter and Space press that button). The Instructions "
+    "button shows this page again.",
+    "Your answers are saved one by one: you can close the page and come back to the same link later.",
+]
+WEBMUSHRA_NOTES = [
+    "On each page, play the original recording (for comparison) and the clip; the answers unlock once "
+    "the clip has played to the end. Choose one answer in each of the two rows, then go on.",
+    "Your answers are sent only at the end, when you enter your name and send the results: do not close "
+    "or reload the page before that, or the answers are lost.",
+]
 
 
 def _points(value, where: str) -> dict[int, str]:
