@@ -2,8 +2,9 @@
 
 Owns: :mod:`~lasskit.submission.rules` (naming and metadata rules, placeholder, PDF and WAV
 checks: the one place both sides read), :mod:`~lasskit.submission.archive` (deterministic ZIP
-writing), :mod:`~lasskit.submission.packager` (``lasskit package``: :func:`build_package`) and
-:mod:`~lasskit.submission.checker` (``lasskit check``: :func:`check_submission`).
+writing), :mod:`~lasskit.submission.packager` (``lasskit package``: :func:`build_package`),
+:mod:`~lasskit.submission.checker` (``lasskit check``: :func:`check_submission`) and
+:mod:`~lasskit.submission.audiocheck` (what an audio zip must hold; the per-entry check in workers).
 
 Layer: a stage. It reads what ``separate`` and ``score`` wrote (files on disk) and imports core
 modules only; never torch. ``packager`` and ``checker`` both import ``rules``, never each other.

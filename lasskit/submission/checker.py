@@ -34,19 +34,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lasskit.errors import UsageError
+from lasskit.submission.audiocheck import (  # noqa: F401 - CHUNK_ENTRIES, ZipChunk, check_zip_chunk: old paths
+    CHUNK_ENTRIES,
+    ZipChunk,
+    check_zip_chunk,
+    expected_audio,
+    unsafe_name,
+)
 from lasskit.submission.rules import (
     AUDIO_URL_PLACEHOLDER,
     INSTITUTE_RE,
     LASTNAME_RE,
     MAX_SYSTEMS,
-    OFFICIAL_COUNTS,
     OFFICIAL_SAMPLES,
     PACKAGE_FIX,
     PDF_PROBLEM,
     URL_RE,
     Naming,
     Problem,
-    decode_wav,
     label_problems,
     meta_problems,
     pdf_problem,
@@ -66,10 +71,6 @@ MAX_META_BYTES = 1024 * 1024
 
 MAX_META_NODES = 10_000
 """Most values a ``.meta.yaml`` may hold once its aliases are expanded (an alias bomb is refused)."""
-
-
-CHUNK_ENTRIES = 64
-"""Zip entries per worker call."""
 
 
 @dataclass
@@ -107,42 +108,6 @@ class CheckReport:
         for group, n in hidden.items():
             out.append(printable(f"{group}: ... and {n} more problem(s); run `lasskit check --all` to list them"))
         return out
-
-
-# ---------------------------------------------------------------------------------------------
-# zip entries in worker processes
-# ---------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ZipChunk:
-    """Entries (positions in ``infolist()``) of one zip to read and check, with expected lengths."""
-
-    zip_path: str
-    positions: tuple[int, ...]
-    expected_samples: tuple[int | None, ...]
-
-
-def check_zip_chunk(chunk: ZipChunk) -> list[tuple[int, str, str, str]]:
-    """Read each entry (verifying its CRC) and check its WAV: ``(position, kind, message, fix)``."""
-    out = []
-    with zipfile.ZipFile(chunk.zip_path) as zf:
-        infos = zf.infolist()
-        for pos, expected in zip(chunk.positions, chunk.expected_samples):
-            try:
-                with zf.open(infos[pos]) as f:
-                    data = f.read()
-            except Exception as exc:  # BadZipFile (bad CRC, bad header), zlib.error, EOFError, ...
-                text = str(exc).strip().splitlines()
-                out.append((pos, "corrupt", f"damaged entry ({text[-1] if text else type(exc).__name__})",
-                            "re-create the zip and upload it again"))
-                continue
-            for kind, message, fix in decode_wav(data, expected).problems:
-                out.append((pos, kind, message, fix))
-    return out
-
-
-def _unsafe_name(name: str) -> bool:
-    parts = name.replace("\\", "/").split("/")
-    return name.startswith(("/", "\\")) or ".." in parts or bool(re.match(r"[A-Za-z]:", name))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -410,7 +375,7 @@ class _Checker:
             seen: dict[str, dict[str, bool]] = {}
             for info in infos:
                 name, where = info.filename, f"{display}:{info.filename}"
-                if _unsafe_name(name):
+                if unsafe_name(name):
                     self.problem(where, "entry name points outside the archive", PACKAGE_FIX, "unsafe_path")
                     continue
                 if info.is_dir() or "/" in name or "\\" in name:
@@ -481,40 +446,13 @@ class _Checker:
         """(expected names or None, expected length by name, expected count or None) of a split."""
         if split is None:
             return None, {}, None
-        if split in self._expected:
-            return self._expected[split]
-        ws = self.workspace
-        csv = ws.split_dir(split) / "mixtures.csv" if ws is not None else None
-        if csv is not None and csv.is_file():
-            import soundfile as sf
-
-            from lasskit.splits import read_split
-
-            table = read_split(csv.parent)
-            names = list(table.frame["mixture"])
-            lengths: dict[str, int | None] = {}
-            for n in names:
-                try:
-                    lengths[n] = int(sf.info(str(table.mixture_path(n))).frames)
-                except Exception:
-                    lengths[n] = None
-            self.report.notes.append(f"{split}: expecting the {len(names)} file(s) of {csv}")
-            if split in OFFICIAL_COUNTS and len(names) != OFFICIAL_COUNTS[split]:
-                self.warning(str(csv), f"{len(names)} rows, the official {split} set has {OFFICIAL_COUNTS[split]}",
-                             "prepare the full evaluation set before submitting", "official_count")
-            result = (names, lengths, len(names))
-        elif split == "eval_real":
-            names = [f"test-real-case-{i}.wav" for i in range(OFFICIAL_COUNTS[split])]
-            self.report.notes.append(f"{split}: no split in the workspace; expecting the official "
-                                     f"{len(names)} files test-real-case-<i>.wav of {OFFICIAL_SAMPLES} samples")
-            result = (names, dict.fromkeys(names, OFFICIAL_SAMPLES), len(names))
-        else:
-            n = OFFICIAL_COUNTS.get(split)
-            self.report.notes.append(f"{split}: no split in the workspace; expecting {n} files of "
-                                     f"{OFFICIAL_SAMPLES} samples (names not known here)")
-            result = (None, {}, n)
-        self._expected[split] = result
-        return result
+        if split not in self._expected:
+            found = expected_audio(split, self.workspace)
+            self.report.notes.append(found.note)
+            if found.warning is not None:
+                self.warning(*found.warning, "official_count")
+            self._expected[split] = (found.names, found.lengths, found.count)
+        return self._expected[split]
 
     def check_audio_zip(self, path: Path, split: str | None, display: str) -> None:
         zf = self.open_zip(path, display)
@@ -529,7 +467,7 @@ class _Checker:
         to_read: list[tuple[int, str, int | None]] = []
         for pos, info in enumerate(infos):
             name, where = info.filename, f"{display}:{info.filename}"
-            if _unsafe_name(name):
+            if unsafe_name(name):
                 self.problem(where, "entry name points outside the archive", "re-create the zip with plain "
                              "file names (lasskit package)", "unsafe_path")
                 continue
