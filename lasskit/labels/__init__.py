@@ -26,6 +26,14 @@ Matching rules (deterministic: the same text and vocabulary give the same labels
    "hum", "whistle") name a human sound only when the text names a person or no other source
    ("birds sing", "the engine hums" do not); animal sounds often said of machines ("roar",
    "growl", "purr") name an animal sound only when the text names an animal.
+3b. Scope (:mod:`lasskit.labels.scope`): negated words name nothing ("no dogs barking"), an
+   imitated source is not labelled and a person imitating it adds ``Human voice`` ("a man
+   imitating a dog"), "toy"/"cat toy"/"hot dog" name no animal (:data:`~lasskit.labels.synonyms.NAMES_NOTHING`),
+   a synthesized, toy or video-game animal is not an animal; genre names that are everyday
+   words need a music word in the text ("blue heron" is not Blues, "country road" not Country:
+   :data:`~lasskit.labels.synonyms.NEEDS`), and some classes yield to context words ("cricket"
+   beside "game", "bat", "match" is the sport: :data:`~lasskit.labels.synonyms.VETOED_BY`).
+   A rule that is unsure says less, never something else.
 4. Votes: Freesound keywords are read as one text. With three captions or more (Clotho has
    five, the challenge's validation set three), each caption and the keywords vote for the class
    set of what they name (see 5); a class is kept with two votes, or with one when it is a named
@@ -46,7 +54,8 @@ uses the same predicate for given and derived labels.
 Measured on the challenge's validation metadata (1000 clips with verified tags and three
 captions; ``benchmarks/bench_labels.py``): labels derived from captions alone call sharing for
 about 80 % of the clip pairs that share a verified tag, and for about 7 % of the 3000 official
-pairs (which share none).
+pairs (which share none). On the 108 tricky captions of ``benchmarks/data/tricky_captions.csv``
+(written for lasskit): precision 96.7 %, recall 97.7 %, no caption given a class listed as wrong.
 """
 
 from __future__ import annotations

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from lasskit.labels import scope
 from lasskit.labels import synonyms as tables
 from lasskit.labels.vocabulary import Vocabulary
 from lasskit.labels.words import phrases, stem, variants
@@ -96,6 +97,9 @@ class Labeler:
             words = _stems(phrase)
             if keys and words:
                 add(words, keys)
+        for phrase in tables.NAMES_NOTHING:
+            for form in variants(_stems(phrase)):
+                index[form] = set()
         self.context: dict[str, list[tuple[frozenset[str] | None, frozenset[str]]]] = {}
         for word, rules in tables.CONTEXT.items():
             resolved = [(_forms(ctx) if ctx is not None else None,
@@ -109,41 +113,56 @@ class Labeler:
         self.human_words = _forms(tables.HUMAN_WORDS)
         self.animal_words = _forms(tables.ANIMAL_WORDS)
         self.human_verbs = _forms(tables.HUMAN_VERBS)
+        self.needs = {k: _forms(ctx) for name, ctx in tables.NEEDS.items() if (k := vocabulary.key(name))}
+        self.vetoed = {k: _forms(ctx) for name, ctx in tables.VETOED_BY.items() if (k := vocabulary.key(name))}
+        self.imitator = vocabulary.key("Human voice")
         self.animal_verbs = {form: frozenset(k for k in (vocabulary.key(t) for t in alt) if k)
                              for w, alt in tables.ANIMAL_VERBS.items() for form in _forms([w])}
 
     # -- one text -------------------------------------------------------------------------------
     def match(self, text: str, keyword: bool = False) -> list[Match]:
         """Every class named in ``text``, before the source rules, in order of appearance."""
-        runs = phrases(text, keyword=keyword)
+        reading = scope.read(text, keyword=keyword)
+        runs = reading.runs
         words = {w for run in runs for w in run}
         found: list[Match] = []
-        for run in runs:
-            i = 0
-            while i < len(run):
-                for n in range(min(self.longest, len(run) - i), 0, -1):
-                    keys = self.index.get(run[i:i + n])
-                    if keys:
-                        found += [Match(k, " ".join(run[i:i + n])) for k in sorted(keys)]
-                        i += n
-                        break
-                else:
-                    rules = self.context.get(run[i])
-                    if rules:
-                        for ctx, keys in rules:
-                            if ctx is None or ctx & words:
-                                found += [Match(k, run[i]) for k in sorted(keys)]
-                                break
-                    i += 1
+        for run, synthetic in zip(runs, reading.synthetic_runs):
+            if synthetic:  # a synthesized or game animal is not an animal (see lasskit.labels.scope)
+                found += [m for m in self._match_run(run, words) if not self._only_animal(m.key)]
+            else:
+                found += self._match_run(run, words)
+        return found
+
+    def _match_run(self, run: tuple[str, ...], words: set[str]) -> list[Match]:
+        found: list[Match] = []
+        i = 0
+        while i < len(run):
+            for n in range(min(self.longest, len(run) - i), 0, -1):
+                keys = self.index.get(run[i:i + n])
+                if keys is not None:  # an empty set: a phrase that names nothing ("hot dog")
+                    found += [Match(k, " ".join(run[i:i + n])) for k in sorted(keys)]
+                    i += n
+                    break
+            else:
+                rules = self.context.get(run[i])
+                if rules:
+                    for ctx, keys in rules:
+                        if ctx is None or ctx & words:
+                            found += [Match(k, run[i]) for k in sorted(keys)]
+                            break
+                i += 1
         return found
 
     def classes(self, texts: Sequence[str], keyword: bool = False) -> set[str]:
         """The classes named by ``texts`` read as one text, after the source rules (module docs)."""
         matches: list[Match] = []
         words: set[str] = set()
+        imitated = False
         for text in texts:
             matches += self.match(text, keyword)
-            words |= {w for run in phrases(text, keyword=keyword) for w in run}
+            reading = scope.read(text, keyword=keyword)
+            words |= {w for run in reading.runs for w in run}
+            imitated |= reading.imitated
         human = bool(words & self.human_words)
         animal = bool(words & self.animal_words) or any(
             self._is_animal(m.key) and m.trigger not in self.animal_verbs and m.trigger not in self.human_verbs
@@ -155,13 +174,25 @@ class Labeler:
                 out |= self.animal_verbs[m.trigger]
             elif m.trigger in self.human_verbs and self._is_human(m.key) and not human and (animal or other):
                 continue
+            elif m.key in self.needs and not self.needs[m.key] & words:
+                continue
+            elif m.key in self.vetoed and self.vetoed[m.key] & words:
+                continue
             else:
                 out.add(m.key)
+        if imitated and human and self.imitator:  # the person imitating: a vocal sound, not speech
+            out.add(self.imitator)
         return out
 
     def _is_animal(self, key: str) -> bool:
         if self.vocabulary.hierarchy:
             return key == _ANIMAL_ROOT or _ANIMAL_ROOT in self.vocabulary.ancestors(key)
+        return key in _ANIMAL_NAMES
+
+    def _only_animal(self, key: str) -> bool:
+        """An animal class that no other family shares (``Rattle`` is also a thing's sound)."""
+        if self.vocabulary.hierarchy:
+            return self.vocabulary.roots(key) == {_ANIMAL_ROOT}
         return key in _ANIMAL_NAMES
 
     def _is_human(self, key: str) -> bool:

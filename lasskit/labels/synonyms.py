@@ -20,6 +20,13 @@ AudioSet class names; a target the vocabulary in use does not have is skipped.
 - :data:`ANIMAL_VERBS`: animal sounds that are as often said of machines or people ("the engine
   roars", "brakes squeal"). Kept only when the text names an animal; otherwise the word gives
   the classes listed here instead (often none).
+- :data:`NAMES_NOTHING`: phrases holding a class's word that name no sound of that class ("hot
+  dog", "horse power", "fire hydrant", "wind up"): they take their words out of matching.
+- :data:`NEEDS`: classes kept only when the text also holds one of the listed words: genres
+  whose name is also an everyday word ("country road", "heavy metal door") need a music word;
+  ``Church bell`` (named by "church") needs a bell word ("a pipe organ in a church" is not one).
+- :data:`VETOED_BY`: classes dropped when the text holds one of the listed words ("a game of
+  cricket on the radio" names the sport, not the insect).
 - :data:`CONTEXT`: a word whose class depends on another word being present anywhere in the
   text: ``{word: [(context words, classes), ..., (None, default classes)]}``.
 """
@@ -83,7 +90,8 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "crowd": ("Crowd",), "audience": ("Crowd",), "chatter": ("Chatter",), "babble": ("Babbling",),
     "kids playing": ("Children playing",), "child playing": ("Children playing",), "playground": ("Children playing",),
     "choir": ("Choir",), "chant": ("Chant",), "singer": ("Singing",), "vocalist": ("Singing",),
-    "hum a tune": ("Humming",), "snap finger": ("Finger snapping",), "finger snap": ("Finger snapping",),
+    "hum a tune": ("Humming",), "woman sing": ("Female singing", "Singing"), "man sing": ("Male singing", "Singing"),
+    "girl sing": ("Female singing", "Singing"), "boy sing": ("Male singing", "Singing"), "snap finger": ("Finger snapping",), "finger snap": ("Finger snapping",),
     "heartbeat": ("Heart sounds, heartbeat",),
     # music
     "music": ("Music",), "musical": ("Music",), "melody": ("Music",), "tune": ("Music",), "song": ("Music",),
@@ -151,6 +159,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "typing": ("Typing",), "typewriter": ("Typewriter",), "write": ("Writing",), "pen": ("Writing",),
     "pencil": ("Writing",), "clock": ("Clock",), "tick": ("Tick",), "tock": ("Tick-tock",), "ticking": ("Tick",),
     "bell": ("Bell",), "bells": ("Bell",), "church": ("Church bell",), "ring bell": ("Bell",),
+    "cow bell": ("Cowbell",), "dog whistle": ("Whistle",),
     "ding": ("Ding",), "alarm": ("Alarm",), "beep": ("Beep, bleep",), "bleep": ("Beep, bleep",),
     "phone": ("Telephone",), "telephone": ("Telephone",), "cellphone": ("Telephone",), "ringtone": ("Ringtone",),
     "buzzer": ("Buzzer",), "siren": ("Siren",), "whistle blow": ("Whistle",), "fan": ("Mechanical fan",),
@@ -208,7 +217,8 @@ HUMAN_WORDS = frozenset({
     "baby", "infant", "toddler", "guy", "lady", "gentleman", "men", "women", "he", "she", "crowd", "audience",
     "singer", "speaker", "voice", "human", "player", "student", "customer", "worker", "adult", "teenager",
     "female", "male", "group", "family", "mother", "father", "friend", "announcer", "vocalist",
-    "individual", "passenger", "pedestrian", "musician", "chef", "couple",
+    "individual", "passenger", "pedestrian", "musician", "chef", "couple", "soprano", "tenor", "baritone",
+    "alto", "comedian",
 })
 
 ANIMAL_WORDS = frozenset({
@@ -255,6 +265,34 @@ CONTEXT: dict[str, list[tuple[tuple[str, ...] | None, tuple[str, ...]]]] = {
     "wave": [(("sea", "ocean", "beach", "water", "shore", "surf", "crash", "lake", "coast", "tide"), ("Waves, surf",)),
              (None, ())],
     "tap": [(("water", "sink", "faucet", "run", "pour", "flow", "drip"), ("Water tap, faucet",)), (None, ("Tap",))],
+    "speaker": [(("from", "through", "over", "out", "loud", "bluetooth", "radio", "music", "play", "stereo"), ()),
+                (None, ("Speech",))],
     "ring": [(("phone", "telephone", "cellphone"), ("Telephone bell ringing",)),
              (("bell", "church", "doorbell"), ("Bell",)), (None, ())],
+}
+
+NAMES_NOTHING = frozenset({
+    "hot dog", "hotdog", "horse power", "horsepower", "fire hydrant", "fire extinguisher", "wind up",
+    "windup", "water bottle", "rain jacket", "rain coat", "rain boot", "bird eye", "dog ear", "cat eye",
+    "cat walk", "cat nap", "dog day", "bull dozer", "bee line", "rat race", "dog tired", "crow bar",
+    "crowbar", "piggy bank", "frog man", "duck tape", "bird cage", "dog house", "dog bed", "cat bed",
+    "dog tag", "cat litter", "dog food", "cat food", "dog bowl", "cat bowl", "bird feeder", "dog leash",
+    "dog collar", "cat flap", "dog door", "pet door", "pet food", "bat mitzvah", "bird bath",
+})
+
+_MUSIC_WORDS = (
+    "music", "musical", "song", "band", "guitar", "play", "singer", "sing", "melody", "tune", "instrument",
+    "drum", "bass", "piano", "harmonica", "rhythm", "beat", "chord", "concert", "genre", "style", "lyric",
+    "vocal", "radio", "record", "track", "banjo", "fiddle", "jazz", "rock", "soprano", "aria", "tenor",
+)
+NEEDS: dict[str, tuple[str, ...]] = {
+    "Blues": _MUSIC_WORDS, "Country": _MUSIC_WORDS, "Heavy metal": _MUSIC_WORDS, "Funk": _MUSIC_WORDS,
+    "Dub": _MUSIC_WORDS, "Electro": _MUSIC_WORDS, "Grunge": _MUSIC_WORDS, "Disco": _MUSIC_WORDS,
+    "Opera": _MUSIC_WORDS, "Ska": _MUSIC_WORDS, "Swing music": _MUSIC_WORDS, "House music": _MUSIC_WORDS,
+    "Soul music": _MUSIC_WORDS, "Pop music": _MUSIC_WORDS, "Trap music": _MUSIC_WORDS,
+    "Church bell": ("bell", "ring", "ringing", "chime", "toll", "peal", "bong", "ding", "dong", "clang"),
+}
+VETOED_BY: dict[str, tuple[str, ...]] = {
+    "Cricket": ("game", "match", "bat", "ball", "wicket", "commentary", "commentator", "umpire", "stadium",
+                "team", "innings", "bowler", "batsman", "sport", "player", "fielder", "batting", "bowling"),
 }

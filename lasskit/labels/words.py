@@ -45,7 +45,7 @@ IRREGULAR = {
     "while": "while", "news": "news", "species": "species", "series": "series", "sheep": "sheep",
     "fish": "fish", "purring": "purr", "purred": "purr", "breathe": "breath", "breathes": "breath",
     "breathing": "breath", "breathed": "breath", "listening": "listen", "opening": "open", "happening": "happen", "was": "be", "were": "be", "is": "be", "are": "be", "am": "be", "been": "be",
-    "being": "be", "has": "have", "had": "have", "having": "have", "does": "do", "did": "do",
+    "being": "be", "blues": "blues", "has": "have", "had": "have", "having": "have", "does": "do", "did": "do",
 }
 
 FILLER = frozenset({
