@@ -1,10 +1,15 @@
 """Known weight files: download once into a cache folder, with a checksum and a progress bar.
 
 The cache is ``$LASSKIT_CACHE`` or ``~/.cache/lasskit`` (``$XDG_CACHE_HOME/lasskit`` when set);
-files go to ``<cache>/weights/<file name>``. A download streams into ``<file>.part`` next to
-the target, is checked (SHA-256 when known, size when known) and renamed into place, so the
-cache never holds a partial file under its real name. An interrupted download is resumed from
-the ``.part`` file when the server honours HTTP ranges, else started again.
+files go to ``<cache>/weights/<file name>``. Downloads go through the one downloader,
+:func:`lasskit.download.fetch.fetch_file`: streamed into ``<file>.part`` next to the target,
+resumed with HTTP ranges, retried on timeouts and 5xx, checked (SHA-256 and size when known) and
+renamed into place, so the cache never holds a partial file under its real name.
+
+A model declares its weight files here (``WEIGHTS`` + ``MODEL_WEIGHTS``) or on its class
+(``weight_files = (WeightFile(...), ...)``, see :mod:`lasskit.download.models`); either way
+``lasskit download <model>`` and ``lasskit models download <model>`` fetch them, and the model
+gets a file's path with :func:`fetch_file` (downloading it on first use).
 
 Tokenizers: the baseline's text encoder needs roberta-base's BPE files (``vocab.json`` and
 ``merges.txt``); ``lasskit models download dcase2024-baseline`` fetches them too, into
@@ -19,15 +24,13 @@ encoder checks them against the checkpoint before use (:func:`lasskit.models.tex
 from __future__ import annotations
 
 import hashlib
-import http.client
 import os
 import sys
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from lasskit.errors import UsageError, WorkError
+from lasskit.download.cache import cache_dir
+from lasskit.errors import UsageError
 
 CHUNK_BYTES = 1 << 20
 
@@ -83,14 +86,6 @@ TOKENIZERS: dict[str, tuple[WeightFile, ...]] = {
 
 MODEL_TOKENIZERS: dict[str, str] = {"dcase2024-baseline": "roberta-base"}
 """The tokenizer each registered model's text encoder needs."""
-
-
-def cache_dir() -> Path:
-    """The lasskit cache folder: ``$LASSKIT_CACHE``, else ``$XDG_CACHE_HOME/lasskit``, else ``~/.cache/lasskit``."""
-    if os.environ.get("LASSKIT_CACHE"):
-        return Path(os.environ["LASSKIT_CACHE"]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base).expanduser() / "lasskit"
 
 
 def weight_path(name: str, cache: str | os.PathLike | None = None) -> Path:
@@ -181,6 +176,17 @@ def fetch(name: str, cache: str | os.PathLike | None = None, progress: bool | No
     return download(spec.url, target, sha256=spec.sha256, size=spec.size, progress=progress)
 
 
+def fetch_file(spec: WeightFile, cache: str | os.PathLike | None = None, progress: bool | None = None) -> Path:
+    """Path of a declared weight file in ``<cache>/weights/``, downloading (and verifying) it first if needed.
+
+    For a model class's own ``weight_files``: the model calls this when it loads.
+    """
+    target = Path(cache or cache_dir()) / "weights" / spec.filename
+    if target.is_file() and (spec.size is None or target.stat().st_size == spec.size):
+        return target
+    return download(spec.url, target, sha256=spec.sha256, size=spec.size, progress=progress)
+
+
 def download_model_weights(model: str, cache: str | os.PathLike | None = None,
                            progress: bool | None = None) -> list[Path]:
     """Fetch every file model ``model`` needs: its weights and its tokenizer's files (or the
@@ -203,75 +209,18 @@ def download_model_weights(model: str, cache: str | os.PathLike | None = None,
 
 def download(url: str, target: str | os.PathLike, sha256: str | None = None, size: int | None = None,
              progress: bool | None = None, timeout: float = 60.0) -> Path:
-    """Download ``url`` to ``target`` atomically; verify ``sha256``/``size`` when given.
+    """Download ``url`` to ``target`` with :func:`lasskit.download.fetch.fetch_file` (resumed, retried,
+    verified against ``sha256``/``size`` when given, renamed into place when complete).
 
-    Streams into ``<target>.part`` (resumed with an HTTP range request when it exists and the
-    server agrees), checks, then renames. A checksum or size mismatch removes the download and
-    raises :class:`WorkError`; so does an HTTP or network error (the ``.part`` file is kept for
-    a resume). Without a known checksum, the download's SHA-256 is printed on stderr.
+    Without a known checksum, the download's SHA-256 is printed on stderr.
     """
+    from lasskit.download.fetch import ByteProgress, RemoteFile, digests
+    from lasskit.download.fetch import fetch_file as fetch_remote
+
     target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(target.name + ".part")
-    done = part.stat().st_size if part.is_file() else 0
-    request = urllib.request.Request(url, headers={"User-Agent": "lasskit"})
-    if done:
-        request.add_header("Range", f"bytes={done}-")
-    try:
-        response = urllib.request.urlopen(request, timeout=timeout)
-    except urllib.error.HTTPError as exc:
-        if exc.code == 416 and done:  # the range starts past the end: the .part file is stale
-            part.unlink()
-            return download(url, target, sha256, size, progress, timeout)
-        raise WorkError(f"download of {url} failed: HTTP {exc.code} {exc.reason}; check the URL, or download the "
-                        f"file by hand to {target}") from None
-    except (urllib.error.URLError, OSError) as exc:
-        reason = getattr(exc, "reason", exc)
-        raise WorkError(f"cannot download {url} ({reason}); check the network, or download the file by hand "
-                        f"to {target}") from None
-
-    digest = hashlib.sha256()
-    with response:
-        resumed = bool(done) and response.status == 206
-        if not resumed:
-            done = 0
-        else:  # the hash covers the bytes already there
-            with open(part, "rb") as fh:
-                while chunk := fh.read(CHUNK_BYTES):
-                    digest.update(chunk)
-        length = response.headers.get("Content-Length")
-        total = done + int(length) if length is not None and length.isdigit() else size
-        try:
-            with open(part, "ab" if resumed else "wb") as out, _byte_bar(total, done, target.name, progress) as bar:
-                while chunk := response.read(CHUNK_BYTES):
-                    out.write(chunk)
-                    digest.update(chunk)
-                    bar.update(len(chunk))
-        except (OSError, http.client.HTTPException) as exc:
-            raise WorkError(f"download of {url} interrupted ({exc}); run the same command again to resume") from None
-
-    got_size = part.stat().st_size
-    if size is not None and got_size != size:
-        part.unlink()
-        raise WorkError(f"download of {url} has {got_size} bytes, expected {size}; it was removed, try again")
-    got = digest.hexdigest()
-    if sha256 is not None and got != sha256.lower():
-        part.unlink()
-        raise WorkError(f"download of {url} has SHA-256 {got}, expected {sha256}; it was removed, try again "
-                        "(or the file on the server changed)")
-    os.replace(part, target)
+    remote = RemoteFile(target.name, url, size=size, sha256=sha256)
+    with ByteProgress(progress) as bar:
+        fetch_remote(remote, target, progress=bar, timeout=timeout)
     if sha256 is None:
-        print(f"{target.name}: no published checksum; SHA-256 of the download is {got}", file=sys.stderr)
+        print(f"{target.name}: no published checksum; SHA-256 of the download is {digests(target)[1]}", file=sys.stderr)
     return target
-
-
-def _byte_bar(total: int | None, initial: int, desc: str, progress: bool | None):
-    """A tqdm byte counter on stderr; shown on a terminal unless LASSKIT_PROGRESS=0 (``progress`` forces)."""
-    from tqdm import tqdm
-
-    if progress is None:
-        force = os.environ.get("LASSKIT_PROGRESS")
-        progress = (force != "0") if force is not None else sys.stderr.isatty()
-    return tqdm(total=total, initial=initial, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=not progress, dynamic_ncols=True, leave=False)
-

@@ -1,4 +1,4 @@
-"""``lasskit models download NAME``: fetch a model's weights into the cache (checksum, progress bar)."""
+"""``lasskit models download NAME``: fetch a model's weights into the cache (the downloader of ``lasskit download``)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import typer
 def download(ctx: typer.Context, name: str = typer.Argument(..., help="Registered model name (or weight file name).")) -> None:
     """Download a model's weights into the cache ($LASSKIT_CACHE or ~/.cache/lasskit); already cached: no download.
 
+    The same as `lasskit download NAME` for a model: resumed, retried and verified.
+
     Example: lasskit models download dcase2024-baseline
     """
-    from lasskit.weights import download_model_weights
+    from lasskit.download.run import download_model
 
-    for path in download_model_weights(name):
+    for path in download_model(name).paths:
         typer.echo(str(path))

@@ -1,0 +1,426 @@
+"""``lasskit download``: plan, fetch, verify, extract and record every file a name stands for.
+
+:func:`download` is the one library function behind the command. For each dataset name
+(:data:`lasskit.download.catalogue.CATALOGUE`) it
+
+1. asks the Zenodo records API for each record's file list, sizes and MD5s (cached; with
+   ``--from`` or when the API cannot be reached, the catalogue's known MD5s are used instead, and
+   that is said), keeping the files the dataset takes;
+2. downloads what is missing into ``<to>/<folder>/``, several files at a time, resuming
+   ``.part`` files, or with ``--from DIR`` checks the user's copies in place (never modifying
+   them) and copies the small files over, with no network at all;
+3. extracts each archive (7z, zip, FSD50K's split zip) into the layout ``prepare`` expects,
+   resumably, and removes the archive afterwards unless ``--keep-archives`` (an extracted archive
+   is recorded, so the next run skips it even without the archive);
+4. records ``paths.<corpus>`` in the workspace's lasskit.yaml (:func:`record_path`), so
+   ``lasskit prepare clotho`` needs no path.
+
+A model name (see :mod:`lasskit.download.models`) fetches its weight files and tokenizer into
+the cache, through the same downloader.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lasskit.download.catalogue import CATALOGUE, Dataset
+from lasskit.download.fetch import RemoteFile
+from lasskit.errors import UsageError, WorkError
+
+ARCHIVE = re.compile(r"\.(zip|7z)$", re.IGNORECASE)
+SPLIT_PART = re.compile(r"\.z\d\d$", re.IGNORECASE)
+
+
+@dataclass
+class PlannedFile:
+    """One file of a dataset: what to fetch and where it goes."""
+
+    remote: RemoteFile
+    dest: Path
+    """Where it is (to be) downloaded: ``<to>/<folder>/<into>/<name>``."""
+    local: Path | None = None
+    """With ``--from``: the user's copy."""
+
+    @property
+    def is_archive(self) -> bool:
+        return bool(ARCHIVE.search(self.remote.name))
+
+    @property
+    def is_part(self) -> bool:
+        return bool(SPLIT_PART.search(self.remote.name))
+
+
+@dataclass
+class ItemReport:
+    """What happened for one name."""
+
+    name: str
+    folder: Path | None = None
+    files: int = 0
+    downloaded_bytes: int = 0
+    fetched: int = 0
+    cached: int = 0
+    resumed: int = 0
+    restarted: int = 0
+    refetched: int = 0
+    extracted: list[str] = field(default_factory=list)
+    kept_members: int = 0
+    removed_archives: int = 0
+    notes: list[str] = field(default_factory=list)
+    next: str = ""
+    paths: list[Path] = field(default_factory=list)
+    """For weights: the files (and tokenizer folder) in the cache."""
+
+
+@dataclass
+class DownloadReport:
+    items: list[ItemReport] = field(default_factory=list)
+    recorded: dict[str, str] = field(default_factory=dict)
+    """``paths.<corpus>`` written to lasskit.yaml."""
+    config: Path | None = None
+
+
+# --- resolving names ------------------------------------------------------------------------------
+def known_names() -> list[str]:
+    from lasskit.download.models import static_names
+
+    return sorted(CATALOGUE) + static_names()
+
+
+def check_names(names: list[str]) -> None:
+    """Every name is a dataset or something with weight files; else one line listing the known names."""
+    from lasskit.download.models import model_files
+
+    if not names:
+        raise UsageError("name what to download (e.g. `lasskit download clotho`); `lasskit download --list` shows "
+                         "every name")
+    for name in names:
+        if name not in CATALOGUE and model_files(name) is None:
+            raise UsageError(f"unknown download {name!r}; known: {', '.join(known_names())} (or a registered model "
+                             "that declares weight_files); see `lasskit download --list`")
+
+
+def plan(ds: Dataset, to: Path, from_dir: Path | None, say) -> list[PlannedFile]:
+    """The files of ``ds``, with their checks: from the records API (cached), else the known MD5s."""
+    from lasskit.download import zenodo
+
+    root = to / ds.folder
+    out: list[PlannedFile] = []
+    for src in ds.sources:
+        known = {k.name: k for k in src.known}
+        if src.record is None:
+            remotes = [RemoteFile(k.name, k.url or "", k.size, k.md5, None, "known checksum" if k.md5 else "")
+                       for k in src.known]
+        else:
+            files, how = zenodo.record_files(src.record, offline=from_dir is not None)
+            if files is not None:
+                remotes = []
+                for f in files:
+                    if not any(fnmatch.fnmatchcase(f.name, pat) for pat in src.include):
+                        continue
+                    k = known.get(f.name)
+                    if k is not None and k.md5 and f.md5 and k.md5 != f.md5:
+                        say(f"{f.name}: the records API gives MD5 {f.md5}, lasskit knew {k.md5}; the API's is used")
+                    remotes.append(RemoteFile(f.name, f.url, f.size, f.md5 or (k.md5 if k else None), None,
+                                              f"Zenodo record {src.record} ({how})"))
+            else:
+                if not src.known:
+                    if from_dir is not None:
+                        raise UsageError(f"{ds.name}: the file list of Zenodo record {src.record} ({src.what}) is not "
+                                         "known offline; run once without --from (the list is cached), or set "
+                                         f"LASSKIT_CACHE to a cache that has zenodo/{src.record}.json")
+                    raise WorkError(f"{ds.name}: cannot list Zenodo record {src.record} ({src.what}): {how}; check "
+                                    f"the network and run the same command again, or use --from DIR")
+                if from_dir is None:
+                    say(f"{ds.name}: {how} for record {src.record}; using the {len(src.known)} file(s) and MD5s "
+                        "lasskit knows")
+                remotes = [RemoteFile(k.name, zenodo.file_url(src.record, k.name), k.size, k.md5, None,
+                                      f"known MD5 (record {src.record})" if k.md5 else "")
+                           for k in src.known]
+        for r in remotes:
+            out.append(PlannedFile(r, root / src.into / r.name))
+    if from_dir is not None:
+        _find_local(out, from_dir, ds)
+    return out
+
+
+def _find_local(files: list[PlannedFile], from_dir: Path, ds: Dataset) -> None:
+    """Point each file at the user's copy in ``from_dir`` (searched two levels deep)."""
+    index: dict[str, Path] = {}
+    for depth_glob in ("*", "*/*", "*/*/*"):
+        for p in sorted(from_dir.glob(depth_glob)):
+            if p.is_file() and p.name not in index:
+                index[p.name] = p
+    missing = []
+    for f in files:
+        f.local = index.get(f.remote.name)
+        if f.local is None and not _already_done(f):
+            missing.append(f.remote.name)
+    if missing:
+        raise UsageError(f"{from_dir}: {ds.name} needs {', '.join(missing[:6])}"
+                         f"{f' and {len(missing) - 6} more' if len(missing) > 6 else ''} which are not there; copy "
+                         "them into that folder, or run without --from to download them")
+
+
+def _already_done(f: PlannedFile) -> bool:
+    """An archive extracted by an earlier run (and perhaps removed) needs no file."""
+    from lasskit.download.extract import is_extracted
+
+    if f.is_part:
+        zip_name = SPLIT_PART.sub(".zip", f.remote.name)
+        return is_extracted(f.dest.parent, zip_name)
+    return f.is_archive and is_extracted(f.dest.parent, f.remote.name)
+
+
+# --- the command ------------------------------------------------------------------------------------------
+def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.PathLike | None = None,
+             keep_archives: bool = False, parallel: int = 4, token: str | None = None,
+             workspace_root: str | os.PathLike | None = None, progress: bool | None = None,
+             say=None) -> DownloadReport:
+    """Download, verify and extract every name in ``names`` (see the module notes)."""
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    if parallel < 1:
+        raise UsageError(f"--parallel {parallel}: must be at least 1")
+    check_names(names)
+    to = Path(to).expanduser().resolve()
+    src = Path(from_dir).expanduser().resolve() if from_dir is not None else None
+    if src is not None and not src.is_dir():
+        raise UsageError(f"{src}: --from must be a folder holding the files (as downloaded); fix the path")
+    report = DownloadReport()
+    seen = set()
+    for name in names:
+        if name in seen:
+            continue
+        seen.add(name)
+        if name in CATALOGUE:
+            report.items.append(_dataset(CATALOGUE[name], to, src, keep_archives, parallel, token, progress, say))
+        else:
+            report.items.append(_weights(name, src, parallel, token, progress, say))
+    if workspace_root is not None:
+        for item in report.items:
+            ds = CATALOGUE.get(item.name)
+            if ds is not None and ds.corpus and item.folder is not None:
+                report.config = record_path(Path(workspace_root), ds.corpus, item.folder, say)
+                report.recorded[ds.corpus] = str(item.folder)
+    return report
+
+
+def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, parallel: int, token, progress,
+             say) -> ItemReport:
+    from lasskit.download.extract import extract, is_extracted
+    from lasskit.download.fetch import check_file, fetch_all, forget_verified
+
+    item = ItemReport(ds.name, folder=to / ds.folder, next=ds.prepare.replace("<to>", str(to)))
+    files = plan(ds, to, src, say)
+    item.files = len(files)
+    unchecked = [f.remote.name for f in files if not f.remote.checked]
+    if unchecked:
+        item.notes.append(f"no checksum known for {', '.join(unchecked)} (size only, where known)")
+    todo = [f for f in files if not _already_done(f)]
+    if src is None:
+        results = fetch_all([(f.remote, f.dest) for f in todo], parallel=parallel, progress=progress, say=say,
+                            token=token)
+        for r in results:
+            if r.cached:
+                item.cached += 1
+            else:
+                item.fetched += 1
+                item.downloaded_bytes += r.downloaded
+            item.resumed += bool(r.resumed_from) and not r.restarted
+            item.restarted += r.restarted
+            item.refetched += r.refetched
+    else:
+        for f in todo:
+            why = check_file(f.local, f.remote)
+            if why is not None:
+                raise WorkError(f"{f.local}: {why}; this copy is damaged or another version: get the file again "
+                                "(or run without --from to download it)")
+            item.cached += 1
+            if not f.is_archive and not f.is_part:  # small files are copied next to the extracted ones
+                _copy(f.local, f.dest)
+    # extraction: archives (a split zip is its .zip), from the download or from the user's copy
+    for f in files:
+        if not f.is_archive:
+            continue
+        where = f.dest.parent
+        archive = f.local if (src is not None and f.local is not None) else f.dest
+        if is_extracted(where, f.remote.name):
+            continue
+        rep = extract(archive, where, folder=ds.folder_for(f.remote.name))
+        item.extracted.append(f.remote.name)
+        item.kept_members += rep.kept
+        if rep.kept:
+            item.notes.append(f"{f.remote.name}: extraction resumed ({rep.kept} of {rep.members} files were already "
+                              "there)")
+    if src is None and not keep_archives:
+        for f in files:
+            if (f.is_archive or f.is_part) and f.dest.is_file() and _already_done(f):
+                forget_verified(f.dest)
+                f.dest.unlink()
+                item.removed_archives += 1
+    return item
+
+
+def _copy(local: Path, dest: Path) -> None:
+    from lasskit.atomic import atomic_path
+
+    if dest.is_file() and dest.stat().st_size == local.stat().st_size and dest.read_bytes() == local.read_bytes():
+        return
+    with atomic_path(dest) as tmp:
+        shutil.copyfile(local, tmp)
+
+
+def _weights(name: str, src: Path | None, parallel: int, token, progress, say) -> ItemReport:
+    """A model's weight files and tokenizer, into the cache (``--from``: copied from the user's folder)."""
+    from lasskit.download.cache import cache_dir
+    from lasskit.download.fetch import check_file, fetch_all
+    from lasskit.download.models import model_files
+    from lasskit.weights import TOKENIZERS, tokenizer_dir
+
+    spec = model_files(name)
+    item = ItemReport(name, next=f"lasskit separate --model {name}" if spec.files else "")
+    jobs = [(RemoteFile(w.filename, w.url, w.size, None, w.sha256, "declared SHA-256" if w.sha256 else ""),
+             cache_dir() / "weights" / w.filename) for w in spec.files]
+    if spec.tokenizer:
+        folder = tokenizer_dir(spec.tokenizer)
+        jobs += [(RemoteFile(w.filename, w.url, w.size, None, w.sha256), folder / w.filename)
+                 for w in TOKENIZERS[spec.tokenizer]]
+    item.files = len(jobs)
+    if src is not None:
+        for remote, dest in jobs:
+            local = next((p for p in (src / remote.name, src / "weights" / remote.name) if p.is_file()), None)
+            if local is None:
+                raise UsageError(f"{src}: {name} needs {remote.name}, which is not there; copy it into that folder, or "
+                                 "run without --from to download it")
+            why = check_file(local, remote)
+            if why is not None:
+                raise WorkError(f"{local}: {why}; get the file again (or run without --from)")
+            _copy(local, dest)
+            item.cached += 1
+    else:
+        for r in fetch_all(jobs, parallel=parallel, progress=progress, say=say, token=token):
+            item.cached += r.cached
+            item.fetched += not r.cached
+            item.downloaded_bytes += r.downloaded
+            item.resumed += bool(r.resumed_from) and not r.restarted
+            item.restarted += r.restarted
+            item.notes += r.notes
+    item.paths = [dest for _, dest in jobs if not spec.tokenizer or dest.parent != tokenizer_dir(spec.tokenizer)]
+    if spec.tokenizer:
+        item.paths.append(tokenizer_dir(spec.tokenizer))
+    item.folder = cache_dir()
+    return item
+
+
+# --- lasskit.yaml -------------------------------------------------------------------------------------------
+def record_path(root: Path, corpus: str, folder: Path, say) -> Path:
+    """Set ``paths.<corpus>: <folder>`` in ``<root>/lasskit.yaml``, keeping every other line and comment.
+
+    A missing file is created from the template; a ``paths:`` written in a form this cannot edit
+    (a flow mapping) is left alone, with a note saying which line to add.
+    """
+    from lasskit.atomic import write_text
+    from lasskit.workspace import CONFIG_NAME, CONFIG_TEMPLATE, load_config
+
+    path = root / CONFIG_NAME
+    text = path.read_text(encoding="utf-8") if path.is_file() else CONFIG_TEMPLATE
+    value = json.dumps(str(folder))
+    line = f"  {corpus}: {value}"
+    lines = text.splitlines()
+    head = next((i for i, ln in enumerate(lines) if re.match(r"^paths:\s*(#.*)?$", ln)), None)
+    if head is None:
+        if any(re.match(r"^paths:", ln) for ln in lines):
+            say(f"{path}: paths: is not a block this can edit; add `{corpus}: {value}` under it by hand")
+            return path
+        lines += ["", "paths:", line]
+    else:
+        end = head + 1
+        while end < len(lines) and (not lines[end].strip() or lines[end][:1] in (" ", "\t") or
+                                    lines[end].lstrip().startswith("#") and lines[end][:1] != "#"):
+            end += 1
+        mine = next((i for i in range(head + 1, end) if re.match(rf"^\s+{re.escape(corpus)}\s*:", lines[i])), None)
+        if mine is not None:
+            lines[mine] = line
+        else:
+            lines.insert(head + 1, line)
+    new = "\n".join(lines) + "\n"
+    if new == text:
+        return path
+    write_text(path, new)
+    got = (load_config(path).get("paths") or {}).get(corpus)
+    if got != str(folder):  # never leave a file that says something else
+        write_text(path, text) if path.exists() else None
+        say(f"{path}: could not record paths.{corpus}; add `{corpus}: {value}` under paths: by hand")
+    return path
+
+
+# --- --list -----------------------------------------------------------------------------------------------
+@dataclass
+class ListRow:
+    name: str
+    kind: str
+    size: str
+    licence: str
+    next: str
+    title: str
+
+
+def _human(n: int) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if n < 1000 or unit == "TB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return str(n)
+
+
+def list_rows() -> list[ListRow]:
+    """One row per downloadable name: size (exact when the records' file lists are cached), licence,
+    what follows. Asks no network and imports no model code."""
+    from lasskit.download import zenodo
+    from lasskit.download.models import model_files, static_names
+
+    rows = []
+    for ds in CATALOGUE.values():
+        total, exact = 0, True
+        for src in ds.sources:
+            files = zenodo.read_cached(src.record) if src.record else None
+            if files is None:
+                exact = False
+                continue
+            total += sum(f.size or 0 for f in files if any(fnmatch.fnmatchcase(f.name, p) for p in src.include))
+        size = _human(total) if exact else ds.size
+        rows.append(ListRow(ds.name, "data", size, ds.licence, ds.prepare, ds.title))
+    from lasskit.weights import MODEL_WEIGHTS
+
+    for name in static_names():
+        spec = model_files(name)
+        sizes = [w.size for w in spec.files]
+        size = _human(sum(sizes)) if sizes and all(s is not None for s in sizes) else "see the publisher"
+        kind = "model" if name in MODEL_WEIGHTS else ("tokenizer" if not spec.files else "weights")
+        nxt = f"lasskit separate --model {name}" if name in MODEL_WEIGHTS else "(used by a model)"
+        rows.append(ListRow(name, kind, size, "see the publisher's page", nxt, spec.description))
+    return rows
+
+
+def download_model(name: str, *, from_dir: str | os.PathLike | None = None, parallel: int = 4,
+                   token: str | None = None, progress: bool | None = None, say=None) -> ItemReport:
+    """``lasskit models download NAME``: the weight files (and tokenizer) of one model, into the cache."""
+    from lasskit.download.models import model_files
+
+    if name in CATALOGUE:
+        raise UsageError(f"{name!r} is a dataset, not a model: use `lasskit download {name}`")
+    if model_files(name) is None:
+        from lasskit.download.models import static_names
+
+        raise UsageError(f"no downloadable weights for {name!r}; known: {', '.join(static_names())} (or a registered "
+                         "model that declares weight_files)")
+    say = say or (lambda line: print(line, file=sys.stderr, flush=True))
+    src = Path(from_dir).expanduser().resolve() if from_dir is not None else None
+    return _weights(name, src, parallel, token, progress, say)
