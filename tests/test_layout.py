@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[1] / "lasskit"
 MODELS = {"models"}
 SHARED = {"labels"}  # used by several stages (corpora, mixing); may use models lazily
 STAGES = {"corpora", "mixing", "separation", "scoring", "submission", "training", "listening"}
-ORCHESTRATION = {"demo"}
+ORCHESTRATION = {"demo", "api"}
 CLI = {"cli", "__main__"}
 RANK = {**{n: 2 for n in MODELS}, **{n: 3 for n in SHARED}, **{n: 4 for n in STAGES},
         **{n: 5 for n in ORCHESTRATION}, **{n: 6 for n in CLI}}

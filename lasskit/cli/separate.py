@@ -1,4 +1,5 @@
-"""``lasskit separate``: run a model over a split -> exp/<model>/<split>/<mixture file name>."""
+"""``lasskit separate``: run a model over a split -> exp/<model>/<split>/<mixture file name>, or
+over recordings (``FILE_OR_DIR... --query Q --out DIR``) -> DIR/<stem>__<query-slug>.wav."""
 
 from __future__ import annotations
 
@@ -9,11 +10,36 @@ import typer
 from lasskit.cli.common import console, print_failures, workspace
 
 
+FILE_DEFAULT_MODEL = "dcase2024-baseline"
+SPLIT_DEFAULT_MODEL = "passthrough"
+
+
 def separate(
     ctx: typer.Context,
+    inputs: list[Path] = typer.Argument(None, metavar="[FILE_OR_DIR]...", show_default=False,
+                                        help="Recordings (any format libsndfile reads) or folders of them to separate "
+                                             "with --query into --out (instead of --split)."),
     split: str = typer.Option(None, "--split", "-s", help="Split name under data/splits (or a split folder)."),
-    model: str = typer.Option("passthrough", "--model", "-m",
-                              help="Registered name (see `lasskit models`), module:Class or path/file.py:Class."),
+    query: list[str] = typer.Option(None, "--query", "-q",
+                                    help="What to separate from every FILE_OR_DIR, e.g. 'a dog barking' (repeatable)."),
+    queries: Path = typer.Option(None, "--queries", metavar="CSV",
+                                 help="file,query rows (files relative to the CSV): recordings with their own queries."),
+    out: Path = typer.Option(None, "--out", "-O", metavar="DIR",
+                             help="Folder for the outputs of FILE_OR_DIR/--queries: <stem>__<query-slug>.wav, "
+                                  "separations.csv, provenance.json."),
+    residual: bool = typer.Option(False, "--residual",
+                                  help="Also write <stem>__<query-slug>__residual.wav: the recording minus the estimate."),
+    mono: bool = typer.Option(False, "--mono", help="Separate the channels' average (default: each channel)."),
+    window_seconds: float = typer.Option(None, "--window-seconds",
+                                         help="Recordings: window length (default: the model's trained length, 10 s "
+                                              "for the baseline); a recording this short is one pass."),
+    context_seconds: float = typer.Option(None, "--context-seconds",
+                                          help="Recordings: context computed but not kept at each side of a window (default 1)."),
+    crossfade_seconds: float = typer.Option(None, "--crossfade-seconds",
+                                            help="Recordings: cross-fade between windows (default 1)."),
+    model: str = typer.Option(None, "--model", "-m",
+                              help="Registered name (see `lasskit models`), module:Class or path/file.py:Class "
+                                   f"(default: {SPLIT_DEFAULT_MODEL} for --split, {FILE_DEFAULT_MODEL} for recordings)."),
     device: str = typer.Option("auto", "--device", help="auto (cuda if available), cpu, cuda or cuda:N."),
     checkpoint: Path = typer.Option(None, "--checkpoint", help="Weights file passed to the model."),
     option: list[str] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
@@ -35,16 +61,51 @@ def separate(
                              help="Threads decoding/writing while the model runs; 0: none (default 2)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some rows failed (they are still listed)."),
 ) -> None:
-    """Separate every mixture of a split with a model; one checked 16 kHz float WAV per row.
+    """Separate every mixture of a split with a model (one checked 16 kHz float WAV per row), or
+    recordings of any length, rate and channels with text queries.
 
-    A re-run makes again exactly the outputs whose mixture or settings changed (provenance.json).
+    A re-run makes again exactly the outputs whose input or settings changed (provenance.json).
 
-    Example: lasskit separate --split val_synth --model dcase2024-baseline --device cuda
+    Examples: lasskit separate --split val_synth --model dcase2024-baseline --device cuda;
+    lasskit separate walk.flac recordings/ --query "a dog barking" --out separated --residual
     """
     from lasskit.errors import UsageError, WorkError
     from lasskit.models.registry import parse_options
     from lasskit.separation import SeparationStopped, separate_split
 
+    if inputs or queries is not None:
+        if split:
+            raise UsageError("--split and FILE_OR_DIR/--queries: separate a split or recordings, not both in one run")
+        for flag, value in (("--name", name), ("--chunk-seconds", chunk_seconds), ("--jobs", jobs)):
+            if value is not None:
+                raise UsageError(f"{flag} applies to --split; recordings use --out, --window-seconds "
+                                 "and --context-seconds")
+        if out is None:
+            raise UsageError("--out DIR is required with FILE_OR_DIR/--queries: the folder for the outputs")
+        options = parse_options(option)
+        if tokenizer is not None:
+            options["tokenizer"] = str(tokenizer)
+        from lasskit.separation.files import separate_files
+
+        report = separate_files(
+            [str(p) for p in (inputs or [])], list(query or []), out, queries_csv=queries,
+            model=model or FILE_DEFAULT_MODEL, checkpoint=checkpoint, device=device, options=options,
+            residual=residual, mono=mono, window_seconds=window_seconds, context_seconds=context_seconds,
+            crossfade_seconds=crossfade_seconds, batch_size=batch_size, overwrite=overwrite,
+        )
+        print_files_report(report)
+        if report.failures and not keep_going:
+            raise WorkError(f"{len(report.failures)} input(s) failed; see {report.out_dir / 'failures.csv'}")
+        return
+    for flag, value in (("--query", query), ("--out", out), ("--window-seconds", window_seconds),
+                        ("--context-seconds", context_seconds), ("--crossfade-seconds", crossfade_seconds)):
+        if value:
+            raise UsageError(f"{flag} applies to recordings (lasskit separate FILE_OR_DIR... --query Q --out DIR), "
+                             "not to --split")
+    if residual or mono:
+        raise UsageError(f"{'--residual' if residual else '--mono'} applies to recordings "
+                         "(lasskit separate FILE_OR_DIR... --query Q --out DIR), not to --split")
+    model = model or SPLIT_DEFAULT_MODEL
     ws = workspace(ctx)
     if not split:
         known = ws.splits()
@@ -68,6 +129,23 @@ def separate(
     if report.failures and not keep_going:
         raise WorkError(f"{len(report.failures)} of {report.total} mixture(s) failed; "
                         f"see {report.out_dir / 'failures.csv'}")
+
+
+def print_files_report(report) -> None:
+    """The summary of a run over recordings: outputs, audio seconds, speed, failures."""
+    con = console()
+    speed = (f", {report.real_time_factor:.1f}x real time" if report.written and report.seconds > 0 else "")
+    con.print(f"separated {report.written} of {report.outputs} output(s) from {report.inputs} recording(s) with "
+              f"{report.model} on {report.device}: {report.audio_seconds:.1f} s of audio in {report.seconds:.1f} s"
+              f"{speed} ({report.windows} window(s); {report.skipped} already done, {len(report.failures)} failed)",
+              soft_wrap=True)
+    if report.redone and report.reasons.keys() != {"new"}:
+        con.print(report.redone, soft_wrap=True)
+    con.print(f"outputs: {report.out_dir} (list: {report.out_dir / 'separations.csv'})", soft_wrap=True)
+    if report.silent:
+        shown = ", ".join(report.silent[:5]) + (f" and {len(report.silent) - 5} more" if len(report.silent) > 5 else "")
+        con.print(f"[yellow]warning[/yellow]: {len(report.silent)} output(s) are all zeros: {shown}", soft_wrap=True)
+    print_failures(con, report.failures, report.out_dir / "failures.csv")
 
 
 def print_report(report) -> None:

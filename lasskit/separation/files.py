@@ -52,6 +52,8 @@ from lasskit.atomic import atomic_path, remove_leftovers, write_text_if_changed
 from lasskit.errors import AudioError, LasskitError, UsageError, WorkError, os_error
 from lasskit.failures import write_failures
 from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger, summarize_reasons
+from lasskit.separation.model import checkpoint_sha256
+from lasskit.separation.outputs import _json_safe
 
 SEPARATIONS_CSV = "separations.csv"
 FAILURES_CSV = "failures.csv"
@@ -259,47 +261,17 @@ class _Aligned:
 
 
 def build_model(model: Any, checkpoint=None, device: str = "auto", options: dict | None = None):
-    """``(model object, output name, device, options)`` from a registry name, ``module:Class``,
-    ``path.py:Class`` or an object that already is a model."""
-    from lasskit.models import registry
+    """The run's model (:class:`lasskit.separation.model.RunModel`, built as the split loop builds
+    it) on the resolved ``device``; a model that needs references is refused (a recording has none)."""
     from lasskit.separation.engine import resolve_device
+    from lasskit.separation.model import build_model as build_run_model
 
     device = resolve_device(device)
-    options = dict(options or {})
-    if checkpoint is not None and Path(checkpoint).expanduser().exists():
-        checkpoint = Path(checkpoint).expanduser().resolve()
-    if isinstance(model, str):
-        cls, name = registry.resolve(model)
-        obj = registry.build(cls, model, None if checkpoint is None else str(checkpoint), device, options)
-    else:
-        obj = model
-        registry.check_model_class(type(obj), type(obj).__name__)
-        name = registry.default_name(type(obj))
-        options = options or dict(getattr(obj, "options", {}) or {})
-    if getattr(obj, "needs_reference", False):
-        raise UsageError(f"model {name} needs the reference source, which a recording does not have; "
+    run_model = build_run_model(model, device=device, checkpoint=checkpoint, options=options)
+    if run_model.needs_reference:
+        raise UsageError(f"model {run_model.name} needs the reference source, which a recording does not have; "
                          "use it on a split (lasskit separate --split)")
-    try:
-        import torch
-
-        if isinstance(obj, torch.nn.Module):
-            obj.eval()
-    except ImportError:  # pragma: no cover - torch is a dependency
-        pass
-    return obj, name, device, options
-
-
-def checkpoint_sha256(model_obj) -> str | None:
-    """The SHA-256 of the weights the model loaded (its own ``checkpoint_sha256``, else the file's)."""
-    value = getattr(model_obj, "checkpoint_sha256", None)
-    if value:
-        return str(value)
-    used = getattr(model_obj, "checkpoint", None)
-    if used is None or not Path(used).is_file():
-        return None
-    from lasskit.weights import sha256_cached
-
-    return sha256_cached(used)
+    return run_model, device
 
 
 # --- the loop ------------------------------------------------------------------------------------
@@ -346,17 +318,14 @@ def separate_files(
         raise UsageError(f"--out {out_dir}: is a file; give a folder for the outputs")
     jobs, failures = collect_inputs(list(inputs), queries, out_dir, queries_csv)
 
-    model_obj, name, device, options = build_model(model, checkpoint, device, options)
+    run_model, device = build_model(model, checkpoint, device, options)
+    model_obj, name, label = run_model.model, run_model.name, run_model.label
     model_rate = int(getattr(model_obj, "sample_rate", 16000) or 16000)
     geometry = Windows.for_model(model_obj, model_rate, window_seconds, context_seconds, crossfade_seconds)
-    if str(device).startswith("cpu"):
-        from lasskit.models.memory import keep_freed_memory
-
-        keep_freed_memory()
     base_settings = {
         "model": f"{type(model_obj).__module__}:{type(model_obj).__qualname__}",
-        "checkpoint_sha256": checkpoint_sha256(model_obj),
-        "options": _json_safe(options),
+        "checkpoint_sha256": checkpoint_sha256(model_obj, run_model.checkpoint),
+        "options": _json_safe(run_model.options),
         "model_sample_rate": model_rate,
         "window": [geometry.window, geometry.context, geometry.crossfade],
         "mono": bool(mono),
@@ -391,7 +360,6 @@ def separate_files(
     def settings_for(query: str, kind: str) -> dict:
         return {**base_settings, "query": query, "output": kind}
 
-    label = f"{name} ({type(model_obj).__module__}.{type(model_obj).__qualname__})"
     from lasskit.parallel import progress_bar
 
     try:
@@ -486,12 +454,6 @@ def separate_files(
     report.failures.sort()
     _finish(out_dir, report, ledger, digests, quiet=False)
     return report
-
-
-def _json_safe(value):
-    import json
-
-    return json.loads(json.dumps(value, default=str))
 
 
 def separations_rows(ledger: Ledger, out_dir: Path) -> list[list[str]]:

@@ -211,10 +211,13 @@ class _Resampler:
 
 @dataclass
 class StreamStats:
-    """What one stream did: frames decoded (source rate), windows computed, model calls and the
+    """What one stream did: frames decoded (source rate), the most samples held, windows computed,
+    model calls and the
     samples the back-resampler gave beyond (``cropped``) or short of (``padded``) the input."""
 
     frames: int = 0
+    held: int = 0
+    """Most samples (per channel/row, at the model's rate) held in the input and output buffers at once."""
     windows: int = 0
     calls: int = 0
     cropped: int = 0
@@ -240,6 +243,7 @@ class _Windowed:
         if len(block):
             self.buf = np.concatenate([self.buf, block.T.astype(np.float32, copy=False)], axis=1)
             self.received += len(block)
+            self.stats.held = max(self.stats.held, self.buf.shape[1] + self.acc.shape[1])
         out = []
         w = self.g.window
         # a regular window is computed once the input after it exists: it is then not the last one
@@ -270,6 +274,7 @@ class _Windowed:
         if end > self.out_start + self.acc.shape[1]:
             grow = end - self.out_start - self.acc.shape[1]
             self.acc = np.concatenate([self.acc, np.zeros((self.rows, grow))], axis=1)
+            self.stats.held = max(self.stats.held, self.buf.shape[1] + self.acc.shape[1])
         lo = start - self.out_start
         nz = np.flatnonzero(weights)
         a, b = (int(nz[0]), int(nz[-1]) + 1) if len(nz) else (0, 0)

@@ -1,0 +1,112 @@
+"""The public Python API for notebooks and scripts: load a model once, separate signals in memory.
+
+::
+
+    import lasskit
+    model = lasskit.load_model("dcase2024-baseline", checkpoint="audiosep_16k,baseline,step=200000.ckpt",
+                               device="cuda")
+    dog = model.separate(wave, 44100, "a dog barking")               # same type and shape as wave
+    dog, rain = model.separate(wave, 44100, ["a dog barking", "rain"])  # stacked over queries
+
+``wave`` is a numpy array or a torch tensor, ``(samples,)`` or ``(channels, samples)``, at any
+rate; the estimate comes back as the same type (a tensor on the input's device, in its floating
+dtype), shape and rate. Channels are separated independently (``mono=True``: their average,
+giving ``(samples,)``). It runs the long-audio engine of ``lasskit separate FILE``
+(:mod:`lasskit.separation.longaudio`): a signal no longer than the model's window in one pass,
+longer ones in windows with context and a cross-fade; so ``model.separate`` on a decoded file
+gives the samples ``lasskit separate`` writes for it. This module is the orchestration layer (like
+``demo``): ``lasskit.load_model``/``lasskit.Separator`` are loaded from it only on first use.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import numpy as np
+
+from lasskit.errors import UsageError
+
+__all__ = ["Separator", "load_model"]
+
+
+class Separator:
+    """A loaded model and how to run it on signals (see the module doc). Attributes: ``model``
+    (the model object), ``name``, ``device``, ``sample_rate`` (the model's), ``checkpoint_sha256``."""
+
+    def __init__(self, run_model, device: str, batch_size: int = 4):
+        from lasskit.separation.model import checkpoint_sha256
+
+        self._run = run_model
+        self.model = run_model.model
+        self.name = run_model.name
+        self.device = device
+        self.batch_size = int(batch_size)
+        self.sample_rate = int(getattr(self.model, "sample_rate", 16000) or 16000)
+        self.checkpoint = run_model.checkpoint
+        self.checkpoint_sha256 = checkpoint_sha256(self.model, run_model.checkpoint)
+
+    def __repr__(self) -> str:
+        return f"Separator({self.name!r}, device={self.device!r}, sample_rate={self.sample_rate})"
+
+    def separate(self, wave: Any, sample_rate: int, query: str | list[str], *, mono: bool = False,
+                 window_seconds: float | None = None, context_seconds: float | None = None,
+                 crossfade_seconds: float | None = None):
+        """The estimate of ``query`` in ``wave`` (a list of queries: one estimate each, stacked on a
+        new first axis), same type as ``wave``, at ``sample_rate``."""
+        from lasskit.separation.longaudio import ArraySource, StreamStats, Windows, model_caller, separate_stream
+
+        single = isinstance(query, str)
+        queries = [query] if single else list(query)
+        if not queries or any(not isinstance(q, str) or not q.strip() for q in queries):
+            raise UsageError("query: give a non-empty description of the sound (e.g. 'a dog barking') or a list of them")
+        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+            raise UsageError(f"sample_rate {sample_rate!r}: give the signal's rate in Hz (a positive integer)")
+        array, restore = _to_numpy(wave)
+        if array.ndim not in (1, 2) or array.shape[-1] == 0:
+            raise UsageError(f"wave of shape {tuple(array.shape)}: give (samples,) or (channels, samples) with samples")
+        if not np.isfinite(array).all():
+            raise UsageError("wave holds NaN or infinite samples; clean the signal first")
+        source = ArraySource(array, int(sample_rate), name="wave", mono=mono)
+        geometry = Windows.for_model(self.model, self.sample_rate, window_seconds, context_seconds, crossfade_seconds)
+        stats = StreamStats()
+        run = model_caller(self.model, queries, source.channels, self.device, self._run.label, self.batch_size,
+                           "the wave", stats)
+        blocks = list(separate_stream(source, run, len(queries) * source.channels, self.sample_rate, geometry, stats))
+        out = np.concatenate(blocks).T  # (queries * channels, samples)
+        out = out.reshape(len(queries), source.channels, -1)
+        if array.ndim == 1 or mono:
+            out = out[:, 0]
+        result = out[0] if single else out
+        return restore(np.ascontiguousarray(result))
+
+
+def _to_numpy(wave: Any):
+    """``(float32 numpy array, function giving the result back as wave's type)``."""
+    if isinstance(wave, np.ndarray):
+        dtype = wave.dtype if wave.dtype.kind == "f" else np.dtype(np.float32)
+        return wave.astype(np.float32, copy=False), lambda y: y.astype(dtype, copy=False)
+    module = type(wave).__module__
+    if module.startswith("torch"):
+        import torch
+
+        if isinstance(wave, torch.Tensor):
+            device, dtype = wave.device, wave.dtype if wave.is_floating_point() else torch.float32
+            array = wave.detach().to("cpu", torch.float32).numpy()
+            return array, lambda y: torch.from_numpy(y).to(device=device, dtype=dtype)
+    if isinstance(wave, (list, tuple)):
+        return np.asarray(wave, dtype=np.float32), lambda y: y
+    raise UsageError(f"wave: a numpy array or a torch tensor, not {type(wave).__name__}")
+
+
+def load_model(name: str = "dcase2024-baseline", checkpoint: str | os.PathLike | None = None, device: str = "auto",
+               batch_size: int = 4, **options: Any) -> Separator:
+    """Load a model by registered name (``lasskit models``), ``module:Class`` or ``path.py:Class``,
+    with its weights (``checkpoint``; the baseline downloads the released ones when None) and
+    model options (e.g. ``tokenizer=DIR``), on ``device`` (``auto``: cuda when available)."""
+    from lasskit.separation.files import build_model
+
+    if batch_size < 1:
+        raise UsageError(f"batch_size {batch_size}: must be at least 1")
+    run_model, device = build_model(name, checkpoint, device, options)
+    return Separator(run_model, device, batch_size)
