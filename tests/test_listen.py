@@ -25,6 +25,7 @@ from lasskit.listening.store import Store
 from lasskit.workspace import Workspace
 
 CLASSES = ("bird", "alarm", "knock", "hum", "chirp", "tone")
+NO_QC = {"gold": 0, "trap": False, "headphone_check": False, "training": None}
 
 
 def make_workspace(root: Path, n_items: int = 4, duration: float = 0.5, models=("good", "bad"),
@@ -141,7 +142,7 @@ def test_create_is_deterministic_hides_names_and_stratifies(tmp_path):
 
 def test_plans_cover_items_evenly_with_hidden_repeats(tmp_path):
     ws = make_workspace(tmp_path, n_items=4)
-    create_test(ws, "eval_real", ["good"], "t", raters=4, raters_per_item=2, repeats=2)
+    create_test(ws, "eval_real", ["good"], "t", raters=4, raters_per_item=2, repeats=2, **NO_QC)
     spec = load_test(ws.root / "listen" / "t")
     assert spec.data["items_per_rater"] == 2
     store = Store(spec)
@@ -169,7 +170,7 @@ def test_plans_cover_items_evenly_with_hidden_repeats(tmp_path):
 
 def test_hostile_requests_are_refused_and_store_nothing(tmp_path):
     ws = make_workspace(tmp_path, n_items=2)
-    r = create_test(ws, "eval_real", ["good"], "t", raters=2, raters_per_item=1, repeats=0)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=2, raters_per_item=1, repeats=0, **NO_QC)
     spec = load_test(r.root)
     (_, mine), (_, theirs) = r.links
     store = Store(spec)
@@ -415,7 +416,8 @@ def test_webmushra_export_and_import_round_trip(tmp_path):
 def test_cli_create_raters_results(run_cli, tmp_path):
     ws = make_workspace(tmp_path, n_items=2)
     code, out, err = run_cli("--workspace", ws.root, "listen", "create", "--split", "eval_real",
-                             "--models", "good,bad", "--name", "t1", "--raters", "2")
+                             "--models", "good,bad", "--name", "t1", "--raters", "2", "--gold", "0", "--no-trap",
+                             "--no-headphone-check", "--training", "none")
     assert code == 0, err
     assert "2 items x 3 systems" in out
     code, out, _ = run_cli("--workspace", ws.root, "listen", "raters", "t1", "--add", "1", "--url", "http://lab:9000")

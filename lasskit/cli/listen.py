@@ -41,6 +41,11 @@ def create(
     target_lufs: float = typer.Option(-23.0, "--target-lufs", help="Loudness of the playback copies (K-weighted LUFS)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the item sample, hidden ids and rater orders."),
     force: bool = typer.Option(False, "--force", help="Replace an existing test of this name (its ratings are lost)."),
+    gold: int = typer.Option(2, "--gold", help="Known-answer (gold) screens in every rater's session (0: none)."),
+    no_trap: bool = typer.Option(False, "--no-trap", help="No trapping screen (an audible 'count the beeps' instruction)."),
+    no_headphone_check: bool = typer.Option(False, "--no-headphone-check", help="No volume/headphone check page."),
+    training: str = typer.Option("auto", "--training", metavar="auto|none|FILE",
+                                 help="Training page: lasskit's proposed anchors (auto), none, or a CSV audio,query,aspect,level,note."),
 ) -> None:
     """Lay out a test: items, loudness-matched playback copies, hidden names, raters and their links.
 
@@ -54,9 +59,15 @@ def create(
     check_range("--repeats", repeats, 0)
     check_range("--target-lufs", target_lufs, -60.0, -10.0)
     check_range("--seed", seed, 0)
+    check_range("--gold", gold, 0, 20)
+    if training not in ("auto", "none") and not Path(training).is_file():
+        from lasskit.cli.common import option_error
+
+        raise option_error("--training", training, "no such file", "pass auto, none or a CSV file of examples")
     r = create_test(workspace(ctx), split, _names(models), name, items=items, raters_per_item=raters_per_item,
                     raters=raters, repeats=repeats, seed=seed, anchor=not no_anchor, scales_file=scales,
-                    target_lufs=target_lufs, force=force)
+                    target_lufs=target_lufs, force=force, gold=gold, trap=not no_trap,
+                    headphone_check=not no_headphone_check, training=None if training == "none" else training)
     con = console()
     con.print(f"created {r.root}: {r.items} items x {len(r.systems)} systems ({', '.join(r.systems)}) = "
               f"{r.stimuli} stimuli at {r.target_lufs:g} LUFS; {r.raters} raters", soft_wrap=True)
@@ -136,21 +147,34 @@ def results(
     no_plots: bool = typer.Option(False, "--no-plots", help="Skip systems.png and rel_vs_ovl.png."),
     max_repeat_diff: float = typer.Option(1.25, "--max-repeat-diff", help="Flag raters whose hidden repeats differ by more (points)."),
     min_agreement: float = typer.Option(0.3, "--min-agreement", help="Flag raters correlating less with the other raters."),
+    max_fast_share: float = typer.Option(0.2, "--max-fast-share", help="Flag raters answering more often than this before the clip's length was heard."),
+    exclude: str = typer.Option("all", "--exclude", metavar="all|none|RULE,...",
+                                help="Rules whose flagged raters are left out of the second ranking: consistency, agreement, "
+                                     "anchor, no_variation, gold, trap, headphones, fast."),
 ) -> None:
     """Means with 95% intervals, the ranking and how sure it is, rater flags, CSVs and plots.
 
     Example: lasskit listen results t1 --resamples 2000
     """
-    from lasskit.listening.results import QCRule, results_for_test
+    from lasskit.listening.results import RULES, QCRule, results_for_test
 
     check_range("--seed", seed, 0)
+    check_range("--max-fast-share", max_fast_share, 0.0, 1.0)
+    wanted = RULES if exclude == "all" else () if exclude == "none" else tuple(_names([exclude]))
+    unknown = [r for r in wanted if r not in RULES]
+    if unknown:
+        from lasskit.cli.common import option_error
+
+        raise option_error("--exclude", exclude, f"unknown rule(s) {', '.join(unknown)}",
+                           f"use all, none or some of {', '.join(RULES)}")
     check_range("--resamples", resamples, 10)
     check_range("--max-repeat-diff", max_repeat_diff, 0.0)
     check_range("--min-agreement", min_agreement, -1.0, 1.0)
     ws = workspace(ctx)
     root = _test(ctx, test)
     res = results_for_test(root, workspace_root=ws.root, seed=seed, resamples=resamples, plots=not no_plots,
-                           rule=QCRule(max_repeat_diff=max_repeat_diff, min_agreement=min_agreement))
+                           rule=QCRule(max_repeat_diff=max_repeat_diff, min_agreement=min_agreement,
+                                       max_fast_share=max_fast_share, exclude=wanted))
     print_results(res, root / "results")
 
 
@@ -160,12 +184,12 @@ def print_results(res, out_dir: Path) -> None:
 
     con = console()
     c = res.counts
-    con.print(f"{res.test}: {c['answers']} answers from {c['raters']} raters ({c['repeats']} hidden repeats); "
-              f"{c['flagged']} flagged", soft_wrap=True)
+    con.print(f"{res.test}: {c['answers']} answers from {c['raters']} raters ({c['repeats']} hidden repeats, "
+              f"{c['qc_answers']} gold/trap answers); {c['flagged_any']} flagged, {c['flagged']} excluded", soft_wrap=True)
     if c["unattributed"]:
         con.print(f"  {c['unattributed']} answers name stimuli no longer in the test and were left out")
     for title, systems, ranking in (("all raters", res.systems_all, res.ranking_all),
-                                    ("without flagged raters", res.systems_kept, res.ranking_kept)):
+                                    ("without excluded raters", res.systems_kept, res.ranking_kept)):
         if title.startswith("without") and not res.flagged:
             continue
         table = Table(title=f"mean [95% CI], {title}")
@@ -183,9 +207,19 @@ def print_results(res, out_dir: Path) -> None:
             pairs = ", ".join(f"{p['better']} > {p['worse']} in {100 * p['share']:.0f}%" for p in ranking["pairs"])
             con.print(f"  ranking holds in {100 * ranking['holds']:.0f}% of {ranking['resamples']} draws ({pairs})", soft_wrap=True)
     con.print(f"rater flags: {res.rule.describe()}", soft_wrap=True)
+    for rule, raters in res.by_rule.items():
+        if raters:
+            verb = "excluded" if rule in res.rule.exclude else "flagged (kept)"
+            con.print(f"  {rule}: {len(raters)} {verb} ({', '.join(raters)})", soft_wrap=True)
     for r in res.raters:
         if r["flagged"]:
-            con.print(f"  [yellow]flagged[/yellow] {r['rater']}: {escape(r['reasons'])}", soft_wrap=True)
+            word = "[yellow]excluded[/yellow]" if r["excluded"] else "flagged"
+            con.print(f"  {word} {r['rater']}: {escape(r['reasons'])}", soft_wrap=True)
+    if c.get("fast"):
+        worst = sorted(res.fast_by_item, key=lambda x: (-x["fast"], x["item"]))[:3]
+        con.print(f"  {c['fast']} answers came before the clip's length was heard (most: "
+                  + ", ".join(f"{x['item']} {x['fast']}/{x['timed']}" for x in worst) + "; see ratings.csv column fast)",
+                  soft_wrap=True)
     clap = res.clap
     if clap.get("available"):
         for col, e in clap["columns"].items():

@@ -8,6 +8,8 @@ Routes (``TOKEN`` is the secret of a rater's link, ``ID`` a hidden 12-hex-digit 
 - ``GET /api/TOKEN/state`` progress and the next screen (JSON);
 - ``POST /api/TOKEN/start`` the rater has read the instructions;
 - ``POST /api/TOKEN/rate`` one answer ``{position, stimulus, rel, ovl, listened_ms}``;
+- ``POST /api/TOKEN/check`` the volume/headphone check ``{kind: "headphones", answers}`` or that the
+  training page was seen ``{kind: "training"}`` (see :meth:`Store.check`);
 - ``GET /api/TOKEN/audio/ID.wav`` a clip of the rater's own plan (anything else is 404). The file
   is read before anything is sent: a playback copy that cannot be read is answered 404 ("could not
   be loaded") with one line in the server's log, and the play is recorded only once the file was
@@ -34,6 +36,7 @@ from pathlib import Path
 
 from lasskit.errors import LasskitError
 from lasskit.listening.layout import ListenSpec
+from lasskit.listening.scales import WEB_NOTES
 from lasskit.listening.store import Refused, Store
 
 log = logging.getLogger("uvicorn.error")  # uvicorn's own logger: one line, its format
@@ -159,6 +162,7 @@ def create_app(spec: ListenSpec):
         except Refused as exc:
             return refused(exc)
         data["scales"] = spec.data["scales"]
+        data["notes"] = WEB_NOTES
         return JSONResponse(data, headers=no_store)
 
     async def start(request):
@@ -176,6 +180,12 @@ def create_app(spec: ListenSpec):
             data = await run_in_threadpool(store.rate, request.path_params["token"], answer)
         except Refused as exc:
             return refused(exc)
+        return JSONResponse(data, headers=no_store)
+
+    async def check(request):
+        store.rater_of(request.path_params["token"])
+        answer = await read_json(request)
+        data = await run_in_threadpool(store.check, request.path_params["token"], answer)
         return JSONResponse(data, headers=no_store)
 
     async def audio(request):
@@ -197,6 +207,7 @@ def create_app(spec: ListenSpec):
         Route("/api/{token}/state", guarded(state)),
         Route("/api/{token}/start", guarded(start), methods=["POST"]),
         Route("/api/{token}/rate", guarded(rate), methods=["POST"]),
+        Route("/api/{token}/check", guarded(check), methods=["POST"]),
         Route("/api/{token}/audio/{audio}.wav", guarded(audio)),
         Mount("/static", app=StaticFiles(directory=static_dir()), name="static"),
     ]

@@ -194,9 +194,17 @@ def create_test(
     scales_file: str | os.PathLike | None = None,
     target_lufs: float = -23.0,
     force: bool = False,
+    gold: int = 2,
+    trap: bool = True,
+    headphone_check: bool = True,
+    training: str | os.PathLike | None = "auto",
 ) -> CreateReport:
     """Lay out a test (see the module docstring) and register ``raters`` raters (default
     ``raters_per_item``) in its database; returns the report with each rater's token.
+
+    Quality control (:mod:`lasskit.listening.qc`): ``gold`` known-answer screens, a trapping
+    screen (``trap``), the volume/headphone check (``headphone_check``) and the training page
+    (``training``: ``"auto"`` for lasskit's proposal, a CSV file of the team's examples, or None).
 
     Everything is checked before anything is written; the test is built beside its final place
     and swapped in at the end (an existing test is removed only then, with ``force``)."""
@@ -223,6 +231,8 @@ def create_test(
         raise UsageError(f"--repeats {repeats}: must be 0 or more")
     if seed < 0:
         raise UsageError(f"--seed {seed}: must be 0 or more")
+    if not 0 <= gold <= 20:
+        raise UsageError(f"--gold {gold}: must be from 0 to 20")
     if not (isinstance(target_lufs, (int, float)) and math.isfinite(target_lufs) and -60.0 <= target_lufs <= -10.0):
         raise UsageError(f"--target-lufs {target_lufs}: use a level between -60 and -10 LUFS")
     # 2. the inputs: wording, split, every system's outputs
@@ -248,6 +258,16 @@ def create_test(
         more = f" (and {len(missing) - 5} more)" if len(missing) > 5 else ""
         raise UsageError(f"missing outputs: {', '.join(missing[:5])}{more}; run `lasskit separate` for them first")
 
+    from lasskit.listening.qc import propose_training, read_training_csv
+
+    if training is None:
+        examples = None
+    elif str(training) == "auto":
+        examples = propose_training(workspace, chosen, sp, seed)
+    else:
+        examples = read_training_csv(training)
+    qc_options = {"gold": gold, "trap": trap, "headphones": headphone_check, "training": examples}
+
     systems = models + ([ANCHOR] if anchor else [])
     n_items = len(chosen)
     k = min(raters_per_item, raters)
@@ -268,7 +288,7 @@ def create_test(
         raise os_error(exc, parent) from None
     try:
         report = _build(workspace, sp, building, root, name, models, systems, chosen, seed, anchor, scales,
-                        target_lufs, raters_per_item, items_per_rater, repeats, raters)
+                        target_lufs, raters_per_item, items_per_rater, repeats, raters, qc_options)
         if root.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{name}.old-", dir=parent))
             os.replace(root, old / name)
@@ -286,10 +306,11 @@ def create_test(
 
 
 def _build(workspace, sp, building: Path, root: Path, name: str, models, systems, chosen, seed, anchor, scales,
-           target_lufs, raters_per_item, items_per_rater, repeats, raters) -> CreateReport:
+           target_lufs, raters_per_item, items_per_rater, repeats, raters, qc_options) -> CreateReport:
     """Write a complete test into ``building`` (it will become ``root``)."""
     from lasskit import audio
     from lasskit.listening.loudness import match_loudness
+    from lasskit.listening.qc import build_qc
     from lasskit.listening.store import Store
 
     test_items, csv_rows = [], []
@@ -340,6 +361,7 @@ def _build(workspace, sp, building: Path, root: Path, name: str, models, systems
         },
         "scales": scales,
         "items": test_items,
+        "qc": build_qc(building, seed, target_lufs, **qc_options),
     }
     write_text(building / TEST_JSON, json.dumps(data, indent=1, ensure_ascii=False) + "\n")
     report.stimuli = len(csv_rows)

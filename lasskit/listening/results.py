@@ -19,10 +19,19 @@ Quality control, per rater (:class:`QCRule` holds the thresholds):
   ``max_anchor_gap`` (0.0: the mixture judged as relevant as the best separation) when the
   panel's median gap is at least ``min_panel_gap`` (1.0), i.e. when the panel clearly hears the
   difference, over at least ``min_anchor_items`` (2) items;
-- no variation: every score the same over at least ``min_shared`` answers.
+- no variation: every score the same over at least ``min_shared`` answers;
+- gold: any answer to a known-answer screen outside its allowed REL range; trap: any answer to the
+  trapping screen other than the number it asks for; headphones: the rater's headphone check
+  failed (see :mod:`lasskit.listening.qc`; raters without a check, e.g. imported ones, are not
+  judged on it);
+- listening time: an answer is *fast* when the rater listened for less than the clip's length
+  (less 0.25 s) before answering (``listened_ms``; webMUSHRA's ``rating_time`` for imports);
+  flagged when more than ``max_fast_share`` (0.2) of at least ``min_fast_answers`` (3) timed
+  answers are fast. Fast answers are also counted per item.
 
-A rater is flagged when any rule fires; the results are given with all raters and without the
-flagged ones.
+A rater is flagged when any rule fires; ``exclude`` names the rules whose flags exclude the rater
+(default: every rule). The results are given with all raters and without the excluded ones, and
+the raters excluded by each rule are listed.
 
 Intervals: a two-way percentile bootstrap over items and raters. Draw ``b`` picks ``I`` items
 and ``R`` raters with replacement (multiplicities ``w_i``, ``v_r``, from
@@ -56,6 +65,10 @@ from lasskit.listening.layout import ANCHOR, ListenSpec
 from lasskit.scoring.reports import _json_safe
 
 
+RULES = ("consistency", "agreement", "anchor", "no_variation", "gold", "trap", "headphones", "fast")
+FAST_TOLERANCE_MS = 250
+
+
 @dataclass
 class QCRule:
     max_repeat_diff: float = 1.25
@@ -65,13 +78,20 @@ class QCRule:
     max_anchor_gap: float = 0.0
     min_panel_gap: float = 1.0
     min_anchor_items: int = 2
+    max_fast_share: float = 0.2
+    min_fast_answers: int = 3
+    exclude: tuple[str, ...] = RULES
 
     def describe(self) -> str:
-        return (f"flagged when any holds: mean repeat difference > {self.max_repeat_diff} "
-                f"(>= {self.min_repeats} repeats); correlation with the other raters < {self.min_agreement} "
-                f"(>= {self.min_shared} shared stimuli); REL(best system) - REL(mixture) <= {self.max_anchor_gap} "
-                f"while the panel's median gap >= {self.min_panel_gap} (>= {self.min_anchor_items} items); "
-                f"the same score everywhere (>= {self.min_shared} answers)")
+        return (f"flagged when any holds: consistency (mean repeat difference > {self.max_repeat_diff}, "
+                f">= {self.min_repeats} repeats); agreement (correlation with the other raters < {self.min_agreement}, "
+                f">= {self.min_shared} shared stimuli); anchor (REL(best system) - REL(mixture) <= {self.max_anchor_gap} "
+                f"while the panel's median gap >= {self.min_panel_gap}, >= {self.min_anchor_items} items); "
+                f"no_variation (the same score everywhere, >= {self.min_shared} answers); gold (a known-answer "
+                f"screen answered outside its range); trap (the trapping screen answered wrongly); headphones "
+                f"(headphone check failed); fast (> {100 * self.max_fast_share:.0f}% of answers given before the "
+                f"clip's length was heard, >= {self.min_fast_answers} answers); excluding: "
+                f"{', '.join(self.exclude) if self.exclude else 'none'}")
 
 
 @dataclass
@@ -79,7 +99,7 @@ class Results:
     test: str
     rule: QCRule
     raters: list[dict]
-    flagged: list[str]
+    flagged: list[str]  # raters excluded (a rule in rule.exclude fired)
     systems_all: list[dict]
     systems_kept: list[dict]
     ranking_all: dict
@@ -88,6 +108,8 @@ class Results:
     counts: dict
     ratings: list[dict] = field(repr=False, default_factory=list)
     files: list[Path] = field(default_factory=list)
+    by_rule: dict[str, list[str]] = field(default_factory=dict)  # rule -> raters it flags
+    fast_by_item: list[dict] = field(default_factory=list)
 
 
 def _nanmean(x) -> float:
@@ -116,6 +138,7 @@ def spearman(a, b) -> float:
 def rating_rows(spec: ListenSpec, raw: list[dict]) -> list[dict]:
     """Answers joined with their item, system, mixture and query."""
     table = spec.stimulus_table()
+    seconds = {it["item"]: it.get("seconds") for it in spec.items}
     out = []
     for r in raw:
         s = table.get(r["stimulus"])
@@ -126,15 +149,39 @@ def rating_rows(spec: ListenSpec, raw: list[dict]) -> list[dict]:
             "item": s["item"], "mixture": s["mixture"], "query": s["query"], "system": s["system"],
             "stimulus": r["stimulus"], "repeat": int(r["repeat"]), "rel": int(r["rel"]), "ovl": int(r["ovl"]),
             "score": (int(r["rel"]) + int(r["ovl"])) / 2, "listened_ms": r.get("listened_ms"),
-            "created": r.get("created", ""),
+            "created": r.get("created", ""), "fast": _fast(r.get("listened_ms"), seconds.get(s["item"])),
         })
     return out
 
 
-def rater_qc(rows: list[dict], systems: list[str], rule: QCRule) -> list[dict]:
+def _fast(listened_ms, seconds) -> int | str:
+    """1 when the answer came after less listening than the clip lasts, 0 when not, "" unknown."""
+    if listened_ms is None or not seconds:
+        return ""
+    return int(int(listened_ms) < 1000 * float(seconds) - FAST_TOLERANCE_MS)
+
+
+def qc_answers(spec: ListenSpec, raw: list[dict]) -> list[dict]:
+    """The answers to gold and trapping screens, judged: ``{rater, rule, stimulus, rel, ovl, passed}``."""
+    from lasskit.listening.qc import judge
+
+    qc = spec.data.get("qc", {})
+    out = []
+    for r in raw:
+        verdict = judge(qc, r["stimulus"], int(r["rel"]), int(r["ovl"]))
+        if verdict is not None:
+            out.append({"rater": r["rater"], "rule": verdict[0], "stimulus": r["stimulus"], "rel": int(r["rel"]),
+                        "ovl": int(r["ovl"]), "passed": int(verdict[1])})
+    return out
+
+
+def rater_qc(rows: list[dict], systems: list[str], rule: QCRule, qc_rows: list[dict] | None = None,
+             checks: list[dict] | None = None) -> list[dict]:
     """Per-rater statistics and flags (see the module docstring)."""
+    qc_rows, checks = qc_rows or [], checks or []
     primary = [r for r in rows if not r["repeat"]]
-    raters = sorted({r["rater"] for r in rows})
+    raters = sorted({r["rater"] for r in rows} | {q["rater"] for q in qc_rows})
+    headphones = {c["rater"]: c["passed"] for c in checks if c["kind"] == "headphones"}
     # panel means per stimulus and the panel's best system
     by_stim: dict[str, list[tuple[str, float]]] = {}
     for r in primary:
@@ -162,7 +209,14 @@ def rater_qc(rows: list[dict], systems: list[str], rule: QCRule) -> list[dict]:
             gaps = [v[best] - v[ANCHOR] for v in per_item.values() if best in v and ANCHOR in v]
         scores = [r["score"] for r in first.values()]
         listened = [r["listened_ms"] for r in mine if r["listened_ms"] is not None]
+        timed = [r["fast"] for r in mine if r["fast"] != ""]
+        golds = [q["passed"] for q in qc_rows if q["rater"] == rater and q["rule"] == "gold"]
+        traps = [q["passed"] for q in qc_rows if q["rater"] == rater and q["rule"] == "trap"]
         stats.append({
+            "gold_answers": len(golds), "gold_failed": len(golds) - sum(golds),
+            "trap_answers": len(traps), "trap_failed": len(traps) - sum(traps),
+            "headphones": {1: "passed", 0: "failed"}.get(headphones.get(rater), ""),
+            "timed": len(timed), "fast": sum(timed), "fast_share": sum(timed) / len(timed) if timed else math.nan,
             "rater": rater, "source": mine[0]["source"] if mine else "", "answers": len(mine),
             "primary": len(first), "mean_rel": _nanmean([r["rel"] for r in first.values()]),
             "mean_ovl": _nanmean([r["ovl"] for r in first.values()]),
@@ -175,19 +229,29 @@ def rater_qc(rows: list[dict], systems: list[str], rule: QCRule) -> list[dict]:
     gaps = [s["anchor_gap"] for s in stats if s["anchor_items"] >= rule.min_anchor_items and math.isfinite(s["anchor_gap"])]
     panel_gap = float(np.median(gaps)) if gaps else math.nan
     for s in stats:
-        reasons = []
+        reasons: dict[str, str] = {}
         if s["repeats"] >= rule.min_repeats and s["repeat_diff"] > rule.max_repeat_diff:
-            reasons.append(f"inconsistent (repeats differ by {s['repeat_diff']:.2f})")
+            reasons["consistency"] = f"inconsistent (repeats differ by {s['repeat_diff']:.2f})"
         if s["shared"] >= rule.min_shared and math.isfinite(s["agreement"]) and s["agreement"] < rule.min_agreement:
-            reasons.append(f"disagrees with the panel (r = {s['agreement']:.2f})")
+            reasons["agreement"] = f"disagrees with the panel (r = {s['agreement']:.2f})"
         if (s["anchor_items"] >= rule.min_anchor_items and math.isfinite(panel_gap) and panel_gap >= rule.min_panel_gap
                 and s["anchor_gap"] <= rule.max_anchor_gap):
-            reasons.append(f"mixture rated as relevant as the best system (gap {s['anchor_gap']:.2f}, panel {panel_gap:.2f})")
+            reasons["anchor"] = f"mixture rated as relevant as the best system (gap {s['anchor_gap']:.2f}, panel {panel_gap:.2f})"
         if s["primary"] >= rule.min_shared and s["std_score"] == 0:
-            reasons.append("the same score for everything")
+            reasons["no_variation"] = "the same score for everything"
+        if s["gold_failed"]:
+            reasons["gold"] = f"failed {s['gold_failed']} of {s['gold_answers']} known-answer screens"
+        if s["trap_failed"]:
+            reasons["trap"] = "answered the trapping screen wrongly"
+        if s["headphones"] == "failed":
+            reasons["headphones"] = "failed the headphone check"
+        if s["timed"] >= rule.min_fast_answers and s["fast_share"] > rule.max_fast_share:
+            reasons["fast"] = f"{s['fast']} of {s['timed']} answers before the clip's length was heard"
         s["panel_anchor_gap"] = panel_gap
+        s["rules"] = ",".join(reasons)
         s["flagged"] = bool(reasons)
-        s["reasons"] = "; ".join(reasons)
+        s["excluded"] = any(k in rule.exclude for k in reasons)
+        s["reasons"] = "; ".join(reasons.values())
     return stats
 
 
@@ -291,23 +355,33 @@ def clap_agreement(spec: ListenSpec, workspace_root: Path | None, rows: list[dic
 
 
 def compute_results(spec: ListenSpec, raw: list[dict], *, workspace_root: Path | None = None,
-                    rule: QCRule | None = None, seed: int = 0, resamples: int = 1000) -> Results:
+                    rule: QCRule | None = None, seed: int = 0, resamples: int = 1000,
+                    checks: list[dict] | None = None) -> Results:
     """Everything ``lasskit listen results`` reports, from the raw answers."""
     rule = rule or QCRule()
     if resamples < 10:
         raise UsageError(f"--resamples {resamples}: use at least 10")
     rows = rating_rows(spec, raw)
+    qc_rows = qc_answers(spec, raw)
     systems = spec.systems
-    qc = rater_qc(rows, systems, rule)
-    flagged = [s["rater"] for s in qc if s["flagged"]]
+    qc = rater_qc(rows, systems, rule, qc_rows, checks)
+    flagged = [s["rater"] for s in qc if s["excluded"]]
+    by_rule = {k: [s["rater"] for s in qc if k in s["rules"].split(",")] for k in RULES}
     kept_rows = [r for r in rows if r["rater"] not in set(flagged)]
+    fast_items: dict[str, list[int]] = {}
+    for r in rows:
+        if r["fast"] != "":
+            fast_items.setdefault(r["item"], []).append(r["fast"])
+    fast_by_item = [{"item": k, "timed": len(v), "fast": sum(v)} for k, v in sorted(fast_items.items())]
     sys_all, rank_all = bootstrap_systems(rows, systems, seed=seed, resamples=resamples)
     sys_kept, rank_kept = bootstrap_systems(kept_rows, systems, seed=seed, resamples=resamples)
     counts = {"answers": len(rows), "raters": len(qc), "flagged": len(flagged),
-              "unattributed": len(raw) - len(rows), "repeats": sum(r["repeat"] for r in rows),
-              "items": len(spec.items)}
+              "flagged_any": sum(s["flagged"] for s in qc), "qc_answers": len(qc_rows),
+              "unattributed": len(raw) - len(rows) - len(qc_rows), "repeats": sum(r["repeat"] for r in rows),
+              "fast": sum(r["fast"] == 1 for r in rows), "items": len(spec.items)}
     return Results(spec.name, rule, qc, flagged, sys_all, sys_kept, rank_all, rank_kept,
-                   clap_agreement(spec, workspace_root, kept_rows), counts, rows)
+                   clap_agreement(spec, workspace_root, kept_rows), counts, rows, by_rule=by_rule,
+                   fast_by_item=fast_by_item)
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -347,7 +421,7 @@ def write_results(res: Results, out_dir: Path, plots: bool = True) -> list[Path]
     out_dir.mkdir(parents=True, exist_ok=True)
     files = []
     cols = ["rater", "source", "position", "item", "mixture", "query", "system", "stimulus", "repeat",
-            "rel", "ovl", "score", "listened_ms", "created"]
+            "rel", "ovl", "score", "listened_ms", "fast", "created"]
     files.append(write_text(out_dir / "ratings.csv", _csv(res.ratings, cols)))
     sys_cols = ["raters_used", "system", "anchor", "rank", "ratings", "items", "raters",
                 "rel", "rel_lo", "rel_hi", "ovl", "ovl_lo", "ovl_hi", "score", "score_lo", "score_hi"]
@@ -355,11 +429,12 @@ def write_results(res: Results, out_dir: Path, plots: bool = True) -> list[Path]
         _system_rows(res.systems_all, "all") + _system_rows(res.systems_kept, "unflagged"), sys_cols)))
     rater_cols = ["rater", "source", "answers", "primary", "mean_rel", "mean_ovl", "std_score", "repeats",
                   "repeat_diff", "shared", "agreement", "anchor_items", "anchor_gap", "panel_anchor_gap",
-                  "median_listen_s", "flagged", "reasons"]
+                  "median_listen_s", "gold_answers", "gold_failed", "trap_answers", "trap_failed", "headphones",
+                  "timed", "fast", "fast_share", "rules", "flagged", "excluded", "reasons"]
     files.append(write_text(out_dir / "raters.csv", _csv(res.raters, rater_cols)))
     summary = {
         "test": res.test, "counts": res.counts, "rule": asdict(res.rule), "rule_text": res.rule.describe(),
-        "flagged": res.flagged,
+        "flagged": res.flagged, "excluded": res.flagged, "by_rule": res.by_rule, "fast_by_item": res.fast_by_item,
         "all_raters": {"systems": res.systems_all, "ranking": res.ranking_all},
         "unflagged_raters": {"systems": res.systems_kept, "ranking": res.ranking_kept},
         "clap": res.clap,
@@ -430,9 +505,11 @@ def results_for_test(root: Path, *, workspace_root: Path | None = None, rule: QC
     spec = load_test(root)
     if not spec.db_path.is_file():
         raise UsageError(f"{spec.db_path}: no ratings database; serve the test first (`lasskit listen serve {spec.name}`)")
-    raw = Store(spec).all_ratings()
+    store = Store(spec)
+    raw, checks = store.all_ratings(), store.all_checks()
     if not raw:
         raise UsageError(f"{spec.db_path}: no answers yet; send the raters their links (`lasskit listen raters {spec.name}`)")
-    res = compute_results(spec, raw, workspace_root=workspace_root, rule=rule, seed=seed, resamples=resamples)
+    res = compute_results(spec, raw, workspace_root=workspace_root, rule=rule, seed=seed, resamples=resamples,
+                          checks=checks)
     write_results(res, out_dir or (Path(root) / "results"), plots=plots)
     return res

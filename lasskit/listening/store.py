@@ -10,7 +10,10 @@ Tables:
 - ``plays(rater, stimulus, first)``: audio delivered to a rater (recorded only once the file was
   read for the response: a request that fails records nothing, and a rating needs its clip played);
 - ``ratings(rater, position, stimulus, rel, ovl, repeat, listened_ms, created)``: one row an
-  answer, ``rel`` and ``ovl`` integers 1-5 (also enforced by CHECK constraints).
+  answer, ``rel`` and ``ovl`` integers 1-5 (also enforced by CHECK constraints);
+- ``checks(rater, kind, value, passed, created)``: the rater's volume/headphone check (``kind``
+  ``headphones``: the answers as JSON, ``passed`` 0/1) and that the training page was seen
+  (``training``); see :mod:`lasskit.listening.qc`.
 
 Errors of the file itself reach the user as one line naming it (:class:`~lasskit.errors.UsageError`
 for a damaged, truncated or foreign file; :class:`~lasskit.errors.WorkError` when another process
@@ -24,7 +27,9 @@ broken with ``numpy.random.default_rng([seed, k])``), so each item reaches ``rat
 raters when ``raters = raters_per_item * items / items_per_rater``. Their screens (every stimulus
 of every item) are shuffled with the same generator; then ``repeats`` screens are drawn and a copy
 of each is inserted at a random later place, at least three other screens after its original
-where the session is long enough (else at its end).
+where the session is long enough (else at its end). Finally the test's gold and trapping screens
+(:func:`lasskit.listening.qc.qc_screens`) are inserted at random places after the second screen
+(plan rows with item ``qc``).
 
 Validation of an answer (:meth:`Store.rate`): the token must be a rater's; the position must be
 that rater's next unanswered screen and the stimulus the one planned there; the clip must have
@@ -80,6 +85,14 @@ CREATE TABLE IF NOT EXISTS ratings (
     created TEXT NOT NULL,
     PRIMARY KEY (rater, position)
 );
+CREATE TABLE IF NOT EXISTS checks (
+    rater TEXT NOT NULL REFERENCES raters(rater),
+    kind TEXT NOT NULL,
+    value TEXT NOT NULL,
+    passed INTEGER,
+    created TEXT NOT NULL,
+    PRIMARY KEY (rater, kind)
+);
 """
 
 MAX_LISTENED_MS = 24 * 3600 * 1000
@@ -133,6 +146,15 @@ class Store:
         self._refs = {it["item"]: it["reference"] for it in spec.items}
         self._ref_items = {it["reference"]: it for it in spec.items}
         self._items = {it["item"]: it for it in spec.items}
+        self.qc = spec.data.get("qc", {})
+        from lasskit.listening.qc import qc_audio_ids, qc_screens
+
+        self._qc_screens = {q["stimulus"]: q for q in qc_screens(self.qc)}
+        self._qc_audio = qc_audio_ids(self.qc)
+        self._seconds = {sid: float(it.get("seconds", 0) or 0) for it in spec.items for sid in it["stimuli"].values()}
+        self._seconds.update({g["stimulus"]: float(g.get("seconds", 0)) for g in self.qc.get("gold", [])})
+        if self.qc.get("trap"):
+            self._seconds[self.qc["trap"]["stimulus"]] = float(self.qc["trap"].get("seconds", 0))
 
     @contextmanager
     def connect(self):
@@ -200,7 +222,12 @@ class Store:
             lo = min(cur + 4, len(seq))
             seq.insert(int(rng.integers(lo, len(seq) + 1)), (key, True))
         where = {key: pos for pos, (key, rep) in enumerate(seq) if not rep}
-        return [(screens[key][0], screens[key][1], where[key] if rep else None) for key, rep in seq]
+        plan = [(screens[key][0], screens[key][1], where[key] if rep else None) for key, rep in seq]
+        for q in self._qc_screens.values():  # gold and trap screens, never among the first two
+            at = int(rng.integers(min(2, len(plan)), len(plan) + 1))
+            plan.insert(at, (q["stimulus"], "qc", None))
+            plan = [(sid, it, None if rep is None else rep + (rep >= at)) for sid, it, rep in plan]
+        return plan
 
     def rater_of(self, token: str) -> Rater:
         if not isinstance(token, str) or not (8 <= len(token) <= 64):
@@ -220,21 +247,84 @@ class Store:
         return self.state(token)
 
     def state(self, token: str) -> dict:
-        """What the rater's page shows: progress and the next screen (or ``finished``)."""
+        """What the rater's page shows: progress, the time left, what is pending before the screens
+        (``checks``: the volume/headphone check, ``training``: the training page) and the next
+        screen (or ``finished``). The answers of checks and gold items never leave the server."""
         r = self.rater_of(token)
         with self.connect() as con:
             total = con.execute("SELECT COUNT(*) FROM plan WHERE rater = ?", (r.rater,)).fetchone()[0]
             done = con.execute("SELECT COUNT(*) FROM ratings WHERE rater = ?", (r.rater,)).fetchone()[0]
+            left = [sid for (sid,) in con.execute(
+                "SELECT stimulus FROM plan WHERE rater = ? AND position NOT IN "
+                "(SELECT position FROM ratings WHERE rater = ?) ORDER BY position", (r.rater, r.rater))]
             nxt = con.execute(
                 "SELECT position, stimulus, item FROM plan WHERE rater = ? AND position NOT IN "
                 "(SELECT position FROM ratings WHERE rater = ?) ORDER BY position LIMIT 1", (r.rater, r.rater)).fetchone()
+            checks = {k for (k,) in con.execute("SELECT kind FROM checks WHERE rater = ?", (r.rater,))}
+        pending = None
+        if nxt is not None:
+            if self.qc.get("headphones") and "headphones" not in checks:
+                pending = "checks"
+            elif self.qc.get("training") and "training" not in checks:
+                pending = "training"
+        seconds = sum(2 * self._seconds.get(sid, 5.0) + 8.0 for sid in left)
+        seconds += 90.0 * (pending == "checks") + 60.0 * (pending in ("checks", "training"))
         out = {"rater": r.rater, "started": r.started is not None, "total": total, "done": done,
-               "finished": nxt is None, "screen": None}
+               "finished": nxt is None, "screen": None, "pending": pending,
+               "minutes_left": max(1, round(seconds / 60)) if nxt is not None else 0}
+        if pending == "checks":
+            hp = self.qc["headphones"]
+            out["checks"] = {"calibration": hp["calibration"], "trials": [t["clip"] for t in hp["trials"]]}
+        if self.qc.get("training"):
+            out["training"] = [{k: ex[k] for k in ("audio", "query", "aspect", "level", "note")}
+                               for ex in self.qc["training"]]
         if nxt is not None:
             position, stimulus, item = nxt
-            out["screen"] = {"position": position, "stimulus": stimulus, "reference": self._refs[item],
-                             "query": self._items[item]["query"]}
+            if item == "qc":
+                query, ref = self._qc_screens[stimulus]["query"], None
+            else:
+                query, ref = self._items[item]["query"], self._refs[item]
+            out["screen"] = {"position": position, "stimulus": stimulus, "reference": ref, "query": query,
+                             "seconds": self._seconds.get(stimulus)}
         return out
+
+    def check(self, token: str, answer: object) -> dict:
+        """Record the volume/headphone check ``{kind: "headphones", answers: [1-3, ...]}`` (once; the
+        server scores it) or that the training page was seen ``{kind: "training"}``."""
+        import json
+
+        r = self.rater_of(token)
+        if not isinstance(answer, dict) or answer.get("kind") not in ("headphones", "training"):
+            raise Refused(400, "send {kind: headphones, answers: [...]} or {kind: training}")
+        kind = answer["kind"]
+        if set(answer) - {"kind", "answers"}:
+            raise Refused(400, "unexpected field(s)")
+        passed = None
+        value = "seen"
+        if kind == "headphones":
+            hp = self.qc.get("headphones")
+            if not hp:
+                raise Refused(404, "this test has no headphone check")
+            got = answer.get("answers")
+            if (not isinstance(got, list) or len(got) != len(hp["trials"])
+                    or not all(type(a) is int and 1 <= a <= 3 for a in got)):
+                raise Refused(400, f"answers must be {len(hp['trials'])} whole numbers from 1 to 3")
+            right = sum(a == t["answer"] for a, t in zip(got, hp["trials"]))
+            passed = int(right >= int(hp["pass"]))
+            value = json.dumps({"answers": got, "right": right})
+        elif not self.qc.get("training"):
+            raise Refused(404, "this test has no training page")
+        with self.connect() as con:
+            con.execute("INSERT OR IGNORE INTO checks VALUES (?, ?, ?, ?, ?)", (r.rater, kind, value, passed, _now()))
+        return self.state(token)
+
+    def all_checks(self) -> list[dict]:
+        """Every rater's recorded checks: ``{rater, kind, value, passed}``."""
+        with self.connect() as con:
+            if con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'checks'").fetchone() is None:
+                return []  # a database from before the checks existed
+            rows = con.execute("SELECT rater, kind, value, passed FROM checks ORDER BY rater, kind").fetchall()
+        return [{"rater": a, "kind": b, "value": c, "passed": d} for a, b, c, d in rows]
 
     def audio_file(self, token: str, audio_id: str):
         """The file behind ``audio_id`` when it is in this rater's plan (a stimulus or a reference).
@@ -242,6 +332,8 @@ class Store:
         r = self.rater_of(token)
         if not isinstance(audio_id, str) or len(audio_id) != 12:
             raise Refused(404, "no such clip")
+        if audio_id in self._qc_audio and audio_id not in self._qc_screens:
+            return self.spec.audio_path(audio_id)  # check and training clips: every rater's
         with self.connect() as con:
             if audio_id in self._ref_items:
                 it = self._ref_items[audio_id]
@@ -297,6 +389,10 @@ class Store:
                     "(SELECT position FROM ratings WHERE rater = ?)", (r.rater, r.rater)).fetchone()[0]
                 if nxt != position:
                     raise Refused(409, "this screen is already answered or not yet due; reload the page")
+                for kind in ("headphones", "training"):
+                    if self.qc.get(kind) and con.execute("SELECT 1 FROM checks WHERE rater = ? AND kind = ?",
+                                                         (r.rater, kind)).fetchone() is None:
+                        raise Refused(409, "finish the check and training pages first; reload the page")
                 played = con.execute("SELECT 1 FROM plays WHERE rater = ? AND stimulus = ?",
                                      (r.rater, stimulus)).fetchone()
                 if played is None:
@@ -328,19 +424,21 @@ class Store:
         return [{"rater": a, "source": b, "token": c, "planned": d, "answered": e, "label": f or ""}
                 for a, b, c, d, e, f in rows]
 
-    def import_ratings(self, label: str, answers: list[tuple[str, int, int]]) -> str:
-        """Add an imported rater (``source='webmushra'``) with answers ``(stimulus, rel, ovl)`` in
-        order; a stimulus answered a second time counts as a repeat. Returns the rater id."""
-        for stimulus, rel, ovl in answers:
-            if stimulus not in self._stimuli or not (1 <= rel <= 5 and 1 <= ovl <= 5):
+    def import_ratings(self, label: str, answers: list[tuple]) -> str:
+        """Add an imported rater (``source='webmushra'``) with answers ``(stimulus, rel, ovl[, ms])`` in
+        order (``ms``: time on the page, stored as ``listened_ms``); a stimulus answered a second time
+        counts as a repeat. Returns the rater id."""
+        for stimulus, rel, ovl, *_ in answers:
+            if (stimulus not in self._stimuli and stimulus not in self._qc_screens) or not (1 <= rel <= 5 and 1 <= ovl <= 5):
                 raise ValueError(f"bad imported answer {stimulus!r} {rel} {ovl}")
         rater, _ = self.add_rater(source="webmushra", label=label)
         seen: set[str] = set()
         with self.connect() as con:
             con.execute("BEGIN IMMEDIATE")
-            for pos, (stimulus, rel, ovl) in enumerate(answers):
+            for pos, (stimulus, rel, ovl, *ms) in enumerate(answers):
+                listened = ms[0] if ms and ms[0] is not None else None
                 con.execute("INSERT INTO ratings VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            (rater, pos, stimulus, rel, ovl, int(stimulus in seen), None, _now()))
+                            (rater, pos, stimulus, rel, ovl, int(stimulus in seen), listened, _now()))
                 seen.add(stimulus)
             con.execute("COMMIT")
         return rater

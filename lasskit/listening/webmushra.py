@@ -154,8 +154,8 @@ def _rating(value: str) -> int | None:
     return int(value) if value in {"1", "2", "3", "4", "5"} else None
 
 
-def read_lss_csv(path: Path) -> list[tuple[str, str, str, str, int | None, int | None]]:
-    """``(session key, rater label, trial id, stimulus, rel, ovl)`` rows of a webMUSHRA ``lss.csv``
+def read_lss_csv(path: Path) -> list[tuple[str, str, str, str, int | None, int | None, int | None]]:
+    """``(session key, rater label, trial id, stimulus, rel, ovl, rating_time ms)`` rows of a webMUSHRA ``lss.csv``
     (ratings None for NA); see the module docstring for how sessions are told apart."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
@@ -177,6 +177,7 @@ def read_lss_csv(path: Path) -> list[tuple[str, str, str, str, int | None, int |
         raise UsageError(f"{path}: no questionnaire column identifies the raters; use the exported "
                          "configuration (its finish page asks for a rater name)")
     r1, r2, st = header.index("stimuli_rating1"), header.index("stimuli_rating2"), header.index("stimuli")
+    rt = header.index("rating_time") if "rating_time" in header else None
     out = []
     session, label_before, pages = 0, None, set()
     for row in rows[1:]:
@@ -194,7 +195,9 @@ def read_lss_csv(path: Path) -> list[tuple[str, str, str, str, int | None, int |
             pages.add(page)
             key = f"run:{session}"
         label_before = label
-        out.append((key, label, page, row[st].strip(), _rating(row[r1]), _rating(row[r2])))
+        ms = row[rt].strip() if rt is not None else ""
+        out.append((key, label, page, row[st].strip(), _rating(row[r1]), _rating(row[r2]),
+                    int(ms) if ms.isdigit() and len(ms) < 10 else None))
     return out
 
 
@@ -204,11 +207,13 @@ def import_webmushra(spec: ListenSpec, paths: list[str | Path]) -> ImportReport:
 
     from lasskit.listening.store import Store
 
-    known = spec.stimulus_table()
+    from lasskit.listening.qc import qc_screens
+
+    known = set(spec.stimulus_table()) | {q["stimulus"] for q in qc_screens(spec.data.get("qc", {}))}
     report = ImportReport()
     sessions: dict[tuple[str, str], dict] = {}  # (file, session key) -> {label, answers, rows}
     for path in paths:
-        for key, label, page, stimulus, rel, ovl in read_lss_csv(Path(path)):
+        for key, label, page, stimulus, rel, ovl, ms in read_lss_csv(Path(path)):
             s = sessions.setdefault((str(path), key), {"label": label, "answers": [], "rows": []})
             s["rows"].append(f"{label}\t{page}\t{stimulus}\t{rel}\t{ovl}")
             if stimulus not in known:
@@ -217,7 +222,7 @@ def import_webmushra(spec: ListenSpec, paths: list[str | Path]) -> ImportReport:
             if rel is None or ovl is None:
                 report.skipped_na += 1
                 continue
-            s["answers"].append((stimulus, rel, ovl))
+            s["answers"].append((stimulus, rel, ovl, ms))
     store = Store(spec)
     store.init()
     done = {label.rsplit("#", 1)[-1] for label in store.imported_labels() if label}
