@@ -68,15 +68,18 @@ def label(
     if labeler is None:
         raise UsageError("no class vocabulary: pass --vocabulary FSD50K.ground_truth/vocabulary.csv or "
                          "--ontology ontology.json (or set paths.fsd50k in lasskit.yaml)")
+    model = None
+    if clap:  # the CLAP weights are found and loaded before the manifest is touched (a refusal changes nothing)
+        from lasskit.models.clap_model import load_clap_model
+
+        model = load_clap_model(checkpoint, tokenizer, device)
     report = label_manifest(path, labeler)
     con = console()
     con.print(f"{path}: {report.clips} clip(s); " + report.notes()[0].removeprefix("labels: "))
     written = report.written
-    if clap:
+    if model is not None:
         from lasskit.labels.clap import clap_label_manifest, class_names
-        from lasskit.models.clap_model import load_clap_model
 
-        model = load_clap_model(checkpoint, tokenizer, device)
         done, without, changed = clap_label_manifest(path, class_names(labeler.vocabulary), model,
                                                      replace_derived=replace_derived, top_k=top_k,
                                                      min_score=min_score, path=clap_path)

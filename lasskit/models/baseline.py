@@ -53,7 +53,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lasskit.errors import UsageError, WorkError
+from lasskit.errors import LasskitError, UsageError, WorkError
 from lasskit.models.base import TrainableModel
 
 SEPARATOR_PREFIX = "ss_model."
@@ -72,9 +72,11 @@ def load_checkpoint_state(path: str | Path) -> dict:
     import torch
 
     path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{path}: is a folder, not a checkpoint file; give the checkpoint file inside it")
     if not path.is_file():
-        raise UsageError(f"{path}: checkpoint not found; pass --checkpoint PATH or run "
-                         "`lasskit models download dcase2024-baseline`")
+        raise UsageError(f"{path}: checkpoint not found; check the path, or run "
+                         "`lasskit models download dcase2024-baseline` for the released one")
 
     def unreadable(exc: BaseException) -> WorkError:
         return WorkError(f"{path}: not a readable PyTorch checkpoint: {_why_unreadable(path, exc)}; "
@@ -88,7 +90,9 @@ def load_checkpoint_state(path: str | Path) -> dict:
             if not stubs:
                 raise unreadable(exc) from None
             obj = _torch_load(path, stub_globals=stubs)
-    except (RuntimeError, EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
+    except LasskitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - torch reads any bytes as a pickle: KeyError, IndexError ...
         raise unreadable(exc) from None
     if isinstance(obj, dict) and isinstance(obj.get("state_dict"), dict):
         obj = obj["state_dict"]
@@ -103,6 +107,9 @@ def _torch_load(path: Path, stub_globals: Sequence[str] = ()):
     import torch
 
     stubs = [(_stub_class(name), name) for name in stub_globals]
+    if not _utf8_name(path):  # torch's C++ reader takes UTF-8 names only: read through a Python file
+        with open(path, "rb") as fh, torch.serialization.safe_globals(stubs):
+            return torch.load(fh, map_location="cpu", weights_only=True)
     try:
         with torch.serialization.safe_globals(stubs):
             return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
@@ -116,6 +123,15 @@ def _torch_load(path: Path, stub_globals: Sequence[str] = ()):
             raise WorkError(f"{path}: cannot read this checkpoint without running its code; "
                             "use the released baseline checkpoint or a plain state dict") from None
         raise
+
+
+def _utf8_name(path: Path) -> bool:
+    """False for a file name that is not valid UTF-8 (undecodable bytes kept as surrogates)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _unsafe_globals(path: Path) -> list[str]:
@@ -159,7 +175,7 @@ def _checkpoint_fix(path: Path) -> str:
         cached = False
     if cached:
         return f"remove it and run `lasskit models download {_weight_name(path.name)}` to download it again"
-    return "pass --checkpoint a complete checkpoint file written by torch.save (or the released one)"
+    return "give a complete checkpoint file written by torch.save (or the released one)"
 
 
 def _weight_name(filename: str) -> str:

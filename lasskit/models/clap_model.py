@@ -36,6 +36,8 @@ def find_clap_checkpoint(checkpoint: str | os.PathLike | None = None, cache: str
 
     if checkpoint:
         path = Path(checkpoint).expanduser()
+        if path.is_dir():
+            raise UsageError(f"{path}: is a folder, not a checkpoint file; give the checkpoint file inside it")
         if not path.is_file():
             raise UsageError(f"{path}: checkpoint not found; {DOWNLOAD_HELP}")
         return path

@@ -68,7 +68,9 @@ def clap_model(options: ScoreOptions):
 
 def check_weights(targets: list, options: ScoreOptions) -> None:
     """Before any scoring: when a target needs CLAP (``options.clap``, or a split without
-    references), the CLAP weights must be findable; else one :class:`UsageError` saying what to run."""
+    references), the CLAP model is found and loaded (weights, tokenizer, device) here, so that a
+    refusal comes before anything is written (digest caches, scores); else one
+    :class:`UsageError` saying what to run."""
     from lasskit.csvfile import open_csv
     from lasskit.models.clap_model import find_clap_checkpoint
     from lasskit.splits import MIXTURES_CSV, read_split
@@ -82,6 +84,7 @@ def check_weights(targets: list, options: ScoreOptions) -> None:
         if options.clap or not split.has_references:
             try:
                 find_clap_checkpoint(options.checkpoint)
+                clap_model(options)  # loaded once per process: the scoring below reuses it
             except UsageError as exc:
                 if split.has_references:
                     raise
