@@ -27,6 +27,20 @@ files written as float (:func:`lasskit.audio.wav_payload`). Two clips with the s
 hold the same samples. ``fingerprint`` is :func:`lasskit.provenance.fingerprint` of the source
 digest and settings; ``freesound_id`` is filled by recipes that know it.
 
+**Signal notes** (counted in the summary, measured on every output made and kept in its record,
+so a re-run that reuses outputs still counts them):
+
+- *DC*: a clip whose mean (DC offset) holds more than half of its energy, with the offset at
+  -60 dBFS or more (:data:`DC_SHARE`, :data:`DC_FLOOR`), e.g. a constant 0.1 under a quiet
+  room: its level and activity say little about what can be heard. The samples are kept as
+  they are (nothing is removed); the note names the clips so that they can be checked.
+- *Antiphase*: a multichannel source whose mono downmix holds more than 20 dB less energy than
+  its channels on average (:data:`DOWNMIX_LOSS_DB`): channels in antiphase cancel, and the clip
+  is prepared near-silent. Measured on the decoded channels before resampling.
+- *Undeclared data*: a WAV whose header declares fewer frames than the file holds after its
+  ``data`` chunk starts (bytes after the declared chunk that are not a valid chunk). libsndfile
+  decodes the declared length; that is what is used, and the note says how much was left out.
+
 **Faults.** Leftover temporary files of a killed run are removed at the start. A source that
 cannot be read (broken link, link loop, permissions, a name that is not valid UTF-8) is a
 failure naming it. A full disk (or quota, or read-only file system) stops the run after the
@@ -63,6 +77,13 @@ from lasskit.provenance import (
 CONVERT_VERSION = 1
 """Version of the conversion arithmetic (decode, downmix, resample, encode). Bumped when a lasskit
 release changes the bytes ``prepare`` writes; outputs made by another version are redone."""
+
+DC_SHARE = 0.5
+"""A clip is noted for DC when its mean holds more than this share of its energy ..."""
+DC_FLOOR = 1e-3
+"""... and the mean is at least this large (-60 dBFS): digital silence with a 1-LSB offset is not noted."""
+DOWNMIX_LOSS_DB = 20.0
+"""A multichannel source is noted when its mono downmix has this much less energy than its channels."""
 
 BATCH = 1024
 """Files converted between two saves of the records (what Ctrl-C or kill -9 can cost at most); more
@@ -203,6 +224,10 @@ class Converted:
     digest: str = ""  # BLAKE2b-128 of the samples written (the WAV data chunk)
     peak_dbfs: float = float("-inf")
     format: str = ""  # pcm16, float or copy
+    dc_share: float = 0.0  # share of the output's energy in its mean (DC offset)
+    dc_level: float = 0.0  # |mean| of the output
+    downmix_loss_db: float = 0.0  # channels' mean energy over the mono downmix's, dB (0 for mono)
+    undeclared_frames: int = 0  # WAV frames after the declared data chunk that were not used
     error: str = ""  # a write error (full disk ...): set instead of raising
     fatal: bool = False  # the error will repeat for every file: stop
 
@@ -215,6 +240,63 @@ def _pcm_header_ok(data: bytes) -> bool:
         return False
     channels, rate = struct.unpack("<HI", data[22:28])
     return channels == 1 and rate == SAMPLE_RATE
+
+
+def _wav_undeclared_frames(data: bytes) -> int:
+    """Frames a WAV holds after its declared ``data`` chunk that are not a chunk (0 if none / not WAV)."""
+    import struct
+
+    if len(data) < 12 or data[:4] != b"RIFF" or data[8:12] != b"WAVE":
+        return 0
+    pos, block_align = 12, 0
+    while pos + 8 <= len(data):
+        cid, size = data[pos:pos + 4], struct.unpack("<I", data[pos + 4:pos + 8])[0]
+        if cid == b"fmt " and size >= 14:
+            block_align = struct.unpack("<H", data[pos + 20:pos + 22])[0]
+        if cid == b"data":
+            if not block_align or size == 0xFFFFFFFF:
+                return 0
+            end = pos + 8 + size + (size & 1)
+            while end + 8 <= len(data):  # chunks after the data (LIST, id3 ...) are fine
+                cid, size = data[end:end + 4], struct.unpack("<I", data[end + 4:end + 8])[0]
+                if not all(32 <= b < 127 for b in cid) or end + 8 + size > len(data):
+                    break
+                end += 8 + size + (size & 1)
+            trailing = len(data) - end
+            return trailing // block_align if trailing >= block_align else 0
+        pos += 8 + size + (size & 1)
+    return 0
+
+
+def _downmix_loss_db(task: ConvertTask, data: bytes) -> float:
+    """Channels' mean energy over their mono average's, in dB (0 for one channel or silence)."""
+    import io
+
+    import numpy as np
+    import soundfile as sf
+
+    try:
+        if sf.info(io.BytesIO(data)).channels < 2:
+            return 0.0
+    except Exception:  # noqa: BLE001 - not a libsndfile format: the decoder's own check says why
+        return 0.0
+    raw, _ = audio._decode(Path(task.source), "float32", data)
+    raw = raw.astype(np.float64)
+    channels = float(np.mean(raw * raw))
+    mono = raw.mean(axis=1)
+    mixed = float(np.mean(mono * mono))
+    if channels <= 1e-12:
+        return 0.0
+    return 10 * float(np.log10(channels / max(mixed, 1e-30)))
+
+
+def _dc(samples) -> tuple[float, float]:
+    import numpy as np
+
+    x = np.asarray(samples, dtype=np.float64)
+    mean = float(x.mean()) if len(x) else 0.0
+    energy = float(np.mean(x * x)) if len(x) else 0.0
+    return (mean * mean / energy if energy > 0 else 0.0), abs(mean)
 
 
 def convert_file(task: ConvertTask) -> Converted:
@@ -239,6 +321,9 @@ def convert_file(task: ConvertTask) -> Converted:
         payload = audio.wav_payload(samples, fmt)
         blob = audio.wav_bytes(payload, 1, SAMPLE_RATE, fmt)
     got.num_samples, got.format, got.peak_dbfs = len(samples), fmt, audio.peak_dbfs(samples)
+    got.dc_share, got.dc_level = _dc(samples)
+    got.undeclared_frames = _wav_undeclared_frames(data)
+    got.downmix_loss_db = 0.0 if copy else _downmix_loss_db(task, data)
     got.digest = digest_bytes(payload) if payload is not None else digest_bytes(audio.wav_payload(samples, "float"))
     try:
         from lasskit.atomic import write_bytes
@@ -267,6 +352,10 @@ class Made:
     digest: str
     peak_dbfs: float
     format: str
+    dc_share: float = 0.0
+    dc_level: float = 0.0
+    downmix_loss_db: float = 0.0
+    undeclared_frames: int = 0
 
 
 @dataclass
@@ -291,7 +380,9 @@ def _made_from(extra: dict | None, input_digest: str) -> Made | None:
     try:
         peak = extra["peak_dbfs"]
         return Made(input_digest, int(extra["num_samples"]), str(extra["digest"]),
-                    float("-inf") if peak == "-inf" else float(peak), str(extra["format"]))
+                    float("-inf") if peak == "-inf" else float(peak), str(extra["format"]),
+                    float(extra["dc_share"]), float(extra["dc_level"]), float(extra["downmix_loss_db"]),
+                    int(extra["undeclared_frames"]))
     except (KeyError, TypeError, ValueError):
         return None
 
@@ -399,8 +490,12 @@ def run_conversions(
                     continue
                 ledger.record(out.name, out.dest, got.input, settings, extra={
                     "num_samples": got.num_samples, "digest": got.digest,
-                    "peak_dbfs": _fmt_db(got.peak_dbfs), "format": got.format})
-                run.made[out.name] = Made(got.input, got.num_samples, got.digest, got.peak_dbfs, got.format)
+                    "peak_dbfs": _fmt_db(got.peak_dbfs), "format": got.format,
+                    "dc_share": round(got.dc_share, 6), "dc_level": round(got.dc_level, 6),
+                    "downmix_loss_db": round(got.downmix_loss_db, 3), "undeclared_frames": got.undeclared_frames})
+                run.made[out.name] = Made(got.input, got.num_samples, got.digest, got.peak_dbfs, got.format,
+                                          round(got.dc_share, 6), round(got.dc_level, 6),
+                                          round(got.downmix_loss_db, 3), got.undeclared_frames)
                 run.reasons[why] += 1
             if run.fatal:  # the caller writes failures.csv first, then the records (little space is left)
                 run.save = save
@@ -421,6 +516,31 @@ def float_note(made: list[Made]) -> tuple[int, float | None, str | None]:
     peak = max(m.peak_dbfs for m in floats)
     return len(floats), peak, (f"{len(floats)} file(s) would have clipped in 16-bit (peak up to {peak:+.2f} dBFS): "
                                "written as 32-bit float WAV, unclipped (peak_dbfs in the manifest)")
+
+
+def signal_notes(made: dict[str, Made]) -> list[str]:
+    """Summary notes for clips with a large DC offset, antiphase channels or undeclared WAV data."""
+    def named(names: list[str]) -> str:
+        names = sorted(names)
+        return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+    notes = []
+    dc = [n for n, m in made.items() if m.dc_share > DC_SHARE and m.dc_level >= DC_FLOOR]
+    if dc:
+        notes.append(f"{len(dc)} clip(s) with a large DC offset (over {100 * DC_SHARE:.0f} % of the energy is the "
+                     f"mean: {named(dc)}): prepared as they are, check these clips")
+    anti = [n for n, m in made.items() if m.downmix_loss_db > DOWNMIX_LOSS_DB]
+    if anti:
+        worst = max(made[n].downmix_loss_db for n in anti)
+        notes.append(f"{len(anti)} clip(s) lose more than {DOWNMIX_LOSS_DB:.0f} dB in the mono downmix (channels in "
+                     f"antiphase, up to {worst:.1f} dB: {named(anti)}); prepared near-silent, check or remove them")
+    short = [n for n, m in made.items() if m.undeclared_frames > 0]
+    if short:
+        frames = sum(made[n].undeclared_frames for n in short)
+        notes.append(f"{len(short)} WAV file(s) hold more audio than their header declares ({named(short)}; "
+                     f"{frames} frame(s) at the source rate in all): the declared length was used, re-export the "
+                     "file(s) to use all of it")
+    return notes
 
 
 def check_output_outside(src: Path, out: Path) -> None:
@@ -512,6 +632,8 @@ def finish_report(report: PrepareReport, run: ConversionRun, made: list[Made], t
         report.notes.append(f"{run.rehashed} source(s) were touched but unchanged: hashed, not converted")
     if note:
         report.notes.append(note)
+    kept = {id(m) for m in made}
+    report.notes += signal_notes({n: m for n, m in run.made.items() if id(m) in kept})
     if run.leftovers:
         report.notes.append(f"removed {run.leftovers} temporary file(s) left by an interrupted run")
 
