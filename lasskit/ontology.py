@@ -163,4 +163,34 @@ def read_ontology(path: str | os.PathLike) -> list[dict]:
     if not isinstance(data, list) or not all(isinstance(x, dict) and "id" in x and "name" in x for x in data):
         raise UsageError(f"{path}: expected a JSON list of {{\"id\", \"name\", \"child_ids\"}} objects "
                          "(AudioSet ontology.json format)")
+    cycle = find_cycle(data)
+    if cycle:
+        names = {str(x["id"]): str(x["name"]) for x in data}
+        shown = " -> ".join(f"{i} ({names.get(i, '?')})" for i in cycle)
+        raise UsageError(f"{path}: the hierarchy has a cycle ({shown}); a class cannot be its own ancestor: "
+                         "fix child_ids or use AudioSet's ontology.json")
     return data
+
+
+def find_cycle(entries: list[dict]) -> list[str]:
+    """A cycle in the ``child_ids`` graph of ontology entries as ids ``[a, b, ..., a]``, or []."""
+    children = {str(x["id"]): [str(c) for c in (x.get("child_ids") or []) if not isinstance(c, (dict, list))]
+                for x in entries}
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+    for root in children:
+        if state.get(root):
+            continue
+        path, stack = [root], [iter(children[root])]
+        state[root] = 1
+        while stack:
+            child = next(stack[-1], None)
+            if child is None:
+                state[path.pop()] = 2
+                stack.pop()
+            elif state.get(child) == 1:
+                return path[path.index(child):] + [child]
+            elif not state.get(child) and child in children:
+                state[child] = 1
+                path.append(child)
+                stack.append(iter(children[child]))
+    return []
