@@ -208,8 +208,10 @@ class ZipReader:
         del eocd_pos
         if disks != len(self.parts):
             have = ", ".join(p.name for p in self.parts)
-            raise ArchiveError(f"{self.name}: the archive has {disks} parts but {len(self.parts)} are here ({have}); "
-                               "download the missing .zNN parts into the same folder")
+            gone = self.parts[-1].with_suffix(f".z{len(self.parts):02d}").name if disks > len(self.parts) else None
+            missing = f": {gone} is missing; download it" if gone else "; download the missing .zNN parts"
+            raise ArchiveError(f"{self.name}: the archive has {disks} parts but {len(self.parts)} are here ({have})"
+                               f"{missing} into the same folder")
         if count > MAX_MEMBERS:
             raise ArchiveError(f"{self.name}: {count} members (more than {MAX_MEMBERS}); refused as a zip bomb")
         self.file.seek(self.file.starts[cd_disk] + cd_offset)
@@ -240,7 +242,7 @@ class ZipReader:
 
     def check_overlaps(self) -> None:
         """Members whose data overlap (the overlapping-file zip bomb): refused."""
-        spans = sorted((self.global_offset(m), m) for m in self.members if not m.is_dir)
+        spans = sorted(((self.global_offset(m), m) for m in self.members if not m.is_dir), key=lambda s: s[0])
         for (start, m), (nxt, other) in zip(spans, spans[1:]):
             if start + 30 + m.compressed > nxt:
                 raise ArchiveError(f"{self.name}: members {m.name!r} and {other.name!r} overlap in the archive "
@@ -322,7 +324,7 @@ def _check_members(archive: str, members: list[Member], archive_bytes: int) -> N
             raise ArchiveError(f"{archive}: member {m.name!r} is a symbolic link; refused (it could point outside "
                                "the destination), nothing was extracted")
     declared = sum(m.size for m in members if not m.is_dir)
-    if declared > MAX_TOTAL_BYTES or declared > MAX_RATIO * max(archive_bytes, 1) + (64 << 20):
+    if declared > MAX_TOTAL_BYTES or declared > MAX_RATIO * max(archive_bytes, 1) + (1 << 20):
         raise ArchiveError(f"{archive}: declares {declared} bytes from a {archive_bytes}-byte archive (more than "
                            f"{MAX_RATIO}x); refused as a zip bomb, nothing was extracted")
 
