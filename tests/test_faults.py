@@ -435,6 +435,10 @@ CASES: list[Case] = [
     Case("label-corrupt-manifest", ["label", "clotho", "--ontology", "{tmp}/o.json"], 2, ("manifest.csv",),
          base=True, setup=_chain(_corrupt_manifest, _file("o.json", "[]")), inputs=("ws",)),
     Case("models-download-unknown", ["models", "download", "nopemodel"], 2, ("nopemodel",)),
+    # --- download (the network and the disk: tests/test_download.py) ---------------------------------
+    Case("download-unknown-name", ["download", "clothoo"], 2, ("clothoo", "lasskit download --list")),
+    Case("download-from-not-a-folder", ["download", "clotho", "--from", "{tmp}/nope"], 2, ("nope", "--from")),
+    Case("download-parallel-zero", ["download", "clotho", "--parallel", "0"], 2, ("--parallel 0",)),
     # --- train and listen (options are checked before any work) --------------------------------------
     Case("train-bogus-option", ["train", "--bogus"], 2, ("--bogus", "lasskit train --help")),
     Case("train-steps-not-a-number", ["train", "--steps", "lots"], 2, ("--steps", "lasskit train --help")),
