@@ -222,5 +222,5 @@ def download(url: str, target: str | os.PathLike, sha256: str | None = None, siz
     with ByteProgress(progress) as bar:
         fetch_remote(remote, target, progress=bar, timeout=timeout)
     if sha256 is None:
-        print(f"{target.name}: no published checksum; SHA-256 of the download is {digests(target)[1]}", file=sys.stderr)
+        print(f"{target.name}: no published checksum; SHA-256 of the download is {digests(target, md5=False)[1]}", file=sys.stderr)
     return target

@@ -146,7 +146,7 @@ def verified_stamp(path: Path, remote: RemoteFile) -> bool:
 
 
 def remember_verified(path: Path, md5: str, sha256: str) -> None:
-    """Record (in ``<cache>/.lasskit-verified.json``, by absolute path) that ``path``, as it is now,
+    """Record (in ``<cache>/verified.json``, by absolute path) that ``path``, as it is now,
     has these digests; nothing is written beside the file (a ``--from`` folder is never modified)."""
     with _verified_lock:
         known = _read_verified()
@@ -161,31 +161,69 @@ def forget_verified(path: Path) -> None:
             _write_verified(known)
 
 
-def digests(path: Path, cancel: threading.Event | None = None) -> tuple[str, str]:
-    """(MD5, SHA-256) of a file, in one pass."""
-    md5, sha = hashlib.md5(usedforsecurity=False), hashlib.sha256()
-    buf = bytearray(CHUNK_BYTES * 4)
-    view = memoryview(buf)
-    with open(path, "rb", buffering=0) as fh:
-        while n := fh.readinto(buf):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            md5.update(view[:n])
-            sha.update(view[:n])
-    return md5.hexdigest(), sha.hexdigest()
+class Hasher:
+    """Digests computed as the bytes arrive (no second pass over a 20 GB file): MD5 and/or SHA-256,
+    those the remote is checked with (both when it has neither, to record them)."""
+
+    def __init__(self, remote: RemoteFile | None = None, md5: bool | None = None, sha256: bool | None = None):
+        unchecked = remote is None or not remote.checked
+        self.want_md5 = md5 if md5 is not None else bool(remote and remote.md5) or unchecked
+        self.want_sha = sha256 if sha256 is not None else bool(remote and remote.sha256) or unchecked
+        self.reset()
+
+    def reset(self) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False) if self.want_md5 else None
+        self.sha = hashlib.sha256() if self.want_sha else None
+        self.upto = 0
+
+    def update(self, data) -> None:
+        if self.md5 is not None:
+            self.md5.update(data)
+        if self.sha is not None:
+            self.sha.update(data)
+        self.upto += len(data)
+
+    def catch_up(self, path: Path, upto: int, cancel: threading.Event | None = None) -> None:
+        """Hash the first ``upto`` bytes of ``path`` (what an earlier run left), unless already done."""
+        if self.upto == upto:
+            return
+        self.reset()
+        buf = bytearray(CHUNK_BYTES * 4)
+        view = memoryview(buf)
+        with open(path, "rb", buffering=0) as fh:
+            while self.upto < upto and (n := fh.readinto(buf)):
+                if cancel is not None and cancel.is_set():
+                    raise Cancelled()
+                self.update(view[:min(n, upto - self.upto)])
+
+    def hexdigests(self) -> tuple[str, str]:
+        return (self.md5.hexdigest() if self.md5 is not None else "",
+                self.sha.hexdigest() if self.sha is not None else "")
 
 
-def check_file(path: Path, remote: RemoteFile, cancel: threading.Event | None = None) -> str | None:
+def digests(path: Path, cancel: threading.Event | None = None, md5: bool = True, sha256: bool = True) -> tuple[str, str]:
+    """(MD5, SHA-256) of a file in one pass; ``""`` for one not asked for."""
+    hasher = Hasher(md5=md5, sha256=sha256)
+    hasher.catch_up(Path(path), Path(path).stat().st_size, cancel)
+    return hasher.hexdigests()
+
+
+def check_file(path: Path, remote: RemoteFile, cancel: threading.Event | None = None,
+               hasher: Hasher | None = None) -> str | None:
     """None if ``path`` matches ``remote``'s size and checksums, else why not (one phrase).
 
-    A file verified before and unchanged since is not hashed again.
+    A file verified before and unchanged since is not hashed again, nor one whose bytes
+    ``hasher`` saw arrive.
     """
     size = path.stat().st_size
     if remote.size is not None and size != remote.size:
         return f"has {size} bytes, expected {remote.size}"
     if verified_stamp(path, remote):
         return None
-    md5, sha = digests(path, cancel)
+    if hasher is None or hasher.upto != size:
+        hasher = Hasher(remote)
+        hasher.catch_up(path, size, cancel)
+    md5, sha = hasher.hexdigests()
     if remote.md5 and md5 != remote.md5.lower():
         return f"has MD5 {md5}, expected {remote.md5} ({remote.source or 'known checksum'})"
     if remote.sha256 and sha != remote.sha256.lower():
@@ -253,12 +291,11 @@ def fetch_file(remote: RemoteFile, target: str | os.PathLike, *, progress=None, 
         target.unlink()
     target.parent.mkdir(parents=True, exist_ok=True)
     for attempt in (1, 2):
-        _download(remote, target, result, progress, say, token, timeout, retries, cancel)
+        hasher = Hasher(remote)
+        _download(remote, target, result, progress, say, token, timeout, retries, cancel, hasher)
         part = target.with_name(target.name + ".part")
-        why = check_file(part, remote, cancel) if remote.checked or remote.size is not None else None
+        why = check_file(part, remote, cancel, hasher)  # records the digests, so the next run trusts the file
         if why is None:
-            if not remote.checked:  # still hash it, so the next run trusts it without a download
-                remember_verified(part, *digests(part, cancel))
             os.replace(part, target)
             _move_verified(part, target)
             if not remote.checked:
@@ -285,7 +322,7 @@ def _move_verified(part: Path, target: Path) -> None:
 
 
 def _download(remote: RemoteFile, target: Path, result: FetchResult, progress, say, token, timeout, retries,
-              cancel) -> None:
+              cancel, hasher: Hasher) -> None:
     """Fill ``<target>.part`` with the whole file (resuming it), retrying transient failures."""
     part = target.with_name(target.name + ".part")
     delay = backoff_seconds()
@@ -342,8 +379,12 @@ def _download(remote: RemoteFile, target: Path, result: FetchResult, progress, s
                         task = progress.start(remote.name, total, start)
                     else:
                         progress.reset(task, total, start)
+                if start:
+                    hasher.catch_up(part, start, cancel)
+                else:
+                    hasher.reset()
                 try:
-                    got = _stream(response, part, start, progress, task, cancel)
+                    got = _stream(response, part, start, progress, task, cancel, hasher)
                 except _Transient as exc:
                     result.downloaded += exc.args[1]
                     if exc.args[1]:
@@ -389,7 +430,7 @@ def _retry(failures: int, retries: int, delay: float, why: str, remote: RemoteFi
     return failures
 
 
-def _stream(response, part: Path, start: int, progress, task, cancel) -> int:
+def _stream(response, part: Path, start: int, progress, task, cancel, hasher: Hasher) -> int:
     """Write the response body into ``part`` from byte ``start``; bytes written."""
     got = 0
     buf = bytearray(CHUNK_BYTES)
@@ -416,6 +457,7 @@ def _stream(response, part: Path, start: int, progress, task, cancel) -> int:
                 out.write(view[:n])
             except OSError as exc:
                 raise _disk_error(exc, part, start + got) from None
+            hasher.update(view[:n])
             got += n
             if progress is not None:
                 progress.advance(task, n)
