@@ -46,6 +46,9 @@ from lasskit.errors import UsageError
 
 HEADPHONE_TRIALS = 3
 HEADPHONE_PASS = 3
+BURST_SECONDS, GAP_SECONDS = 1.0, 0.5  # a Huggins trial: three bursts and the gaps between them
+GOLD_SECONDS = 3.0
+BEEP_GAP, TRAP_LEAD = 0.45, 0.6
 GOLD_TEXTS = [  # (description, allowed REL): a steady sine tone under each description
     ("a steady electronic beep", [4, 5]),
     ("a dog barking", [1, 2]),
@@ -70,9 +73,11 @@ def _ramp(x: np.ndarray, ms: float = 20.0) -> np.ndarray:
     return x
 
 
-def huggins_trial(rng: np.random.Generator, target: int, burst: float = 1.0, gap: float = 0.5,
+def huggins_trial(rng: np.random.Generator, target: int, burst: float | None = None, gap: float | None = None,
                   f0: float = 600.0, width: float = 0.06) -> np.ndarray:
     """A stereo clip ``(2, samples)``: three noise bursts, the ``target``-th (0-2) with Huggins pitch."""
+    burst = BURST_SECONDS if burst is None else burst
+    gap = GAP_SECONDS if gap is None else gap
     n = int(burst * SAMPLE_RATE)
     freqs = np.fft.rfftfreq(n, 1 / SAMPLE_RATE)
     band = (freqs >= f0 * (1 - width)) & (freqs <= f0 * (1 + width))
@@ -111,8 +116,8 @@ def sine(seconds: float, freq: float) -> np.ndarray:
 def beeps(count: int, rng: np.random.Generator) -> np.ndarray:
     """``count`` 880 Hz beeps of 0.15 s, 0.45 s apart, over quiet noise, 0.6 s lead-in and tail."""
     beep = sine(0.15, 880.0)
-    gap = np.zeros(int(0.45 * SAMPLE_RATE), np.float32)
-    lead = np.zeros(int(0.6 * SAMPLE_RATE), np.float32)
+    gap = np.zeros(int(BEEP_GAP * SAMPLE_RATE), np.float32)
+    lead = np.zeros(int(TRAP_LEAD * SAMPLE_RATE), np.float32)
     x = np.concatenate([lead] + [np.concatenate([beep, gap]) for _ in range(count)] + [lead])
     return (x + 0.01 * rng.standard_normal(len(x))).astype(np.float32)
 
@@ -227,7 +232,8 @@ def build_qc(folder: Path, seed: int, target_lufs: float, *, gold: int, trap: bo
     for k in range(gold):
         text, allowed = GOLD_TEXTS[k % len(GOLD_TEXTS)]
         freq = float(rng.uniform(350, 900))
-        golds.append({"stimulus": put(f"gold/{k}", sine(3.0, freq)), "query": text, "rel": allowed, "seconds": 3.0})
+        golds.append({"stimulus": put(f"gold/{k}", sine(GOLD_SECONDS, freq)), "query": text, "rel": allowed,
+                      "seconds": GOLD_SECONDS})
     if golds:
         qc["gold"] = golds
     if trap:
