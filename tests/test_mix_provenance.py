@@ -72,16 +72,16 @@ def test_unchanged_rerun_decodes_nothing_and_changes_are_redone_with_reasons(tmp
     stamps = {p: p.stat().st_mtime_ns for p in split.rglob("*.wav")}
 
     import lasskit.audio
-    import lasskit.mixing.planning
+    import lasskit.mixing.activity
+    import lasskit.mixing.rows
     import lasskit.mixing.segments
-    import lasskit.mixing.writing
 
     def no_decoding(*args, **kwargs):
         raise AssertionError("an unchanged re-run decoded audio")
 
     with monkeypatch.context() as mp:
-        for mod, name in ((lasskit.audio, "load"), (lasskit.mixing.planning, "analyse_clip"),
-                          (lasskit.mixing.writing, "read_segment"), (lasskit.mixing.segments, "read_segment")):
+        for mod, name in ((lasskit.audio, "load"), (lasskit.mixing.activity, "analyse_clip"),
+                          (lasskit.mixing.rows, "read_segment"), (lasskit.mixing.segments, "read_segment")):
             mp.setattr(mod, name, no_decoding)
         again = make_mixtures(split, s, [m], jobs=1)
         again_overwrite = make_mixtures(split, s, [m], jobs=1, overwrite=True)

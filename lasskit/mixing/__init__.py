@@ -24,9 +24,9 @@ Computed in float64; the written float32 files satisfy ``mixture == source + noi
   exceeds 1, else 1. Written (float32 WAV): ``source = f32(s * c)``, ``noise = f32(n * (c g))``,
   ``mixture = source + noise`` (float32 sum), so ``10*log10(sum(source^2) / sum(noise^2)) = snr``
   to float precision (~1e-6 dB).
-- pairing: the noise's class set (:func:`lasskit.mixing.planning.class_sets`) is disjoint from
+- pairing: the noise's class set (:func:`lasskit.mixing.pool.class_sets`) is disjoint from
   the target's, and the two never share an audio file, a Freesound id or a content digest.
-- data rules (:mod:`lasskit.mixing.planning`): validation/evaluation clips only when asked for
+- data rules (:mod:`lasskit.mixing.pool`): validation/evaluation clips only when asked for
   by name; recordings of the challenge's clips never in training sets.
 - randomness: the order of targets comes from ``SeedSequence(seed, spawn_key=(1,))``; row ``i``'s
   noise, caption, SNR and offsets from ``SeedSequence(seed, spawn_key=(0, i))``, all drawn in the
@@ -34,29 +34,29 @@ Computed in float64; the written float32 files satisfy ``mixture == source + noi
 
 Modules: :mod:`lasskit.official` (a core module: the organizers' formula and CSV, also used by
 ``prepare dcase2024``), :mod:`~lasskit.mixing.official` (``mix --from-official``),
-:mod:`~lasskit.mixing.segments` (activity, crops, gains), :mod:`~lasskit.mixing.planning`
-(spec, candidates, eligibility, every random choice), :mod:`~lasskit.mixing.writing`
-(``make_mixtures``), :mod:`~lasskit.mixing.items` (one item in memory) and
+:mod:`~lasskit.mixing.segments` (activity, crops, gains), :mod:`~lasskit.mixing.spec` (what a set
+is), :mod:`~lasskit.mixing.pool` (candidates, identities, the challenge's data rules),
+:mod:`~lasskit.mixing.activity` (clip activity, its disk cache, the parallel scan),
+:mod:`~lasskit.mixing.planning` (the planner, its schedule, every random choice),
+:mod:`~lasskit.mixing.writing` (``make_mixtures``: named steps), :mod:`~lasskit.mixing.rows` (one row
+on disk: fingerprint, writer, record), :mod:`~lasskit.mixing.splitdir` (the split folder's state,
+the organizers' CSV retirement), :mod:`~lasskit.mixing.report` (``MixReport``),
+:mod:`~lasskit.mixing.items` (one item in memory) and
 :mod:`~lasskit.mixing.torch_dataset` (the training Dataset and :func:`mixture_dataset`; torch is
 imported only there, and ``lasskit.mixing.mixture_dataset`` loads it on first use).
 """
 
 from lasskit.mixing.items import make_item
 from lasskit.mixing.official import mix_from_official
-from lasskit.mixing.planning import (
+from lasskit.mixing.activity import ClipActivity, analyse_clip
+from lasskit.mixing.planning import PlannedRow, Planner, plan_mixtures, prepare_planner, row_rng
+from lasskit.mixing.pool import (
     HELD_OUT_SPLITS,
     Candidate,
-    ClipActivity,
-    MixSpec,
-    PlannedRow,
-    Planner,
     PoolReport,
-    analyse_clip,
+    challenge_manifests,
     load_candidates,
-    plan_mixtures,
-    prepare_planner,
     resolve_manifest,
-    row_rng,
     select_pool,
 )
 from lasskit.mixing.segments import (
@@ -71,17 +71,11 @@ from lasskit.mixing.segments import (
     take_segment,
     usable_offsets,
 )
-from lasskit.mixing.writing import (
-    MIX_COLUMNS,
-    MIX_JSON,
-    OFFICIAL_HEADER,
-    MixReport,
-    make_mixtures,
-    mixture_fingerprints,
-    official_csv_text,
-    rebuild_row,
-    row_fingerprint,
-)
+from lasskit.mixing.report import MixReport
+from lasskit.mixing.rows import MIX_COLUMNS, OFFICIAL_HEADER, official_csv_text, rebuild_row, row_fingerprint
+from lasskit.mixing.spec import MixSpec
+from lasskit.mixing.splitdir import MIX_JSON, mixture_fingerprints
+from lasskit.mixing.writing import make_mixtures
 from lasskit.official import (  # the organizers' formula lives in a core module; re-exported here
     CLIP_PEAK,
     OfficialMixture,
@@ -94,7 +88,7 @@ from lasskit.official import (  # the organizers' formula lives in a core module
 
 __all__ = [
     "CLIP_PEAK", "FRAME_SECONDS", "HELD_OUT_SPLITS", "PoolReport", "mixture_fingerprints", "prepare_planner",
-    "row_fingerprint", "select_pool", "MIX_COLUMNS", "MIX_JSON", "OFFICIAL_HEADER", "SILENCE_DB", "Candidate",
+    "row_fingerprint", "select_pool", "challenge_manifests", "MIX_COLUMNS", "MIX_JSON", "OFFICIAL_HEADER", "SILENCE_DB", "Candidate",
     "ClipActivity", "MixReport", "MixSpec", "MixedSegments", "OfficialMixture", "PlannedRow", "Planner",
     "analyse_clip", "build_from_official", "energy_snr", "frame_activity", "gain_segments", "load_candidates",
     "make_item", "make_mixtures", "mix_from_official", "mix_segments", "mixture_dataset", "mixture_name",

@@ -10,14 +10,9 @@ from __future__ import annotations
 import numpy as np
 
 from lasskit.errors import UsageError, WorkError
-from lasskit.mixing.planning import (
-    Candidate,
-    ClipActivity,
-    PlannedRow,
-    Planner,
-    analyse_clip,
-    row_rng,
-)
+from lasskit.mixing.activity import ClipActivity, analyse_clip
+from lasskit.mixing.planning import PlannedRow, Planner, row_rng
+from lasskit.mixing.pool import Candidate
 from lasskit.mixing.segments import (
     MixedSegments,
     _scratch,

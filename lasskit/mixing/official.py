@@ -29,7 +29,8 @@ def mix_from_official(
     then recorded). An existing split is refused unless ``overwrite``; without ``mixtures.csv``
     complete rows from an interrupted run are kept.
     """
-    from lasskit.mixing.writing import MixReport, _clear_split
+    from lasskit.mixing.report import MixReport
+    from lasskit.mixing.splitdir import clear_split
     from lasskit.splits import MIXTURES_CSV
 
     start = time.perf_counter()
@@ -38,7 +39,7 @@ def mix_from_official(
         raise UsageError(f"{csv_path}: no such CSV; pass the organizers' source, noise, snr, caption file")
     paths, manifest_labels = official_clip_paths(clips)
     if overwrite:
-        _clear_split(split_dir)
+        clear_split(split_dir)
     elif (split_dir / MIXTURES_CSV).is_file():
         raise UsageError(f"{split_dir}: split already exists; pass --overwrite to replace it or choose another --name")
     table, failures, resumed, seconds = build_from_official(

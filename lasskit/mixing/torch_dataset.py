@@ -24,7 +24,8 @@ from torch.utils.data import DataLoader, Dataset
 
 from lasskit.errors import UsageError
 from lasskit.mixing.items import make_item
-from lasskit.mixing.planning import MixSpec, Planner, prepare_planner
+from lasskit.mixing.planning import Planner, prepare_planner
+from lasskit.mixing.spec import MixSpec
 
 
 class MixtureDataset(Dataset):

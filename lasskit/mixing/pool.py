@@ -1,0 +1,302 @@
+"""The candidate pool of ``mix`` and ``train``: every clip of the manifests (:class:`Candidate`)
+with its labels and identities (audio file, Freesound id, content digest), and the challenge's
+data rules that decide which clips a set may use (:func:`select_pool`, :func:`eligible`).
+
+**Data rules** (DCASE 2024 Task 9 forbids training on its validation and evaluation audio):
+
+- a clip is *held out* when its split is one of :data:`HELD_OUT_SPLITS` (``val``, ``eval``, ...)
+  or its dataset is one of the challenge's own sets (name starting with ``dcase``, e.g.
+  ``dcase2024_val``);
+- held-out clips are used only when asked for by name: their split listed in ``splits``
+  (``--split val``), or, for the challenge's own corpora, the corpus named explicitly
+  (``lasskit mix dcase2024_val ...``); otherwise they are left out and counted per corpus/split;
+- a clip that is not held out but is the same recording as a challenge clip (same Freesound id,
+  or the same decoded samples: the manifest's ``digest``) is left out and counted;
+- two clips of one mixture never share a Freesound id or a content digest (nor the audio file);
+- a clip whose Freesound id lies inside the range the challenge's validation ids span is counted
+  and warned about: the rules also forbid audio uploaded to Freesound between April and October
+  2023, the window the validation clips were sampled from, and ids grow with upload time (an
+  approximation: the range is not the window).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from lasskit.errors import UsageError
+from lasskit.mixing.spec import MixSpec
+
+HELD_OUT_SPLITS = frozenset({"val", "valid", "validation", "eval", "evaluation", "test"})
+"""Manifest splits that hold validation or evaluation data: used only when ``splits`` names them."""
+CHALLENGE_PREFIX = "dcase"
+"""Datasets whose name starts with this are the challenge's own validation/evaluation sets."""
+DERIVED_SOURCES = frozenset({"keywords", "caption", "clap"})
+"""``label_source`` values of labels lasskit derived (not given by the corpus)."""
+_LEADING_ID = re.compile(r"^(\d+)_")
+
+def is_challenge_dataset(dataset: str) -> bool:
+    """True for the challenge's own validation/evaluation sets (``dcase2024_val``, ...)."""
+    return dataset.lower().startswith(CHALLENGE_PREFIX)
+
+@dataclass
+class Candidate:
+    """A clip that may become a target or a noise. ``key`` (its resolved audio path) is its identity."""
+
+    key: str
+    corpus: str  # the manifest's folder name
+    id: str
+    path: Path
+    duration: float  # seconds, from the manifest
+    dataset: str
+    split: str
+    captions: list[str]
+    labels: list[str]
+    label_set: frozenset[str]
+    label_source: str = ""  # given, keywords, caption, clap (derived) or empty
+    freesound_id: str = ""
+    digest: str = ""  # content digest of the decoded samples (manifest), where known
+    manifest: str = ""  # the manifest it came from
+
+    @property
+    def held_out(self) -> bool:
+        """Validation or evaluation data (see the module doc)."""
+        return self.split.lower() in HELD_OUT_SPLITS or is_challenge_dataset(self.dataset)
+
+    @property
+    def derived_labels(self) -> bool:
+        return bool(self.labels) and self.label_source in DERIVED_SOURCES
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """What makes two clips the same recording: the file, the Freesound id, the samples."""
+        out = [self.key]
+        if self.freesound_id:
+            out.append("fs:" + self.freesound_id)
+        if self.digest:
+            out.append("dg:" + self.digest)
+        return tuple(out)
+
+def resolve_manifest(value: str | os.PathLike, workspace=None) -> Path:
+    """A manifest from a CLI word: a manifest CSV, a corpus folder, or a corpus name in the workspace."""
+    path = Path(value)
+    if path.is_file():
+        return path.resolve()
+    if (path / "manifest.csv").is_file():
+        return (path / "manifest.csv").resolve()
+    if workspace is not None and workspace.manifest_path(str(value)).is_file():
+        return workspace.manifest_path(str(value)).resolve()
+    known = ", ".join(workspace.corpora()) if workspace is not None else ""
+    raise UsageError(f"{value}: no such manifest; pass a manifest.csv, a corpus folder or a prepared corpus name"
+                     + (f" ({known})" if known else " (run `lasskit prepare` first)"))
+
+def challenge_manifests(workspace) -> list[Path]:
+    """The workspace's prepared corpora that are the challenge's own sets (by the first clip's dataset)."""
+    out = []
+    for name in workspace.corpora():
+        path = workspace.manifest_path(name)
+        try:
+            from lasskit.csvfile import open_csv
+
+            with open_csv(path) as fh:
+                import csv
+
+                first = next(csv.DictReader(fh), None)
+        except (OSError, UnicodeDecodeError, ValueError):
+            continue
+        if first and is_challenge_dataset(str(first.get("dataset") or "")):
+            out.append(path.resolve())
+    return out
+
+def freesound_id_of(clip) -> str:
+    """A manifest clip's Freesound id: its ``freesound_id``, else what its name says for corpora
+    whose names are Freesound ids (FSD50K's ``fname``; ``<id>_<user>-hq`` in the challenge's sets)."""
+    if clip.freesound_id:
+        return str(clip.freesound_id).strip()
+    dataset = clip.dataset.lower()
+    if dataset.startswith("fsd50k") and clip.id.isdigit():
+        return clip.id
+    if is_challenge_dataset(dataset):
+        m = _LEADING_ID.match(clip.id)
+        if m:
+            return m.group(1)
+    return ""
+
+def class_sets(ontology: str | os.PathLike | None = None) -> Callable[[Iterable[str]], frozenset[str]]:
+    """The conflict rule of ``mix``: labels -> the set two clips are compared by.
+
+    :class:`lasskit.labels.conflict.ConflictCheck` (ancestors with limits, see there) when the
+    labels package provides it, else :func:`lasskit.ontology.label_set` (normalised names, every
+    ancestor with an ontology).
+    """
+    try:
+        from lasskit.labels.conflict import ConflictCheck
+    except ImportError:  # pragma: no cover - the labels package ships with lasskit
+        ConflictCheck = None
+    if ConflictCheck is not None:
+        return ConflictCheck.load(ontology).class_set
+    from lasskit.ontology import Ontology, label_set
+
+    onto = Ontology.from_json(ontology) if ontology else None
+    return lambda labels: label_set(labels, onto)
+
+def load_candidates(
+    manifests: Sequence[str | os.PathLike],
+    ontology=None,
+    splits: Sequence[str] = (),
+    datasets: Sequence[str] = (),
+    *,
+    classes: Callable[[Iterable[str]], frozenset[str]] | None = None,
+) -> list[Candidate]:
+    """Every clip of ``manifests`` whose split and dataset pass the filters, once (by audio path).
+
+    ``ontology`` is an :class:`lasskit.ontology.Ontology` (or None); ``classes`` (labels ->
+    class set, see :func:`class_sets`) overrides it. The data rules are applied later, by
+    :func:`select_pool`.
+    """
+    from lasskit.manifest import read_manifest
+
+    if classes is None:
+        from lasskit.ontology import label_set
+
+        def classes(labels):
+            return label_set(labels, ontology)
+
+    keep_splits, keep_datasets = set(splits), set(datasets)
+    out: list[Candidate] = []
+    seen: set[str] = set()
+    for mpath in manifests:
+        manifest = read_manifest(mpath)
+        for clip in manifest.clips:
+            if keep_splits and clip.split not in keep_splits:
+                continue
+            if keep_datasets and clip.dataset not in keep_datasets:
+                continue
+            path = manifest.audio_path(clip).resolve()
+            key = str(path)
+            if key in seen:
+                continue
+            seen.add(key)
+            out.append(Candidate(
+                key=key, corpus=manifest.root.name, id=clip.id, path=path, duration=clip.duration,
+                dataset=clip.dataset, split=clip.split,
+                captions=[c for c in clip.captions if c.strip()], labels=list(clip.labels),
+                label_set=classes(clip.labels), label_source=clip.label_source or ("given" if clip.labels else ""),
+                freesound_id=freesound_id_of(clip), digest=clip.digest, manifest=str(Path(mpath)),
+            ))
+    return out
+
+def reference_ids(manifests: Sequence[str | os.PathLike]) -> tuple[set[str], set[str], list[int]]:
+    """Freesound ids and digests of the challenge's clips in ``manifests``, and the validation ids (ints)."""
+    from lasskit.manifest import read_manifest
+
+    ids: set[str] = set()
+    digests: set[str] = set()
+    val_ids: list[int] = []
+    for mpath in manifests:
+        for clip in read_manifest(mpath).clips:
+            if not is_challenge_dataset(clip.dataset):
+                continue
+            fid = freesound_id_of(clip)
+            if fid:
+                ids.add(fid)
+                if clip.split.lower() in ("val", "valid", "validation") and fid.isdigit():
+                    val_ids.append(int(fid))
+            if clip.digest:
+                digests.add(clip.digest)
+    return ids, digests, val_ids
+
+@dataclass
+class PoolReport:
+    """What the data rules did: clips used per corpus/split, held-out clips left out, ids dropped."""
+
+    used: dict[str, dict[str, int]] = field(default_factory=dict)  # corpus -> split -> clips kept
+    held_out: dict[str, int] = field(default_factory=dict)  # "corpus/split" -> clips left out
+    held_out_used: dict[str, int] = field(default_factory=dict)  # "corpus/split" -> held-out clips used (asked for)
+    challenge_recordings: int = 0  # training clips that are a challenge recording (id or samples)
+    upload_window: int = 0  # kept clips whose Freesound id lies in the validation ids' range
+    upload_range: tuple[int, int] | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "used": self.used, "held_out_left_out": self.held_out, "held_out_used": self.held_out_used,
+            "challenge_recordings_dropped": self.challenge_recordings,
+            "in_validation_id_range": self.upload_window,
+            "validation_id_range": list(self.upload_range) if self.upload_range else None,
+        }
+
+def select_pool(
+    pool: list[Candidate],
+    splits: Sequence[str] = (),
+    named: Iterable[str] | None = None,
+    reference: tuple[set[str], set[str], list[int]] | None = None,
+    skipped: Counter | None = None,
+    report: PoolReport | None = None,
+) -> list[Candidate]:
+    """The clips of ``pool`` the data rules allow (module doc); the others counted in ``skipped``.
+
+    ``named``: manifests (as given to :func:`load_candidates`) the user named explicitly (None:
+    all of them). ``reference``: Freesound ids, digests and validation ids of the challenge's
+    clips (:func:`reference_ids`), merged with those found in ``pool``.
+    """
+    skipped = skipped if skipped is not None else Counter()
+    report = report if report is not None else PoolReport()
+    named_set = None if named is None else {str(Path(p)) for p in named}
+    ids, digests, val_ids = (set(reference[0]), set(reference[1]), list(reference[2])) if reference else (set(), set(), [])
+    for c in pool:
+        if is_challenge_dataset(c.dataset):
+            if c.freesound_id:
+                ids.add(c.freesound_id)
+                if c.split.lower() in ("val", "valid", "validation") and c.freesound_id.isdigit():
+                    val_ids.append(int(c.freesound_id))
+            if c.digest:
+                digests.add(c.digest)
+    asked_splits = {s.lower() for s in splits}
+    out = []
+    for c in pool:
+        where = f"{c.corpus}/{c.split or '-'}"
+        if c.held_out:
+            asked = c.split.lower() in asked_splits or (
+                is_challenge_dataset(c.dataset) and (named_set is None or c.manifest in named_set))
+            if not asked:
+                skipped["held out: val/eval data not asked for"] += 1
+                report.held_out[where] = report.held_out.get(where, 0) + 1
+                continue
+            report.held_out_used[where] = report.held_out_used.get(where, 0) + 1
+        elif (c.freesound_id and c.freesound_id in ids) or (c.digest and c.digest in digests):
+            skipped["same recording as a challenge validation/evaluation clip"] += 1
+            report.challenge_recordings += 1
+            continue
+        out.append(c)
+    if val_ids:
+        lo, hi = min(val_ids), max(val_ids)
+        report.upload_range = (lo, hi)
+        report.upload_window = sum(1 for c in out if not c.held_out and c.freesound_id.isdigit()
+                                   and lo <= int(c.freesound_id) <= hi)
+    return out
+
+def count_used(report: PoolReport, clips: Iterable[Candidate]) -> None:
+    """Fill ``report.used`` (corpus -> split -> clips) from the clips a plan may use."""
+    used: dict[str, dict[str, int]] = {}
+    for c in clips:
+        per = used.setdefault(c.corpus, {})
+        per[c.split or "-"] = per.get(c.split or "-", 0) + 1
+    report.used = {k: dict(sorted(v.items())) for k, v in sorted(used.items())}
+
+def eligible(pool: list[Candidate], spec: MixSpec, role: str, skipped: Counter) -> list[Candidate]:
+    """The clips of ``pool`` that may serve as ``role`` (target or noise); the others counted in ``skipped`` by reason."""
+    out = []
+    for c in pool:
+        if not c.label_set and not spec.allow_unlabeled:
+            skipped[f"{role} without labels"] += 1
+        elif role == "target" and not c.captions and not c.labels:
+            skipped["target without caption or labels"] += 1
+        elif spec.min_duration and c.duration < spec.min_duration:
+            skipped[f"{role} shorter than --min-duration"] += 1
+        else:
+            out.append(c)
+    return out
