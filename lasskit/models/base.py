@@ -80,6 +80,9 @@ class SeparationModel:
     """Rate (Hz) of the tensors ``separate`` takes and returns."""
     max_seconds: float | None = None
     """Longest input (s) the model takes in one call; the pipeline chunks longer inputs. None: any."""
+    trained_seconds: float | None = None
+    """Length (s) of the clips the model was trained on: the window of the long-audio engine
+    (``lasskit separate FILE``, :mod:`lasskit.separation.longaudio`); None: ``max_seconds``, else 10 s."""
     needs_reference: bool = False
     """True: ``separate`` also receives ``references=Tensor[batch, time]`` (oracle models)."""
     padding_invariant: bool = False
