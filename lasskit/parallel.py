@@ -237,16 +237,17 @@ def run_parallel(
                     for outcome in chunk_outcomes:
                         results[outcome.index] = outcome
                     bar.update(len(chunk_outcomes))
+                pool.shutdown(wait=True)  # inside the try: a Ctrl-C while the workers exit stops them too
             except BaseException:
                 stop_pool(pool)
                 raise
-            pool.shutdown(wait=True)
     return results  # type: ignore[return-value]
 
 
 def stop_pool(pool: ProcessPoolExecutor) -> None:
     """Cancel what has not started and stop the workers now (Ctrl-C, a fatal error)."""
     procs = list((getattr(pool, "_processes", None) or {}).values())
+    manager = getattr(pool, "_executor_manager_thread", None)  # shutdown() forgets it
     pool.shutdown(wait=False, cancel_futures=True)
     for proc in procs:
         try:
@@ -255,3 +256,19 @@ def stop_pool(pool: ProcessPoolExecutor) -> None:
             pass
     for proc in procs:
         proc.join(timeout=10)  # a busy machine may take a while to run a worker's clean-up
+    _finish_manager(manager)
+
+
+def _finish_manager(thread) -> None:
+    """Wait for the pool's manager thread to end (it closes its wake-up pipe on the way out) and
+    forget its wake-up handle. Otherwise the interpreter's exit hook of concurrent.futures can
+    write to that pipe while the thread closes it, and a Ctrl-C ends with a 15-line
+    "Exception ignored ... OSError: [Errno 9] Bad file descriptor" after the one error line
+    (CPython < 3.12 checks ``_closed`` and writes without a lock)."""
+    import concurrent.futures.process as futures_process
+
+    if thread is None:
+        return
+    thread.join(timeout=10)
+    if not thread.is_alive():
+        getattr(futures_process, "_threads_wakeups", {}).pop(thread, None)
