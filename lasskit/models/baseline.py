@@ -272,7 +272,7 @@ class DCASE2024Baseline(TrainableModel):
         import torch
 
         from lasskit import weights
-        from lasskit.models.resunet import DEFAULT_CHANNELS, ResUNet30, channels_of_state, load_network_state
+        from lasskit.models.resunet import DEFAULT_CHANNELS, channels_of_state
 
         if options:
             raise UsageError(f"dcase2024-baseline: unknown option(s) {', '.join(sorted(options))}; known: tokenizer, "
@@ -292,7 +292,7 @@ class DCASE2024Baseline(TrainableModel):
         if random_init and not checkpoint and (text_encoder is not None or clap_checkpoint):
             path = None  # nothing to read: a fresh separator and the text encoder from elsewhere
         else:
-            path = Path(checkpoint).expanduser() if checkpoint else weights.fetch("dcase2024-baseline")
+            path = Path(checkpoint).expanduser() if checkpoint else self.default_checkpoint()
         super().__init__(None if path is None else str(path), device, tokenizer=tokenizer,
                          clap_checkpoint=clap_checkpoint, chunk_seconds=self.chunk_seconds,
                          context_seconds=self.context_seconds, text_batch_size=int(text_batch_size))
@@ -300,12 +300,12 @@ class DCASE2024Baseline(TrainableModel):
         self.checkpoint_sha256 = None if path is None else weights.sha256_cached(path)
 
         if random_init:  # training from scratch (lasskit train): fresh weights, torch's global RNG
-            network = ResUNet30(channels=int(channels or DEFAULT_CHANNELS))
+            network = self.build_network(int(channels or DEFAULT_CHANNELS))
             network.init_weights()
         else:
             separator = separator_state(state, str(path))
-            network = ResUNet30(channels=int(channels or channels_of_state(separator)))
-            load_network_state(network, separator, source=str(path))
+            network = self.build_network(int(channels or channels_of_state(separator)), separator)
+            self.load_separator(network, separator, str(path))
         self.network = network.eval().to(device)
 
         if text_encoder is None:
@@ -313,6 +313,26 @@ class DCASE2024Baseline(TrainableModel):
         if hasattr(text_encoder, "to"):
             text_encoder = text_encoder.to(device)
         self.text_encoder = text_encoder
+
+    # --- hooks for the models built on this one (lasskit.models.zoo) ---------------------------
+
+    def default_checkpoint(self) -> Path:
+        """The released checkpoint, from the cache (downloaded on first use)."""
+        from lasskit import weights
+
+        return weights.fetch("dcase2024-baseline")
+
+    def build_network(self, channels: int, separator: dict | None = None):
+        """A fresh separator of width ``channels`` (``separator``: the checkpoint's tensors, when loading)."""
+        from lasskit.models.resunet import ResUNet30
+
+        return ResUNet30(channels=channels)
+
+    def load_separator(self, network, separator: dict, source: str) -> None:
+        """Load the checkpoint's separator tensors strictly (a missing or unexpected key names it)."""
+        from lasskit.models.resunet import load_network_state
+
+        load_network_state(network, separator, source=source)
 
     @staticmethod
     def _load_text_encoder(state, path, tokenizer, clap_checkpoint, batch_size):
@@ -355,19 +375,21 @@ class DCASE2024Baseline(TrainableModel):
         import torch
         import torch.nn.functional as F
 
+        batch, samples = mixtures.shape
         from lasskit.models.resunet import N_FFT
 
-        batch, samples = mixtures.shape
+        n_fft = getattr(getattr(self.network, "base", None), "n_fft", N_FFT)  # 2048 for the 32 kHz networks
         if samples == 0:
             return mixtures.clone()
-        if samples < N_FFT:
-            padded = F.pad(mixtures, (0, N_FFT - samples))
+        if samples < n_fft:
+            padded = F.pad(mixtures, (0, n_fft - samples))
             return self.separate_embedded(padded, conditions)[:, :samples]
         with torch.inference_mode():
             if self.chunk_seconds is None:
                 return self.network(mixtures[:, None], conditions)[:, 0]
-            window = int(round(self.chunk_seconds * self.sample_rate))
-            context = int(round(self.context_seconds * self.sample_rate))
+            rate = getattr(self, "network_rate", self.sample_rate)  # the zoo's 32 kHz models run inside at 32 kHz
+            window = int(round(self.chunk_seconds * rate))
+            context = int(round(self.context_seconds * rate))
             spans = chunk_spans(samples, window, context)
             if len(spans) == 1:
                 return self.network(mixtures[:, None], conditions)[:, 0]

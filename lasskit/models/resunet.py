@@ -179,14 +179,16 @@ def _scaled(count: int, channels: int) -> int:
 class ResUNet30Base(nn.Module):
     """The U-Net on the magnitude spectrogram with its mask / phase-rotation head (see module doc)."""
 
-    def __init__(self, input_channels: int = 1, output_channels: int = 1, channels: int = DEFAULT_CHANNELS) -> None:
+    def __init__(self, input_channels: int = 1, output_channels: int = 1, channels: int = DEFAULT_CHANNELS,
+                 n_fft: int = N_FFT, hop: int = HOP) -> None:
         super().__init__()
         if input_channels != 1 or output_channels != 1:
             raise ValueError("only the mono network (1 input and 1 output channel) is implemented")
         if int(channels) < 1:
             raise ValueError(f"channels must be a positive width, not {channels}")
         self.channels = c = int(channels)
-        self.bn0 = nn.BatchNorm2d(N_FFT // 2 + 1, momentum=BN_MOMENTUM)
+        self.n_fft, self.hop = int(n_fft), int(hop)  # 1024/160 at 16 kHz; AudioSep's 32 kHz network: 2048/320
+        self.bn0 = nn.BatchNorm2d(self.n_fft // 2 + 1, momentum=BN_MOMENTUM)
         self.pre_conv = nn.Conv2d(input_channels, _scaled(32, c), kernel_size=1)
         for name, cin, cout, pool in _ENCODERS:
             self.add_module(name, EncoderBlock(_scaled(cin, c), _scaled(cout, c), pool, name))
@@ -194,7 +196,7 @@ class ResUNet30Base(nn.Module):
         for name, cin, cout, up in _DECODERS:
             self.add_module(name, DecoderBlock(_scaled(cin, c), _scaled(cout, c), up, name))
         self.after_conv = nn.Conv2d(_scaled(32, c), output_channels * 3, kernel_size=1)
-        self.register_buffer("window", torch.hann_window(N_FFT, periodic=True), persistent=False)
+        self.register_buffer("window", torch.hann_window(self.n_fft, periodic=True), persistent=False)
 
     def film_sizes(self) -> dict[str, int]:
         """``{film layer name: channels}`` for every conditioned batch norm."""
@@ -205,8 +207,8 @@ class ResUNet30Base(nn.Module):
         return sizes
 
     def spectrogram(self, waveform: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(batch, samples) -> magnitude, cos, sin, each (batch, 1, frames, 513)."""
-        spec = torch.stft(waveform, N_FFT, hop_length=HOP, win_length=N_FFT, window=self.window,
+        """(batch, samples) -> magnitude, cos, sin, each (batch, 1, frames, n_fft / 2 + 1)."""
+        spec = torch.stft(waveform, self.n_fft, hop_length=self.hop, win_length=self.n_fft, window=self.window,
                           center=True, pad_mode="reflect", return_complex=True)
         real = spec.real.transpose(1, 2)[:, None]
         imag = spec.imag.transpose(1, 2)[:, None]
@@ -228,11 +230,17 @@ class ResUNet30Base(nn.Module):
             x, skip = getattr(self, name)(x, betas)
             skips.append(skip)
         x, _ = self.conv_block7a(x, betas)
+        x = self.centre(x)
         for (name, *_), skip in zip(_DECODERS, reversed(skips)):
             x = getattr(self, name)(x, skip, betas)
         x = self.after_conv(x)
         x = F.pad(x, (0, 1))[:, :, :frames, :]  # top bin back (zero maps), padding frames dropped
         return self._masked_istft(x, mag, cos_in, sin_in, samples).reshape(batch, channels, samples)
+
+    def centre(self, x: torch.Tensor) -> torch.Tensor:
+        """What the bottleneck does between the centre block and the decoder: nothing here
+        (AudioSep-DP's dual-path RNN goes here, :mod:`lasskit.models.dual_path`)."""
+        return x
 
     def _masked_istft(self, maps, mag, cos_in, sin_in, samples):
         mask_mag = torch.sigmoid(maps[:, 0:1])
@@ -243,8 +251,8 @@ class ResUNet30Base(nn.Module):
         out_cos = cos_in * rot_cos - sin_in * rot_sin  # cos(angle X + P)
         out_sin = sin_in * rot_cos + cos_in * rot_sin  # sin(angle X + P)
         out_mag = F.relu(mag * mask_mag)
-        spec = torch.complex(out_mag * out_cos, out_mag * out_sin)[:, 0].transpose(1, 2)  # (batch, 513, frames)
-        return torch.istft(spec, N_FFT, hop_length=HOP, win_length=N_FFT, window=self.window, center=True,
+        spec = torch.complex(out_mag * out_cos, out_mag * out_sin)[:, 0].transpose(1, 2)  # (batch, bins, frames)
+        return torch.istft(spec, self.n_fft, hop_length=self.hop, win_length=self.n_fft, window=self.window, center=True,
                            length=samples)
 
 
@@ -257,14 +265,17 @@ class ResUNet30(nn.Module):
     ``channels`` is the width of the first level (default 32, the released network); every level
     scales with it (``channels * (1, 2, 4, 8, 12, 12)`` down the encoder), so ``channels=8`` is the
     same code at 1/16 of the parameters (a small network for tests and quick experiments).
+    ``n_fft``/``hop`` set the STFT (AudioSep's 32 kHz network: 2048/320); ``base`` replaces the
+    U-Net (a :class:`ResUNet30Base` subclass, e.g. with a dual-path RNN at its centre).
     """
 
     sample_rate = SAMPLE_RATE
 
     def __init__(self, input_channels: int = 1, output_channels: int = 1, condition_size: int = CONDITION_SIZE,
-                 channels: int = DEFAULT_CHANNELS) -> None:
+                 channels: int = DEFAULT_CHANNELS, n_fft: int = N_FFT, hop: int = HOP,
+                 base: ResUNet30Base | None = None) -> None:
         super().__init__()
-        self.base = ResUNet30Base(input_channels, output_channels, channels)
+        self.base = base if base is not None else ResUNet30Base(input_channels, output_channels, channels, n_fft, hop)
         self.film = FiLM(self.base.film_sizes(), condition_size)
 
     def forward(self, mixture: torch.Tensor, condition: torch.Tensor) -> torch.Tensor:
@@ -325,12 +336,12 @@ def conv_stft_kernels(n_fft: int = N_FFT) -> dict[str, torch.Tensor]:
     }
 
 
-def drop_stft_kernels(state: dict, source: str = "the checkpoint", atol: float = 1e-5) -> dict:
+def drop_stft_kernels(state: dict, source: str = "the checkpoint", atol: float = 1e-5, n_fft: int = N_FFT) -> dict:
     """Check the conv-STFT tensors present in ``state`` against :func:`conv_stft_kernels`; drop them.
 
     They must be all present or all absent (a state dict of this network has none). A tensor that
     is not what a DFT gives (shape, or any value off by more than ``atol``) is an error: the
-    checkpoint was not made for a window-1024 hop-160 Hann STFT.
+    checkpoint was not made for a window-``n_fft`` Hann STFT (1024 for the baseline).
     """
     present = [k for k in STFT_KERNEL_KEYS if k in state]
     if not present:
@@ -339,26 +350,27 @@ def drop_stft_kernels(state: dict, source: str = "the checkpoint", atol: float =
         missing = sorted(set(STFT_KERNEL_KEYS) - set(present))
         raise WorkError(f"{source}: incomplete STFT kernels (missing {', '.join(missing)}); "
                         "use the released checkpoint or a state dict of lasskit's ResUNet30")
-    expected = conv_stft_kernels()
+    expected = conv_stft_kernels(n_fft)
     for key in STFT_KERNEL_KEYS:
         value = state[key]
         if tuple(value.shape) != tuple(expected[key].shape):
             raise WorkError(f"{source}: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)} "
-                            "(a window-1024 STFT); this checkpoint is not the 16 kHz baseline")
+                            f"(a window-{n_fft} STFT); this checkpoint is for another STFT (another model or rate)")
         error = float((value.detach().to("cpu", torch.float64) - expected[key].double()).abs().max())
         if not error <= atol:
-            raise WorkError(f"{source}: {key} is not a window-1024 Hann DFT kernel (max error {error:.3g}); "
+            raise WorkError(f"{source}: {key} is not a window-{n_fft} Hann DFT kernel (max error {error:.3g}); "
                             "this checkpoint's STFT differs from the baseline's")
     return {k: v for k, v in state.items() if k not in STFT_KERNEL_KEYS}
 
 
-def load_network_state(network: ResUNet30, state: Mapping, source: str = "the checkpoint") -> None:
+def load_network_state(network: ResUNet30, state: Mapping, source: str = "the checkpoint",
+                       fix: str = "use the DCASE 2024 baseline checkpoint (audiosep_16k,baseline,step=200000.ckpt)") -> None:
     """Load a ResUNet30 ``state_dict`` (organizers' keys, STFT kernels optional) with ``strict=True``.
 
     Any other missing or unexpected key, or a shape mismatch, raises :class:`WorkError` naming
-    ``source`` and the first offending keys.
+    ``source`` and the first offending keys, then ``fix``.
     """
-    state = drop_stft_kernels(dict(state), source)
+    state = drop_stft_kernels(dict(state), source, n_fft=network.base.n_fft)
     expected = network.state_dict()
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
@@ -368,12 +380,10 @@ def load_network_state(network: ResUNet30, state: Mapping, source: str = "the ch
             parts.append(f"{len(missing)} missing key(s) ({_first(missing)})")
         if unexpected:
             parts.append(f"{len(unexpected)} unexpected key(s) ({_first(unexpected)})")
-        raise WorkError(f"{source}: not a ResUNet30 state dict: {'; '.join(parts)}; "
-                        "use the DCASE 2024 baseline checkpoint (audiosep_16k,baseline,step=200000.ckpt)")
+        raise WorkError(f"{source}: not a {getattr(network.base, 'label', 'ResUNet30')} state dict: {'; '.join(parts)}; {fix}")
     for key, value in expected.items():
         if tuple(state[key].shape) != tuple(value.shape):
-            raise WorkError(f"{source}: {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}; "
-                            "use the DCASE 2024 baseline checkpoint")
+            raise WorkError(f"{source}: {key} has shape {tuple(state[key].shape)}, expected {tuple(value.shape)}; {fix}")
     network.load_state_dict(state, strict=True)
 
 

@@ -1,0 +1,171 @@
+"""Model cards of the zoo: what each registered model declares (rate, trained length, batching,
+licence, weight files and their sources, citation), read by ``lasskit models`` and the downloader.
+
+No torch here: ``lasskit models`` and ``lasskit models download`` read the cards without loading a
+network. A model class points at its card with ``card = cards.CARDS[name]``.
+
+**For the downloader** (:mod:`lasskit.download`, ``lasskit models download NAME``): call
+:func:`weight_files` ``(NAME)`` -> the :class:`WeightDecl` tuple to fetch into
+``<cache>/weights/<filename>`` (:func:`weight_path`). Each declares ``url``; ``size`` and ``sha256``
+where the publisher gives them (None: unknown, print the download's hash); ``zenodo_record`` when
+the file sits in a Zenodo record (its API gives the size and MD5 of each file by name);
+``tokenizer`` names the tokenizer folder the text encoder needs (``roberta-base``, the baseline's).
+Models find their files again with :func:`cached_weight`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class WeightDecl:
+    """One published weight file."""
+
+    filename: str
+    """Name in the cache (the publisher's name)."""
+    url: str
+    """Direct download URL."""
+    source: str
+    """The page that publishes it (for people)."""
+    size: int | None = None
+    """Bytes, where the publisher states it exactly; None: unknown."""
+    sha256: str | None = None
+    """Hex SHA-256 where the publisher states it (e.g. a Git LFS pointer); None: unknown."""
+    zenodo_record: str | None = None
+    """Zenodo record id holding the file (its API lists size and MD5 by file name)."""
+    role: str = "checkpoint"
+    """``checkpoint`` (separator, with or without the text encoder) or ``clap`` (the CLAP file)."""
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """What a zoo model declares about itself."""
+
+    name: str
+    network_rate: int
+    """Hz the network runs at (lasskit feeds it 16 kHz audio resampled with soxr when it differs)."""
+    trained_seconds: float
+    """Longest input (s) it was trained on (segments of this length)."""
+    padding_harmless: bool
+    """True when zero samples appended to a row cannot change its estimate (never for these models)."""
+    licence: str
+    citation: str
+    """One line."""
+    code: str
+    """Upstream repository and the file with the network."""
+    weights: tuple[WeightDecl, ...] = ()
+    tokenizer: str | None = "roberta-base"
+    separator_parameters: int | None = None
+    """Parameters of the separator (the frozen CLAP text tower, ~125 M, not counted)."""
+    reported: str = ""
+    """Results the authors report, with where."""
+    notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+_TQSED = "https://github.com/apple-yinhan/TQ-SED"
+_DP_RECORD = "14208090"
+_DP_PAGE = f"https://zenodo.org/records/{_DP_RECORD}"
+_CLAP = WeightDecl(
+    filename="music_speech_audioset_epoch_15_esc_89.98.pt",
+    url="https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/main/checkpoint/"
+        "music_speech_audioset_epoch_15_esc_89.98.pt",
+    source="https://huggingface.co/spaces/Audio-AGI/AudioSep/tree/main/checkpoint",
+    role="clap",
+)
+
+CARDS: dict[str, ModelCard] = {
+    "audiosep": ModelCard(
+        name="audiosep",
+        network_rate=32000,
+        trained_seconds=5.0,  # config/audiosep_base.yaml: segment_seconds 5
+        padding_harmless=False,
+        licence="MIT",
+        citation="Liu et al., Separate Anything You Describe, IEEE/ACM TASLP 2024 (arXiv 2308.05037)",
+        code="https://github.com/Audio-AGI/AudioSep models/resunet.py (ResUNet30, STFT 2048/320 at 32 kHz)",
+        weights=(
+            WeightDecl(
+                filename="audiosep_base_4M_steps.ckpt",
+                url="https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/main/checkpoint/audiosep_base_4M_steps.ckpt",
+                source="https://huggingface.co/spaces/Audio-AGI/AudioSep/tree/main/checkpoint",
+                sha256="f8cda01bfd0ebd141eef45d41db7a3ada23a56568465840d3cff04b8010ce82c",  # its Git LFS pointer
+            ),
+            _CLAP,
+        ),
+        separator_parameters=26_447_941,
+        reported="see the paper's tables (arXiv 2308.05037); not re-measured here",
+    ),
+    "audiosep-dp-16k": ModelCard(
+        name="audiosep-dp-16k",
+        network_rate=16000,
+        trained_seconds=10.0,
+        padding_harmless=False,
+        licence="see the repository's LICENSE (github apple-yinhan/TQ-SED)",
+        citation="Yin et al., Exploring Text-Queried Sound Event Detection with Audio Source Separation "
+                 "(arXiv 2409.13292); AudioSep-DP, DCASE 2024 Task 9 first place (objective, single model)",
+        code=f"{_TQSED} LASS_codes/models/resunet.py + models/FaSNet.py (ResUNet30, dprnn=True)",
+        weights=(
+            WeightDecl(
+                filename="model-epoch=19-val_sdr=8.1018.ckpt",  # the name datasets/separate_audio.py loads
+                url=f"{_DP_PAGE}/files/model-epoch%3D19-val_sdr%3D8.1018.ckpt?download=1",
+                source=_DP_PAGE,
+                zenodo_record=_DP_RECORD,
+            ),
+        ),
+        separator_parameters=54_993_862,
+        reported="val SDR 8.10 dB in the checkpoint's name (TQ-SED datasets/separate_audio.py); "
+                 "DCASE 2024 Task 9 results page for the challenge ranking",
+        notes=("dual-path RNN size (6 layers, 256 hidden by default) is read from the checkpoint",),
+    ),
+    "audiosep-dp-32k": ModelCard(
+        name="audiosep-dp-32k",
+        network_rate=32000,
+        trained_seconds=10.0,
+        padding_harmless=False,
+        licence="see the repository's LICENSE (github apple-yinhan/TQ-SED)",
+        citation="Yin et al., Exploring Text-Queried Sound Event Detection with Audio Source Separation "
+                 "(arXiv 2409.13292); AudioSep-DP at 32 kHz",
+        code=f"{_TQSED} LASS_codes/models/resunet_32k.py + models/FaSNet.py (ResUNet30, dprnn=True, STFT 2048/320)",
+        weights=(
+            WeightDecl(
+                filename="model-epoch=01-val_sdr=8.6049.ckpt",
+                url=f"{_DP_PAGE}/files/model-epoch%3D01-val_sdr%3D8.6049.ckpt?download=1",
+                source=_DP_PAGE,
+                zenodo_record=_DP_RECORD,
+            ),
+        ),
+        separator_parameters=54_994_886,
+        reported="val SDR 8.60 dB in the checkpoint's name (TQ-SED datasets/separate_audio.py)",
+        notes=("dual-path RNN size (6 layers, 256 hidden by default) is read from the checkpoint",),
+    ),
+}
+"""Every zoo card by registered name."""
+
+
+def card(name: str) -> ModelCard | None:
+    """The card of model ``name``; None for a model without one."""
+    return CARDS.get(name)
+
+
+def weight_files(name: str) -> tuple[WeightDecl, ...]:
+    """The weight files model ``name`` needs (empty for a model without a card)."""
+    found = CARDS.get(name)
+    return found.weights if found else ()
+
+
+def weight_path(decl: WeightDecl, cache: str | Path | None = None) -> Path:
+    """Where a declared file lives (or will live) in the cache: ``<cache>/weights/<filename>``."""
+    from lasskit import weights
+
+    return Path(cache or weights.cache_dir()) / "weights" / decl.filename
+
+
+def cached_weight(name: str, role: str = "checkpoint", cache: str | Path | None = None) -> Path | None:
+    """The cached file of model ``name`` with ``role``, if it is there (non-empty); else None."""
+    for decl in weight_files(name):
+        if decl.role == role:
+            path = weight_path(decl, cache)
+            if path.is_file() and path.stat().st_size > 0:
+                return path
+    return None

@@ -1,0 +1,127 @@
+"""``ensemble``: the weighted average of several registered models' 16 kHz estimates.
+
+``lasskit separate --model ensemble -o members=audiosep-dp-16k,dcase2024-baseline [-o weights=2,1]``
+runs every member on the same 16 kHz mixtures (each resamples to its own rate, as alone) and
+returns ``sum_i w_i * estimate_i / sum_i w_i`` (default: equal weights; the DCASE 2024 rules allow
+ensemble systems). Each member keeps its own options: ``-o m<i>_<option>=<value>`` goes to member
+``i`` only (1-based), e.g. ``-o m1_checkpoint=dp16.ckpt -o m2_chunk_seconds=10``.
+
+Provenance: ``checkpoint_sha256`` is the SHA-256 of a JSON list of the members (registered name,
+class, checkpoint SHA-256, options, weight), so outputs of two ensembles that differ in any member
+never pass for each other; ``members_record`` holds that list.
+
+Batching: rows of different lengths share a batch only when every member allows it; a member
+that needs the reference (``oracle``) gets it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+from lasskit.errors import UsageError
+from lasskit.models.base import SeparationModel
+
+_MEMBER_OPTION = re.compile(r"^m(\d+)_(\w+)$")
+
+
+def parse_weights(text: Any, count: int) -> list[float]:
+    """``"2,1"`` (or one number, or a list) -> ``count`` non-negative floats with a positive sum."""
+    if text is None:
+        return [1.0] * count
+    parts = text if isinstance(text, (list, tuple)) else str(text).split(",")
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise UsageError(f"ensemble: weights={text!r}: give {count} numbers separated by commas, e.g. weights=1,1") from None
+    if len(values) != count:
+        raise UsageError(f"ensemble: weights={text!r} has {len(values)} value(s) for {count} member(s)")
+    if any(not v >= 0 for v in values) or sum(values) <= 0:
+        raise UsageError(f"ensemble: weights={text!r}: every weight must be >= 0 and their sum > 0")
+    return values
+
+
+def _checkpoint_sha256(model: Any) -> str | None:
+    """A member's ``checkpoint_sha256``, else the SHA-256 of its checkpoint file; None without one."""
+    from pathlib import Path
+
+    from lasskit.weights import sha256_cached
+
+    value = getattr(model, "checkpoint_sha256", None)
+    if value:
+        return str(value)
+    path = getattr(model, "checkpoint", None)
+    return sha256_cached(path) if path and Path(path).is_file() else None
+
+
+class Ensemble(SeparationModel):
+    """Weighted average of member models' estimates (see the module docstring)."""
+
+    name = "ensemble"
+    description = "weighted average of several models' 16 kHz estimates (-o members=a,b [-o weights=...])"
+    sample_rate = 16000
+
+    def __init__(self, checkpoint: str | None = None, device: str = "cpu", members: str | None = None,
+                 weights: Any = None, **options: Any) -> None:
+        from lasskit.models import registry
+
+        if checkpoint is not None:
+            raise UsageError("ensemble takes no --checkpoint; give each member its own: -o m1_checkpoint=PATH")
+        names = [n.strip() for n in str(members or "").split(",") if n.strip()]
+        if len(names) < 2:
+            raise UsageError("ensemble needs at least two members: -o members=audiosep-dp-16k,dcase2024-baseline")
+        if "ensemble" in names:
+            raise UsageError("ensemble: a member cannot be an ensemble")
+        per_member: list[dict[str, Any]] = [{} for _ in names]
+        for key, value in options.items():
+            match = _MEMBER_OPTION.match(key)
+            if not match or not 1 <= int(match.group(1)) <= len(names):
+                raise UsageError(f"ensemble: unknown option {key}; member options are m<i>_<option> with "
+                                 f"i from 1 to {len(names)} (e.g. m1_checkpoint=PATH)")
+            per_member[int(match.group(1)) - 1][match.group(2)] = value
+        self.weights = parse_weights(weights, len(names))
+        super().__init__(None, device, members=",".join(names), weights=",".join(f"{w:g}" for w in self.weights),
+                         **options)
+        self.members = []
+        record = []
+        for i, (spec, opts) in enumerate(zip(names, per_member), start=1):
+            cls, _ = registry.resolve(spec)
+            opts = dict(opts)
+            member_checkpoint = opts.pop("checkpoint", None)
+            member = registry.build(cls, f"{spec} (ensemble member {i})", member_checkpoint, device, opts)
+            self.members.append(member)
+            record.append({"name": spec, "class": f"{cls.__module__}:{cls.__qualname__}",
+                           "checkpoint_sha256": _checkpoint_sha256(member),
+                           "options": {k: str(v) for k, v in sorted(opts.items())}, "weight": self.weights[i - 1]})
+        self.members_record = record
+        self.checkpoint_sha256 = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()
+        self.padding_invariant = all(bool(getattr(m, "padding_invariant", False)) for m in self.members)
+        self.needs_reference = any(bool(getattr(m, "needs_reference", False)) for m in self.members)
+        limits = [m.max_seconds for m in self.members if getattr(m, "max_seconds", None)]
+        self.max_seconds = min(limits) if limits else None
+        sizes = [m.bytes_per_sample for m in self.members if getattr(m, "bytes_per_sample", None)]
+        self.bytes_per_sample = max(sizes) if sizes else None
+        notes = [getattr(m, "rate_note", None) for m in self.members]
+        self.rate_note = "; ".join(n for n in notes if n) or None
+
+    def separate(self, mixtures, queries: list[str], references=None):
+        """The weighted mean of the members' estimates, float32, shaped like ``mixtures``."""
+        import torch
+
+        total = None
+        for member, weight in zip(self.members, self.weights):
+            if weight == 0:
+                continue
+            if getattr(member, "needs_reference", False):
+                estimate = member.separate(mixtures, queries, references=references)
+            else:
+                estimate = member.separate(mixtures, queries)
+            term = estimate.to(torch.float64) * weight
+            total = term if total is None else total + term
+        return (total / sum(self.weights)).to(torch.float32)
+
+    def num_parameters(self) -> int | None:
+        counts = [m.num_parameters() for m in self.members if hasattr(m, "num_parameters")]
+        return sum(c for c in counts if c is not None) if counts else None
