@@ -3,7 +3,8 @@
 ``prepare_corpus(corpus, src, data_dir, ...)`` dispatches to ``lasskit.corpora.<corpus>.prepare``
 and returns one :class:`~lasskit.corpora.common.PrepareReport` per corpus or split it wrote. Options
 (``--resampler``, ``--name``) are checked before any work starts (:func:`check_resampler`,
-:func:`check_name`). What is fingerprinted and when work is redone: :mod:`lasskit.corpora.common`.
+:func:`check_name`). What is fingerprinted and when work is redone: :mod:`lasskit.corpora.common`
+(batches, records, manifest, notes); one file's conversion in a worker: :mod:`lasskit.corpora.convert`.
 """
 
 from __future__ import annotations
