@@ -179,5 +179,17 @@ def test_every_module_says_what_it_owns(package):
     assert not missing, f"modules without a docstring: {missing}"
 
 
+MAX_MODULE_LINES = 600
+"""A room one reader keeps in mind (CONTRIBUTING.md, "The size of a room")."""
+
+
+def test_no_module_over_600_lines():
+    sizes = {str(p.relative_to(ROOT.parent)): len(p.read_text(encoding="utf-8").splitlines())
+             for p in MODULES.values()}
+    big = sorted(f"{path}: {n} lines" for path, n in sizes.items() if n > MAX_MODULE_LINES)
+    assert not big, (f"modules over {MAX_MODULE_LINES} lines (cut them by what changes together, see "
+                     "CONTRIBUTING.md): " + ", ".join(big))
+
+
 def test_the_checker_finds_a_circle():
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
