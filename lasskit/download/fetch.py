@@ -163,28 +163,66 @@ def forget_verified(path: Path) -> None:
 
 class Hasher:
     """Digests computed as the bytes arrive (no second pass over a 20 GB file): MD5 and/or SHA-256,
-    those the remote is checked with (both when it has neither, to record them)."""
+    those the remote is checked with (both when it has neither, to record them).
+
+    While streaming (:meth:`start_thread`), hashing runs in its own thread on copies of the
+    chunks (hashlib releases the GIL), so the network and the hash overlap instead of adding up.
+    """
+
+    QUEUE = 16
+    """Chunks waiting to be hashed at most (16 MiB): a slow hash slows the download, memory stays flat."""
 
     def __init__(self, remote: RemoteFile | None = None, md5: bool | None = None, sha256: bool | None = None):
         unchecked = remote is None or not remote.checked
         self.want_md5 = md5 if md5 is not None else bool(remote and remote.md5) or unchecked
         self.want_sha = sha256 if sha256 is not None else bool(remote and remote.sha256) or unchecked
+        self._queue = None
+        self._thread = None
         self.reset()
 
     def reset(self) -> None:
+        self.drain()
         self.md5 = hashlib.md5(usedforsecurity=False) if self.want_md5 else None
         self.sha = hashlib.sha256() if self.want_sha else None
         self.upto = 0
 
-    def update(self, data) -> None:
+    def _hash(self, data) -> None:
         if self.md5 is not None:
             self.md5.update(data)
         if self.sha is not None:
             self.sha.update(data)
+
+    def update(self, data) -> None:
+        if self._queue is not None:
+            self._queue.put(bytes(data))
+        else:
+            self._hash(data)
         self.upto += len(data)
+
+    def start_thread(self) -> None:
+        """Hash in a thread of its own until :meth:`drain`."""
+        import queue
+
+        if self._queue is None:
+            self._queue = queue.Queue(maxsize=self.QUEUE)
+            self._thread = threading.Thread(target=self._run, args=(self._queue,), daemon=True,
+                                            name="lasskit-hash")
+            self._thread.start()
+
+    def _run(self, q) -> None:
+        while (item := q.get()) is not None:
+            self._hash(item)
+
+    def drain(self) -> None:
+        """Wait until every chunk handed over is hashed; stop the thread."""
+        if self._queue is not None:
+            self._queue.put(None)
+            self._thread.join()
+            self._queue = self._thread = None
 
     def catch_up(self, path: Path, upto: int, cancel: threading.Event | None = None) -> None:
         """Hash the first ``upto`` bytes of ``path`` (what an earlier run left), unless already done."""
+        self.drain()
         if self.upto == upto:
             return
         self.reset()
@@ -197,6 +235,7 @@ class Hasher:
                 self.update(view[:min(n, upto - self.upto)])
 
     def hexdigests(self) -> tuple[str, str]:
+        self.drain()
         return (self.md5.hexdigest() if self.md5 is not None else "",
                 self.sha.hexdigest() if self.sha is not None else "")
 
@@ -432,35 +471,44 @@ def _retry(failures: int, retries: int, delay: float, why: str, remote: RemoteFi
 
 def _stream(response, part: Path, start: int, progress, task, cancel, hasher: Hasher) -> int:
     """Write the response body into ``part`` from byte ``start``; bytes written."""
-    got = 0
-    buf = bytearray(CHUNK_BYTES)
-    view = memoryview(buf)
     try:
         out = open(part, "r+b" if start and part.exists() else "wb")
     except OSError as exc:
         raise _disk_error(exc, part, start) from None
+    hasher.start_thread()
     with out:
         if start:
             out.seek(start)
             out.truncate()
-        while True:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled()
-            try:
-                n = response.readinto(buf)
-            except (socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
-                out.flush()
-                raise _Transient(exc, got) from None
-            if not n:
-                break
-            try:
-                out.write(view[:n])
-            except OSError as exc:
-                raise _disk_error(exc, part, start + got) from None
-            hasher.update(view[:n])
-            got += n
-            if progress is not None:
-                progress.advance(task, n)
+        try:
+            return _copy(response, out, part, start, progress, task, cancel, hasher)
+        finally:
+            hasher.drain()
+
+
+def _copy(response, out, part: Path, start: int, progress, task, cancel, hasher: Hasher) -> int:
+    """The copy loop of :func:`_stream`: socket -> file, each chunk handed to the hasher."""
+    got = 0
+    buf = bytearray(CHUNK_BYTES)
+    view = memoryview(buf)
+    while True:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled()
+        try:
+            n = response.readinto(buf)
+        except (socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+            out.flush()
+            raise _Transient(exc, got) from None
+        if not n:
+            break
+        try:
+            out.write(view[:n])
+        except OSError as exc:
+            raise _disk_error(exc, part, start + got) from None
+        hasher.update(view[:n])
+        got += n
+        if progress is not None:
+            progress.advance(task, n)
     return got
 
 
