@@ -452,3 +452,193 @@ def test_cli_create_raters_results(run_cli, tmp_path):
     code, _, err = run_cli("--workspace", ws.root, "listen", "create", "--split", "eval_real",
                            "--models", "good", "--name", "../x")
     assert code == 2 and "--name" in err
+
+
+# --- issue 23/30: refusals change nothing, one line for broken files, server faults, QC ------------
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_a_refused_create_force_keeps_the_old_test_and_a_good_one_replaces_it(tmp_path):
+    ws = make_workspace(tmp_path, n_items=2)
+    r = create_test(ws, "eval_real", ["good"], "t1", raters=1, repeats=0, **NO_QC)
+    before = _tree(tmp_path)
+    refusals = [
+        dict(models=["good", "nope"]),            # an unknown model
+        dict(models=["good"], repeats=-1),        # a bad option
+        dict(models=["good"], items=0),
+        dict(models=["good"], training=str(tmp_path / "none.csv")),
+        dict(models=["good"], target_lufs=float("nan")),
+    ]
+    from lasskit.errors import UsageError
+
+    for kw in refusals:
+        models = kw.pop("models")
+        with pytest.raises(UsageError):
+            create_test(ws, "eval_real", models, "t1", force=True, **kw)
+        assert _tree(tmp_path) == before, kw  # nothing written, nothing removed
+    # a refusal on a new name writes nothing either (no playback copies for --repeats -1)
+    with pytest.raises(UsageError):
+        create_test(ws, "eval_real", ["good"], "t2", repeats=-1)
+    assert _tree(tmp_path) == before and not (ws.root / "listen" / "t2").exists()
+    # a failure while building (an output that cannot be read) leaves the old test and no leftovers
+    out = ws.root / "exp" / "good" / "eval_real" / "rec0_0.wav"
+    saved = out.read_bytes()
+    out.write_bytes(b"RIFF not audio")
+    from lasskit.errors import WorkError
+
+    with pytest.raises(WorkError, match="rec0_0.wav"):
+        create_test(ws, "eval_real", ["good"], "t1", force=True, **NO_QC)
+    out.write_bytes(saved)
+    assert _tree(r.root) == {k[len("listen/t1/"):]: v for k, v in before.items() if k.startswith("listen/t1/")}
+    assert sorted(p.name for p in (ws.root / "listen").iterdir()) == ["t1"]
+    # --force with good options replaces the test (new raters, no old ratings)
+    r2 = create_test(ws, "eval_real", ["good"], "t1", raters=2, force=True, **NO_QC)
+    assert r2.root == r.root and len(Store(load_test(r2.root)).raters()) == 2
+    assert sorted(p.name for p in (ws.root / "listen").iterdir()) == ["t1"]
+
+
+def test_items_sample_by_recording_with_eval_real_names(tmp_path):
+    # eval_real gives each (recording, query) row its own name "...-N": the names tell nothing,
+    # the two rows of a recording share the mixture file's content
+    ws = make_workspace(tmp_path, n_items=8, names=lambda i: f"real-{i + 1}.wav")
+    for seed in range(4):
+        r = create_test(ws, "eval_real", ["good"], f"t{seed}", items=4, raters=1, seed=seed, **NO_QC)
+        mixtures = [it["mixture"] for it in load_test(r.root).items]
+        recordings = {(int(m[5:-4]) - 1) // 2 for m in mixtures}
+        assert len(recordings) == 4, mixtures  # one row of each of the 4 recordings
+
+
+def test_damaged_truncated_and_locked_databases_are_one_line(run_cli, tmp_path, monkeypatch):
+    import sqlite3
+    import subprocess
+    import sys
+
+    ws = make_workspace(tmp_path, n_items=2)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=1, **NO_QC)
+    db = r.root / "ratings.sqlite"
+    good = db.read_bytes()
+    lss = tmp_path / "lss.csv"
+    lss.write_text("session_test_id,rater,trial_id,stimuli_rating1,stimuli_rating2,stimuli,rating_time\n")
+    commands = (["listen", "raters", "t"], ["listen", "results", "t"], ["listen", "import-webmushra", "t", str(lss)])
+    for damage in (good[:3000], b"not a database at all" * 10):
+        db.write_bytes(damage)
+        for args in commands:
+            code, _, err = run_cli("--workspace", ws.root, *args)
+            assert code == 2 and str(db) in err and "damaged" in err and len(err.strip().splitlines()) == 1, err
+            assert db.read_bytes() == damage  # the input is left as it was
+    db.write_bytes(good)
+    monkeypatch.setattr(Store, "wait", 0.3)  # the short wait (3 s) made shorter for the test
+    # another process holds a write lock: a short wait, then one line saying so
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import sqlite3, sys, time\n"
+        f"c = sqlite3.connect({str(db)!r}, isolation_level=None)\n"
+        "c.execute('PRAGMA locking_mode=EXCLUSIVE'); c.execute('BEGIN EXCLUSIVE')\n"
+        "c.execute(\"INSERT INTO meta VALUES ('lock', 'held')\")\n"
+        "print('locked', flush=True); sys.stdin.read()\n")], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        for args in commands[:2]:
+            code, _, err = run_cli("--workspace", ws.root, *args)
+            assert code == 1 and str(db) in err and "another process holds a lock" in err, err
+    finally:
+        holder.stdin.close()
+        holder.wait(10)
+    assert sqlite3.connect(db).execute("SELECT COUNT(*) FROM raters").fetchone()[0] == 1
+
+
+def test_server_faults_are_4xx_with_one_log_line_and_record_no_play(tmp_path, capfd):
+    ws = make_workspace(tmp_path, n_items=2)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=1, repeats=0, **NO_QC)
+    spec = load_test(r.root)
+    token = r.links[0][1]
+    store = Store(spec)
+    capfd.readouterr()
+    with running_server(spec) as port:
+        screen = http(port, "GET", f"/api/{token}/state")[1]["screen"]
+        arrays = b"[" * 2040 + b"]" * 2040  # nested deeper than the JSON parser goes, within the size limit
+        objects = b'{"a":[' * 500 + b"]}" * 500
+        for body in (arrays, objects):
+            status, payload = http(port, "POST", f"/api/{token}/rate", raw=body,
+                                   headers={"Content-Type": "application/json"})
+            assert status == 400 and "error" in payload
+        # a playback copy that cannot be opened: 404, one log line, no play recorded, rating refused
+        path = spec.audio_path(screen["stimulus"])
+        path.rename(path.with_suffix(".away"))
+        status, payload = http(port, "GET", f"/api/{token}/audio/{screen['stimulus']}.wav")
+        assert status == 404 and "could not be loaded" in payload["error"]
+        good = {"position": screen["position"], "stimulus": screen["stimulus"], "rel": 4, "ovl": 4}
+        assert http(port, "POST", f"/api/{token}/rate", good)[0] == 409
+        path.with_suffix(".away").rename(path)
+        assert http(port, "GET", f"/api/{token}/audio/{screen['stimulus']}.wav")[0] == 200
+        assert http(port, "POST", f"/api/{token}/rate", good)[0] == 200
+    lines = [x for x in capfd.readouterr().err.splitlines() if x.strip()]  # the server's log
+    assert len(lines) == 1 and str(path) in lines[0] and token not in lines[0], lines
+    with store.connect() as con:
+        assert con.execute("SELECT COUNT(*) FROM ratings").fetchone()[0] == 1
+
+
+def test_checks_gold_trap_and_fast_answers_flag_raters(tmp_path):
+    ws = make_workspace(tmp_path, n_items=4)
+    r = create_test(ws, "eval_real", ["good", "bad"], "t", raters=3, raters_per_item=3, repeats=0, gold=2)
+    spec = load_test(r.root)
+    qc = spec.data["qc"]
+    assert len(qc["gold"]) == 2 and qc["trap"]["answer"] in (2, 3, 4) and len(qc["training"]) == 3
+    store = Store(spec)
+    plans = {}
+    with store.connect() as con:
+        for rater, in con.execute("SELECT rater FROM raters"):
+            plans[rater] = [s for (s,) in con.execute("SELECT stimulus FROM plan WHERE rater = ? ORDER BY position",
+                                                     (rater,))]
+    for plan in plans.values():  # every plan holds the gold and trap screens, never first
+        assert {g["stimulus"] for g in qc["gold"]} | {qc["trap"]["stimulus"]} <= set(plan[2:])
+    tokens = dict(r.links)
+    behaviour = {"r01": "careful", "r02": "careless", "r03": "hasty"}
+    seconds = {sid: it["seconds"] for it in spec.items for sid in it["stimuli"].values()}
+    for rater, token in tokens.items():
+        kind = behaviour[rater]
+        st = store.start(token)
+        assert st["pending"] == "checks" and "answer" not in json.dumps(st["checks"])  # answers stay on the server
+        right = [t["answer"] for t in qc["headphones"]["trials"]]
+        got = right if kind != "careless" else [a % 3 + 1 for a in right]
+        with pytest.raises(Exception):
+            store.rate(token, {"position": 0, "stimulus": st["screen"]["stimulus"], "rel": 3, "ovl": 3})
+        st = store.check(token, {"kind": "headphones", "answers": got})
+        assert st["pending"] == "training"
+        st = store.check(token, {"kind": "training"})
+        assert st["pending"] is None and st["minutes_left"] >= 1
+        while not st["finished"]:
+            sid = st["screen"]["stimulus"]
+            store.audio_file(token, sid)
+            store.record_play(token, sid)
+            gold = next((g for g in qc["gold"] if g["stimulus"] == sid), None)
+            if gold:
+                rel = gold["rel"][0] if kind != "careless" else (1 if gold["rel"][0] >= 4 else 5)
+                ovl = 3
+            elif sid == qc["trap"]["stimulus"]:
+                rel = ovl = qc["trap"]["answer"] if kind != "careless" else 1
+            else:
+                rel = ovl = 4 if spec.stimulus_table()[sid]["system"] == "good" else 2
+            ms = int(1000 * seconds.get(sid, 3)) + 100 if kind != "hasty" else 50
+            st = store.rate(token, {"position": st["screen"]["position"], "stimulus": sid, "rel": rel, "ovl": ovl,
+                                    "listened_ms": ms})
+    from lasskit.listening.results import RULES, QCRule, results_for_test
+
+    res = results_for_test(r.root, resamples=20, plots=False)
+    by = {x["rater"]: x for x in res.raters}
+    assert by["r01"]["rules"] == "" and by["r01"]["headphones"] == "passed"
+    assert by["r02"]["rules"].split(",") == ["gold", "trap", "headphones"]
+    assert by["r02"]["gold_failed"] == 2 and by["r02"]["trap_failed"] == 1
+    assert by["r03"]["rules"] == "fast" and by["r03"]["fast"] == by["r03"]["timed"] == 12
+    assert res.by_rule["fast"] == ["r03"] and res.by_rule["gold"] == ["r02"] and res.flagged == ["r02", "r03"]
+    assert res.counts["qc_answers"] == 9 and res.counts["unattributed"] == 0 and res.counts["answers"] == 36
+    assert {x["item"]: x["fast"] for x in res.fast_by_item} == {it["item"]: 3 for it in spec.items}
+    # only the rules named exclude
+    res = results_for_test(r.root, resamples=20, plots=False, rule=QCRule(exclude=("gold",)))
+    assert res.flagged == ["r02"] and res.counts["flagged_any"] == 2
+    res = results_for_test(r.root, resamples=20, plots=False, rule=QCRule(exclude=()))
+    assert res.flagged == [] and res.systems_all == res.systems_kept
+    assert set(RULES) >= {"gold", "trap", "headphones", "fast"}
+    with pytest.raises(Exception):
+        store.check(tokens["r01"], {"kind": "headphones", "answers": [7, 1, 1]})
