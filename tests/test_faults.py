@@ -214,6 +214,21 @@ def _zip_bomb(tmp: Path, ws: Path) -> None:
     z.write_bytes(bytes(data).replace(size, huge))
 
 
+def _listen_test(tmp: Path, ws: Path, damage: bytes | str | None = None) -> None:
+    """A listening test ``t1`` on the demo's eval_real passthrough outputs (optionally its
+    ratings.sqlite replaced by ``damage`` bytes or truncated)."""
+    from lasskit.listening import create_test
+    from lasskit.workspace import Workspace
+
+    r = create_test(Workspace.open(ws), "eval_real", ["passthrough"], "t1", items=2, raters=1, gold=0, trap=False,
+                    headphone_check=False, training=None)
+    db = r.root / "ratings.sqlite"
+    if damage == "truncate":
+        write(db, db.read_bytes()[:3000])
+    elif damage is not None:
+        write(db, damage)
+
+
 def _corrupt_manifest(tmp: Path, ws: Path) -> None:
     write(ws / "data" / "clotho" / "manifest.csv", "this is,not\n\x00a manifest")
 
@@ -444,6 +459,34 @@ CASES: list[Case] = [
     Case("train-steps-not-a-number", ["train", "--steps", "lots"], 2, ("--steps", "lasskit train --help")),
     Case("listen-create-missing-options", ["listen", "create"], 2, ("lasskit listen create --help",)),
     Case("listen-results-unknown-test", ["listen", "results", "nope"], 2, ("nope",)),
+    # --- listen (issue 23): a refused create changes nothing; a broken ratings.sqlite is one line ------
+    Case("listen-create-force-unknown-model", ["listen", "create", "--split", "eval_real", "--models",
+                                               "passthrough,nope", "--name", "t1", "--force"], 2, ("nope",),
+         base=True, setup=lambda tmp, ws: _listen_test(tmp, ws), inputs=("ws",)),
+    Case("listen-create-force-bad-training", ["listen", "create", "--split", "eval_real", "--models", "passthrough",
+                                              "--name", "t1", "--force", "--training", "{tmp}/nope.csv"], 2,
+         ("--training", "nope.csv"), base=True, setup=lambda tmp, ws: _listen_test(tmp, ws), inputs=("ws",)),
+    Case("listen-create-repeats-negative", ["listen", "create", "--split", "eval_real", "--models", "passthrough",
+                                            "--name", "t2", "--repeats", "-1"], 2, ("--repeats",), base=True),
+    Case("listen-serve-port-70000", ["listen", "serve", "t1", "--port", "70000"], 2, ("--port", "70000"),
+         base=True, setup=lambda tmp, ws: _listen_test(tmp, ws)),
+    Case("listen-serve-port-from-yaml", ["listen", "serve", "t1"], 2, ("lasskit.yaml", "port", "70000"), base=True,
+         setup=lambda tmp, ws: (_listen_test(tmp, ws), _yaml("listen:\n  serve:\n    port: 70000\n")(tmp, ws))),
+    Case("listen-results-seed-negative", ["listen", "results", "t1", "--seed", "-1"], 2, ("--seed",), base=True,
+         setup=lambda tmp, ws: _listen_test(tmp, ws)),
+    Case("listen-results-max-repeat-diff-nan", ["listen", "results", "t1", "--max-repeat-diff", "nan"], 2,
+         ("--max-repeat-diff",), base=True, setup=lambda tmp, ws: _listen_test(tmp, ws)),
+    Case("listen-results-exclude-unknown-rule", ["listen", "results", "t1", "--exclude", "gold,moon"], 2,
+         ("--exclude", "moon"), base=True, setup=lambda tmp, ws: _listen_test(tmp, ws)),
+    Case("listen-raters-damaged-db", ["listen", "raters", "t1"], 2, ("ratings.sqlite", "damaged"), base=True,
+         setup=lambda tmp, ws: _listen_test(tmp, ws, b"garbage, not SQLite" * 50), inputs=("ws",)),
+    Case("listen-results-truncated-db", ["listen", "results", "t1"], 2, ("ratings.sqlite", "damaged"), base=True,
+         setup=lambda tmp, ws: _listen_test(tmp, ws, "truncate"), inputs=("ws",)),
+    Case("listen-import-damaged-db", ["listen", "import-webmushra", "t1", "{tmp}/lss.csv"], 2,
+         ("ratings.sqlite", "damaged"), base=True, inputs=("ws", "lss.csv"),
+         setup=lambda tmp, ws: (_listen_test(tmp, ws, b"garbage, not SQLite" * 50),
+                                _file("lss.csv", "session_test_id,rater,trial_id,stimuli_rating1,stimuli_rating2,"
+                                                 "stimuli,rating_time\n")(tmp, ws))),
 ]
 
 XFAIL = {  # case id -> reason, for stages other engineers own (see the module docstring)
