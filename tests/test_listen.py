@@ -642,3 +642,31 @@ def test_checks_gold_trap_and_fast_answers_flag_raters(tmp_path):
     assert set(RULES) >= {"gold", "trap", "headphones", "fast"}
     with pytest.raises(Exception):
         store.check(tokens["r01"], {"kind": "headphones", "answers": [7, 1, 1]})
+
+
+def test_export_webmushra_on_a_full_disk_leaves_no_truncated_wav(tmp_path, monkeypatch):
+    import errno
+    import shutil
+
+    from lasskit.errors import WorkError
+    from lasskit.listening import webmushra
+
+    ws = make_workspace(tmp_path, n_items=2)
+    spec = load_test(create_test(ws, "eval_real", ["good"], "t", raters=1, **NO_QC).root)
+    real = shutil.copyfile
+    calls = []
+
+    def full_disk(src, dst):
+        calls.append(dst)
+        if len(calls) == 3:  # the third copy: half written, then the disk is full
+            Path(dst).write_bytes(Path(src).read_bytes()[:100])
+            raise OSError(errno.ENOSPC, "No space left on device", str(dst))
+        return real(src, dst)
+
+    monkeypatch.setattr(webmushra.shutil, "copyfile", full_disk)
+    with pytest.raises(WorkError, match="no space left"):
+        webmushra.export_webmushra(spec, tmp_path / "wm")
+    written = sorted((tmp_path / "wm").rglob("*"))
+    wavs = [p for p in written if p.is_file()]
+    assert len(wavs) == 2 and all(p.read_bytes() == spec.audio_path(p.stem).read_bytes() for p in wavs)
+    assert not any(".tmp" in p.name for p in written)  # no half file under any name
