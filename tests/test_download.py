@@ -743,3 +743,16 @@ def test_bad_options_change_nothing(run_cli, tmp_path):
     code, out, err = run_cli("-w", tmp_path, "download")
     assert code == 2 and "lasskit download --list" in err
     assert not (tmp_path / "downloads").exists() and not (tmp_path / "lasskit.yaml").exists()
+
+
+def test_one_failing_name_does_not_stop_the_others(zenodo, raw, tmp_path, run_cli):
+    serve(zenodo, raw)
+    del zenodo.records["10886481"]["lass_validation.json"]  # the API lists the rest; dcase2024 lacks a file
+    zenodo.records["10886481"]["lass_validation.json.gone"] = b""
+    for name in ("lass_validation.zip", "lass_synthetic_validation.csv"):
+        zenodo.fail[name] = [404]
+    code, out, err = run_cli("-w", tmp_path, "download", "dcase2024", "clotho")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "1 of 2 downloads failed (dcase2024; done: clotho)" in err and "HTTP 404" in err
+    assert "clotho: 10 file(s)" in out and "paths.clotho" in out
+    assert "clotho:" in (tmp_path / "lasskit.yaml").read_text()

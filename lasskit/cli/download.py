@@ -38,9 +38,16 @@ def download(
         con.print("A registered model whose class declares weight_files downloads by its name too (see `lasskit models`).",
                   soft_wrap=True)
         return
+    from lasskit.errors import LasskitError
+
     ws = workspace(ctx)
-    report = run_download(list(names or []), to or ws.root / "downloads", from_dir=from_dir,
-                          keep_archives=keep_archives, parallel=parallel, token=token, workspace_root=ws.root)
+    try:
+        report = run_download(list(names or []), to or ws.root / "downloads", from_dir=from_dir,
+                              keep_archives=keep_archives, parallel=parallel, token=token, workspace_root=ws.root)
+    except LasskitError as exc:
+        if getattr(exc, "report", None) is not None:  # some names failed: show what the others did
+            print_report(con, exc.report)
+        raise
     print_report(con, report)
 
 

@@ -107,12 +107,16 @@ def check_names(names: list[str]) -> None:
                              "that declares weight_files); see `lasskit download --list`")
 
 
-def plan(ds: Dataset, to: Path, from_dir: Path | None, say) -> list[PlannedFile]:
-    """The files of ``ds``, with their checks: from the records API (cached), else the known MD5s."""
+def plan(ds: Dataset, to: Path, from_dir: Path | None, say, notes: list[str] | None = None) -> list[PlannedFile]:
+    """The files of ``ds``, with their checks: from the records API (cached), else the known MD5s.
+
+    Files whose MD5 in the API differs from the one lasskit knew are named in ``notes``.
+    """
     from lasskit.download import zenodo
 
     root = to / ds.folder
     out: list[PlannedFile] = []
+    differ: list[str] = []
     for src in ds.sources:
         known = {k.name: k for k in src.known}
         if src.record is None:
@@ -127,7 +131,7 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say) -> list[PlannedFile]
                         continue
                     k = known.get(f.name)
                     if k is not None and k.md5 and f.md5 and k.md5 != f.md5:
-                        say(f"{f.name}: the records API gives MD5 {f.md5}, lasskit knew {k.md5}; the API's is used")
+                        differ.append(f.name)
                     remotes.append(RemoteFile(f.name, f.url, f.size, f.md5 or (k.md5 if k else None), None,
                                               f"Zenodo record {src.record} ({how})"))
             else:
@@ -146,6 +150,10 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say) -> list[PlannedFile]
                            for k in src.known]
         for r in remotes:
             out.append(PlannedFile(r, root / src.into / r.name))
+    if differ and notes is not None:
+        notes.append(f"the records API gives other MD5s than lasskit knew for {len(differ)} file(s) "
+                     f"({', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''}): a new version of the record? "
+                     "The API's are used")
     if from_dir is not None:
         _find_local(out, from_dir, ds)
     return out
@@ -194,21 +202,30 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
     if src is not None and not src.is_dir():
         raise UsageError(f"{src}: --from must be a folder holding the files (as downloaded); fix the path")
     report = DownloadReport()
-    seen = set()
-    for name in names:
-        if name in seen:
-            continue
-        seen.add(name)
-        if name in CATALOGUE:
-            report.items.append(_dataset(CATALOGUE[name], to, src, keep_archives, parallel, token, progress, say))
-        else:
-            report.items.append(_weights(name, src, parallel, token, progress, say))
+    failed: list[tuple[str, Exception]] = []
+    for name in dict.fromkeys(names):  # one failing name does not stop the others
+        try:
+            if name in CATALOGUE:
+                report.items.append(_dataset(CATALOGUE[name], to, src, keep_archives, parallel, token, progress, say))
+            else:
+                report.items.append(_weights(name, src, parallel, token, progress, say))
+        except (UsageError, WorkError) as exc:
+            if len(names) == 1:
+                raise
+            failed.append((name, exc))
     if workspace_root is not None:
         for item in report.items:
             ds = CATALOGUE.get(item.name)
             if ds is not None and ds.corpus and item.folder is not None:
                 report.config = record_path(Path(workspace_root), ds.corpus, item.folder, say)
                 report.recorded[ds.corpus] = str(item.folder)
+    if failed:
+        done = ", ".join(it.name for it in report.items) or "nothing"
+        name, exc = failed[0]
+        error = type(exc)(f"{len(failed)} of {len(dict.fromkeys(names))} downloads failed "
+                          f"({', '.join(n for n, _ in failed)}; done: {done}); the first: {name}: {exc}")
+        error.report = report  # what did succeed, for the command's summary
+        raise error
     return report
 
 
@@ -218,7 +235,7 @@ def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, paral
     from lasskit.download.fetch import check_file, fetch_all, forget_verified
 
     item = ItemReport(ds.name, folder=to / ds.folder, next=ds.prepare.replace("<to>", str(to)))
-    files = plan(ds, to, src, say)
+    files = plan(ds, to, src, say, item.notes)
     item.files = len(files)
     unchecked = [f.remote.name for f in files if not f.remote.checked]
     if unchecked:
