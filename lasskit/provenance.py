@@ -236,3 +236,22 @@ def summarize_reasons(reasons: Counter | dict, total: int) -> str:
         return ""
     parts = ", ".join(f"{why} {n}" for why, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
     return f"made {done} of {total}: {parts}"
+
+
+def files_digest(folder: str | os.PathLike, names: list[str], jobs: int = 8) -> str:
+    """One BLAKE2b-128 of a set of files: ``name``, a tab and :func:`file_digest` per line, names sorted.
+
+    Ties a result to exactly these files: ``score`` writes it into ``summary.json`` for the
+    estimates it scored, ``package`` recomputes it before reporting those scores (a re-separated
+    output, an added or a missing one changes it). Files are hashed on ``jobs`` threads (hashlib
+    releases the GIL on large blocks)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    names = sorted(names)
+    paths = [os.path.join(os.fspath(folder), n) for n in names]
+    if len(paths) > 1 and jobs > 1:
+        with ThreadPoolExecutor(max_workers=jobs) as pool:
+            digests = list(pool.map(file_digest, paths))
+    else:
+        digests = [file_digest(p) for p in paths]
+    return digest_bytes("".join(f"{n}\t{d}\n" for n, d in zip(names, digests)).encode("utf-8"))

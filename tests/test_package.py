@@ -21,6 +21,7 @@ import yaml
 
 from lasskit import soundgen
 from lasskit.errors import UsageError, WorkError
+from lasskit.provenance import Ledger, files_digest, settings_id
 from lasskit.submission import Naming, build_package, write_team_zip
 from lasskit.workspace import Workspace
 
@@ -78,17 +79,41 @@ def make_workspace(root: Path, config: dict | None = None) -> Path:
         out.mkdir(parents=True)
         for name in names:
             sf.write(str(out / name), output_signal(name), 16000, subtype="FLOAT")
-        (out / "separate.json").write_text(json.dumps({
-            "model": MODEL, "split": split, "options": {}, "checkpoint": None, "checkpoint_sha256": None,
-            "device": "cpu", "lasskit_version": "0.1.0", "seconds": 1.0, "count": len(names),
-            "parameters": PARAMETERS, "sample_rate": 16000}))
+        record_run(out, split, names)
     val = root / "exp" / MODEL / "val_synth"
     val.mkdir(parents=True)
+    for name in SYNTH:  # the outputs the scores were computed on
+        sf.write(str(val / name), output_signal(name), 16000, subtype="FLOAT")
+    write_summary(val)
+    return root
+
+
+SETTINGS = {"model": MODEL, "options": {}, "checkpoint_sha256": None}
+
+
+def record_run(out: Path, split: str, names: list[str], settings: dict = SETTINGS, total: int | None = None) -> None:
+    """What separate leaves beside its outputs: provenance.json records and separate.json."""
+    ledger = Ledger(out)
+    for name in names:
+        ledger.record(name, out / name, "mixture-digest-" + name, settings)
+    ledger.save()
+    total = len(names) if total is None else total
+    (out / "separate.json").write_text(json.dumps({
+        "model": MODEL, "split": split, "options": {}, "checkpoint": None, "checkpoint_sha256": None,
+        "device": "cpu", "lasskit_version": "0.1.0", "seconds": 1.0, "count": len(names), "total": total,
+        "complete": len(names) == total, "consistent": True, "failed": total - len(names),
+        "made_with": [{"outputs": len(names), "settings_id": settings_id(settings), **settings}],
+        "parameters": PARAMETERS, "sample_rate": 16000}))
+
+
+def write_summary(val: Path) -> None:
+    """val_synth/summary.json as score writes it, tied to the outputs in ``val``."""
     metrics = {k: {"mean": v, "median": v, "std": 1.0, "ci95": [v - 1, v + 1], "count": 3000}
                for k, v in SUMMARY.items()}
-    (val / "summary.json").write_text(json.dumps({"model": MODEL, "split": "val_synth", "count": 3000,
-                                                  "metrics": metrics, "missing": 0, "trimmed": 0}))
-    return root
+    names = sorted(p.name for p in val.glob("*.wav"))
+    (val / "summary.json").write_text(json.dumps({
+        "model": MODEL, "split": "val_synth", "count": 3000, "metrics": metrics, "missing": 0, "trimmed": 0,
+        "estimates": {"count": len(names), "digest": files_digest(val, names)}}))
 
 
 def package(root: Path, **options):
@@ -192,6 +217,7 @@ def test_clipping_to_16_bit_is_counted_and_warned(tmp_path):
     root = make_workspace(tmp_path / "ws")
     loud = output_signal(REAL[0]) * 4
     sf.write(str(root / "exp" / MODEL / "eval_real" / REAL[0]), loud, 16000, subtype="FLOAT")
+    record_run(root / "exp" / MODEL / "eval_real", "eval_real", REAL)
     result = package(root)
     assert result.clipped == {"eval_synth": 0, "eval_real": 1}
     assert any("--audio-format float" in w for w in result.warnings)
@@ -266,11 +292,10 @@ def test_bad_outputs_are_all_listed_and_no_zip_is_written(tmp_path):
     bad[10] = np.nan
     sf.write(str(out / SYNTH[1]), bad, 16000, subtype="FLOAT")
     sf.write(str(out / SYNTH[2]), output_signal(SYNTH[2]), 44100, subtype="FLOAT")
-    (out / SYNTH[0]).unlink()
-    with pytest.raises(WorkError, match=r"3 of 4 eval_synth output\(s\) unusable"):
+    record_run(out, "eval_synth", SYNTH)  # as if separate had written them so
+    with pytest.raises(WorkError, match=r"2 of 4 eval_synth output\(s\) unusable"):
         package(root)
     failures = (out / "package_failures.csv").read_text()
-    assert "synth_00.wav" in failures and "missing output" in failures
     assert "synth_01.wav" in failures and "NaN" in failures
     assert "synth_02.wav" in failures and "44100 Hz" in failures
     assert not (root / "submission" / f"{LABEL}_eval_synth.zip").exists()
@@ -344,3 +369,116 @@ def test_outputs_made_with_several_settings_are_refused(tmp_path):
     with pytest.raises(UsageError, match=r"separate.json: the outputs were made with 2 different settings.*--overwrite"):
         package(root)
     assert not (root / "submission").exists() or not list((root / "submission").glob("*.zip"))
+
+
+# -- issue 22: the package holds exactly the outputs its records and scores describe ---------------
+def test_an_incomplete_run_is_refused_even_when_older_outputs_fill_the_gap(tmp_path, run_cli):
+    """Model B separated into model A's folder, one row failed: 3 outputs of B, one stale of A."""
+    root = make_workspace(tmp_path / "ws")
+    out = root / "exp" / MODEL / "eval_synth"
+    other = {"model": "other-model", "options": {}, "checkpoint_sha256": "b" * 64}
+    for name in SYNTH[:3]:
+        sf.write(str(out / name), output_signal(name) * 0.5, 16000, subtype="FLOAT")
+    record_run(out, "eval_synth", SYNTH[:3], settings=other, total=4)
+    before = sorted(p.name for p in root.rglob("*"))
+    code, _, err = run_cli("-w", root, "package", "--audio-url", "https://drive.google.com/x")
+    assert code == 2 and err.count("\n") == 1
+    assert "separate.json: the last run left 3 of 4 outputs current (1 failed)" in err
+    assert "run `lasskit separate --model tonesep --split eval_synth`" in err
+    assert sorted(p.name for p in root.rglob("*")) == before  # a refused command changes nothing
+
+
+def test_an_output_no_record_describes_is_refused(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    out = root / "exp" / MODEL / "eval_real"
+    # separate.json says complete, but one output is from another run (other settings) ...
+    ledger = Ledger(out)
+    ledger.record(REAL[1], out / REAL[1], "x", {"model": "other-model"})
+    ledger.save()
+    with pytest.raises(UsageError, match=r"eval_real/test-real-case-1.wav: not the output the run in separate.json made"):
+        package(root)
+    # ... or was changed after separate wrote it
+    root = make_workspace(tmp_path / "ws2")
+    out = root / "exp" / MODEL / "eval_real"
+    sf.write(str(out / REAL[2]), output_signal(REAL[2]) * 0.5, 16000, subtype="FLOAT")
+    with pytest.raises(UsageError, match=r"test-real-case-2.wav: not the output the run .* changed since"):
+        package(root)
+    # ... or has no record at all
+    root = make_workspace(tmp_path / "ws3")
+    (root / "exp" / MODEL / "eval_real" / "provenance.json").unlink()
+    with pytest.raises(UsageError, match=r"provenance.json: not found, so nothing says what made the outputs"):
+        package(root)
+
+
+def test_scores_of_other_outputs_are_refused(tmp_path):
+    root = make_workspace(tmp_path / "ws")
+    val = root / "exp" / MODEL / "val_synth"
+    sf.write(str(val / SYNTH[0]), output_signal(SYNTH[0]) * 0.5, 16000, subtype="FLOAT")  # re-separated
+    with pytest.raises(UsageError, match=r"summary.json: the scores were computed on other outputs than the 4 now in"):
+        package(root)
+    (val / SYNTH[3]).unlink()
+    write_summary(val)  # scored again
+    assert package(root).results["SDRi"] == 5.988
+    summary = json.loads((val / "summary.json").read_text())
+    del summary["estimates"]
+    (val / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(UsageError, match=r"summary.json: does not say which outputs were scored"):
+        package(root)
+
+
+def test_score_writes_the_digest_package_compares(tmp_path):
+    """The real score -> package path: score's summary.json ties the scores to the files it read."""
+    import pandas as pd
+
+    from lasskit.mixing import official_mixture
+    from lasskit.scoring import score_estimates
+    from lasskit.splits import write_split_csv
+
+    root = make_workspace(tmp_path / "ws")
+    val = root / "exp" / MODEL / "val_synth"
+    shutil.rmtree(val)
+    split = root / "data" / "splits" / "val_synth"
+    rows = []
+    for i, name in enumerate(SYNTH[:3]):
+        m = official_mixture(soundgen.generate("bird", 1.0, 16000, seed=i),
+                             soundgen.generate("rain", 1.0, 16000, seed=10 + i), 0)
+        for kind, x in (("mixture", m.mixture), ("source", m.source), ("noise", m.noise)):
+            (split / kind).mkdir(parents=True, exist_ok=True)
+            sf.write(str(split / kind / name), x, 16000, subtype="FLOAT")
+        rows.append({"mixture": name, "query": "a bird", "source": f"source/{name}", "noise": f"noise/{name}",
+                     "snr": "0"})
+        val.mkdir(parents=True, exist_ok=True)
+        sf.write(str(val / name), m.source + np.float32(0.1) * m.noise, 16000, subtype="FLOAT")
+    write_split_csv(split, pd.DataFrame(rows))
+    score_estimates(split, val, options=__import__("lasskit.scoring", fromlist=["ScoreOptions"]).ScoreOptions(jobs=1))
+    scored = json.loads((val / "summary.json").read_text())["estimates"]
+    assert scored == {"count": 3, "digest": files_digest(val, SYNTH[:3])}
+    package(root)  # accepted
+    sf.write(str(val / SYNTH[1]), np.zeros(16000, np.float32) + np.float32(0.01), 16000, subtype="FLOAT")
+    with pytest.raises(UsageError, match="the scores were computed on other outputs"):
+        package(root, overwrite=True)
+
+
+def test_check_verifies_the_audio_zips_against_the_metadata_digest(tmp_path):
+    from lasskit.submission import check_submission
+    from lasskit.submission.rules import audio_digests, zip_audio_digest
+
+    root = make_workspace(tmp_path / "ws")
+    package(root)
+    sub = root / "submission"
+    meta = (sub / f"{LABEL}.meta.yaml").read_text()
+    said = audio_digests(meta)
+    assert said == {split: zip_audio_digest(sub / f"{LABEL}_{split}.zip") for split in ("eval_synth", "eval_real")}
+    assert said["eval_synth"][0] == 4 and said["eval_real"][0] == 3
+    assert check_submission(sub, Workspace.open(root), jobs=1).ok
+    # the eval_real zip of another package run (re-separated outputs) beside this metadata
+    kept = (sub / f"{LABEL}.meta.yaml").read_bytes()
+    out = root / "exp" / MODEL / "eval_real"
+    sf.write(str(out / REAL[0]), output_signal(REAL[0]) * 0.5, 16000, subtype="FLOAT")
+    record_run(out, "eval_real", REAL)
+    package(root, overwrite=True)
+    (sub / f"{LABEL}.meta.yaml").write_bytes(kept)
+    report = check_submission(sub, Workspace.open(root), jobs=1)
+    digest_problems = [p for p in report.problems if p.kind == "digest"]
+    assert [p.file for p in digest_problems] == [f"{LABEL}_eval_real.zip"]
+    assert "holds other audio than Lovelace_UOS_task9_1.meta.yaml describes (3 entries" in digest_problems[0].message

@@ -28,7 +28,9 @@ estimates folder itself when scoring an arbitrary ``estimates`` folder, or ``out
 
 - ``scores.csv``: mixture, query, snr, sdr, sdri, si_sdr[, bss_sdr] (dB, full precision);
 - ``summary.json``: model, split, count, metrics {mean, median, std, ci95, count}, missing,
-  trimmed, failed, bootstrap {seed, resamples};
+  trimmed, failed, bootstrap {seed, resamples}, estimates {count, digest}: the estimates scored
+  (:func:`lasskit.provenance.files_digest`; ``package`` refuses scores whose digest differs from
+  the outputs now in the folder);
 - ``scores_by_<snr|label|query_length>.csv`` for each breakdown asked for;
 - ``compare_<other>.json`` with ``compare``: paired differences (this model minus the other);
 - ``sdri_hist.png`` and ``sdri_vs_snr.png`` with ``plot``.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lasskit import provenance
 from lasskit.errors import LasskitError, UsageError
 from lasskit.scoring.breakdowns import _check_breakdowns, breakdown, compare_scores
 from lasskit.scoring.reading import _bss_row, _name_list, _score_rows, check_provenance, match_estimates
@@ -127,6 +128,9 @@ def score_estimates(
         values=values, summary={}, missing=missing, trimmed=trimmed, failures=failures, notes=notes,
     )
     result.summary = _summary(result, options)
+    # what these scores were computed on: package compares it with the outputs it is about to report
+    result.summary["estimates"] = {"count": len(keep), "digest": provenance.files_digest(
+        estimates_dir, [names[i] for i in keep])}
     if options.clap:
         from lasskit.scoring.clap import add_clap_columns
 

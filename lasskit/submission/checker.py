@@ -18,7 +18,11 @@ zip, made by ``lasskit package`` or by hand. It checks:
   the workspace has it; else the official sets: 3000 eval_synth files, eval_real
   ``test-real-case-0.wav`` .. ``test-real-case-199.wav``), and every file a WAV at 16000 Hz,
   mono, of the mixture's length (160000 samples for the official sets), finite, not silent
-  (peak at least 1e-5, i.e. -100 dBFS).
+  (peak at least 1e-5, i.e. -100 dBFS);
+- in a package folder, each audio zip holds the entries its ``.meta.yaml`` describes: ``package``
+  writes a digest line per zip (:data:`~lasskit.submission.rules.AUDIO_DIGEST_RE`), and a zip
+  from another package run (other outputs under the same metadata) is a problem. Metadata
+  without the line (made by hand) is not compared.
 
 Zips are read in memory, never extracted: no name inside a zip becomes a path on disk. An
 archive whose entries declare more than 4 GiB in all, or one entry more than 64 MiB, is refused
@@ -52,6 +56,8 @@ from lasskit.submission.rules import (
     URL_RE,
     Naming,
     Problem,
+    audio_digests,
+    entries_digest,
     label_problems,
     meta_problems,
     pdf_problem,
@@ -136,6 +142,7 @@ def check_submission(path: str | Path, workspace=None, jobs: int | None = None) 
         raise UsageError(f"{path}: not a folder or a zip; pass the package folder (submission/) or one of its zips")
     checker.check_team_consistency()
     checker.run_audio_checks()
+    checker.check_digests()
     report = checker.report
     # grouped by file (zip-level lines first, then entries by name); stable within a file
     report.problems.sort(key=lambda p: (p.file.split(":", 1)[0], ":" in p.file, p.file))
@@ -154,6 +161,8 @@ class _Checker:
         self.teams: dict[tuple[str, str], list[str]] = {}
         self.chunks: list[tuple[ZipChunk, str, list[str]]] = []   # chunk, zip display, entry names
         self._expected: dict[str, tuple] = {}
+        self.zip_digests: dict[str, tuple[int, str]] = {}   # audio zip display name -> (entries, digest)
+        self.said_digests: dict[str, tuple[str, tuple[int, str]]] = {}  # zip -> (meta file, its digest line)
 
     # --- recording --------------------------------------------------------------------------
     def problem(self, file: str, message: str, fix: str, kind: str) -> None:
@@ -219,14 +228,33 @@ class _Checker:
                 if kind not in files:
                     name = self.naming.file_name(kind, label)
                     self.problem(name, "missing", self._missing_fix(kind, label), "missing_file")
+            said: dict[str, tuple[int, str]] = {}
             for kind, p in sorted(files.items()):
                 if kind in ("meta", "report", "audio_url"):
                     data = self.read_loose(p)
                     if data is not None:
                         self.check_text_file(kind, label, data, p.name)
+                        if kind == "meta":
+                            said = audio_digests(data.decode("utf-8", "replace"))
                 else:
                     self.check_audio_zip(p, kind.replace("_zip", ""), p.name)
+            for kind, p in sorted(files.items()):
+                if kind.endswith("_zip") and kind.replace("_zip", "") in said:
+                    self.said_digests[p.name] = (self.naming.file_name("meta", label), said[kind.replace("_zip", "")])
         self.check_team(team_zips, kinds)
+
+    def check_digests(self) -> None:
+        """Each audio zip holds the entries its metadata's digest line describes (when it has one).
+        Run after the audio checks: a zip with problems of its own is not also said to differ."""
+        flagged = {p.file.split(":", 1)[0] for p in self.report.problems}
+        for display, (meta, want) in sorted(self.said_digests.items()):
+            got = self.zip_digests.get(display)
+            if got is not None and got != want and display not in flagged:
+                self.problem(display, f"holds other audio than {meta} describes ({got[0]} entries, digest "
+                             f"{got[1][:12]}..., the metadata says {want[0]} entries, {want[1][:12]}...): the zip and "
+                             "the metadata come from different package runs",
+                             "package the system again with `lasskit package --overwrite` and upload its files "
+                             "together", "digest")
 
     def no_package(self, folder: Path, subfolders: list[Path]) -> None:
         """A folder without a single package file: one problem, pointing to a subfolder that has one."""
@@ -460,6 +488,7 @@ class _Checker:
             return
         with zf:
             infos = zf.infolist()
+        self.zip_digests[display] = entries_digest(infos)
         names, lengths, count = self.expected(split)
         default_length = OFFICIAL_SAMPLES if split is not None and names is None else None
         size_ok = self.check_sizes(infos, display)

@@ -52,7 +52,9 @@ from lasskit.submission.rules import (
     RESULT_KEYS,
     VALIDATION_SPLIT,
     Naming,
+    audio_digest_line,
     lastname_for_label,
+    zip_audio_digest,
 )
 
 BATCH_FILES = 256
@@ -311,14 +313,15 @@ def build_package(
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"{out_dir}: is a file; pass --out FOLDER for the package")
     remove_leftovers(out_dir, recursive=False)  # what a killed run left
-    audio_counts, clipped = {}, {}
+    audio_counts, clipped, digests = {}, {}, {}
     for split in AUDIO_SPLITS:
         n, c = _write_audio_zip(targets[f"{split}_zip"], runs[split], audio_format, jobs)
         audio_counts[split], clipped[split] = n, c
+        digests[split] = zip_audio_digest(targets[f"{split}_zip"])
         if c:
             warnings.append(f"{split}: {c} file(s) exceeded full scale and were clipped to 16-bit; "
                             "pass --audio-format float to keep them unclipped")
-    write_text(targets["meta"], _meta_yaml(meta, model, runs))
+    write_text(targets["meta"], _meta_yaml(meta, model, runs, digests))
     write_bytes(targets["report"], report_bytes)
     write_text(targets["audio_url"], link_text)
     if not audio_url:
@@ -427,12 +430,17 @@ def _read_run(workspace, model: str, split: str) -> dict:
         raise UsageError(f"{out / 'separate.json'}: the outputs were made with {len(sep.get('made_with') or [])} "
                          f"different settings (checkpoints or options); {fix} --overwrite to make them all "
                          "with one")
+    if sep.get("complete") is not True:
+        raise UsageError(f"{out / 'separate.json'}: the last run left {sep.get('count', '?')} of "
+                         f"{sep.get('total', '?')} outputs current ({sep.get('failed', '?')} failed); the package "
+                         f"would hold outputs no record describes; {fix} until it says complete")
     split_dir = workspace.split_dir(split)
     if not (split_dir / "mixtures.csv").is_file():
         raise UsageError(f"{split_dir / 'mixtures.csv'}: not found; run `lasskit prepare dcase2024` with the "
                          "evaluation sets")
     table = read_split(split_dir)
     names = list(table.frame["mixture"])
+    _check_outputs_recorded(out, names, sep, fix)
     lengths = []
     for n in names:
         try:
@@ -441,6 +449,39 @@ def _read_run(workspace, model: str, split: str) -> dict:
             lengths.append(None)
     return {"model": model, "split": split, "dir": out, "names": names, "lengths": lengths, "separate": sep,
             "csv": split_dir / "mixtures.csv"}
+
+
+def _check_outputs_recorded(out: Path, names: list[str], sep: dict, fix: str) -> None:
+    """Every row's output is the one ``separate.json`` describes: recorded in ``provenance.json``
+    with the one settings id of ``made_with`` and unchanged on disk since (size and mtime)."""
+    import os
+
+    from lasskit.provenance import LEDGER_FILE, Ledger
+
+    made_with = sep.get("made_with")
+    if not isinstance(made_with, list) or len(made_with) != 1 or not isinstance(made_with[0], dict):
+        raise UsageError(f"{out / 'separate.json'}: does not name the one set of settings that made the outputs "
+                         f"(made_with); {fix} (it rewrites separate.json)")
+    sid = made_with[0].get("settings_id")
+    if sep.get("count") != len(names) or made_with[0].get("outputs") != len(names):
+        raise UsageError(f"{out / 'separate.json'}: describes {sep.get('count')} outputs, the split has {len(names)} "
+                         f"mixtures; {fix}")
+    if not (out / LEDGER_FILE).is_file():
+        raise UsageError(f"{out / LEDGER_FILE}: not found, so nothing says what made the outputs; {fix}")
+    ledger = Ledger(out)
+    wrong: list[str] = []
+    for name in names:
+        rec = ledger.get(name)
+        try:
+            st = os.stat(out / name)
+        except OSError:
+            st = None
+        if rec is None or rec.settings != sid or st is None or (st.st_size, st.st_mtime_ns) != (rec.size, rec.mtime_ns):
+            wrong.append(name)
+    if wrong:
+        raise UsageError(f"{out / wrong[0]}: not the output the run in separate.json made (missing, made with other "
+                         f"settings, or changed since){f' (and {len(wrong) - 1} more)' if len(wrong) > 1 else ''}; "
+                         f"{fix}")
 
 
 def _read_summary(workspace, model: str) -> dict:
@@ -453,8 +494,29 @@ def _read_summary(workspace, model: str) -> dict:
         value = (metrics or {}).get(m, {}).get("mean") if isinstance((metrics or {}).get(m), dict) else None
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise UsageError(f"{path}: no metrics.{m}.mean; {fix}")
+    _check_scores_tied(path, data, fix)
     data["_path"] = path
     return data
+
+
+def _check_scores_tied(path: Path, summary: dict, fix: str) -> None:
+    """The scores were computed on exactly the outputs now beside them (``estimates.digest``)."""
+    import os
+
+    from lasskit.audio import AUDIO_EXTENSIONS
+    from lasskit.provenance import files_digest
+
+    scored = summary.get("estimates")
+    if not isinstance(scored, dict) or not isinstance(scored.get("digest"), str):
+        raise UsageError(f"{path}: does not say which outputs were scored (written by an older lasskit or by hand); "
+                         f"{fix}")
+    folder = path.parent
+    with os.scandir(folder) as entries:  # the files score would match: audio at the top level
+        names = [e.name for e in entries if os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS
+                 and not e.name.startswith(".") and e.is_file()]
+    if len(names) != scored.get("count") or files_digest(folder, names) != scored["digest"]:
+        raise UsageError(f"{path}: the scores were computed on other outputs than the {len(names)} now in {folder} "
+                         f"(re-separated or changed since); {fix}")
 
 
 def _write_audio_zip(path: Path, run: dict, audio_format: str, jobs: int | None) -> tuple[int, int]:
@@ -488,7 +550,7 @@ def _write_audio_zip(path: Path, run: dict, audio_format: str, jobs: int | None)
     return len(tasks), clipped
 
 
-def _meta_yaml(meta: dict, model: str, runs: dict) -> str:
+def _meta_yaml(meta: dict, model: str, runs: dict, digests: dict[str, tuple[int, str]] | None = None) -> str:
     import yaml
 
     from lasskit import __version__
@@ -500,5 +562,7 @@ def _meta_yaml(meta: dict, model: str, runs: dict) -> str:
     ]
     if sep.get("checkpoint_sha256"):
         header.append(f"# checkpoint sha256: {sep['checkpoint_sha256']}")
+    for split, (count, digest) in sorted((digests or {}).items()):
+        header.append(audio_digest_line(split, count, digest))
     body = yaml.safe_dump(meta, sort_keys=False, allow_unicode=True, default_flow_style=False, width=100)
     return "\n".join(header) + "\n" + body

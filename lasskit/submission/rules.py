@@ -229,6 +229,42 @@ PACKAGE_FIX = "re-create it with `lasskit package --overwrite`"
 
 
 # ---------------------------------------------------------------------------------------------
+# the audio zips' digest, carried by the metadata
+# ---------------------------------------------------------------------------------------------
+AUDIO_DIGEST_RE = re.compile(r"^# lasskit audio digest (\w+): (\d+) entries, blake2b-128 ([0-9a-f]{32})\s*$", re.M)
+"""A comment line of the ``.meta.yaml`` that ``package`` writes per audio zip (a comment: the
+organizers' metadata layout is left as it is). ``check`` recomputes the digest from the zip."""
+
+
+def entries_digest(entries) -> tuple[int, str]:
+    """``(count, digest)`` of a zip's entries: BLAKE2b-128 of ``name<TAB>crc32<TAB>size`` lines, names
+    sorted. The CRC and size are the zip's own (checked against the contents when entries are read),
+    so the digest changes with any entry added, removed, renamed or changed."""
+    import hashlib
+
+    lines = sorted(f"{i.filename}\t{i.CRC:08x}\t{i.file_size}\n" for i in entries if not i.is_dir())
+    return len(lines), hashlib.blake2b("".join(lines).encode("utf-8", "surrogateescape"), digest_size=16).hexdigest()
+
+
+def zip_audio_digest(path) -> tuple[int, str]:
+    """:func:`entries_digest` of the zip at ``path``."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        return entries_digest(zf.infolist())
+
+
+def audio_digest_line(split: str, count: int, digest: str) -> str:
+    """The metadata's comment line for one audio zip (see :data:`AUDIO_DIGEST_RE`)."""
+    return f"# lasskit audio digest {split}: {count} entries, blake2b-128 {digest}"
+
+
+def audio_digests(meta_text: str) -> dict[str, tuple[int, str]]:
+    """``{split: (count, digest)}`` from a ``.meta.yaml``'s comment lines (empty when it has none)."""
+    return {m.group(1): (int(m.group(2)), m.group(3)) for m in AUDIO_DIGEST_RE.finditer(meta_text)}
+
+
+# ---------------------------------------------------------------------------------------------
 # results
 # ---------------------------------------------------------------------------------------------
 @dataclass
