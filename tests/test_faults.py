@@ -829,3 +829,156 @@ def test_os_errors_become_one_line_naming_the_file(number, cls, words):
     for word in words:
         assert word in str(err)
     assert str(errors.os_error(OSError(errno.ENOSPC, "No space"), "/w/out.wav")).startswith("/w/out.wav: no space")
+
+
+# ---------------------------------------------------------------------------------------------
+# issue 23 §1: a refused command has destroyed or changed nothing (bytes and mtimes compared)
+# ---------------------------------------------------------------------------------------------
+def tree_stamp(root: Path) -> dict[str, tuple]:
+    """Every path under ``root`` -> (kind, content digest, mtime in ns): what a refusal must keep."""
+    stamp: dict[str, tuple] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        for name in dirnames + filenames:
+            p = Path(dirpath) / name
+            st = p.lstat()
+            if p.is_symlink():
+                stamp[str(p.relative_to(root))] = ("link", os.readlink(p), st.st_mtime_ns)
+            elif p.is_dir():
+                stamp[str(p.relative_to(root))] = ("dir", "", st.st_mtime_ns)
+            else:
+                stamp[str(p.relative_to(root))] = ("file", hashlib.sha256(p.read_bytes()).hexdigest(), st.st_mtime_ns)
+    return stamp
+
+
+GARBAGE_CHECKPOINT = b"hello, not a checkpoint\n"
+VOCABULARY = "0,Rain,/m/06mb1\n1,Bird,/m/015p6\n2,Tone,/m/x\n"  # labels 5 of the demo's 9 Clotho clips
+CYCLIC_ONTOLOGY = '[{"id": "/m/a", "name": "Animal", "child_ids": ["/m/b"]}, {"id": "/m/b", "name": "Dog", "child_ids": ["/m/a"]}]'
+
+
+def _garbage_checkpoint(tmp: Path, ws: Path) -> None:
+    """{tmp}/g.ckpt (text, not a checkpoint) and a generated tokenizer in {tmp}/tok."""
+    write(tmp / "g.ckpt", GARBAGE_CHECKPOINT)
+    miniature.write_tokenizer(tmp / "tok")
+
+
+def _no_weights(tmp: Path, ws: Path) -> dict:
+    """An empty lasskit cache: no CLAP or baseline weights anywhere."""
+    (tmp / "cache").mkdir()
+    return {"LASSKIT_CACHE": str(tmp / "cache"), "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp / "hf")}
+
+
+@dataclass
+class Refusal:
+    """A destructive command (one that rewrites or replaces files) refused for one kind of reason."""
+
+    id: str
+    args: list[str]                     # {ws}, {tmp}; --workspace {ws} is added
+    names: tuple[str, ...] = ()         # each must appear in the one stderr line
+    code: int = 2
+    setup: Callable[[Path, Path], dict | None] | None = None  # may return env variables
+    xfail: str | None = None
+
+
+REFUSALS: list[Refusal] = [
+    # label rewrites data/<corpus>/manifest.csv
+    Refusal("label-clap-without-weights", ["label", "clotho", "--vocabulary", "{tmp}/v.csv", "--clap"], ("CLAP",),
+            setup=lambda tmp, ws: (write(tmp / "v.csv", VOCABULARY), _no_weights(tmp, ws))[1]),
+    Refusal("label-clap-garbage-checkpoint", ["label", "clotho", "--vocabulary", "{tmp}/v.csv", "--clap",
+                                              "--checkpoint", "{tmp}/g.ckpt", "--tokenizer", "{tmp}/tok", "--device",
+                                              "cpu"], ("g.ckpt",), code=1,
+            setup=lambda tmp, ws: (write(tmp / "v.csv", VOCABULARY), _garbage_checkpoint(tmp, ws))[1]),
+    Refusal("label-ontology-cycle", ["label", "clotho", "--ontology", "{tmp}/o.json"], ("o.json", "cycle"),
+            setup=lambda tmp, ws: write(tmp / "o.json", CYCLIC_ONTOLOGY) and None),
+    Refusal("label-top-k-0", ["label", "clotho", "--vocabulary", "{tmp}/v.csv", "--clap", "--top-k", "0"], ("--top-k",),
+            setup=lambda tmp, ws: write(tmp / "v.csv", VOCABULARY) and None),
+    Refusal("label-min-score-nan", ["label", "clotho", "--vocabulary", "{tmp}/v.csv", "--clap", "--min-score", "nan"],
+            ("--min-score",), setup=lambda tmp, ws: write(tmp / "v.csv", VOCABULARY) and None),
+    # score rewrites scores, summaries and the digest caches next to the outputs
+    Refusal("score-clap-without-weights", ["score", "--clap"], ("CLAP",), setup=_no_weights),
+    Refusal("score-eval-without-weights", ["score", "--split", "eval_real"], ("eval_real", "CLAP"), setup=_no_weights),
+    Refusal("score-clap-garbage-checkpoint", ["score", "--clap", "--checkpoint", "{tmp}/g.ckpt", "--tokenizer",
+                                              "{tmp}/tok", "--device", "cpu"], ("g.ckpt",), code=1,
+            setup=lambda tmp, ws: _garbage_checkpoint(tmp, ws)),
+    Refusal("score-bad-breakdown", ["score", "--by", "colour"], ("colour",)),
+    Refusal("score-compare-unknown", ["score", "--compare", "nope"], ("nope",)),
+    Refusal("score-resamples-0", ["score", "--resamples", "0"], ("--resamples",)),
+    # mix --overwrite replaces a split
+    Refusal("mix-overwrite-snr-reversed", ["mix", "--snr", "15", "-15", "--name", "train_mix", "--overwrite"],
+            ("--snr",)),
+    Refusal("mix-overwrite-ontology-cycle", ["mix", "--snr", "-5", "5", "--name", "train_mix", "--overwrite",
+                                             "--ontology", "{tmp}/o.json"], ("o.json", "cycle"),
+            setup=lambda tmp, ws: write(tmp / "o.json", CYCLIC_ONTOLOGY) and None),
+    Refusal("mix-overwrite-missing-manifest", ["mix", "{tmp}/nope.csv", "--snr", "-5", "5", "--name", "train_mix",
+                                               "--overwrite"], ("nope.csv",)),
+    Refusal("mix-overwrite-yaml-seed", ["mix", "--snr", "-5", "5", "--name", "train_mix", "--overwrite"],
+            ("lasskit.yaml", "mix.seed"), setup=lambda tmp, ws: _append_yaml(ws, "mix:\n  seed: -4\n")),
+    # prepare --overwrite replaces a prepared corpus
+    Refusal("prepare-overwrite-bad-resampler", ["prepare", "clotho", "{ws}/raw/clotho", "--overwrite",
+                                                "--resampler", "sinc9"], ("--resampler",)),
+    Refusal("prepare-overwrite-ontology-cycle", ["prepare", "clotho", "{ws}/raw/clotho", "--overwrite", "--ontology",
+                                                 "{tmp}/o.json"], ("o.json", "cycle"),
+            setup=lambda tmp, ws: write(tmp / "o.json", CYCLIC_ONTOLOGY) and None),
+    Refusal("prepare-overwrite-missing-vocabulary", ["prepare", "clotho", "{ws}/raw/clotho", "--overwrite",
+                                                     "--vocabulary", "{tmp}/nope.csv"], ("nope.csv",)),
+    Refusal("prepare-overwrite-vocabulary-for-fsd50k", ["prepare", "fsd50k", "{ws}/raw/fsd50k", "--overwrite",
+                                                        "--vocabulary", "{tmp}/v.csv"], ("--vocabulary", "fsd50k"),
+            setup=lambda tmp, ws: write(tmp / "v.csv", "0,Dog,/m/0bt9lr\n") and None),
+    Refusal("prepare-overwrite-missing-src", ["prepare", "clotho", "{tmp}/nope", "--overwrite"], ("nope",)),
+    # separate --overwrite replaces a model's outputs
+    Refusal("separate-overwrite-unknown-model", ["separate", "--split", "val_synth", "--model", "nopemodel",
+                                                 "--overwrite"], ("nopemodel",)),
+    Refusal("separate-overwrite-garbage-checkpoint", ["separate", "--split", "val_synth", "--model",
+                                                      "dcase2024-baseline", "--checkpoint", "{tmp}/g.ckpt", "--name",
+                                                      "passthrough", "--overwrite", "--device", "cpu"], ("g.ckpt",),
+            code=1, setup=lambda tmp, ws: write(tmp / "g.ckpt", GARBAGE_CHECKPOINT) and None),
+    Refusal("separate-overwrite-batch-size-0", ["separate", "--split", "val_synth", "--overwrite", "--batch-size", "0"],
+            ("--batch-size",)),
+    Refusal("separate-overwrite-overlap-nan", ["separate", "--split", "val_synth", "--overwrite", "--chunk-overlap",
+                                               "nan"], ("--chunk-overlap",)),
+    # package --overwrite replaces the submission
+    Refusal("package-overwrite-index-7", ["package", "--overwrite", "--index", "7"], ("--index",)),
+    Refusal("package-overwrite-missing-report", ["package", "--overwrite", "--report", "{tmp}/nope.pdf"], ("nope.pdf",)),
+    Refusal("package-overwrite-bad-link", ["package", "--overwrite", "--audio-url", "not a link"], ("--audio-url",)),
+    Refusal("package-overwrite-unknown-model", ["package", "--overwrite", "--model", "nopemodel"], ("nopemodel",)),
+    # init --force replaces lasskit.yaml
+    Refusal("init-force-yaml-section-not-a-mapping", ["init", "--force"], ("lasskit.yaml", "listen"),
+            setup=lambda tmp, ws: _append_yaml(ws, "listen: 8080\n")),
+]
+
+
+def _append_yaml(ws: Path, text: str) -> None:
+    old = (ws / "lasskit.yaml").read_text(encoding="utf-8")
+    write(ws / "lasskit.yaml", old + text)
+
+
+def _refusal_params():
+    for r in REFUSALS:
+        marks = [pytest.mark.xfail(strict=False, reason=r.xfail)] if r.xfail else []
+        yield pytest.param(r, id=r.id, marks=marks)
+
+
+@pytest.mark.parametrize("refusal", list(_refusal_params()))
+def test_a_refused_command_changes_nothing(refusal: Refusal, base_ws, tmp_path, monkeypatch):
+    """Each destructive command, refused for a bad option, a missing or bad input, unavailable
+    weights or a bad lasskit.yaml value: one line, and every file and folder of the workspace
+    (and of the case folder) has the same bytes and mtime as before."""
+    ws = tmp_path / "ws"
+    shutil.copytree(base_ws, ws, symlinks=True)  # real copies: an in-place write would change the base
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COLUMNS", "200")
+    monkeypatch.delenv("LASSKIT_WORKSPACE", raising=False)
+    env = refusal.setup(tmp_path, ws) if refusal.setup else None
+    for key, value in (env or {}).items():
+        monkeypatch.setenv(key, value)
+    args = ["--workspace", str(ws), *[a.format(ws=ws, tmp=tmp_path) for a in refusal.args]]
+    before = tree_stamp(tmp_path)
+    code, out, err = run_lasskit(*args)
+    after = tree_stamp(tmp_path)
+    assert "Traceback" not in err + out and "internal error" not in err, err
+    assert code == refusal.code, f"exit {code}, stderr: {err!r}"
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), err
+    for name in refusal.names:
+        assert name in lines[0], f"{name!r} not in {lines[0]!r}"
+    changed = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
+    assert changed == [], changed[:8]
