@@ -6,9 +6,26 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import JOBS_HELP, check_jobs, console, print_failures, workspace
+from lasskit.cli.common import JOBS_HELP, check_jobs, console, option_error, print_failures, workspace
 
 DEFAULT_NAME = "mix"
+SNR_LIMIT = 60.0
+"""Bounds of ``--snr`` (dB): at 60 dB one signal's amplitude is a thousandth of the other's, its
+peaks near the last bits of a 16-bit mixture (about -90 dBFS for a full-scale partner), and a
+separator is asked to find a sound no one can hear (the challenge uses -15 to 15)."""
+
+
+def check_levels(snr: tuple[float, float] | None, silence_db: float | None) -> None:
+    """``--snr`` bounds within +-:data:`SNR_LIMIT` dB, ``--silence-db`` below 0 dBFS (checked before any work)."""
+    import math
+
+    if snr is not None and not all(math.isfinite(v) and abs(v) <= SNR_LIMIT for v in snr):
+        raise option_error("--snr", f"{snr[0]:g} {snr[1]:g}", f"each bound must be from {-SNR_LIMIT:g} to "
+                           f"{SNR_LIMIT:g} dB (beyond, one signal is inaudible under the other; the challenge uses "
+                           "-15 15)")
+    if silence_db is not None and not (math.isfinite(silence_db) and silence_db < 0):
+        raise option_error("--silence-db", f"{silence_db:g}", "must be a level below 0 dBFS (a 0.1 s frame is "
+                           "active when its RMS reaches it; the default is -60)")
 
 
 def mix(
@@ -60,6 +77,7 @@ def mix(
 
     ws = workspace(ctx)
     jobs = check_jobs(jobs)
+    check_levels(snr, silence_db)
     if not name or name in (".", "..") or "/" in name or "\\" in name:
         raise UsageError(f"--name {name!r}: give a plain folder name (the split is written to data/splits/<name>/)")
     split_dir = ws.split_dir(name)
