@@ -446,6 +446,15 @@ def test_cli_create_raters_results(run_cli, tmp_path):
     assert rows[("all", ANCHOR)]["anchor"] == "1" and float(rows[("all", ANCHOR)]["rel"]) == 1
     code, out, _ = run_cli("--workspace", ws.root, "listen", "export-webmushra", "t1")
     assert code == 0 and (ws.root / "listen" / "t1" / "webmushra" / "configs" / "lasskit_t1.yaml").is_file()
+    lss = tmp_path / "lss.csv"
+    sid = spec.items[0]["stimuli"]["good"]
+    lss.write_text("session_test_id,rater,trial_id,stimuli_rating1,stimuli_rating2,stimuli,rating_time\n"
+                   f"lasskit_t1,ann,s{sid},4,4,{sid},900\nlasskit_t1,ann,s{sid},4,5,{sid},900\n")
+    code, out, err = run_cli("--workspace", ws.root, "listen", "import-webmushra", "t1", str(lss))
+    assert code == 0 and "imported 2 answers from 2 raters" in out
+    assert "2 sessions give the rater name 'ann'" in err
+    code, out, _ = run_cli("--workspace", ws.root, "listen", "raters", "t1")
+    assert code == 0 and "r04     1 answers  (imported from webmushra: ann)" in out and "/0" not in out
     code, _, err = run_cli("--workspace", ws.root, "listen", "create", "--split", "eval_real",
                            "--models", "good", "--name", "t1")
     assert code == 2 and "--force" in err

@@ -8,8 +8,10 @@ This package owns:
 - the SQLite store (:mod:`.store`): raters and their tokens, per-rater plans (seeded order,
   hidden repeats), answers validated and committed one by one;
 - the web application (:mod:`.app`, Starlette + uvicorn) and its static page (``static/``);
-- quality control, aggregation and results (:mod:`.results`): rater flags, means with bootstrap
-  intervals over items and raters, the ranking and how sure it is, per-rater statistics, CSVs,
+- the quality-control material (:mod:`.qc`): the volume/headphone check, the training page, the
+  gold and trapping screens, generated from the test's seed;
+- quality control, aggregation and results (:mod:`.results`): rater flags per rule, means with
+  bootstrap intervals over items and raters, the ranking and how sure it is, per-rater statistics, CSVs,
   plots and the agreement of CLAP scores with REL;
 - webMUSHRA export and import (:mod:`.webmushra`).
 
