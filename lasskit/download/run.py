@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lasskit.download.catalogue import CATALOGUE, Dataset
-from lasskit.download.fetch import RemoteFile
+from lasskit.download.verify import RemoteFile
 from lasskit.errors import UsageError, WorkError
 
 ARCHIVE = re.compile(r"\.(zip|7z)$", re.IGNORECASE)
