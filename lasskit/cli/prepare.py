@@ -48,8 +48,10 @@ def prepare(
         options["captions"] = list(captions or [])
     if corpus == "folder":
         options.update(metadata=metadata, name=name)
-    if corpus not in ("clotho", "folder") and (vocabulary is not None or ontology is not None):
-        given = "--vocabulary" if vocabulary is not None else "--ontology"
+    typed = [f"--{n}" for n, v in (("vocabulary", vocabulary), ("ontology", ontology))  # lasskit.yaml's may be for clotho
+             if v is not None and getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"]
+    if corpus not in ("clotho", "folder") and typed:
+        given = typed[0]
         raise UsageError(f"{given}: derives labels for clotho and folder only ({corpus} comes with its labels); "
                          f"leave it out, or run `lasskit label {corpus}` on the prepared corpus")
     if corpus in ("clotho", "folder"):
