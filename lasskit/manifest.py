@@ -10,7 +10,9 @@ Optional columns (always written, in this order; an older manifest without them 
 empty when there are none), ``keywords`` (JSON list: Freesound tags, where known),
 ``freesound_id`` (the Freesound sound id, where known), ``license``, ``digest`` (content digest of
 the decoded samples written, see :mod:`lasskit.provenance`), ``peak_dbfs`` (peak of the written
-audio), ``fingerprint`` (what made the output: input and settings, see :mod:`lasskit.provenance`).
+audio), ``fingerprint`` (what made the output: input and settings, see :mod:`lasskit.provenance`),
+``youtube_id`` (the YouTube video an AudioSet-derived clip was cut from: AudioSet, AudioCaps,
+Auto-ACD, VGGSound, WavCaps' AudioSet_SL; one recording per video, see :mod:`lasskit.mixing.pool`).
 
 Reading validates every column and names the row (CSV line) that is wrong.
 """
@@ -32,7 +34,7 @@ MANIFEST_COLUMNS = (
     "id", "audio", "duration", "sample_rate", "num_samples", "dataset", "split", "captions", "labels",
 )
 OPTIONAL_COLUMNS = (
-    "label_source", "keywords", "freesound_id", "license", "digest", "peak_dbfs", "fingerprint",
+    "label_source", "keywords", "freesound_id", "license", "digest", "peak_dbfs", "fingerprint", "youtube_id",
 )
 ALL_COLUMNS = MANIFEST_COLUMNS + OPTIONAL_COLUMNS
 
@@ -57,6 +59,7 @@ class Clip:
     digest: str = ""
     peak_dbfs: str = ""
     fingerprint: str = ""
+    youtube_id: str = ""
 
     def to_row(self) -> dict:
         return {
@@ -76,6 +79,7 @@ class Clip:
             "digest": self.digest,
             "peak_dbfs": self.peak_dbfs,
             "fingerprint": self.fingerprint,
+            "youtube_id": self.youtube_id,
         }
 
 
@@ -161,7 +165,7 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
             labels=parse_json_list(row.labels, "labels", where),
             label_source=row.label_source, keywords=parse_json_list(row.keywords, "keywords", where),
             freesound_id=row.freesound_id, license=row.license, digest=row.digest,
-            peak_dbfs=row.peak_dbfs, fingerprint=row.fingerprint,
+            peak_dbfs=row.peak_dbfs, fingerprint=row.fingerprint, youtube_id=row.youtube_id,
         ))
     return Manifest(path, clips)
 

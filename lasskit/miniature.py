@@ -256,3 +256,145 @@ def recipe_tensor(key: str, shape: tuple[int, ...]):
     else:
         v = 1 + 0.1 * n
     return torch.from_numpy(v.astype(np.float32))
+
+
+# --- the corpora the winners trained on: AudioCaps, WavCaps, Auto-ACD ------------------------------
+
+def youtube_id(index: int) -> str:
+    """A made-up 11-character YouTube id (``mini0000007``) for miniature AudioSet-derived corpora."""
+    return f"mini{index:07d}"
+
+
+def _write_flac(path: Path, name: str, duration: float, rate: int, seed: int) -> None:
+    import soundfile as sf
+
+    x = event(name, duration, rate, seed)
+    buffer = io.BytesIO()
+    sf.write(buffer, x, rate, subtype="PCM_16", format="FLAC")
+    _write_bytes(path, buffer.getvalue())
+
+
+def write_audioset_labels(root: Path, indices: list[int]) -> list[Path]:
+    """AudioSet's label files for the miniature videos ``youtube_id(i)``: a segment CSV
+    (``# YTID, start_seconds, end_seconds, positive_labels``) and ``class_labels_indices.csv``."""
+    import csv
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    names = sorted({label for c in soundgen.CLASSES.values() for label in c.labels})
+    mids = {label: f"/m/mini{k:03d}" for k, label in enumerate(names)}
+    with open(root / "class_labels_indices.csv", "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["index", "mid", "display_name"])
+        w.writerows([k, mids[label], label] for k, label in enumerate(names))
+    lines = ["# Segments csv created by lasskit.miniature", "# num_ytids=%d" % len(indices),
+             "# YTID, start_seconds, end_seconds, positive_labels"]
+    for i in indices:
+        labels = soundgen.CLASSES[CLASS_NAMES[i % len(CLASS_NAMES)]].labels
+        lines.append(f'{youtube_id(i)}, {30 + i}.000, {40 + i}.000, "{",".join(mids[x] for x in labels)}"')
+    (root / "balanced_train_segments.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return [root / "balanced_train_segments.csv", root / "class_labels_indices.csv"]
+
+
+def write_audiocaps(root: Path, per_split: int = 3, missing: int = 1, duration: float = 1.0, seed: int = 5,
+                    first: int = 0) -> Path:
+    """AudioCaps layout: ``dataset/train.csv``, ``val.csv``, ``test.csv``
+    (``audiocap_id,youtube_id,start_time,caption``; val and test with five caption rows a clip) and
+    the fetched audio in ``audio/<split>/<youtube_id>_<start_time>.wav``; the last ``missing``
+    clips of each split have no audio (videos that could not be fetched). Video ``i`` is
+    ``youtube_id(first + i)``, its start ``30 + i`` s."""
+    import csv
+
+    root = Path(root)
+    (root / "dataset").mkdir(parents=True, exist_ok=True)
+    audiocap_id = 90000
+    for k, split in enumerate(("train", "val", "test")):
+        rows = []
+        for j in range(per_split):
+            i = first + k * per_split + j
+            ytid, start = youtube_id(i), 30 + i
+            name = CLASS_NAMES[i % len(CLASS_NAMES)]
+            captions = list(soundgen.CLASSES[name].captions)
+            for caption in (captions * 5)[: 1 if split == "train" else 5]:
+                rows.append([audiocap_id, ytid, start, caption])
+                audiocap_id += 1
+            if j < per_split - missing:
+                rate, channels, subtype = FORMATS[i % len(FORMATS)]
+                _write_event(root / "audio" / split / f"{ytid}_{start}.wav", name, duration, rate,
+                             seed * 1000 + i, channels, subtype)
+        with open(root / "dataset" / f"{split}.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["audiocap_id", "youtube_id", "start_time", "caption"])
+            w.writerows(rows)
+    return root
+
+
+def write_autoacd(root: Path, train: int = 4, test: int = 2, missing: int = 1, duration: float = 1.0, seed: int = 6,
+                  first: int = 100, shared: tuple[int, ...] = ()) -> Path:
+    """Auto-ACD layout: ``train.csv`` and ``test.csv`` (``youtube_id,caption``; ids
+    ``<youtube id>_<start>``) and the fetched audio as ``audio/Y<youtube id>.flac``. Videos
+    ``youtube_id(first + i)``, plus the videos ``shared`` (indices into :func:`youtube_id`, with
+    AudioCaps' start times: the same segments as :func:`write_audiocaps`) in train.csv; the last
+    ``missing`` clips of train.csv have no audio."""
+    import csv
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    plan = {"train": [first + j for j in range(train)] + list(shared),
+            "test": [first + train + j for j in range(test)]}
+    for split, indices in plan.items():
+        rows = []
+        for n, i in enumerate(indices):
+            name = CLASS_NAMES[i % len(CLASS_NAMES)]
+            rows.append([f"{youtube_id(i)}_{30 + i}", f"{soundgen.CLASSES[name].captions[0]} (generated)"])
+            if not (split == "train" and train - missing <= n < train):
+                _write_flac(root / "audio" / f"Y{youtube_id(i)}.flac", name, duration, 16000, seed * 1000 + i)
+        with open(root / f"{split}.csv", "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["youtube_id", "caption"])
+            w.writerows(rows)
+    return root
+
+
+def write_wavcaps(root: Path, per_source: int = 3, duration: float = 1.0, seed: int = 7,
+                  freesound_ids: tuple[str, ...] = (), blacklisted: tuple[str, ...] = ("400002",),
+                  audioset: tuple[int, ...] = ()) -> Path:
+    """WavCaps layout: ``json_files/<Source>/<x>_final.json`` (``{"num_captions_per_audio": 1,
+    "data": [...]}`` with each source's fields), ``json_files/blacklist/blacklist_exclude_test_ac.json``
+    (``{"AudioSet": [...], "FreeSound": [...]}`` naming ``blacklisted``) and the audio as 32 kHz flac
+    in ``<Source>_flac/<id>.flac``. FreeSound ids are ``400000 + i`` plus ``freesound_ids`` (e.g.
+    a Clotho clip's, for the overlap check); AudioSet_SL holds ``Y<youtube_id(i)>`` for ``audioset``."""
+    root = Path(root)
+    sources = {
+        "FreeSound": ("fsd_final.json", [str(400000 + i) for i in range(per_source)] + list(freesound_ids)),
+        "BBC_Sound_Effects": ("bbc_final.json", [f"{7066100 + i:08d}" for i in range(per_source)]),
+        "SoundBible": ("sb_final.json", [str(2200 + i) for i in range(per_source)]),
+        "AudioSet_SL": ("as_final.json", [f"Y{youtube_id(i)}.wav" for i in audioset]),
+    }
+    n = 0
+    for source, (json_name, ids) in sources.items():
+        data = []
+        for clip_id in ids:
+            name = CLASS_NAMES[n % len(CLASS_NAMES)]
+            caption = soundgen.CLASSES[name].captions[0]
+            stem = Path(clip_id).stem
+            entry = {"id": clip_id, "caption": caption, "duration": duration, "audio": "wav_path"}
+            if source == "FreeSound":
+                entry.update(file_name=f"{name} {stem}.wav", href=f"/people/lasskit/sounds/{stem}/",
+                             tags=[x.lower() for x in soundgen.CLASSES[name].labels], description=caption,
+                             author="lasskit")
+            elif source == "BBC_Sound_Effects":
+                entry.update(description=caption, category="['Miniature']")
+            elif source == "SoundBible":
+                entry.update(title=name, description=caption, author="lasskit", href=f"{stem}-{name}.html")
+            data.append(entry)
+            _write_flac(root / f"{source}_flac" / f"{stem}.flac", name, duration, 32000, seed * 1000 + n)
+            n += 1
+        folder = root / "json_files" / source
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / json_name).write_text(json.dumps({"num_captions_per_audio": 1, "data": data}, indent=1))
+    black = root / "json_files" / "blacklist"
+    black.mkdir(parents=True, exist_ok=True)
+    (black / "blacklist_exclude_test_ac.json").write_text(json.dumps(
+        {"AudioSet": [], "FreeSound": list(blacklisted)}, indent=1))
+    return root

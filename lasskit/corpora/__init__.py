@@ -20,6 +20,9 @@ CORPORA = {
     "fsd50k": "FSD50K: dev/eval audio with labels (and the organizers' generated captions)",
     "dcase2024": "DCASE 2024 Task 9 validation and evaluation sets (val_synth, eval_synth, eval_real)",
     "folder": "any folder of audio, with an optional CSV of captions and labels",
+    "audiocaps": "AudioCaps v1/v2: caption CSVs over AudioSet segments + the YouTube audio a user fetched",
+    "wavcaps": "WavCaps: JSON metadata per source (FreeSound, BBC Sound Effects, SoundBible, AudioSet_SL) + audio",
+    "autoacd": "Auto-ACD: caption CSV over AudioSet/VGGSound videos + the YouTube audio a user fetched",
 }
 
 

@@ -104,6 +104,7 @@ class ClipJob:
     keywords: list[str] = field(default_factory=list)
     license: str = ""
     label_source: str = ""
+    youtube_id: str = ""  # the YouTube video of an AudioSet-derived clip (one recording per video)
 
 
 @dataclass
@@ -404,6 +405,7 @@ def convert_corpus(
             captions=job.captions, labels=job.labels, label_source=job.label_source or ("given" if job.labels else ""),
             keywords=job.keywords, freesound_id=job.freesound_id, license=job.license, digest=made.digest,
             peak_dbfs=_fmt_db(made.peak_dbfs), fingerprint=fingerprint(made.input, settings),
+            youtube_id=job.youtube_id,
         ))
     amended = amend(clips) if amend is not None else None
     write_failures(corpus_dir / "failures.csv", all_failures, keep_empty=True)

@@ -1,0 +1,147 @@
+"""What the AudioSet-derived recipes share (AudioCaps, Auto-ACD, WavCaps' AudioSet_SL): YouTube
+ids and segment names, the AudioSet label CSVs passed with ``--audioset-labels``, finding a clip's
+audio among the files a user fetched, and ``excluded.csv`` (clips a recipe left out, and why).
+
+**One recording per YouTube video.** AudioSet cuts at most one 10 s segment from a video, and
+AudioCaps, Auto-ACD and WavCaps' AudioSet_SL reuse those segments (WavCaps names them ``Y<id>``
+without the start time), so a clip's identity across corpora is its video's 11-character id
+(manifest column ``youtube_id``); the start time stays in the clip's id.
+
+**AudioSet labels** (``--audioset-labels``): the segment CSVs (``balanced_train_segments.csv``,
+``eval_segments.csv``, ``unbalanced_train_segments.csv``: ``# YTID, start_seconds, end_seconds,
+positive_labels``, the labels a quoted comma-separated list of ontology ids ``/m/...``) and
+``class_labels_indices.csv`` (``index,mid,display_name``), which names the ids. A clip whose video
+is in a segment CSV gets those labels (``label_source`` ``given``); the others have theirs derived
+from their captions when a vocabulary or ontology is given, as for Clotho.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from lasskit.audio import AUDIO_EXTENSIONS
+from lasskit.errors import UsageError
+
+YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
+"""A YouTube video id: 11 characters of letters, digits, ``_`` and ``-``."""
+
+EXCLUDED_CSV = "excluded.csv"
+"""Per prepared corpus: ``id, rule`` of every clip the recipe left out (blacklists, missing audio)."""
+
+
+def split_segment(text: str) -> tuple[str, str]:
+    """``(youtube_id, start)`` of a segment name: ``<id>``, ``Y<id>``, ``<id>_<start>`` or
+    ``<id>_<start>_<end>`` (start as written, "" when absent); ``("", "")`` when it is not one."""
+    text = text.strip()
+    for candidate in (text, text[1:] if text.startswith("Y") else None):
+        if candidate is None:
+            continue
+        head, rest = candidate[:11], candidate[11:]
+        if YOUTUBE_ID.match(head) and (not rest or rest.startswith("_")):
+            start = rest[1:].split("_", 1)[0] if rest else ""
+            if start and not re.fullmatch(r"\d+(\.\d+)?", start):
+                continue
+            return head, start
+    return "", ""
+
+
+def start_seconds(text: str) -> str:
+    """A start time as whole seconds' text (``"30.000"`` -> ``"30"``); the text itself otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        return text.strip()
+    return str(int(value)) if value == int(value) else repr(value)
+
+
+def audio_index(src: Path, folders: Iterable[Path] | None = None) -> dict[str, list[Path]]:
+    """Audio files under ``src`` (or under ``folders``) by stem, every extension lasskit reads
+    (flac or wav, in one folder or in the release's tree)."""
+    out: dict[str, list[Path]] = {}
+    for root in (folders if folders is not None else [src]):
+        for dirpath, _, files in os.walk(root):
+            for name in sorted(files):
+                path = Path(dirpath) / name
+                if path.suffix.lower() in AUDIO_EXTENSIONS:
+                    out.setdefault(path.stem, []).append(path)
+    return out
+
+
+def find_audio(index: dict[str, list[Path]], stems: Sequence[str]) -> Path | None:
+    """The first file whose stem is one of ``stems`` (in that order of preference)."""
+    for stem in stems:
+        hits = index.get(stem)
+        if hits:
+            return sorted(hits)[0]
+    return None
+
+
+def read_audioset_labels(paths: Sequence[str | os.PathLike]) -> dict[str, list[str]]:
+    """YouTube id -> AudioSet class names, from segment CSVs and ``class_labels_indices.csv``
+    (module doc). A segment CSV without the names file is refused (ids are not names)."""
+    names: dict[str, str] = {}
+    segments: dict[str, list[str]] = {}
+    for raw in paths:
+        path = Path(raw)
+        try:
+            with open(path, newline="", encoding="utf-8-sig") as fh:
+                lines = [line for line in fh if line.strip()]
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read it ({exc.strerror or exc}); pass AudioSet's segment CSVs and "
+                             "class_labels_indices.csv to --audioset-labels")
+        header = lines[0].lower() if lines else ""
+        if header.startswith("index,mid,display_name"):
+            for row in csv.reader(lines[1:]):
+                if len(row) >= 3:
+                    names[row[1].strip()] = row[2].strip()
+            continue
+        rows = 0
+        for line in lines:
+            if line.startswith("#"):
+                continue
+            row = next(csv.reader([line], skipinitialspace=True))
+            if len(row) < 4 or not YOUTUBE_ID.match(row[0].strip()):
+                raise UsageError(f"{path}: not an AudioSet segment CSV (expected '# YTID, start_seconds, "
+                                 "end_seconds, positive_labels' rows) nor class_labels_indices.csv")
+            segments[row[0].strip()] = [m.strip() for m in row[3].split(",") if m.strip()]
+            rows += 1
+    if segments and not names:
+        raise UsageError("--audioset-labels: the segment CSVs name classes by id (/m/...); pass "
+                         "class_labels_indices.csv too")
+    out = {}
+    for ytid, mids in segments.items():
+        labels = [names[m] for m in mids if m in names]
+        if labels:
+            out[ytid] = labels
+    return out
+
+
+def write_excluded(corpus_dir: Path, rows: Sequence[tuple[str, str]]) -> None:
+    """``excluded.csv`` (``id, rule``), written atomically; removed when nothing was left out."""
+    from lasskit.atomic import write_text_if_changed
+
+    path = corpus_dir / EXCLUDED_CSV
+    if not rows:
+        path.unlink(missing_ok=True)
+        return
+    import io
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["id", "rule"])
+    writer.writerows(sorted(rows))
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    write_text_if_changed(path, buf.getvalue())
+
+
+def read_excluded(corpus_dir: Path) -> list[tuple[str, str]]:
+    """The rows of a corpus's ``excluded.csv`` (empty when there is none)."""
+    path = Path(corpus_dir) / EXCLUDED_CSV
+    if not path.is_file():
+        return []
+    with open(path, newline="", encoding="utf-8") as fh:
+        return [(r.get("id", ""), r.get("rule", "")) for r in csv.DictReader(fh)]
