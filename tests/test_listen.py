@@ -367,9 +367,12 @@ def test_webmushra_export_and_import_round_trip(tmp_path):
     assert "come back" not in text and "Space" not in text and "sent only at the end" in text  # true for webMUSHRA
     config = yaml.safe_load(text)
     pages = config["pages"][1]
-    # one page per stimulus (2 items x 3 systems) + 2 repeats, all in one random block
-    assert pages[0] == "random" and len(pages) == 1 + 6 + 2
-    assert all(len(p["stimuli"]) == 1 for p in pages[1:]) and len({p["id"] for p in pages[1:]}) == 8
+    # one page per stimulus (2 items x 3 systems) + 2 gold + 1 trap + 2 repeats, all in one random block
+    assert pages[0] == "random" and len(pages) == 1 + 6 + 3 + 2
+    assert all(len(p["stimuli"]) == 1 for p in pages[1:]) and len({p["id"] for p in pages[1:]}) == 11
+    trap = spec.data["qc"]["trap"]
+    assert any(p["stimuli"] == {trap["stimulus"]: f"configs/resources/lasskit_t/{trap['stimulus']}.wav"}
+               and "<audio" not in p["content"] for p in pages[1:])
     lss = pages[1]
     assert lss["type"] == "likert_single_stimulus" and lss["mustPlayback"] == "ended"
     assert [len(scale) for scale in lss["response"]] == [5, 5] and lss["response"][0][0]["value"] == "1"
@@ -394,7 +397,7 @@ def test_webmushra_export_and_import_round_trip(tmp_path):
     path = tmp_path / "lss.csv"
     path.write_text(header + "\n".join(lines) + "\n")
     rep = import_webmushra(spec, [path])
-    assert len(rep.raters) == 3 and rep.answers == 3 * 8 and rep.skipped_unknown == 1 and rep.skipped_na == 1
+    assert len(rep.raters) == 3 and rep.answers == 3 * 11 and rep.skipped_unknown == 1 and rep.skipped_na == 1
     assert rep.duplicates == {"ann": 2}
     rep = import_webmushra(spec, [path])
     assert rep.raters == [] and rep.already == ["ann", "ann (session 2)", "bob"]
@@ -403,6 +406,8 @@ def test_webmushra_export_and_import_round_trip(tmp_path):
     assert by_rater["r02"]["mean_rel"] == 5 and by_rater["r02"]["repeats"] == 2 and by_rater["r02"]["repeat_diff"] == 0
     assert by_rater["r03"]["mean_rel"] == 1 and by_rater["r03"]["repeats"] == 2 and by_rater["r03"]["repeat_diff"] == 0
     assert by_rater["r04"]["source"] == "webmushra" and by_rater["r04"]["answers"] == 8
+    assert by_rater["r02"]["gold_answers"] == 2 and by_rater["r04"]["trap_failed"] == 1  # judged as on the web
+    assert res.counts["qc_answers"] == 9 and res.counts["unattributed"] == 0
     bad = tmp_path / "bad.csv"
     bad.write_text("session_test_id,trial_id,stimuli_rating,stimuli,rating_time\n")
     from lasskit.errors import UsageError
@@ -679,3 +684,24 @@ def test_export_webmushra_on_a_full_disk_leaves_no_truncated_wav(tmp_path, monke
     wavs = [p for p in written if p.is_file()]
     assert len(wavs) == 2 and all(p.read_bytes() == spec.audio_path(p.stem).read_bytes() for p in wavs)
     assert not any(".tmp" in p.name for p in written)  # no half file under any name
+
+
+def test_training_examples_from_a_team_csv(tmp_path):
+    from lasskit.errors import UsageError
+
+    ws = make_workspace(tmp_path, n_items=2)
+    ex = tmp_path / "ex"
+    audio.write(ex / "clean.wav", soundgen.generate("bird", 0.5, seed=1))
+    good = "audio,query,aspect,level,note\nclean.wav,a bird singing,both,5,The sound alone\n"
+    (ex / "t.csv").write_text(good)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=1, gold=0, trap=False, training=ex / "t.csv")
+    (t,) = load_test(r.root).data["qc"]["training"]
+    assert (t["query"], t["aspect"], t["level"], t["note"]) == ("a bird singing", "both", "5", "The sound alone")
+    x, _ = audio.read(r.root / "audio" / f"{t['audio']}.wav")
+    assert integrated_loudness(x, 16000) == pytest.approx(-23, abs=0.1)
+    for bad, words in ((good.replace("both", "tone"), "aspect"), (good.replace(",5,", ",9,"), "level"),
+                       (good.replace("clean.wav", "gone.wav"), "gone.wav"), ("a,b\n1,2\n", "columns")):
+        (ex / "t.csv").write_text(bad)
+        with pytest.raises(UsageError, match=words):
+            create_test(ws, "eval_real", ["good"], "t2", raters=1, training=ex / "t.csv")
+        assert not (ws.root / "listen" / "t2").exists()

@@ -76,6 +76,13 @@ def create(
         con.print(f"  {len(r.limited)} copies are quieter than the target (peak limit; up to {worst:.1f} LU); see stimuli.csv")
     if r.silent:
         con.print(f"  {len(r.silent)} silent copies (left as they are); see stimuli.csv")
+    if r.links:
+        from lasskit.listening.layout import load_test
+        from lasskit.listening.store import Store
+
+        first = Store(load_test(r.root)).state(r.links[0][1])
+        con.print(f"  each rater: about {first['total']} screens, {first['minutes_left']} minutes "
+                  "(checks and training included)")
     con.print(f"next: lasskit listen serve {Path(r.root).name}   (prints each rater's link)")
 
 

@@ -245,6 +245,8 @@ def create_test(
         raise UsageError(f"{root}: a test of this name exists; pick another --name or pass --force to replace it (its ratings are lost)")
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: a file is in the way of the test folder; remove it or pick another --name")
+    if not exists and root.is_dir() and any(root.iterdir()):
+        raise UsageError(f"{root}: a folder that is not a listening test is in the way; move it or pick another --name")
     rows = sp.frame.to_dict("records")
     chosen = select_items(rows, items, seed, split_dir / "mixture")
     missing = []
@@ -280,6 +282,8 @@ def create_test(
     import shutil
 
     parent = tests_dir(workspace)
+    for stale in parent.glob(f".{name}.new-*"):  # a create killed before its swap
+        shutil.rmtree(stale, ignore_errors=True)
     try:
         parent.mkdir(parents=True, exist_ok=True)
         building = Path(tempfile.mkdtemp(prefix=f".{name}.new-", dir=parent))

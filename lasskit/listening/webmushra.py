@@ -14,14 +14,15 @@ webMUSHRA page works: no keys, answers sent only at the end); then one ``random`
 one ``likert_single_stimulus`` page per stimulus (id ``s<stimulus>``), so webMUSHRA shuffles every
 screen for every rater as the web test does, plus ``repeats`` extra pages (id
 ``<stimulus>_again<k>``) that repeat one stimulus each, drawn with the test's seed, for the
-consistency check. Each page shows the description, plays the item's mixture as the original
+consistency check, and the test's gold and trapping screens (id ``q<stimulus>``, no original
+recording; judged on import like the web's). Each page shows the description, plays the item's mixture as the original
 recording (an ``<audio>`` player in the page text, under the reference id, never the anchor's) and
 holds two Likert scales, REL then OVL, values ``1``-``5``, each point labelled with its level
 description, with ``mustPlayback: ended`` and ``mustRate: true``. A ``finish`` page asks for a
 rater name (``rater``) and writes the results. How this differs from ``lasskit listen serve``:
 every rater rates every item (no per-rater plan), the same hidden repeats for everyone and in
-random places (not at least three screens after the original), and answers are saved only when
-the rater sends them at the end.
+random places (not at least three screens after the original), no headphone check or training
+page, and answers are saved only when the rater sends them at the end.
 
 Import (``import_webmushra``) reads webMUSHRA's ``lss.csv``: columns ``session_test_id``, the
 questionnaire's columns, ``trial_id``, ``stimuli_rating1``, ``stimuli_rating2``, ``stimuli``,
@@ -83,9 +84,10 @@ def webmushra_config(spec: ListenSpec, resources: str) -> dict:
     response = [_scale(spec, "rel"), _scale(spec, "ovl")]
 
     def page(pid: str, it: dict, sid: str) -> dict:
-        content = (f"<p>Description: <b>{html.escape(it['query'])}</b></p>"
-                   f"<p>Original recording (for comparison): <audio controls preload=\"none\" "
-                   f"src=\"{resources}/{it['reference']}.wav\"></audio></p>"
+        player = ("" if not it.get("reference") else
+                  f"<p>Original recording (for comparison): <audio controls preload=\"none\" "
+                  f"src=\"{resources}/{it['reference']}.wav\"></audio></p>")
+        content = (f"<p>Description: <b>{html.escape(it['query'])}</b></p>{player}"
                    f"<p>Row 1: {html.escape(sc['rel']['question'])}<br>Row 2: {html.escape(sc['ovl']['question'])}</p>")
         return {"type": "likert_single_stimulus", "id": pid, "name": "Rate the clip", "content": content,
                 "mustPlayback": "ended", "mustRate": True,
@@ -94,6 +96,9 @@ def webmushra_config(spec: ListenSpec, resources: str) -> dict:
     pages: list = ["random"]
     flat = [(it, sid) for it in spec.items for sid in it["stimuli"].values()]
     pages += [page(f"s{sid}", it, sid) for it, sid in flat]
+    from lasskit.listening.qc import qc_screens
+
+    pages += [page(f"q{q['stimulus']}", {"query": q["query"]}, q["stimulus"]) for q in qc_screens(spec.data.get("qc", {}))]
     rng = np.random.default_rng([int(spec.data["seed"]), 7919])
     n_rep = min(int(spec.data.get("repeats", 0)), len(flat))
     for k in sorted(int(i) for i in rng.choice(len(flat), n_rep, replace=False)):
@@ -129,6 +134,9 @@ def export_webmushra(spec: ListenSpec, out_dir: str | Path) -> list[Path]:
     resources = f"configs/resources/{folder}"
     copies = [(sid, sid) for it in spec.items for sid in it["stimuli"].values()]
     copies += [(it["reference_audio"], it["reference"]) for it in spec.items]
+    from lasskit.listening.qc import qc_screens
+
+    copies += [(q["stimulus"], q["stimulus"]) for q in qc_screens(spec.data.get("qc", {}))]
     for src_id, _ in copies:  # everything there before anything is written
         if not spec.audio_path(src_id).is_file():
             raise UsageError(f"{spec.audio_path(src_id)}: playback copy missing; re-create the test with "
