@@ -7,7 +7,7 @@ resumed with HTTP ranges, retried on timeouts and 5xx, checked (SHA-256 and size
 renamed into place, so the cache never holds a partial file under its real name.
 
 A model declares its weight files here (``WEIGHTS`` + ``MODEL_WEIGHTS``) or on its class
-(``weight_files = (WeightFile(...), ...)``, see :mod:`lasskit.download.models`); either way
+(``weight_files = (WeightFile(...), ...)``), or in a zoo model card (see :mod:`lasskit.models.downloads`); either way
 ``lasskit download <model>`` and ``lasskit models download <model>`` fetch them, and the model
 gets a file's path with :func:`fetch_file` (downloading it on first use).
 

@@ -756,3 +756,23 @@ def test_one_failing_name_does_not_stop_the_others(zenodo, raw, tmp_path, run_cl
     assert "1 of 2 downloads failed (dcase2024; done: clotho)" in err and "HTTP 404" in err
     assert "clotho: 10 file(s)" in out and "paths.clotho" in out
     assert "clotho:" in (tmp_path / "lasskit.yaml").read_text()
+
+
+def test_a_zoo_card_declares_the_files_and_the_record_gives_the_md5(zenodo, tmp_path, monkeypatch, run_cli):
+    """A model card (lasskit.models.cards) names a file in a Zenodo record without a SHA-256:
+    the record's API supplies its MD5 and size, and a corrupted copy is refused and fetched again."""
+    from lasskit.models import cards
+
+    data = os.urandom(300_000)
+    zenodo.records["14208090"] = {"model-epoch=19.ckpt": data}
+    decl = cards.WeightDecl("model-epoch=19.ckpt", f"{zenodo.url}/records/14208090/files/model-epoch%3D19.ckpt",
+                            "a page", zenodo_record="14208090")
+    card = cards.ModelCard("zoo-dp", 16000, 10.0, False, "MIT", "cite", "code", weights=(decl,), tokenizer=None)
+    monkeypatch.setitem(cards.CARDS, "zoo-dp", card)
+    zenodo.corrupt.add("model-epoch=19.ckpt")
+    code, out, err = run_cli("-w", tmp_path, "models", "download", "zoo-dp")
+    assert code == 0, err
+    assert (tmp_path / "cache" / "weights" / "model-epoch=19.ckpt").read_bytes() == data
+    assert "has MD5" in err and len(zenodo.file_requests("model-epoch%3D19.ckpt")) == 2
+    code, out, err = run_cli("-w", tmp_path, "download", "--list")
+    assert "zoo-dp" in out and "lasskit separate --model zoo-dp" in out

@@ -27,15 +27,16 @@ def download(
     """
     from lasskit.download.run import download as run_download
     from lasskit.download.run import list_rows
+    from lasskit.models.downloads import card_names, model_files
 
     con = console()
     if list_:
-        rows = list_rows()
+        rows = list_rows(model_files, tuple(card_names()))
         widths = [max(len(getattr(r, col)) for r in rows) for col in ("name", "kind", "size")]
         for r in rows:
             con.print(f"{r.name:<{widths[0]}}  {r.kind:<{widths[1]}}  {r.size:<{widths[2]}}  {r.title}", soft_wrap=True)
             con.print(f"{'':<{widths[0]}}  licence: {r.licence}; then: {r.next}", soft_wrap=True)
-        con.print("A registered model whose class declares weight_files downloads by its name too (see `lasskit models`).",
+        con.print("A registered plugin model whose class declares weight_files downloads by its name too.",
                   soft_wrap=True)
         return
     from lasskit.errors import LasskitError
@@ -43,7 +44,8 @@ def download(
     ws = workspace(ctx)
     try:
         report = run_download(list(names or []), to or ws.root / "downloads", from_dir=from_dir,
-                              keep_archives=keep_archives, parallel=parallel, token=token, workspace_root=ws.root)
+                              keep_archives=keep_archives, parallel=parallel, token=token, workspace_root=ws.root,
+                              model_files=model_files)
     except LasskitError as exc:
         if getattr(exc, "report", None) is not None:  # some names failed: show what the others did
             print_report(con, exc.report)

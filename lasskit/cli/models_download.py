@@ -13,6 +13,7 @@ def download(ctx: typer.Context, name: str = typer.Argument(..., help="Registere
     Example: lasskit models download dcase2024-baseline
     """
     from lasskit.download.run import download_model
+    from lasskit.models.downloads import model_files
 
-    for path in download_model(name).paths:
+    for path in download_model(name, model_files=model_files).paths:
         typer.echo(str(path))

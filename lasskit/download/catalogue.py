@@ -7,7 +7,7 @@ into (under ``--to``), where each archive is extracted, the ``paths.<corpus>`` k
 lasskit.yaml it fills and the ``prepare`` command that follows.
 
 Model weights are not listed here: they are the weight files of :mod:`lasskit.weights` and those
-that registered models declare (see :mod:`lasskit.download.models`).
+that models declare (see :mod:`lasskit.models.downloads`).
 """
 
 from __future__ import annotations

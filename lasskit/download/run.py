@@ -15,8 +15,11 @@
 4. records ``paths.<corpus>`` in the workspace's lasskit.yaml (:func:`record_path`), so
    ``lasskit prepare clotho`` needs no path.
 
-A model name (see :mod:`lasskit.download.models`) fetches its weight files and tokenizer into
-the cache, through the same downloader.
+A model name fetches its weight files and tokenizer into the cache, through the same
+downloader. Which files a model needs is asked of ``model_files`` (a function of the name): on its
+own this module knows :mod:`lasskit.weights` (:func:`static_model_files`); the CLI passes
+:func:`lasskit.models.downloads.model_files`, which also reads the zoo's model cards and plugins'
+``weight_files`` (the models layer sits above this one).
 """
 
 from __future__ import annotations
@@ -88,16 +91,47 @@ class DownloadReport:
 
 
 # --- resolving names ------------------------------------------------------------------------------
-def known_names() -> list[str]:
-    from lasskit.download.models import static_names
+@dataclass
+class ModelFiles:
+    """The weight files and tokenizer of one downloadable model name."""
 
+    name: str
+    files: tuple = ()
+    """:class:`lasskit.weights.WeightFile` entries."""
+    tokenizer: str | None = None
+    description: str = ""
+    records: dict[str, str] = field(default_factory=dict)
+    """File name -> Zenodo record holding it (its API gives the MD5 and size)."""
+    licence: str = ""
+
+
+def static_model_files(name: str) -> ModelFiles | None:
+    """What ``name`` needs per :mod:`lasskit.weights` (a model, a weight file or a tokenizer), or None."""
+    from lasskit.weights import MODEL_TOKENIZERS, MODEL_WEIGHTS, TOKENIZERS, WEIGHTS
+
+    if name in MODEL_WEIGHTS:
+        files = tuple(WEIGHTS[w] for w in MODEL_WEIGHTS[name])
+        return ModelFiles(name, files, MODEL_TOKENIZERS.get(name), files[0].description if files else "")
+    if name in WEIGHTS:
+        return ModelFiles(name, (WEIGHTS[name],), None, WEIGHTS[name].description)
+    if name in TOKENIZERS:
+        return ModelFiles(name, (), name, f"tokenizer files of {name}")
+    return None
+
+
+def static_names() -> list[str]:
+    """Names declared in :mod:`lasskit.weights` (models, weight files, tokenizers), sorted."""
+    from lasskit.weights import MODEL_WEIGHTS, TOKENIZERS, WEIGHTS
+
+    return sorted(set(MODEL_WEIGHTS) | set(WEIGHTS) | set(TOKENIZERS))
+
+
+def known_names() -> list[str]:
     return sorted(CATALOGUE) + static_names()
 
 
-def check_names(names: list[str]) -> None:
+def check_names(names: list[str], model_files=static_model_files) -> None:
     """Every name is a dataset or something with weight files; else one line listing the known names."""
-    from lasskit.download.models import model_files
-
     if not names:
         raise UsageError("name what to download (e.g. `lasskit download clotho`); `lasskit download --list` shows "
                          "every name")
@@ -191,12 +225,15 @@ def _already_done(f: PlannedFile) -> bool:
 def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.PathLike | None = None,
              keep_archives: bool = False, parallel: int = 4, token: str | None = None,
              workspace_root: str | os.PathLike | None = None, progress: bool | None = None,
-             say=None) -> DownloadReport:
-    """Download, verify and extract every name in ``names`` (see the module notes)."""
+             say=None, model_files=static_model_files) -> DownloadReport:
+    """Download, verify and extract every name in ``names`` (see the module notes).
+
+    ``model_files(name)`` says what a model name needs (default: :mod:`lasskit.weights` only).
+    """
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     if parallel < 1:
         raise UsageError(f"--parallel {parallel}: must be at least 1")
-    check_names(names)
+    check_names(names, model_files)
     to = Path(to).expanduser().resolve()
     src = Path(from_dir).expanduser().resolve() if from_dir is not None else None
     if src is not None and not src.is_dir():
@@ -208,7 +245,7 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
             if name in CATALOGUE:
                 report.items.append(_dataset(CATALOGUE[name], to, src, keep_archives, parallel, token, progress, say))
             else:
-                report.items.append(_weights(name, src, parallel, token, progress, say))
+                report.items.append(_weights(model_files(name), src, parallel, token, progress, say))
         except (UsageError, WorkError) as exc:
             if len(names) == 1:
                 raise
@@ -294,17 +331,26 @@ def _copy(local: Path, dest: Path) -> None:
         shutil.copyfile(local, tmp)
 
 
-def _weights(name: str, src: Path | None, parallel: int, token, progress, say) -> ItemReport:
+def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress, say) -> ItemReport:
     """A model's weight files and tokenizer, into the cache (``--from``: copied from the user's folder)."""
+    from lasskit.download import zenodo
     from lasskit.download.cache import cache_dir
     from lasskit.download.fetch import check_file, fetch_all
-    from lasskit.download.models import model_files
     from lasskit.weights import TOKENIZERS, tokenizer_dir
 
-    spec = model_files(name)
+    name = spec.name
     item = ItemReport(name, next=f"lasskit separate --model {name}" if spec.files else "")
-    jobs = [(RemoteFile(w.filename, w.url, w.size, None, w.sha256, "declared SHA-256" if w.sha256 else ""),
-             cache_dir() / "weights" / w.filename) for w in spec.files]
+    jobs = []
+    for w in spec.files:
+        md5, size = None, w.size
+        record = spec.records.get(w.filename)
+        if record and not w.sha256:  # the record's API gives what the card does not
+            listed, _ = zenodo.record_files(record, offline=src is not None)
+            hit = next((f for f in listed or () if f.name == w.filename), None)
+            if hit is not None:
+                md5, size = hit.md5, size if size is not None else hit.size
+        source = "declared SHA-256" if w.sha256 else (f"Zenodo record {record} (API)" if md5 else "")
+        jobs.append((RemoteFile(w.filename, w.url, size, md5, w.sha256, source), cache_dir() / "weights" / w.filename))
     if spec.tokenizer:
         folder = tokenizer_dir(spec.tokenizer)
         jobs += [(RemoteFile(w.filename, w.url, w.size, None, w.sha256), folder / w.filename)
@@ -397,11 +443,10 @@ def _human(n: int) -> str:
     return str(n)
 
 
-def list_rows() -> list[ListRow]:
+def list_rows(model_files=static_model_files, model_names: tuple[str, ...] = ()) -> list[ListRow]:
     """One row per downloadable name: size (exact when the records' file lists are cached), licence,
-    what follows. Asks no network and imports no model code."""
+    what follows; ``model_names`` are listed too, after :mod:`lasskit.weights`'s. Asks no network."""
     from lasskit.download import zenodo
-    from lasskit.download.models import model_files, static_names
 
     rows = []
     for ds in CATALOGUE.values():
@@ -416,28 +461,27 @@ def list_rows() -> list[ListRow]:
         rows.append(ListRow(ds.name, "data", size, ds.licence, ds.prepare, ds.title))
     from lasskit.weights import MODEL_WEIGHTS
 
-    for name in static_names():
+    for name in dict.fromkeys([*static_names(), *model_names]):
         spec = model_files(name)
         sizes = [w.size for w in spec.files]
         size = _human(sum(sizes)) if sizes and all(s is not None for s in sizes) else "see the publisher"
-        kind = "model" if name in MODEL_WEIGHTS else ("tokenizer" if not spec.files else "weights")
-        nxt = f"lasskit separate --model {name}" if name in MODEL_WEIGHTS else "(used by a model)"
-        rows.append(ListRow(name, kind, size, "see the publisher's page", nxt, spec.description))
+        is_model = name in MODEL_WEIGHTS or name in model_names
+        kind = "model" if is_model else ("tokenizer" if not spec.files else "weights")
+        nxt = f"lasskit separate --model {name}" if is_model else "(used by a model)"
+        rows.append(ListRow(name, kind, size, spec.licence or "see the publisher's page", nxt, spec.description))
     return rows
 
 
 def download_model(name: str, *, from_dir: str | os.PathLike | None = None, parallel: int = 4,
-                   token: str | None = None, progress: bool | None = None, say=None) -> ItemReport:
+                   token: str | None = None, progress: bool | None = None, say=None,
+                   model_files=static_model_files) -> ItemReport:
     """``lasskit models download NAME``: the weight files (and tokenizer) of one model, into the cache."""
-    from lasskit.download.models import model_files
-
     if name in CATALOGUE:
         raise UsageError(f"{name!r} is a dataset, not a model: use `lasskit download {name}`")
-    if model_files(name) is None:
-        from lasskit.download.models import static_names
-
+    spec = model_files(name)
+    if spec is None:
         raise UsageError(f"no downloadable weights for {name!r}; known: {', '.join(static_names())} (or a registered "
-                         "model that declares weight_files)")
+                         "model that declares weight files; see `lasskit download --list`)")
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     src = Path(from_dir).expanduser().resolve() if from_dir is not None else None
-    return _weights(name, src, parallel, token, progress, say)
+    return _weights(spec, src, parallel, token, progress, say)
