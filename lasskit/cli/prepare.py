@@ -42,7 +42,10 @@ def prepare(
     if src is None:
         src = ws.raw_path(corpus)
         if src is None:
-            raise UsageError(f"no raw folder for {corpus}: pass SRC or set paths.{corpus} in {ws.root / 'lasskit.yaml'}")
+            fetch = f" (`lasskit download {corpus}` downloads it and sets it)" if corpus in ("clotho", "fsd50k",
+                                                                                            "dcase2024") else ""
+            raise UsageError(f"no raw folder for {corpus}: pass SRC or set paths.{corpus} in {ws.root / 'lasskit.yaml'}"
+                             f"{fetch}")
     options = {"jobs": check_jobs(jobs), "overwrite": overwrite, "resampler": resampler}
     if corpus == "fsd50k":
         options["captions"] = list(captions or [])
