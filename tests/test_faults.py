@@ -588,6 +588,7 @@ INTERRUPTS = [  # (command line, the library function the command calls, which i
     (["label", "clotho"], "lasskit.workspace.Workspace.manifest_path"),
     (["train"], "lasskit.workspace.Workspace.open"),
     (["listen", "results", "t"], "lasskit.workspace.Workspace.open"),
+    (["download", "clotho"], "lasskit.download.run.download"),
 ]
 
 
