@@ -262,3 +262,22 @@ def test_quality_control_missing_audio_and_every_page_at_phone_width(browser, tm
     assert row["headphones"] == "failed" and row["gold_failed"] == 2 and row["trap_failed"] == 1
     assert res.by_rule["headphones"] == res.by_rule["gold"] == res.by_rule["trap"] == ["r01"]
     assert res.flagged == ["r01"] and res.counts["qc_answers"] == 3
+
+
+def test_a_lost_connection_is_said_in_words_and_retried(browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    ws = make_workspace(tmp_path, n_items=2, duration=0.3)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=1, **NO_QC)
+    spec = load_test(r.root)
+    d = browser
+    wait = WebDriverWait(d, 15, poll_frequency=0.05)
+    by_id = lambda i: d.find_element(By.ID, i)
+    with running_server(spec) as port:
+        d.get(f"http://127.0.0.1:{port}/r/{r.links[0][1]}")
+        wait.until(lambda _: by_id("begin").is_displayed())
+    by_id("begin").click()  # the server is gone
+    wait.until(lambda _: by_id("fatal").is_displayed())
+    assert by_id("fatal-title").text == "No connection" and "Cannot reach the test server" in by_id("fatal-text").text
+    assert "Failed to fetch" not in d.find_element(By.TAG_NAME, "body").text and by_id("retry").is_displayed()

@@ -175,7 +175,7 @@
 
   function renderChecks(s) {
     stopAll();
-    makePlayer(s.checks.calibration, $("play-calibration"), "volume check", null, false);
+    makePlayer(s.checks.calibration, $("play-calibration"), "the volume check", null, false);
     var list = $("trials");
     list.textContent = "";
     trialAnswers = s.checks.trials.map(function () { return 0; });
@@ -260,7 +260,7 @@
       li.appendChild(note);
       li.appendChild(play);
       list.appendChild(li);
-      var p = makePlayer(ex.audio, play, "example", null, false);
+      var p = makePlayer(ex.audio, play, "the example", null, false);
       play.addEventListener("click", function () { toggle(p); });
     });
   }
