@@ -776,3 +776,19 @@ def test_a_zoo_card_declares_the_files_and_the_record_gives_the_md5(zenodo, tmp_
     assert "has MD5" in err and len(zenodo.file_requests("model-epoch%3D19.ckpt")) == 2
     code, out, err = run_cli("-w", tmp_path, "download", "--list")
     assert "zoo-dp" in out and "lasskit separate --model zoo-dp" in out
+
+
+def test_too_little_room_is_said_before_downloading(zenodo, raw, tmp_path, monkeypatch):
+    import shutil as sh
+    from collections import namedtuple
+
+    from lasskit.download import run
+
+    serve(zenodo, raw)
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(run.shutil, "disk_usage", lambda p: usage(10**6, 0, 1000))
+    notes = []
+    run.download(["clotho"], tmp_path / "to", say=notes.append, progress=False)
+    warning = [n for n in notes if n.startswith("warning:")]
+    assert len(warning) == 1 and "0.0 GB free" in warning[0] and "resumes" in warning[0]
+    assert sh is not None

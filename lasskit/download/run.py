@@ -279,6 +279,7 @@ def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, paral
         item.notes.append(f"no checksum known for {', '.join(unchecked)} (size only, where known)")
     todo = [f for f in files if not _already_done(f)]
     if src is None:
+        _warn_space(item.folder, todo, say)
         results = fetch_all([(f.remote, f.dest) for f in todo], parallel=parallel, progress=progress, say=say,
                             token=token)
         for r in results:
@@ -320,6 +321,28 @@ def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, paral
                 f.dest.unlink()
                 item.removed_archives += 1
     return item
+
+
+def _warn_space(root: Path, todo: list[PlannedFile], say) -> None:
+    """A warning when the disk has less room than what is left to download plus its extraction."""
+    left = 0
+    for f in todo:
+        if f.remote.size is None or f.dest.is_file():
+            continue
+        part = f.dest.with_name(f.dest.name + ".part")
+        have = part.stat().st_size if part.is_file() else 0
+        left += max(0, f.remote.size - have) + (f.remote.size if f.is_archive or f.is_part else 0)
+    where = root
+    while not where.exists() and where != where.parent:
+        where = where.parent
+    try:
+        free = shutil.disk_usage(where).free
+    except OSError:
+        return
+    if left > free:
+        say(f"warning: {where} has {free / 1e9:.1f} GB free; what is left to download and extract needs about "
+            f"{left / 1e9:.1f} GB: the download stops with one line when the disk is full, and the same command "
+            "resumes it (or pass --to DIR on a bigger disk)")
 
 
 def _copy(local: Path, dest: Path) -> None:
