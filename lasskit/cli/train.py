@@ -24,7 +24,11 @@ def train(
     option: list[str] = typer.Option(None, "--option", "-o", metavar="KEY=VALUE",
                                      help="Model option passed to its constructor (repeatable)."),
     tokenizer: Path = typer.Option(None, "--tokenizer", metavar="DIR", help="Tokenizer folder for the text encoder."),
-    init: Path = typer.Option(None, "--init", help="Checkpoint to fine-tune from (default: fresh weights)."),
+    init: Path = typer.Option(None, "--init", metavar="FILE",
+                              help="Fine-tune: take this checkpoint's weights only (new optimizer; warm-up default 0)."),
+    continue_from: Path = typer.Option(None, "--continue-from", metavar="FILE",
+                                       help="Continue a Lightning checkpoint's step, optimizer and schedule "
+                                            "(e.g. the organizers' baseline) in a new run."),
     name: str = typer.Option(None, "--name", help="Run name: exp/train/<name>/ (default: the model's name)."),
     steps: int = typer.Option(200_000, "--steps", help="Optimizer steps."),
     batch_size: int = typer.Option(16, "--batch-size", "-b", help="Mixtures per device per micro-batch."),
@@ -32,10 +36,18 @@ def train(
     lr: float = typer.Option(1e-3, "--lr", help="Learning rate (AdamW, amsgrad)."),
     bn_momentum: float = typer.Option(None, "--bn-momentum",
                                       help="Batch-norm statistics momentum (default: the model's; short runs: 0.1)."),
-    warmup_steps: int = typer.Option(30_000, "--warmup-steps",
-                                     help="Steps of warm-up: LR x0.001, x0.01, x0.1 over three equal thirds."),
+    warmup_steps: int = typer.Option(None, "--warmup-steps", metavar="N",
+                                     help="Steps of warm-up: LR x0.001, x0.01, x0.1 over three equal thirds "
+                                          "(default 30000; 0 with --init)."),
     snr: tuple[float, float] = typer.Option((-10.0, 10.0), "--snr", metavar="LOW HIGH", help="SNR range in dB."),
     segment: float = typer.Option(10.0, "--segment", help="Seconds per training mixture."),
+    min_active: float = typer.Option(None, "--min-active", metavar="SECONDS",
+                                     help="As mix: active target seconds per segment (default: a tenth of it)."),
+    silence_db: float = typer.Option(-60.0, "--silence-db", metavar="DB",
+                                     help="As mix: frames below this level (dBFS) are silent."),
+    integer_snr: bool = typer.Option(False, "--integer-snr", help="As mix: whole-dB SNRs."),
+    min_duration: float = typer.Option(0.0, "--min-duration", metavar="SECONDS",
+                                       help="As mix: leave out clips shorter than this (0: zero-pad them)."),
     val: str = typer.Option(None, "--val", help="Validation split (with references) for SDRi and best.ckpt."),
     val_count: int = typer.Option(200, "--val-count", help="Validation rows (a fixed seeded subset)."),
     val_every: int = typer.Option(2000, "--val-every", help="Validate every this many steps."),
@@ -47,6 +59,11 @@ def train(
     accelerator: str = typer.Option("auto", "--accelerator", help="auto (gpu if available), gpu or cpu."),
     precision: str = typer.Option("32-true", "--precision", help="32-true, bf16-mixed (GPUs), 16-mixed, ..."),
     workers: int = typer.Option(None, "--workers", "-j", help="DataLoader workers per process (default: min(8, cores))."),
+    keep_checkpoints: int = typer.Option(0, "--keep-checkpoints", metavar="N",
+                                         help="Also keep step-<S>.ckpt of the last N checkpoints (for `lasskit average`)."),
+    clip_grad: float = typer.Option(None, "--clip-grad", metavar="NORM", help="Clip the gradients' L2 norm to this."),
+    sync_bn: bool = typer.Option(True, "--sync-bn/--no-sync-bn",
+                                 help="Synchronised batch norm across GPU processes (the organizers')."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run from its last.ckpt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the run again, replacing its folder's files."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (data, steps, memory) and stop."),
@@ -68,6 +85,9 @@ def train(
         _, name = resolve(model)
     config = TrainConfig(
         model=model, name=name, options=options, init=None if init is None else str(init),
+        continue_from=None if continue_from is None else str(continue_from), min_active=min_active,
+        silence_db=silence_db, integer_snr=integer_snr, min_duration=min_duration,
+        keep_checkpoints=keep_checkpoints, clip_grad=clip_grad, sync_bn=sync_bn,
         targets=[*(targets or []), *(manifests or [])], noises=list(noises or []), splits=list(split or []),
         datasets=list(dataset or []), ontology=None if ontology is None else str(ontology),
         snr=(float(snr[0]), float(snr[1])), segment=segment, steps=steps, batch_size=batch_size,
@@ -79,7 +99,10 @@ def train(
     result = run_training(config, ws, echo=typer.echo)
     if not dry_run and result.get("global_step") is not None and _is_rank_zero():
         best = result.get("best_val_sdri")
-        typer.echo(f"trained {result['global_step']} steps in {result['seconds']:.1f} s; "
+        this_run = result.get("steps_this_run", result["global_step"])
+        done = (f"trained {this_run} steps (to step {result['global_step']})" if this_run != result["global_step"]
+                else f"trained {result['global_step']} steps")
+        typer.echo(f"{done} in {result['seconds']:.1f} s; "
                    f"last: {result['last_checkpoint']}"
                    + (f"; best: {result['best_checkpoint']} (val SDRi {best:.2f} dB at step {result['best_step']})"
                       if best is not None else ""))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -14,6 +15,7 @@ ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
 RESUME_KEYS = (
     "model", "options", "init", "targets", "noises", "splits", "datasets", "ontology", "snr", "segment",
     "seed", "batch_size", "accumulate", "devices", "num_nodes", "lr", "warmup_steps", "val", "val_count",
+    "min_active", "silence_db", "integer_snr", "min_duration", "ema", "clip_grad", "continue_from",
 )
 """Options a resumed run must share with the run it continues (``steps`` may grow; the rest is free)."""
 
@@ -38,7 +40,16 @@ class TrainConfig:
     accumulate: int = 1
     lr: float = 1e-3
     bn_momentum: float | None = None  # batch-norm running-statistics momentum; None: the model's own
-    warmup_steps: int = 30_000  # three equal stages at x0.001, x0.01, x0.1
+    warmup_steps: int | None = None  # three equal stages at x0.001, x0.01, x0.1; None: 30000, 0 with --init
+    continue_from: str | None = None  # a Lightning checkpoint whose step, optimizer and schedule go on
+    min_active: float | None = None  # mix's floors: s of active target per segment (None: segment / 10)
+    silence_db: float = -60.0  # dBFS below which a 0.1 s frame is silent
+    integer_snr: bool = False
+    min_duration: float = 0.0  # s; shorter clips are left out (0: zero-pad them)
+    keep_checkpoints: int = 0  # also keep step-<N>.ckpt of the last this many checkpoints
+    ema: float | None = None  # decay of an exponential moving average of the weights
+    clip_grad: float | None = None  # gradient norm clipping (L2, over all parameters)
+    sync_bn: bool = True  # synchronised batch norm under data parallelism (the organizers')
     val: str | None = None  # validation split (data/splits/<val>) or folder
     val_count: int = 200
     val_every: int = 2_000
@@ -67,19 +78,40 @@ class TrainConfig:
                 raise UsageError(f"{option} {value}: must be a positive whole number")
         if self.checkpoint_every is not None and self.checkpoint_every < 1:
             raise UsageError(f"--checkpoint-every {self.checkpoint_every}: must be a positive number of steps")
+        if self.init is not None and self.continue_from is not None:
+            raise UsageError("--init and --continue-from exclude each other: --init takes the weights only (a new "
+                             "optimizer and schedule), --continue-from continues a run's step, optimizer and schedule")
+        if self.resume and self.continue_from is not None:
+            raise UsageError("--resume and --continue-from exclude each other: --resume continues this run's own "
+                             "last.ckpt")
+        if self.warmup_steps is None:
+            self.warmup_steps = 0 if self.init is not None else 30_000
         if self.warmup_steps < 0:
             raise UsageError(f"--warmup-steps {self.warmup_steps}: must be >= 0")
-        if not self.lr > 0:
+        if not (math.isfinite(self.lr) and self.lr > 0):
             raise UsageError(f"--lr {self.lr}: must be a positive learning rate")
         if self.bn_momentum is not None and not 0 < self.bn_momentum <= 1:
             raise UsageError(f"--bn-momentum {self.bn_momentum}: must be in (0, 1]")
-        if not self.segment > 0.064:
+        if not (math.isfinite(self.segment) and self.segment > 0.064):
             raise UsageError(f"--segment {self.segment}: must be longer than 0.064 s (one STFT window)")
         lo, hi = self.snr
-        if not lo <= hi:
+        if not (math.isfinite(lo) and math.isfinite(hi) and lo <= hi):
             raise UsageError(f"--snr {lo:g} {hi:g}: give LOW <= HIGH in dB")
         if self.seed < 0:
             raise UsageError(f"--seed {self.seed}: must be >= 0")
+        if self.min_active is not None and not (0 <= self.min_active <= self.segment):
+            raise UsageError(f"--min-active {self.min_active}: give 0 to {self.segment:g} seconds (the --segment) "
+                             "of active target")
+        if not math.isfinite(self.silence_db):
+            raise UsageError(f"--silence-db {self.silence_db}: must be a finite level in dBFS")
+        if not (math.isfinite(self.min_duration) and self.min_duration >= 0):
+            raise UsageError(f"--min-duration {self.min_duration}: must be >= 0 seconds")
+        if self.keep_checkpoints < 0:
+            raise UsageError(f"--keep-checkpoints {self.keep_checkpoints}: must be >= 0 (0 keeps last.ckpt only)")
+        if self.ema is not None and not 0 < self.ema < 1:
+            raise UsageError(f"--ema {self.ema}: give a decay between 0 and 1 (e.g. 0.999)")
+        if self.clip_grad is not None and not (math.isfinite(self.clip_grad) and self.clip_grad > 0):
+            raise UsageError(f"--clip-grad {self.clip_grad}: give a positive gradient norm (e.g. 1.0)")
         if self.workers is not None and self.workers < 0:
             raise UsageError(f"--workers {self.workers}: must be 0 (load in the training process) or more")
         if str(self.precision) not in PRECISIONS:

@@ -73,7 +73,7 @@ class TrainingData:
 
 def load_training_data(targets: list[str], noises: list[str], *, workspace=None, splits=(), datasets=(),
                        ontology=None, snr=(-10.0, 10.0), segment: float = 10.0, seed: int = 0,
-                       jobs: int | None = None) -> TrainingData:
+                       jobs: int | None = None, floors: dict | None = None) -> TrainingData:
     """Resolve the manifests (names, folders or CSVs) and plan class-disjoint mixtures of ``segment`` s.
 
     The data rules are :mod:`lasskit.mixing`'s (as ``lasskit mix``): no clip of a val/eval split
@@ -93,7 +93,8 @@ def load_training_data(targets: list[str], noises: list[str], *, workspace=None,
             raise UsageError(f"no prepared corpus{where}; run `lasskit prepare` first or pass --targets")
     target_paths = [resolve_manifest(w, workspace) for w in words]
     noise_paths = [resolve_manifest(w, workspace) for w in noises] if noises else list(target_paths)
-    spec = MixSpec(snr_low=float(snr[0]), snr_high=float(snr[1]), duration=float(segment), seed=int(seed)).validate()
+    spec = MixSpec(snr_low=float(snr[0]), snr_high=float(snr[1]), duration=float(segment), seed=int(seed),
+                   **(floors or {})).validate()
     extra = {}
     accepted = inspect.signature(mixture_dataset).parameters
     if "named" in accepted:
@@ -122,6 +123,12 @@ def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
     return rng.permutation(size)
 
 
+REDRAWS = 8
+"""A sample whose drawn target or noise segment turns out silent (its active 0.1 s frame lies mostly
+outside a segment that is not a multiple of 0.1 s) is replaced by the next item of its mixing epoch,
+up to this many times: deterministic, so (seed, n) still decides every sample."""
+
+
 class SampleDataset:
     """Map-style dataset over sample numbers: ``dataset[n] -> (mixture, reference, query)`` (torch tensors)."""
 
@@ -130,6 +137,7 @@ class SampleDataset:
         self.seed = int(seed)
         self.size = int(planner.num_rows)
         self._perms: dict[int, np.ndarray] = {}
+        self.redrawn = 0  # samples replaced by the next item of their epoch (a silent segment; this process)
 
     def locate(self, n: int) -> tuple[int, int]:
         """(mixing epoch, item index) of sample ``n``."""
@@ -149,8 +157,17 @@ class SampleDataset:
 
         from lasskit.mixing import make_item
 
+        from lasskit.errors import AudioError
+
         epoch, index = self.locate(n)
-        mixed, row = make_item(self.planner, index, epoch)
+        for k in range(REDRAWS + 1):
+            try:
+                mixed, row = make_item(self.planner, (index + k) % self.size, epoch)
+                break
+            except AudioError as exc:  # a segment whose only active frame lies mostly outside it
+                if "is silent" not in str(exc) or k == REDRAWS:
+                    raise
+                self.redrawn += 1
         return torch.from_numpy(np.ascontiguousarray(mixed.mixture)), torch.from_numpy(
             np.ascontiguousarray(mixed.source)), row.query
 
@@ -210,6 +227,39 @@ def load_validation(split: str, workspace=None, count: int = 200, seed: int = 0)
                           table.mixture_path(str(frame["mixture"].iat[i])), path / str(frame["source"].iat[i]))
             for i in order]
     return rows, len(frame)
+
+
+def equal_length_batches(lengths: list[int], batch_size: int) -> list[list[int]]:
+    """Row indices in batches of at most ``batch_size`` rows of one length each (as ``separate`` batches
+    the baseline: zero-padding a row changes its estimate), in order of first appearance."""
+    groups: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        groups.setdefault(int(n), []).append(i)
+    out = []
+    for rows in groups.values():
+        out.extend(rows[k:k + batch_size] for k in range(0, len(rows), batch_size))
+    return out
+
+
+def row_lengths(rows: list[ValidationRow]) -> list[int]:
+    """Samples per validation row (the shorter of mixture and source), from the file headers."""
+    import soundfile
+
+    out = []
+    for row in rows:
+        try:
+            out.append(min(_frames(soundfile.info(str(row.mixture))), _frames(soundfile.info(str(row.source)))))
+        except Exception as exc:  # noqa: BLE001 - libsndfile's errors carry no errno
+            raise UsageError(f"{row.mixture}: cannot read this validation row ({' '.join(str(exc).split())[:120]}); "
+                             "fix or remake the split") from None
+    return out
+
+
+def _frames(info) -> int:
+    """Frames at 16 kHz (audio.load resamples other rates)."""
+    if int(info.samplerate) == 16000:
+        return int(info.frames)
+    return int(round(info.frames * 16000 / info.samplerate))
 
 
 class ValidationDataset:

@@ -101,16 +101,23 @@ def estimate(model, frozen_bytes: int, batch_size: int, segment: float, conditio
     per_second = activation_bytes_per_second(model, condition_size)
     activations = int(per_second * segment * batch_size)
     total = OPTIMIZER_COPIES * trainable + frozen_net + frozen_bytes + activations
-    return {"trainable_parameters_bytes": trainable, "optimizer_and_gradients_bytes": (OPTIMIZER_COPIES - 1) * trainable,
+    return {"batch_size": int(batch_size), "trainable_parameters_bytes": trainable,
+            "optimizer_and_gradients_bytes": (OPTIMIZER_COPIES - 1) * trainable,
             "frozen_bytes": frozen_net + frozen_bytes, "activation_bytes_per_row_second": per_second,
             "activation_bytes": activations, "total_bytes": total}
 
 
+OOM_TEXTS = ("out of memory", "can't allocate memory", "cannot allocate memory", "defaultcpuallocator")
+"""How torch words an allocation failure (CUDA; the CPU allocator: "DefaultCPUAllocator: can't allocate memory")."""
+
+
 def is_out_of_memory(exc: BaseException) -> bool:
-    """True for a CUDA (or other accelerator) out-of-memory error, however it was wrapped."""
+    """True for an out-of-memory error on the GPU or the CPU (or a MemoryError), however it was wrapped."""
     seen = 0
     while exc is not None and seen < 5:
-        if isinstance(exc, getattr(torch, "OutOfMemoryError", ())) or "out of memory" in str(exc).lower():
+        if isinstance(exc, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
+            return True
+        if any(text in str(exc).lower() for text in OOM_TEXTS):
             return True
         exc = exc.__cause__ or exc.__context__
         seen += 1
@@ -139,3 +146,45 @@ def _free() -> None:
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def available_bytes(accelerator: str) -> int | None:
+    """Memory a training process may use: the GPU's total memory, or the machine's available memory
+    (``MemAvailable``, capped by a cgroup limit); None when unknown."""
+    if accelerator == "gpu":
+        try:
+            return int(torch.cuda.get_device_properties(torch.cuda.current_device()).total_memory)
+        except Exception:  # noqa: BLE001
+            return None
+    found = None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    found = int(line.split()[1]) * 1024
+                    break
+    except (OSError, ValueError):
+        pass
+    for limit_file in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            with open(limit_file, encoding="ascii") as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        if text.isdigit() and int(text) < 1 << 60:
+            found = int(text) if found is None else min(found, int(text))
+        break
+    return found
+
+
+def batch_that_fits(estimate_parts: dict, available: int) -> int:
+    """The largest batch size whose estimate (:func:`estimate`) stays within ``available`` bytes (0: none)."""
+    fixed = estimate_parts["total_bytes"] - estimate_parts["activation_bytes"]
+    per_row = estimate_parts["activation_bytes"] / max(1, _rows(estimate_parts))
+    if per_row <= 0:
+        return 0
+    return max(0, int((available - fixed) // per_row))
+
+
+def _rows(parts: dict) -> int:
+    return int(parts.get("batch_size", 1))

@@ -42,6 +42,7 @@ class LassTask(L.LightningModule):
         self.record = dict(record or {})
         self._val: list[float] = []
         self.strict_loading = True
+        self.extra_state: dict = {}  # added to every checkpoint's state_dict (lasskit.training.layout)
 
     # --- steps ------------------------------------------------------------------------------
     def conditions(self, queries) -> torch.Tensor:
@@ -72,7 +73,9 @@ class LassTask(L.LightningModule):
         if self.trainer.world_size > 1:
             totals = self.all_gather(totals).reshape(-1, 2).sum(0)
         value = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
-        self.log("val_sdri", value, prog_bar=True, sync_dist=False)
+        self.log("val_sdri", value, prog_bar=True, sync_dist=False, logger=False)
+        for logger in self.trainer.loggers:  # at the optimizer step it follows (train.json's best_step)
+            logger.log_metrics({"val_sdri": value}, step=self.trainer.global_step)
         self._val = []
 
     # --- optimisation -------------------------------------------------------------------------
@@ -89,11 +92,13 @@ class LassTask(L.LightningModule):
         state = checkpoint["state_dict"]
         for key, value in self.model.frozen_state().items():
             state.setdefault(key, value)
+        for key, value in self.extra_state.items():  # the rest of the organizers' layout (layout.py)
+            state.setdefault(key, value)
         checkpoint["lasskit"] = {"version": __version__, **self.record}
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
-        prefix = "ss_model."
-        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)}
+        own = set(self.state_dict())
+        checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in own}
 
 
 class Throughput(L.Callback):
@@ -126,14 +131,19 @@ class Checkpoints(L.Callback):
     """``last.ckpt`` every ``every`` optimizer steps and at the end; ``best.ckpt`` at each higher ``val_sdri``.
 
     At a step with validation, ``last.ckpt`` is written after it, so it carries the best score so
-    far (this callback's state: ``best_score``, ``best_step``), which ``--resume`` restores.
+    far (this callback's state: ``best_score``, ``best_step``), which ``--resume`` restores. A
+    checkpoint due at step ``s`` is written when step ``s + 1`` begins (or the run ends), after the
+    metrics of step ``s`` reached ``metrics.csv``, so a run killed later resumes with every row of
+    the steps it keeps. ``keep`` > 0 also keeps ``step-<s>.ckpt`` (a hard link to that
+    ``last.ckpt``) for the last ``keep`` checkpoints (for ``lasskit average``).
     """
 
-    def __init__(self, folder, every: int, val_every: int, monitor: str = "val_sdri") -> None:
+    def __init__(self, folder, every: int, val_every: int, monitor: str = "val_sdri", keep: int = 0) -> None:
         from pathlib import Path
 
         self.folder = Path(folder)
         self.every, self.val_every, self.monitor = int(every), int(val_every), monitor
+        self.keep = int(keep)
         self.best_score: float | None = None
         self.best_step: int | None = None
         self._saved_at = -1
@@ -156,7 +166,7 @@ class Checkpoints(L.Callback):
     def on_train_start(self, trainer, pl_module) -> None:
         self._saved_at = trainer.global_step
 
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
         step = trainer.global_step
         if step != self._saved_at and step % self.every == 0 and step % self.val_every != 0:
             self._save_last(trainer)
@@ -179,8 +189,28 @@ class Checkpoints(L.Callback):
             self._save_last(trainer)
 
     def _save_last(self, trainer) -> None:
+        for logger in trainer.loggers:  # rows up to this step on disk before the checkpoint
+            if isinstance(logger, StepCSVLogger):
+                logger.save()
         trainer.save_checkpoint(self.last_path, weights_only=False)
         self._saved_at = trainer.global_step
+        if self.keep and trainer.is_global_zero:
+            self._keep_history(trainer.global_step)
+
+    def _keep_history(self, step: int) -> None:
+        import os
+
+        kept = self.folder / f"step-{step:08d}.ckpt"
+        kept.unlink(missing_ok=True)
+        try:
+            os.link(self.last_path, kept)  # last.ckpt is replaced by rename: the link keeps this one
+        except OSError:
+            import shutil
+
+            shutil.copyfile(self.last_path, kept)
+        history = sorted(self.folder.glob("step-*.ckpt"))
+        for old in history[:-self.keep]:
+            old.unlink(missing_ok=True)
 
 
 def state_digest(tensors) -> int:
@@ -214,10 +244,12 @@ class ReplicaDigests(L.Callback):
 
 
 class StepCSVLogger(Logger):
-    """``metrics.csv`` in long form, ``step,metric,value``: rows are only ever appended.
+    """``metrics.csv`` in long form, ``step,metric,value``: rows are appended as they are logged.
 
-    On ``--resume`` from step ``s`` the rows after ``s`` (logged by the interrupted run after its
-    last checkpoint) are dropped first, so the log reads as one uninterrupted run.
+    ``step`` is the optimizer step a value belongs to (1-based: the loss and learning rate of the
+    ``s``-th step, a validation after ``s`` steps), the numbering of ``train.json``. On ``--resume``
+    from step ``s`` the rows after ``s`` (logged by the interrupted run after its last checkpoint)
+    are dropped first, so the log reads as one uninterrupted run.
     """
 
     def __init__(self, folder, resume_step: int | None = None) -> None:
@@ -247,9 +279,16 @@ class StepCSVLogger(Logger):
 
     @rank_zero_only
     def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        trainer = getattr(self, "step_source", None)  # the Trainer, set by lasskit.training.run
         for key, value in sorted(metrics.items()):
-            if key != "epoch":
-                self._rows.append((int(step or 0), key, float(value)))
+            if key == "epoch":
+                continue
+            if trainer is not None:  # the optimizer step (1-based) the value belongs to
+                at = trainer.global_step + 1 if key.startswith("lr-") else trainer.global_step
+            else:
+                at = int(step or 0)
+            self._rows.append((int(at), key, float(value)))
+        self.save()
 
     @rank_zero_only
     def save(self) -> None:
