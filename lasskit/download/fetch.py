@@ -237,6 +237,8 @@ def _download(remote: RemoteFile, target: Path, result: FetchResult, progress, s
                     continue
                 result.downloaded += got
                 if length and length.isdigit() and got < int(length):  # the server closed early
+                    if got:
+                        failures, delay = 0, backoff_seconds()  # progress was made: a fresh budget
                     failures = _retry(failures, retries, delay, "connection closed early", remote, part, say, cancel)
                     delay *= 2
                     continue
