@@ -705,3 +705,30 @@ def test_training_examples_from_a_team_csv(tmp_path):
         with pytest.raises(UsageError, match=words):
             create_test(ws, "eval_real", ["good"], "t2", raters=1, training=ex / "t.csv")
         assert not (ws.root / "listen" / "t2").exists()
+
+
+def test_proposed_training_uses_a_split_with_references(tmp_path):
+    from lasskit.listening.qc import propose_training
+    from lasskit.splits import read_split
+
+    ws = make_workspace(tmp_path, n_items=2)
+    split = tmp_path / "data" / "splits" / "val_synth"
+    rows = []
+    for k, (cls, label) in enumerate([("bird", "Bird"), ("bird", "Bird"), ("knock", "Knock")]):
+        audio.write(split / "source" / f"s{k}.wav", soundgen.generate(cls, 0.3, seed=k))
+        audio.write(split / "mixture" / f"m{k}.wav", soundgen.generate(cls, 0.3, seed=k) + 0.1)
+        rows.append({"mixture": f"m{k}.wav", "query": f"{cls} sound", "source": f"source/s{k}.wav",
+                     "source_labels": json.dumps([label])})
+    with open(split / "mixtures.csv", "w", newline="") as f:
+        w = csv.DictWriter(f, list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    sp = read_split(tmp_path / "data" / "splits" / "eval_real")
+    for seed in range(6):
+        high, low_ovl, low_rel = propose_training(ws, [], sp, seed)
+        assert (high["aspect"], high["level"], low_ovl["aspect"], low_rel["aspect"]) == ("both", "5", "ovl", "rel")
+        assert high["source"].parent.name == "source" and low_ovl["source"].parent.name == "mixture"
+        assert high["query"] == low_rel["query"]
+        # the low relevance anchor is always a sound with other labels than the description's
+        kinds = {high["query"].split()[0], "knock" if "s2" in low_rel["source"].name else "bird"}
+        assert len(kinds) == 2, (high, low_rel)

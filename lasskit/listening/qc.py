@@ -15,7 +15,8 @@ kept in ``test.json`` under ``qc`` (the answers stay on the server, never sent t
   ``--training FILE`` (CSV ``audio,query,aspect,level,note``; ``audio`` relative to the CSV's
   folder), or lasskit proposes: from a split with references in the workspace (``eval_synth``,
   ``val_synth``), a row's reference source as the high anchor (REL 5, OVL 5), its mixture as the
-  low OVL anchor and another row's source under this row's description as the low REL anchor;
+  low OVL anchor and the source of a row with other labels (and another query) under this row's
+  description as the low REL anchor;
   without such a split, the test's first mixture as the low OVL anchor and generated sounds
   (:mod:`lasskit.soundgen`) with a matching and a wrong description as the REL anchors.
 - **gold items** (``gold``): known-answer screens mixed into every web rater's plan: a pure tone
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import json
 import os
 from pathlib import Path
 
@@ -168,8 +170,20 @@ def propose_training(workspace, test_rows: list[dict], test_split, seed: int) ->
         if not sp.has_references or len(sp) < 2:
             continue
         rows = sp.frame.to_dict("records")
-        i, j = (int(k) for k in rng.choice(len(rows), 2, replace=False))
-        a, b = rows[i], rows[j]
+        a = rows[int(rng.integers(len(rows)))]
+
+        def labels(row) -> set:
+            try:
+                return set(json.loads(row.get("source_labels") or "[]"))
+            except ValueError:
+                return set()
+
+        # the low REL anchor: a source of another sound (other labels where known, another query)
+        others = [r for r in rows if r["query"].strip().lower() != a["query"].strip().lower()
+                  and not (labels(r) & labels(a)) and r["source"] != a["source"]]
+        if not others:
+            continue
+        b = others[int(rng.integers(len(others)))]
         if not ((root / a["source"]).is_file() and (root / b["source"]).is_file() and sp.mixture_path(a["mixture"]).is_file()):
             continue
         return [
