@@ -10,8 +10,9 @@ Reported, as medians of several alternated runs:
 - three files at once: ``parallel=3`` against ``curl --parallel --parallel-max 3``;
 - resume: the time to finish a file whose ``.part`` is 90 % complete, against the time to
   download the remaining 10 % as a file of its own and the whole file from zero (aim: close to
-  the 10 %, not to the whole). lasskit must hash the 90 % already on disk to check the file;
-  that share is reported separately.
+  the 10 %, not to the whole). lasskit must hash the 90 % already on disk to check the file; it
+  does so while the rest downloads, so the resume costs the larger of the two (on a local link
+  the hashing, on a real network the transfer); the hashing alone is reported too.
 
 Aim (issue 27): throughput >= 0.9x curl. On a local link the MD5 check every download gets is
 the limit (curl checks nothing), so the floor that fails ``make bench`` is 0.9x ``curl`` +
@@ -171,10 +172,10 @@ def main() -> int:
             fetch.fetch_file(r, out / r.name)
             fulls.append(time.perf_counter() - start)
         m = statistics.median
-        print(f"  resume at 90 %: {m(res):.3f} s (of which hashing the 90 % on disk ~{m(hashes):.3f} s); the "
-              f"remaining 10 % alone {m(tails):.3f} s; the whole file from zero {m(fulls):.3f} s -> resume costs "
-              f"{m(res) / m(fulls):.2f} of a full download ({(m(res) - m(hashes)) / m(fulls):.2f} without the "
-              "hashing)")
+        print(f"  resume at 90 %: {m(res):.3f} s; the remaining 10 % alone {m(tails):.3f} s; hashing the 90 % on "
+              f"disk alone {m(hashes):.3f} s (done while the rest downloads); the whole file from zero "
+              f"{m(fulls):.3f} s -> resume costs {m(res) / m(fulls):.2f} of a full download, "
+              f"{m(res) / max(m(tails), m(hashes)):.2f}x the larger of its two parts")
         ratio, checked = med["c1"] / med["l1"], med["c1md5"] / med["l1"]
         print(f"  aim >= {AIM}x curl alone (one at a time): {ratio:.2f}x, {'met' if ratio >= AIM else 'missed'} "
               f"(curl checks nothing; lasskit's MD5 is the limit on a local link)")

@@ -222,9 +222,7 @@ def _download(remote: RemoteFile, target: Path, result: FetchResult, progress, s
                         task = progress.start(remote.name, total, start)
                     else:
                         progress.reset(task, total, start)
-                if start:
-                    hasher.catch_up(part, start, cancel)
-                else:
+                if not start:
                     hasher.reset()
                 try:
                     got = _stream(response, part, start, progress, task, cancel, hasher)
@@ -276,24 +274,35 @@ def _retry(failures: int, retries: int, delay: float, why: str, remote: RemoteFi
 
 
 def _stream(response, part: Path, start: int, progress, task, cancel, hasher: Hasher) -> int:
-    """Write the response body into ``part`` from byte ``start``; bytes written."""
+    """Write the response body into ``part`` from byte ``start``; bytes written.
+
+    The file is written unbuffered, so the hasher's thread (:meth:`Hasher.follow`) can read each
+    chunk back from the page cache as soon as it is reported; on a resume it hashes the bytes an
+    earlier run left meanwhile.
+    """
     try:
-        out = open(part, "r+b" if start and part.exists() else "wb")
+        out = open(part, "r+b" if start and part.exists() else "wb", buffering=0)
     except OSError as exc:
         raise _disk_error(exc, part, start) from None
-    hasher.start_thread()
+    ok = False
     with out:
         if start:
             out.seek(start)
             out.truncate()
+        hasher.follow(part, start)
         try:
-            return _copy(response, out, part, start, progress, task, cancel, hasher)
+            got = _copy(response, out, part, start, progress, task, cancel, hasher)
+            ok = True
+            return got
+        except _Transient:
+            ok = True  # what arrived is in the file: hash it, the retry continues from there
+            raise
         finally:
-            hasher.drain()
+            hasher.stop(abort=not ok)
 
 
 def _copy(response, out, part: Path, start: int, progress, task, cancel, hasher: Hasher) -> int:
-    """The copy loop of :func:`_stream`: socket -> file, each chunk handed to the hasher."""
+    """The copy loop of :func:`_stream`: socket -> file, each chunk reported to the hasher."""
     got = 0
     buf = bytearray(CHUNK_BYTES)
     view = memoryview(buf)
@@ -303,16 +312,18 @@ def _copy(response, out, part: Path, start: int, progress, task, cancel, hasher:
         try:
             n = response.readinto(buf)
         except (socket.timeout, TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
-            out.flush()
             raise _Transient(exc, got) from None
         if not n:
             break
+        done = 0
         try:
-            out.write(view[:n])
+            while done < n:  # an unbuffered write may take part of the chunk
+                done += out.write(view[done:n]) or 0
         except OSError as exc:
-            raise _disk_error(exc, part, start + got) from None
-        hasher.update(view[:n])
+            hasher.written(start + got + done)
+            raise _disk_error(exc, part, start + got + done) from None
         got += n
+        hasher.written(start + got)
         if progress is not None:
             progress.advance(task, n)
     return got

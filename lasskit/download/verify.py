@@ -105,67 +105,90 @@ def forget_verified(path: Path) -> None:
 
 
 class Hasher:
-    """Digests computed as the bytes arrive (no second pass over a 20 GB file): MD5 and/or SHA-256,
-    those the remote is checked with (both when it has neither, to record them).
+    """Digests of a file computed while it is written (no second pass over a 20 GB file): MD5
+    and/or SHA-256, those the remote is checked with (both when it has neither, to record them).
 
-    While streaming (:meth:`start_thread`), hashing runs in its own thread on copies of the
-    chunks (hashlib releases the GIL), so the network and the hash overlap instead of adding up.
+    While downloading, :meth:`follow` starts a thread that reads the file behind the writer (the
+    bytes are still in the page cache) up to what the writer reported with :meth:`written`. On a
+    resume it first hashes what an earlier run left, *while* the rest downloads, so resuming costs
+    the larger of the two, not their sum; memory stays flat (no chunk is queued).
     """
-
-    QUEUE = 16
-    """Chunks waiting to be hashed at most (16 MiB): a slow hash slows the download, memory stays flat."""
 
     def __init__(self, remote: RemoteFile | None = None, md5: bool | None = None, sha256: bool | None = None):
         unchecked = remote is None or not remote.checked
         self.want_md5 = md5 if md5 is not None else bool(remote and remote.md5) or unchecked
         self.want_sha = sha256 if sha256 is not None else bool(remote and remote.sha256) or unchecked
-        self._queue = None
         self._thread = None
         self.reset()
 
     def reset(self) -> None:
-        self.drain()
+        self.stop(abort=True)
         self.md5 = hashlib.md5(usedforsecurity=False) if self.want_md5 else None
         self.sha = hashlib.sha256() if self.want_sha else None
         self.upto = 0
+        """Bytes hashed so far (-1: unknown, after an aborted thread)."""
 
-    def _hash(self, data) -> None:
+    def update(self, data) -> None:
         if self.md5 is not None:
             self.md5.update(data)
         if self.sha is not None:
             self.sha.update(data)
-
-    def update(self, data) -> None:
-        if self._queue is not None:
-            self._queue.put(bytes(data))
-        else:
-            self._hash(data)
         self.upto += len(data)
 
-    def start_thread(self) -> None:
-        """Hash in a thread of its own until :meth:`drain`."""
-        import queue
+    # --- following a file being written -----------------------------------------------------------
+    def follow(self, path: Path, written: int) -> None:
+        """Hash ``path`` in a thread, from :attr:`upto` up to what is written (``written`` now)."""
+        self.stop(abort=False)
+        if self.upto < 0 or self.upto > written:
+            self.reset()
+        self._limit, self._closing, self._abort, self._error = written, False, False, None
+        self._cond = threading.Condition()
+        self._thread = threading.Thread(target=self._run, args=(Path(path),), daemon=True, name="lasskit-hash")
+        self._thread.start()
 
-        if self._queue is None:
-            self._queue = queue.Queue(maxsize=self.QUEUE)
-            self._thread = threading.Thread(target=self._run, args=(self._queue,), daemon=True,
-                                            name="lasskit-hash")
-            self._thread.start()
+    def written(self, n: int) -> None:
+        """The writer has ``n`` bytes in the file (flushed to the OS)."""
+        with self._cond:
+            self._limit = n
+            self._cond.notify()
 
-    def _run(self, q) -> None:
-        while (item := q.get()) is not None:
-            self._hash(item)
+    def _run(self, path: Path) -> None:
+        buf = bytearray(CHUNK_BYTES * 4)
+        view = memoryview(buf)
+        try:
+            with open(path, "rb", buffering=0) as fh:
+                fh.seek(self.upto)
+                while True:
+                    with self._cond:
+                        while self.upto >= self._limit and not self._closing and not self._abort:
+                            self._cond.wait()
+                        if self._abort or (self._closing and self.upto >= self._limit):
+                            return
+                        want = self._limit - self.upto
+                    n = fh.readinto(view[:min(len(buf), want)])
+                    if not n:
+                        raise OSError(f"{path} is shorter than the bytes written to it")
+                    self.update(view[:n])
+        except BaseException as exc:  # noqa: BLE001 - handed to the thread that waits
+            self._error = exc
 
-    def drain(self) -> None:
-        """Wait until every chunk handed over is hashed; stop the thread."""
-        if self._queue is not None:
-            self._queue.put(None)
-            self._thread.join()
-            self._queue = self._thread = None
+    def stop(self, abort: bool = False) -> None:
+        """Wait until everything written is hashed (``abort``: stop at once; the digests are then unknown)."""
+        if self._thread is None:
+            return
+        with self._cond:
+            self._closing = True
+            self._abort = abort
+            self._cond.notify()
+        self._thread.join()
+        self._thread = None
+        if abort or self._error is not None:
+            self.upto = -1
 
+    # --- whole files -------------------------------------------------------------------------------------
     def catch_up(self, path: Path, upto: int, cancel: threading.Event | None = None) -> None:
-        """Hash the first ``upto`` bytes of ``path`` (what an earlier run left), unless already done."""
-        self.drain()
+        """Hash the first ``upto`` bytes of ``path`` in this thread, unless already done."""
+        self.stop()
         if self.upto == upto:
             return
         self.reset()
@@ -178,7 +201,7 @@ class Hasher:
                 self.update(view[:min(n, upto - self.upto)])
 
     def hexdigests(self) -> tuple[str, str]:
-        self.drain()
+        self.stop()
         return (self.md5.hexdigest() if self.md5 is not None else "",
                 self.sha.hexdigest() if self.sha is not None else "")
 
