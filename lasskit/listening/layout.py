@@ -159,7 +159,8 @@ def resolve_test(test: str | os.PathLike, workspace=None) -> Path:
         candidate = tests_dir(workspace) / test
         if (candidate / TEST_JSON).is_file():
             return candidate
-        known = sorted(p.parent.name for p in tests_dir(workspace).glob(f"*/{TEST_JSON}"))
+        known = sorted(p.parent.name for p in tests_dir(workspace).glob(f"*/{TEST_JSON}")
+                       if not p.parent.name.startswith("."))  # not a create's build folder
         hint = f"known tests: {', '.join(known)}" if known else "create one with `lasskit listen create`"
         raise UsageError(f"{candidate}: no such listening test ({hint})")
     raise UsageError(f"{path}: not a listening test folder (no {TEST_JSON}); create one with `lasskit listen create`")
