@@ -1,12 +1,18 @@
 # lasskit developer targets. `make install` then `make test` on a fresh machine.
+#   make install BROWSER=0      skip chromium (apt-get as root); the browser tests then skip
+#   make install TORCH_INDEX=https://download.pytorch.org/whl/cpu   CPU-only torch wheels (~1 GB
+#                               instead of ~6 GB of CUDA libraries)
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 TORCH_PINS := torch==2.14.1 torchaudio==2.11.0
+BROWSER ?= 1
+TORCH_INDEX ?=
+TORCH_FROM := $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 
 .PHONY: install browser test test-fast bench demo clean
 
-install: $(BIN)/lasskit browser
+install: $(BIN)/lasskit $(if $(filter 0 no false,$(BROWSER)),,browser)
 
 # Chromium + ChromeDriver for the listening-test browser tests (Debian packages); tolerant of
 # failure: without them those tests skip with a reason.
@@ -21,12 +27,18 @@ browser:
 $(BIN)/lasskit: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet $(TORCH_PINS)
+	$(BIN)/pip install --quiet $(TORCH_FROM) $(TORCH_PINS)
 	$(BIN)/pip install --quiet -e '.[dev,baseline,train]' $(TORCH_PINS)
 	@touch $@
 
+# the whole suite on 2 workers: under 5 minutes on an idle 2-core machine
 test: install
 	$(BIN)/python -m pytest -n 2 tests
+
+# everything but the tests marked slow (training, a real browser, full disks, subprocess runs):
+# under a minute on 2 cores
+test-fast: install
+	$(BIN)/python -m pytest -n 2 -m "not slow" tests
 
 bench: install
 	@fail=0; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || fail=1; done; \
