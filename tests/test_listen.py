@@ -508,6 +508,13 @@ def test_a_refused_create_force_keeps_the_old_test_and_a_good_one_replaces_it(tm
     assert _tree(r.root) == {k[len("listen/t1/"):]: v for k, v in before.items() if k.startswith("listen/t1/")}
     assert sorted(p.name for p in (ws.root / "listen").iterdir()) == ["t1"]
     # --force with good options replaces the test (new raters, no old ratings)
+    leftover = ws.root / "listen" / ".t1.new-killed"  # what a create killed with -9 mid-build leaves
+    leftover.mkdir()
+    (leftover / "test.json").write_text("{}")
+    from lasskit.listening import resolve_test
+
+    with pytest.raises(UsageError, match=r"\(known tests: t1\)$"):
+        resolve_test("nope", ws)
     r2 = create_test(ws, "eval_real", ["good"], "t1", raters=2, force=True, **NO_QC)
     assert r2.root == r.root and len(Store(load_test(r2.root)).raters()) == 2
     assert sorted(p.name for p in (ws.root / "listen").iterdir()) == ["t1"]
