@@ -194,7 +194,7 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say, notes: list[str] | N
 
 
 def _find_local(files: list[PlannedFile], from_dir: Path, ds: Dataset) -> None:
-    """Point each file at the user's copy in ``from_dir`` (searched two levels deep)."""
+    """Point each file at the user's copy in ``from_dir`` (searched three levels deep)."""
     index: dict[str, Path] = {}
     for depth_glob in ("*", "*/*", "*/*/*"):
         for p in sorted(from_dir.glob(depth_glob)):
@@ -240,14 +240,15 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
         raise UsageError(f"{src}: --from must be a folder holding the files (as downloaded); fix the path")
     report = DownloadReport()
     failed: list[tuple[str, Exception]] = []
-    for name in dict.fromkeys(names):  # one failing name does not stop the others
+    unique = list(dict.fromkeys(names))
+    for name in unique:  # one failing name does not stop the others
         try:
             if name in CATALOGUE:
                 report.items.append(_dataset(CATALOGUE[name], to, src, keep_archives, parallel, token, progress, say))
             else:
                 report.items.append(_weights(model_files(name), src, parallel, token, progress, say))
         except (UsageError, WorkError) as exc:
-            if len(names) == 1:
+            if len(unique) == 1:
                 raise
             failed.append((name, exc))
     if workspace_root is not None:
@@ -259,7 +260,7 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
     if failed:
         done = ", ".join(it.name for it in report.items) or "nothing"
         name, exc = failed[0]
-        error = type(exc)(f"{len(failed)} of {len(dict.fromkeys(names))} downloads failed "
+        error = type(exc)(f"{len(failed)} of {len(unique)} downloads failed "
                           f"({', '.join(n for n, _ in failed)}; done: {done}); the first: {name}: {exc}")
         error.report = report  # what did succeed, for the command's summary
         raise error
