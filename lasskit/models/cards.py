@@ -101,7 +101,7 @@ CARDS: dict[str, ModelCard] = {
         network_rate=16000,
         trained_seconds=10.0,
         padding_harmless=False,
-        licence="see the repository's LICENSE (github apple-yinhan/TQ-SED)",
+        licence="MIT (code: TQ-SED LICENSE; weights: the Zenodo record's terms)",
         citation="Yin et al., Exploring Text-Queried Sound Event Detection with Audio Source Separation "
                  "(arXiv 2409.13292); AudioSep-DP, DCASE 2024 Task 9 first place (objective, single model)",
         code=f"{_TQSED} LASS_codes/models/resunet.py + models/FaSNet.py (ResUNet30, dprnn=True)",
@@ -123,7 +123,7 @@ CARDS: dict[str, ModelCard] = {
         network_rate=32000,
         trained_seconds=10.0,
         padding_harmless=False,
-        licence="see the repository's LICENSE (github apple-yinhan/TQ-SED)",
+        licence="MIT (code: TQ-SED LICENSE; weights: the Zenodo record's terms)",
         citation="Yin et al., Exploring Text-Queried Sound Event Detection with Audio Source Separation "
                  "(arXiv 2409.13292); AudioSep-DP at 32 kHz",
         code=f"{_TQSED} LASS_codes/models/resunet_32k.py + models/FaSNet.py (ResUNet30, dprnn=True, STFT 2048/320)",
@@ -169,3 +169,29 @@ def cached_weight(name: str, role: str = "checkpoint", cache: str | Path | None 
             if path.is_file() and path.stat().st_size > 0:
                 return path
     return None
+
+
+def cards_table() -> str:
+    """The cards as a plain-text table (``lasskit models --cards``), then each model's weight files and citation."""
+    header = ("model", "network rate", "trained on", "batch padding", "licence", "separator params")
+    rows = [header]
+    for name in sorted(CARDS):
+        c = CARDS[name]
+        params = f"{c.separator_parameters / 1e6:.1f} M" if c.separator_parameters else "-"
+        rows.append((name, f"{c.network_rate // 1000} kHz", f"{c.trained_seconds:g} s",
+                     "harmless" if c.padding_harmless else "changes estimates", c.licence.split(" (")[0], params))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
+    for name in sorted(CARDS):
+        c = CARDS[name]
+        lines.append("")
+        lines.append(f"{name}: {c.citation}")
+        lines.append(f"  code: {c.code}")
+        for w in c.weights:
+            size = f"{w.size} bytes" if w.size else "size unknown"
+            digest = f"sha256 {w.sha256}" if w.sha256 else ("checked against the Zenodo record's MD5"
+                                                            if w.zenodo_record else "sha256 unknown")
+            lines.append(f"  {w.role}: {w.filename} ({size}, {digest}) from {w.source}")
+        if c.reported:
+            lines.append(f"  reported: {c.reported}")
+    return "\n".join(lines)
