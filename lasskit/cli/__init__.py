@@ -137,6 +137,7 @@ def _keyed_defaults(cmd, defaults: dict) -> dict:
 
 def _register() -> None:
     from lasskit.cli import (
+        average,
         check,
         demo,
         download,
@@ -164,6 +165,7 @@ def _register() -> None:
     app.command("check")(check.check)
     app.command("demo")(demo.demo)
     app.command("train")(train.train)
+    app.command("average")(average.average)
     app.add_typer(listen.app, name="listen")
 
 

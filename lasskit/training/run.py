@@ -187,7 +187,8 @@ def train(config: TrainConfig, workspace=None, *, echo=print) -> dict:
 
         why = "no GPU visible here" if not torch.cuda.is_available() else "--accelerator cpu"
         notes.append(f"{why}: --devices {config.devices} runs {config.devices} CPU processes per machine "
-                     "(data-parallel, gloo), not GPUs")
+                     "(data-parallel, gloo), not GPUs" + ("; batch norm is not synchronised across them (torch "
+                                                         "does that on GPUs only)" if config.sync_bn else ""))
 
     trainer, parts = None, None
     if not config.dry_run:
@@ -474,7 +475,7 @@ def _make_trainer(config: TrainConfig, folder: Path, accelerator: str, echo=prin
     kwargs = dict(
         accelerator=accelerator, devices=config.devices, num_nodes=config.num_nodes,
         strategy=strategy, precision=config.precision, max_steps=config.steps, sync_batchnorm=bool(
-            config.sync_bn and world > 1),
+            config.sync_bn and world > 1 and accelerator == "gpu"),
         max_epochs=-1, accumulate_grad_batches=config.accumulate, num_sanity_val_steps=0,
         log_every_n_steps=config.log_every, logger=loggers, callbacks=callbacks, enable_checkpointing=False,
         enable_progress_bar=_progress_enabled(), enable_model_summary=False, use_distributed_sampler=False,
