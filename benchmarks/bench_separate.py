@@ -10,6 +10,8 @@ full figure, about 1.9 GB in and 1.9 GB out) and a split over them, then times, 
   pipeline; overhead = pipeline seconds / bare seconds - 1;
 - each pipeline run with ``jobs`` 0 (decode and write in the main thread) and 2 (background
   threads), to show what decoding in the background buys;
+- the tiny conv model over the M mixtures in one process and in two gloo CPU processes
+  (``--devices 2``, issue 31): wall times, the slowest rank's own time, the bytes compared;
 - an unchanged re-run over 3000 mixtures (BENCH_SEPARATE_RERUN_MIXTURES) that were all separated
   already: in-process (median of 5) and as a whole ``lasskit separate`` command (imports
   included). It reads no audio (the mixtures' digests come from the digest cache, the outputs are
@@ -84,6 +86,57 @@ def tiny_conv_model():
             return self.net(mixtures[:, None])[:, 0] * gain[:, None]
 
     return TinyConv()
+
+
+TINY_CONV_FILE = """
+import torch
+
+from lasskit.models.base import SeparationModel
+
+
+class TinyConv(SeparationModel, torch.nn.Module):
+    name = "tiny-conv"
+
+    def __init__(self, checkpoint=None, device="cpu"):
+        torch.nn.Module.__init__(self)
+        SeparationModel.__init__(self, checkpoint, device)
+        torch.manual_seed(0)
+        self.net = torch.nn.Sequential(
+            torch.nn.Conv1d(1, 16, 9, padding=4), torch.nn.ReLU(),
+            torch.nn.Conv1d(16, 16, 9, padding=4), torch.nn.ReLU(),
+            torch.nn.Conv1d(16, 1, 9, padding=4),
+        ).eval()
+
+    def separate(self, mixtures, queries):
+        gain = torch.tensor([1.0 + len(q) / 1000 for q in queries], device=mixtures.device)
+        return self.net(mixtures[:, None])[:, 0] * gain[:, None]
+"""
+
+
+def two_processes_row(ws: Path) -> None:
+    """The tiny conv model over the M-mixture split in one process and in two gloo CPU processes
+    (``--devices 2``): whole-call wall time (model build and, for two, process start included),
+    the slowest rank's own time, and the outputs' bytes compared."""
+    from lasskit.separation import separate_split
+    from lasskit.separation.distributed import separate_split_on
+
+    (ws / "tinyconv.py").write_text(TINY_CONV_FILE, encoding="utf-8")
+    spec = f"{ws / 'tinyconv.py'}:TinyConv"
+    common = dict(split="bench_small", model=spec, device="cpu", batch_size=16)
+    t0 = time.perf_counter()
+    one = separate_split(workspace=ws, name="dist-1", **common)
+    single = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    two = separate_split_on(separate_split, 2, workspace=str(ws), name="dist-2", **common)
+    double = time.perf_counter() - t0
+    slowest = max(r["seconds"] for r in two.record["ranks"])
+    same = all((one.out_dir / p.name).read_bytes() == p.read_bytes() for p in sorted(two.out_dir.glob("*.wav")))
+    count = len(list(two.out_dir.glob("*.wav")))
+    print(f"tiny conv model, {M} mixtures, batch 16: 1 process {single:.2f} s | 2 gloo processes (--devices 2) "
+          f"{double:.2f} s = {double / single:.2f}x (aim <= 0.6x on 2 cores); slowest rank's own run "
+          f"{slowest:.2f} s = {slowest / one.seconds:.2f}x of the 1-process run's {one.seconds:.2f} s "
+          f"(the rest is starting processes and importing torch); {count} outputs, bytes "
+          f"{'identical' if same and count == M else 'DIFFERENT'}")
 
 
 def bare_seconds(model, ws: Path, batch: int) -> float:
@@ -205,6 +258,7 @@ def main() -> None:
                 piped = pipeline_seconds(model, ws, "bench_small", batch, jobs, f"tiny-conv-b{batch}-j{jobs}")
                 line += f" | pipeline jobs {jobs} {M / piped:6.1f} mixtures/s ({100 * (piped / bare - 1):+5.1f} %)"
             print(line)
+        two_processes_row(ws)
         ok = rerun_figure(ws)
     finally:
         shutil.rmtree(ws, ignore_errors=True)

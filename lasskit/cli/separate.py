@@ -60,6 +60,10 @@ def separate(
     jobs: int = typer.Option(None, "--jobs", "-j",
                              help="Threads decoding/writing while the model runs; 0: none (default 2)."),
     keep_going: bool = typer.Option(False, "--keep-going", help="Exit 0 even if some rows failed (they are still listed)."),
+    devices: int = typer.Option(1, "--devices",
+                                help="--split: processes on this machine, one per GPU with --device cuda (or CPU "
+                                     "processes); the same bytes as 1. Under torchrun/srun the launcher's ranks are used."),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="--split: machines (start the command on each with srun/torchrun)."),
 ) -> None:
     """Separate every mixture of a split with a model (one checked 16 kHz float WAV per row), or
     recordings of any length, rate and channels with text queries.
@@ -76,7 +80,9 @@ def separate(
     if inputs or queries is not None:
         if split:
             raise UsageError("--split and FILE_OR_DIR/--queries: separate a split or recordings, not both in one run")
-        for flag, value in (("--name", name), ("--chunk-seconds", chunk_seconds), ("--jobs", jobs)):
+        for flag, value in (("--name", name), ("--chunk-seconds", chunk_seconds), ("--jobs", jobs),
+                            ("--devices", None if devices == 1 else devices),
+                            ("--num-nodes", None if num_nodes == 1 else num_nodes)):
             if value is not None:
                 raise UsageError(f"{flag} applies to --split; recordings use --out, --window-seconds "
                                  "and --context-seconds")
@@ -113,18 +119,29 @@ def separate(
                                                  "; create a split first with `lasskit prepare` or `lasskit mix`"))
     if jobs is not None and jobs < 0:
         raise UsageError(f"--jobs {jobs}: must be 0 (decode in the main thread) or more")
+    if devices < 1 or num_nodes < 1:
+        raise UsageError(f"--devices {devices} --num-nodes {num_nodes}: both must be at least 1")
     options = parse_options(option)
     if tokenizer is not None:
         options["tokenizer"] = str(tokenizer)
+    from lasskit.separation.distributed import env_shard, separate_split_on
+
+    shard = env_shard()
+    kwargs = dict(split=split, model=model, workspace=str(ws.root), name=name, device=device,
+                  checkpoint=checkpoint, options=options, batch_size=batch_size, chunk_seconds=chunk_seconds,
+                  chunk_overlap=chunk_overlap, overwrite=overwrite, jobs=jobs)
     try:
-        report = separate_split(
-            split, model, workspace=ws, name=name, device=device, checkpoint=checkpoint,
-            options=options, batch_size=batch_size, chunk_seconds=chunk_seconds,
-            chunk_overlap=chunk_overlap, overwrite=overwrite, jobs=jobs,
-        )
+        if shard is None and devices * num_nodes > 1:
+            report = separate_split_on(separate_split, devices, num_nodes, **kwargs)
+        else:
+            kwargs["workspace"] = ws
+            report = separate_split(**kwargs)
     except SeparationStopped as stopped:  # an output could not be written (a full disk)
         print_report(stopped.report)
         raise
+    if shard is not None and shard.rank != 0:  # rank 0 prints the summary of every rank
+        console().print(f"rank {shard.rank}: separated {report.written} mixture(s) in {report.seconds:.1f} s")
+        return
     print_report(report)
     if report.failures and not keep_going:
         raise WorkError(f"{len(report.failures)} of {report.total} mixture(s) failed; "
@@ -148,6 +165,13 @@ def print_files_report(report) -> None:
     print_failures(con, report.failures, report.out_dir / "failures.csv")
 
 
+def print_ranks(con, record: dict) -> None:
+    """One line per rank of a run on several processes."""
+    for rank in record.get("ranks") or []:
+        con.print(f"  rank {rank['rank']} on {rank['device']}: {rank['written']} written, {rank['failed']} failed, "
+                  f"{rank['audio_seconds']:.0f} s of audio in {rank['seconds']:.1f} s", soft_wrap=True)
+
+
 def print_report(report) -> None:
     """The summary: counts, speed, where the outputs are, silent outputs and failures."""
     con = console()
@@ -156,6 +180,7 @@ def print_report(report) -> None:
     con.print(f"separated {report.written} of {report.total} mixture(s) of {report.split} with {report.model} "
               f"on {report.device} in {report.seconds:.1f} s{speed} "
               f"({report.skipped} already done, {len(report.failures)} failed)", soft_wrap=True)
+    print_ranks(con, report.record)
     if report.redone and report.reasons.keys() != {"new"}:
         con.print(report.redone.replace("made ", "remade " if "new" not in report.reasons else "made ", 1),
                   soft_wrap=True)

@@ -13,7 +13,7 @@ from typing import Any
 
 from lasskit import SAMPLE_RATE, audio
 from lasskit.atomic import remove_leftovers
-from lasskit.errors import AudioError, UsageError, os_error
+from lasskit.errors import AudioError, LasskitError, UsageError, os_error
 from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger
 from lasskit.separation.batching import (
     MEMORY_FRACTION,
@@ -151,6 +151,11 @@ def separate_split(
     ws = workspace if isinstance(workspace, Workspace) else Workspace.open(workspace)
     split_obj = read_split(resolve_split_dir(split, ws))  # a wrong split is said before torch loads
     device = resolve_device(device)
+    from lasskit.separation.distributed import env_shard, init_group
+
+    shard = env_shard()  # under torchrun/srun or --devices N: this process's rank (distributed.py)
+    if shard is not None:
+        device = init_group(shard, device)
     run_model = build_model(model, device=device, checkpoint=checkpoint, options=options, name=name,
                             chunk_seconds=chunk_seconds)
     if run_model.needs_reference and not split_obj.has_references:
@@ -159,30 +164,52 @@ def separate_split(
     out_dir = _make_out_dir(Path(out_dir) if out_dir is not None else ws.output_dir(run_model.name, split_obj.name))
 
     report = SeparationReport(run_model.name, split_obj.name, out_dir, device, len(split_obj))
-    report.removed_leftovers = remove_leftovers(out_dir, recursive=False)
     report.settings = run_model.settings(chunk_overlap)
-    ledger = Ledger(out_dir)
-    digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
-    current: set[str] = set()
-    pending = _scan_split(split_obj, out_dir, run_model.needs_reference, overwrite, ledger, digests, current, report)
-    _remove_stale(pending, out_dir, ledger, report)
+    if shard is None:
+        report.removed_leftovers = remove_leftovers(out_dir, recursive=False)
+        ledger = Ledger(out_dir)
+        digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
+        current: set[str] = set()
+        pending = _scan_split(split_obj, out_dir, run_model.needs_reference, overwrite, ledger, digests, current,
+                              report)
+        _remove_stale(pending, out_dir, ledger, report)
+    else:
+        ledger, digests, current, pending = _prepare_ranks(shard, split_obj, out_dir, run_model.needs_reference,
+                                                           overwrite, report)
 
     runner = Runner(run_model.model, run_model.label, device, batch_size, run_model.chunk_seconds, chunk_overlap,
                     memory_budget(run_model.model, device))
     readers = default_jobs(device) if jobs is None else jobs
     stopped: BaseException | None = None
+    records = ledger if shard is None else shard.rank_ledger(out_dir)  # a rank records in its own ledger
     try:
-        _run(pending, runner, readers, out_dir, ledger, current, report,
-             f"separate {split_obj.name} with {run_model.name}")
+        _run(pending, runner, readers, out_dir, records, current, report, f"separate {split_obj.name} with {run_model.name}"
+             + ("" if shard is None else f" (rank {shard.rank} of {shard.world})"),
+             select=None if shard is None else shard.select)
     except StopRun:
         pass  # a write failed (report.stopped says why): finish the records of what was written
     except BaseException as exc:
         stopped = exc
     report.seconds = time.perf_counter() - started
+    ranks = None
+    if shard is not None:
+        try:
+            records.save()
+        except OSError:
+            pass  # a full disk: the outputs are redone by the next run
+        if stopped is not None and not isinstance(stopped, LasskitError):
+            raise stopped  # Ctrl-C, SIGTERM: what this rank wrote is in its ledger; the next run merges it
+        ranks = _merge_ranks(shard, out_dir, ledger, current, report, stopped)
     report.failures.sort()
     report.silent.sort()
+    if shard is not None and not shard.lead:
+        if stopped is not None:
+            raise stopped
+        return report  # rank 0 writes provenance.json, separate.json and failures.csv
     report.record = describe_outputs(report, ledger, list(split_obj.frame["mixture"]), current, run_model.model,
                                      run_model.checkpoint, batch_size, readers, stopped)
+    if ranks is not None:
+        report.record["ranks"] = ranks
     finish_run(out_dir, report, ledger, digests, quiet=stopped is not None or report.stopped is not None)
     if stopped is not None:
         raise stopped
@@ -228,13 +255,73 @@ def _remove_stale(pending: list[Item], out_dir: Path, ledger: Ledger, report: Se
             raise os_error(exc, stale) from None
 
 
+def _prepare_ranks(shard, split_obj, out_dir: Path, needs_reference: bool, overwrite: bool, report: SeparationReport):
+    """Several ranks: rank 0 folds in the rank ledgers a killed run left, removes leftovers, hashes
+    the mixtures and removes stale outputs; then every rank scans (the same pending rows)."""
+    from lasskit.separation.distributed import merge_rank_ledgers
+
+    if shard.lead:
+        report.removed_leftovers = remove_leftovers(out_dir, recursive=False)
+        ledger = Ledger(out_dir)
+        merge_rank_ledgers(out_dir, ledger)
+        digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
+        current: set[str] = set()
+        pending = _scan_split(split_obj, out_dir, needs_reference, overwrite, ledger, digests, current, report)
+        _remove_stale(pending, out_dir, ledger, report)
+        ledger.save()
+    shard.barrier()
+    if not shard.lead:
+        ledger = Ledger(out_dir)
+        digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
+        current = set()
+        mine = SeparationReport(report.model, report.split, out_dir, report.device, report.total)
+        mine.settings = report.settings
+        pending = _scan_split(split_obj, out_dir, needs_reference, False, ledger, digests, current, mine)
+        report.skipped = mine.skipped
+    shard.barrier()  # nobody writes before every rank has scanned
+    return ledger, digests, current, pending
+
+
+def _merge_ranks(shard, out_dir: Path, ledger: Ledger, current: set[str], report: SeparationReport,
+                 stopped: BaseException | None) -> list[dict]:
+    """Every rank's summary to every rank; rank 0 merges the rank ledgers and the counts."""
+    from lasskit.separation.distributed import merge_rank_ledgers
+
+    mine = {"rank": shard.rank, "device": report.device, "written": report.written,
+            "failed": len(report.failures), "seconds": round(report.seconds, 3),
+            "audio_seconds": round(report.audio_seconds, 3), "stopped": report.stopped or (
+                None if stopped is None else (str(stopped) if isinstance(stopped, LasskitError)
+                                              else type(stopped).__name__)),
+            "_failures": report.failures, "_silent": report.silent, "_chunked": report.chunked,
+            "_model_seconds": report.model_seconds}
+    finished = time.perf_counter()
+    everyone = shard.gather(mine)  # every rank has saved its ledger when it gets here
+    if shard.lead:
+        current.update(merge_rank_ledgers(out_dir, ledger))
+        report.seconds = max(r["seconds"] for r in everyone) + (time.perf_counter() - finished)
+        for other in everyone[1:]:
+            report.written += other["written"]
+            report.failures.extend(other["_failures"])
+            report.silent.extend(other["_silent"])
+            report.chunked.extend(other["_chunked"])
+            report.audio_seconds += other["audio_seconds"]
+            report.model_seconds += other["_model_seconds"]
+            if report.stopped is None and other["stopped"]:
+                report.stopped = other["stopped"]
+    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in everyone]
+
+
 def _run(pending: list[Item], runner: Runner, readers: int, out_dir: Path, ledger: Ledger, current: set[str],
-         report: SeparationReport, title: str) -> None:
+         report: SeparationReport, title: str, select=None) -> None:
     """Separate ``pending`` with the shared engine, recording each written output in the ledger
-    (saved every :data:`LEDGER_SAVE_SECONDS`); raises :class:`StopRun` when a write failed."""
+    (saved every :data:`LEDGER_SAVE_SECONDS`); raises :class:`StopRun` when a write failed.
+    ``select``: the batches this process does (a rank's share, :mod:`lasskit.separation.distributed`)."""
     from lasskit.parallel import progress_bar
 
     batches = plan_batches(pending, runner.batch_size, runner.padding_invariant)
+    if select is not None:
+        batches = select(batches)
+        pending = [item for batch in batches for item in batch]
     settings = report.settings
     last_save = time.monotonic()
 
