@@ -9,8 +9,9 @@ recording; no download), CPU, random weights:
    reported: the process's peak RSS (``ru_maxrss``) after building the model and at the end, and
    the ratio of the longest to the shortest (goal: within 1.1; the benchmark exits 1 otherwise).
    The width of the ResUNet30 is ``BENCH_LONG_CHANNELS`` (default 32, the released baseline's;
-   on a busy 2-core machine 60 minutes take a long while, a smaller width such as 8 keeps the
-   same layers and streaming and is said in the output).
+   60 minutes are ~520 windows, about 7 minutes on an idle 2-core CPU; a smaller width such as 8
+   keeps the same layers and streaming and is said in the output; 0 runs ``passthrough``, the
+   engine's own memory without a network).
 2. **Seam quality.** ``passthrough`` over a 60 s recording in windows: the largest difference to
    the input (goal 1e-6; the cross-fade weights sum to one). The baseline (``BENCH_LONG_SEAM_CHANNELS``,
    default 32) on the first ``BENCH_LONG_SEAM_SECONDS`` (default 60) s: windowed output against
@@ -96,7 +97,7 @@ def child(path: str, out: str, channels: int) -> None:
 
     from lasskit.separation.files import separate_files
 
-    model = baseline(channels)
+    model = baseline(channels) if channels else "passthrough"
     loaded = peak_rss_mib()
     t0 = time.perf_counter()
     report = separate_files([path], ["rain on a roof"], out, model=model, device="cpu")
@@ -173,8 +174,9 @@ def seams(tmp: Path) -> None:
 
 
 def main() -> int:
-    print(f"bench_long: CPU, random weights; memory series with the ResUNet30 at width {CHANNELS}"
-          + ("" if CHANNELS == 32 else " (smaller than the released 32: same layers, less compute)"))
+    what = ("passthrough (the engine alone)" if CHANNELS == 0 else f"the ResUNet30 at width {CHANNELS}"
+            + ("" if CHANNELS == 32 else " (smaller than the released 32: same layers, less compute)"))
+    print(f"bench_long: CPU, random weights; memory series with {what}")
     with tempfile.TemporaryDirectory(prefix="lasskit-bench-long-") as tmp:
         ok = memory_series(Path(tmp))
         seams(Path(tmp))
