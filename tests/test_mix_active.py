@@ -51,11 +51,13 @@ def test_floor_on_active_target_time_and_active_snr(tmp_path):
         "n2": (noise(10.0, 2), ["Wind"]),
     })
     report = make_mixtures(tmp_path / "s", MixSpec(0, 10, num=20, seed=1), [m], jobs=1)
-    assert report.skipped["target with less than --min-active active"] == 2  # blip and short
+    assert report.skipped["silent clip"] == 1  # the blip: one sample, nothing left once its offset is removed
+    assert report.skipped["target with less than --min-active active"] == 1  # short
+    assert report.skipped["noise with less than --noise-min-active active"] == 1  # short: the same floor (issue 22)
     assert report.min_active == 1.0
     frame = read_split(tmp_path / "s").frame
     assert not {"blip", "short"} & set(frame["source_id"])
-    assert {"blip", "short"} & set(frame["noise_id"])  # still fine as noises
+    assert not {"blip", "short"} & set(frame["noise_id"])
     for row in frame.to_dict("records"):
         src = sf.read(str(tmp_path / "s" / row["source"]), dtype="float32")[0]
         nz = sf.read(str(tmp_path / "s" / row["noise"]), dtype="float32")[0]
@@ -77,7 +79,9 @@ def test_floor_on_active_target_time_and_active_snr(tmp_path):
     assert state["counts"]["min_active_seconds"] == 1.0 and state["counts"]["rows_target_under_half_active"] >= 1
     # the floor is overridable, and 0 lets the short target in
     loose = make_mixtures(tmp_path / "loose", MixSpec(0, 10, num=20, seed=1, min_active=0.3), [m], jobs=1)
-    assert loose.skipped.get("target with less than --min-active active") == 1  # only the blip
+    assert loose.skipped.get("target with less than --min-active active") is None
+    assert loose.skipped.get("noise with less than --noise-min-active active") is None  # the noises' floor follows
+    assert loose.skipped["silent clip"] == 1  # the blip
     with pytest.raises(UsageError, match="--min-active"):
         MixSpec(0, 10, min_active=11).validate()
 

@@ -51,6 +51,9 @@ def mix(
     min_active: float = typer.Option(
         None, "--min-active", metavar="SECONDS",
         help="Least active target time per mixture (s); default a tenth of --duration, 0 turns it off."),
+    noise_min_active: float = typer.Option(
+        None, "--noise-min-active", metavar="SECONDS",
+        help="Least active noise time per mixture (s); default as --min-active, 0 turns it off."),
     official_csv: Path = typer.Option(None, "--official-csv", help="Also write the organizers' source,noise,snr,caption CSV."),
     from_official: Path = typer.Option(None, "--from-official", help="Rebuild a split from an organizers' CSV instead."),
     clips: Path = typer.Option(None, "--clips", help="With --from-official: folder of <id>.wav clips or a manifest."),
@@ -97,7 +100,7 @@ def mix(
         spec = MixSpec(
             snr_low=float(snr[0]), snr_high=float(snr[1]), num=num, per_caption=per_caption, integer_snr=integer_snr,
             duration=duration, min_duration=min_duration, seed=seed, allow_unlabeled=allow_unlabeled,
-            silence_db=silence_db, min_active=min_active,
+            silence_db=silence_db, min_active=min_active, noise_min_active=noise_min_active,
         )
         report = make_mixtures(
             split_dir, spec, target_paths, noise_paths, splits=list(split or []), datasets=list(dataset or []),

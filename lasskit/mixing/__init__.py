@@ -15,15 +15,19 @@ Computed in float64; the written float32 files satisfy ``mixture == source + noi
 - segment: ``duration`` s (``length`` samples at 16 kHz). A longer clip is cropped at an offset
   drawn uniformly among the *usable* windows: offsets on a 0.1 s grid whose window holds at least
   half as many active frames as the best window, a frame (0.1 s) being active when its RMS is at
-  least ``silence_db`` dBFS (default -60); a target's window also holds at least
-  ``min_active`` s of active frames (default a tenth of the duration). A shorter clip is
-  zero-padded at the end. A clip with no active frame in any window is silent and never used,
-  as target or as noise; every clip of the pool is scanned before planning.
+  least ``silence_db`` dBFS (default -60), measured on the audible signal (each frame minus its
+  own mean: a DC offset is not sound, :mod:`lasskit.audible`); a target's window also holds at
+  least ``min_active`` s of active frames (default a tenth of the duration), a noise's
+  ``noise_min_active`` (default the targets' floor). A shorter clip is zero-padded at the end.
+  A clip with no active frame in any window is silent and never used, as target or as noise;
+  every clip of the pool is scanned before planning.
 - gains: ``g = sqrt(sum(s^2) / (sum(n^2) * 10^(snr/10)))`` over the segments (float64; the sums
   taken per 0.1 s frame, then over the frames), then ``c = 0.9 / max|s + g n|`` if that peak
   exceeds 1, else 1. Written (float32 WAV): ``source = f32(s * c)``, ``noise = f32(n * (c g))``,
   ``mixture = source + noise`` (float32 sum), so ``10*log10(sum(source^2) / sum(noise^2)) = snr``
-  to float precision (~1e-6 dB).
+  to float precision (~1e-6 dB). Exception: a segment whose mean holds more than half of its
+  energy (mostly a DC offset) enters with its energy about the mean, so the SNR is that of what
+  can be heard (:func:`lasskit.audible.level_energy`); such rows are counted in the summary.
 - pairing: the noise's class set (:func:`lasskit.mixing.pool.class_sets`) is disjoint from
   the target's, and the two never share an audio file, a Freesound id or a content digest.
 - data rules (:mod:`lasskit.mixing.pool`): validation/evaluation clips only when asked for

@@ -32,10 +32,16 @@ def analyse_clip(path: str | os.PathLike, silence_db: float = SILENCE_DB, with_d
         from lasskit.provenance import file_digest
 
         digest = file_digest(path)
+    from lasskit.audible import audible
+
     x = audio.load(path)
-    return ClipActivity(len(x), frame_activity(x, silence_db), digest)
+    return ClipActivity(len(x), frame_activity(audible(x), silence_db), digest)  # what can be heard
 
 # --- the activity cache: one file per corpus folder, kept in a cache folder ---------------------------
+
+AUDIBLE_TAG = "/audible-frame-mean"
+"""Part of a cache entry's level key: activity measured on :func:`lasskit.audible.audible` (entries of
+an earlier lasskit, measured on the raw signal, are not used)."""
 
 ACTIVITY_CACHE = ".cache"
 """``lasskit mix`` keeps its activity cache in ``<split folder>/../.cache`` (``data/splits/.cache``)."""
@@ -51,7 +57,7 @@ class ActivityCache:
     """
 
     def __init__(self, silence_db: float, folder: str | os.PathLike | None = None):
-        self.level = repr(float(silence_db))
+        self.level = repr(float(silence_db)) + AUDIBLE_TAG
         self.folder = Path(folder) if folder is not None else None
         self.files: dict[str, dict] = {}  # corpus folder -> {"corpus", "clips": {...}}
         self.dirty: set[str] = set()

@@ -58,7 +58,7 @@ def make_item(planner: Planner, index: int, epoch: int = 0, attempts: int = 8,
             continue
         for _ in range(attempts):
             n = _activity(planner, row.noise)
-            n_off = planner.draw_offset(rng, n.active, n.num_samples)
+            n_off = planner.draw_offset(rng, n.active, n.num_samples, noise=True)
             if n_off is not None:
                 row.target_offset, row.noise_offset = t_off, n_off
                 length = spec.length

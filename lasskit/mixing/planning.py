@@ -92,6 +92,7 @@ class Planner:
         self.noises = list(noises)
         self.pool = NoisePool([n.label_set for n in self.noises], [n.identities for n in self.noises])
         self.excluded: set[str] = set()
+        self.not_noises: set[str] = set()  # usable as targets only (less active than the noises' floor)
         self.why: dict[str, str] = {}  # excluded key -> reason
         self.activity: dict[str, ClipActivity] = {}
         self._noise_excluded = np.zeros(len(self.noises), dtype=bool)
@@ -102,7 +103,8 @@ class Planner:
         if isinstance(keys, dict):
             self.why.update(keys)
         self.excluded |= set(keys)
-        self._noise_excluded = np.array([n.key in self.excluded for n in self.noises], dtype=bool)
+        self._noise_excluded = np.array([n.key in self.excluded or n.key in self.not_noises for n in self.noises],
+                                        dtype=bool)
         self.refresh()
 
     def valid_noises(self, target: Candidate) -> np.ndarray:
@@ -174,15 +176,16 @@ class Planner:
             out.append(self.draw(i, unit, rng))
         return out
 
-    def offsets(self, active: np.ndarray, num_samples: int, target: bool = False) -> np.ndarray:
+    def offsets(self, active: np.ndarray, num_samples: int, target: bool = False, noise: bool = False) -> np.ndarray:
         """The crop offsets a clip may take: see :func:`usable_offsets`; a target's window also
-        holds at least ``spec.min_active_frames`` active frames. (Remembered per activity array.)"""
+        holds at least ``spec.min_active_frames`` active frames, a noise's ``spec.noise_min_active_frames``
+        (neither: at least one, i.e. not silent). (Remembered per activity array.)"""
         cache = self.__dict__.setdefault("_offsets", {})
-        key = (id(active), num_samples, target)
+        key = (id(active), num_samples, target, noise)
         hit = cache.get(key)
         if hit is not None and hit[0] is active:
             return hit[1]
-        floor = self.spec.min_active_frames if target else 1
+        floor = self.spec.min_active_frames if target else self.spec.noise_min_active_frames if noise else 1
         out = usable_offsets(active, num_samples, self.spec.length, self.spec.hop, min_frames=floor)
         if len(cache) > 200_000:
             cache.clear()
@@ -190,9 +193,9 @@ class Planner:
         return out
 
     def draw_offset(self, rng: np.random.Generator, active: np.ndarray, num_samples: int,
-                    target: bool = False) -> int | None:
+                    target: bool = False, noise: bool = False) -> int | None:
         """A crop offset (samples) among the usable windows, or None if the clip is unusable."""
-        offsets = self.offsets(active, num_samples, target)
+        offsets = self.offsets(active, num_samples, target, noise)
         if not len(offsets):
             return None
         return int(offsets[rng.integers(len(offsets))])
@@ -210,13 +213,15 @@ def apply_activity(planner: Planner, found: dict[str, ClipActivity | str], skipp
 
     Reasons: ``unreadable audio`` (also returned as failures: (file, error)), ``silent clip``
     (no active frame in any window), ``target with less than --min-active active`` (a target whose
-    best window holds fewer active frames than the floor; it may still serve as a noise).
+    best window holds fewer active frames than the floor; it may still serve as a noise),
+    ``noise with less than --noise-min-active active`` (the same for noises; it may still be a target).
     """
     failures: list[tuple[str, str]] = []
     why: dict[str, str] = {}
     noise_keys = {n.key for n in planner.noises}
     target_keys = {t.key for t in planner.targets}
     low_targets: set[str] = set()
+    low_noises: set[str] = set()
     for c in {**{t.key: t for t in planner.targets}, **{n.key: n for n in planner.noises}}.values():
         a = found.get(c.key)
         if a is None:
@@ -230,14 +235,20 @@ def apply_activity(planner: Planner, found: dict[str, ClipActivity | str], skipp
         if not len(planner.offsets(a.active, a.num_samples)):
             why[c.key] = "silent"
             skipped["silent clip"] += 1
-        elif c.key in target_keys and not len(planner.offsets(a.active, a.num_samples, target=True)):
-            low_targets.add(c.key)
+        else:
+            if c.key in target_keys and not len(planner.offsets(a.active, a.num_samples, target=True)):
+                low_targets.add(c.key)
+            if c.key in noise_keys and not len(planner.offsets(a.active, a.num_samples, noise=True)):
+                low_noises.add(c.key)
     if low_targets:
         skipped["target with less than --min-active active"] += len(low_targets)
-        keep_as_noise = low_targets & noise_keys
+        keep_as_noise = low_targets & noise_keys - low_noises
         planner.targets = [t for t in planner.targets if t.key not in low_targets]
         for k in low_targets - keep_as_noise:
             why[k] = "little active"
+    if low_noises:
+        skipped["noise with less than --noise-min-active active"] += len(low_noises)
+        planner.not_noises |= low_noises
     planner.exclude(why)
     return failures
 
@@ -268,13 +279,16 @@ def plan_mixtures(
                 planner.activity[key] = a
                 if not len(planner.offsets(a.active, a.num_samples)):
                     bad[key] = "silent"
+                elif any(r.noise.key == key for r in rows) and not len(planner.offsets(a.active, a.num_samples,
+                                                                                      noise=True)):
+                    bad[key] = "silent"  # too little active for a noise: not drawn again
         if bad:
             why.update(bad)
             planner.exclude(bad)
     for r in rows:
         ta, na = planner.activity[r.target.key], planner.activity[r.noise.key]
         r.target_offset = planner.draw_offset(r.rng, ta.active, ta.num_samples, target=True)
-        r.noise_offset = planner.draw_offset(r.rng, na.active, na.num_samples)
+        r.noise_offset = planner.draw_offset(r.rng, na.active, na.num_samples, noise=True)
         if r.target_offset is None or r.noise_offset is None:  # pragma: no cover - excluded above
             raise WorkError(f"{r.target.path}: no usable window (a bug; please report it)")
     return rows, why

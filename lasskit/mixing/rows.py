@@ -64,7 +64,7 @@ MIX_COLUMNS = (
 OFFICIAL_HEADER = "source, noise, snr, caption"
 """Header of the organizers' mixing CSV, spaces included, as in lass_synthetic_validation.csv."""
 
-WRITER_VERSION = 2
+WRITER_VERSION = 3  # 3: levels measured without a large DC offset (lasskit.audible)
 """Changes whenever the arithmetic or the file layout of a row changes (part of every fingerprint)."""
 
 ROW_SETTINGS = {"stage": "mix", "format": "float32 WAV, 16 kHz mono", "writer": WRITER_VERSION}
@@ -163,7 +163,7 @@ def write_row(job: WriteJob) -> dict:
     write_float_wav(os.path.join(root, "noise", job.name), m.noise)
     write_float_wav(os.path.join(root, "mixture", job.name), m.mixture)
     return {"source_gain": m.source_gain, "noise_gain": m.noise_gain, "clip_gain": m.clip_gain,
-            "snr_active": snr_active}
+            "snr_active": snr_active, "dc_levelled": [int(m.dc_levelled[0]), int(m.dc_levelled[1])]}
 
 def _active_snr(s: np.ndarray, n: np.ndarray, m: MixedSegments, job: WriteJob) -> float:
     """``10*log10(sum_active(source^2) / sum_active(noise^2))`` over the target's active frames (dB)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from lasskit import SAMPLE_RATE, audio
+from lasskit.audible import level_energy
 from lasskit.errors import AudioError
 from lasskit.official import CLIP_PEAK
 
@@ -145,12 +146,18 @@ class MixedSegments:
     clip_gain: float
     source_frames: np.ndarray | None = None
     noise_frames: np.ndarray | None = None
+    dc_levelled: tuple[bool, bool] = (False, False)
+    """Whether the source's / noise's level was measured without its DC (:func:`lasskit.audible.level_energy`)."""
 
 
 def mix_segments(source: np.ndarray, noise: np.ndarray, snr: float,
                  out: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
                  reuse_source: bool = False) -> MixedSegments:
     """Mix equal-length segments at ``snr`` dB (energy ratio over the segments; see module doc).
+
+    The energies are the audible ones (:func:`lasskit.audible.level_energy`): a segment whose mean
+    holds more than half of its energy is levelled on its energy about the mean, so a DC offset
+    does not count as sound; other segments on ``sum(x^2)`` exactly.
 
     Energies are summed in float64 frame by frame (0.1 s frames, then over the frames), the
     gains and the peak computed in float64. ``out``: float32 buffers (mixture, source, noise) of
@@ -166,11 +173,12 @@ def mix_segments(source: np.ndarray, noise: np.ndarray, snr: float,
     s[:] = source
     n[:] = noise
     fs, fn = frame_energies(s, hop), frame_energies(n, hop)
-    es, en = float(fs.sum()), float(fn.sum())
+    es, s_dc = level_energy(float(fs.sum()), float(s.sum()), len(s))
+    en, n_dc = level_energy(float(fn.sum()), float(n.sum()), len(n))
     if es <= 0:
-        raise AudioError("target segment is silent: the SNR is undefined")
+        raise AudioError("target segment is silent (or only a DC offset): the SNR is undefined")
     if en <= 0:
-        raise AudioError("noise segment is silent: the SNR is undefined")
+        raise AudioError("noise segment is silent (or only a DC offset): the SNR is undefined")
     g = float(np.sqrt(es / (en * 10 ** (snr / 10))))
     # Written as if not clipping; the float32 mixture's peak decides. Its rounding is below 1e-6,
     # so only a peak within 1e-5 of full scale needs the float64 peak of s + g n.
@@ -190,6 +198,7 @@ def mix_segments(source: np.ndarray, noise: np.ndarray, snr: float,
             clip = CLIP_PEAK / peak
             m = gain_segments(s, n, clip, clip * g, out=out)
     m.source_frames, m.noise_frames = fs, fn
+    m.dc_levelled = (s_dc, n_dc)
     return m
 
 

@@ -146,6 +146,7 @@ def make_mixtures(
     if not redo and not stale and not stale_paths:
         records = [row_record(n, r, ledger.get(f"mixture/{n}").extra, spec, fp, planner)
                    for n, r, fp in zip(names, rows, prints)]
+        _dc_note(report, ledger, names)
         text = csv_text(records)
         current = split_dir / "mixtures.csv"
         if current.is_file() and current.read_bytes() == text.encode("utf-8"):
@@ -167,9 +168,20 @@ def make_mixtures(
         return report
     records = [row_record(n, r, ledger.get(f"mixture/{n}").extra, spec, fp, planner)
                for n, r, fp in zip(names, rows, prints)]
+    _dc_note(report, ledger, names)
     _finish(report, rows, records, spec, split_dir, options, inputs, official_csv, csv_text(records), start,
             written=len(redo), earlier_csvs=earlier_csvs, activity=planner.activity)
     return report
+
+
+def _dc_note(report: MixReport, ledger, names: list[str]) -> None:
+    """Count the rows whose target or noise was levelled without its DC offset (lasskit.audible)."""
+    flags = [(ledger.get(f"mixture/{n}").extra or {}).get("dc_levelled") or [0, 0] for n in names]
+    rows = sum(1 for f in flags if any(f))
+    if rows:
+        report.notes.append(f"{rows} of {len(names)} row(s) have a target or noise that is mostly a DC offset "
+                            f"(source {sum(f[0] for f in flags)}, noise {sum(f[1] for f in flags)}): their SNR is "
+                            "set on the signal without the offset (what can be heard)")
 
 
 def _input_digests(paths: Sequence[Path], ontology) -> dict[str, str]:
