@@ -792,3 +792,17 @@ def test_too_little_room_is_said_before_downloading(zenodo, raw, tmp_path, monke
     run.download(["clotho"], tmp_path / "to", say=notes.append, progress=False)
     warning = [n for n in notes if n.startswith("warning:")]
     assert len(warning) == 1 and "0.0 GB free" in warning[0] and "resumes" in warning[0]
+
+
+def test_a_complete_part_left_before_the_rename_is_checked_not_fetched(zenodo, tmp_path):
+    r = remote(zenodo)
+    (tmp_path / "model.ckpt.part").write_bytes(PAYLOAD)  # killed between the last byte and the rename
+    result = fe.fetch_file(r, tmp_path / "model.ckpt", say=lambda s: None)
+    assert (tmp_path / "model.ckpt").read_bytes() == PAYLOAD and result.downloaded == 0
+    assert zenodo.file_requests("model.ckpt") == []  # the size says it is whole: no request at all
+    # size unknown: the range asked for starts at the end, the server answers 416, the bytes are checked
+    (tmp_path / "model.ckpt").rename(tmp_path / "again.part")
+    zenodo.records["1"]["again"] = PAYLOAD
+    r2 = RemoteFile("again", f"{zenodo.url}/records/1/files/again", None, r.md5)
+    fe.fetch_file(r2, tmp_path / "again", say=lambda s: None)
+    assert (tmp_path / "again").read_bytes() == PAYLOAD and zenodo.file_requests("again") == [f"bytes={len(PAYLOAD)}-"]
