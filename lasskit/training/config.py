@@ -135,7 +135,8 @@ class TrainConfig:
 def resume_mismatch(saved: dict[str, Any], config: TrainConfig) -> list[str]:
     """The :data:`RESUME_KEYS` whose values differ between a saved ``config.json`` and ``config``."""
     now = config.to_dict()
-    return [k for k in RESUME_KEYS if _norm(saved.get(k)) != _norm(now.get(k))]
+    defaults = TrainConfig().to_dict()  # a key an older lasskit did not save had its default then
+    return [k for k in RESUME_KEYS if _norm(saved.get(k, defaults.get(k))) != _norm(now.get(k))]
 
 
 def _norm(value):

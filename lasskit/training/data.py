@@ -117,6 +117,14 @@ def load_training_data(targets: list[str], noises: list[str], *, workspace=None,
     return data
 
 
+def resolve_inputs(targets: list[str], noises: list[str], workspace=None) -> None:
+    """Check that every named target and noise corpus exists (cheap: before any model is loaded)."""
+    from lasskit.mixing import resolve_manifest
+
+    for word in [*targets, *noises]:
+        resolve_manifest(word, workspace)
+
+
 def epoch_permutation(seed: int, epoch: int, size: int) -> np.ndarray:
     """The order of mixing epoch ``epoch``'s items: ``SeedSequence(seed, spawn_key=(3, epoch))``."""
     rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(3, int(epoch))))

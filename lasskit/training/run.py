@@ -214,19 +214,10 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
         continued = check_checkpoint_file(Path(config.continue_from).expanduser(), "--continue-from",
                                           "give a Lightning checkpoint (the organizers' or lasskit's last.ckpt)")
 
-    planning_stub = config.dry_run and needs_download(config)
-    model, spec = build_model(config, planning_stub=planning_stub)
-    if planning_stub:
-        notes.append(f"dry run: {planning_stub} is not in the cache; a real run downloads it first (or pass "
-                     "-o clap_checkpoint=FILE); planned with a stand-in text encoder")
     from lasskit.training.data import SampleDataset, StepBatchSampler, ValidationDataset, equal_length_batches, \
-        load_training_data, load_validation, pad_collate, row_lengths
+        load_training_data, load_validation, pad_collate, resolve_inputs, row_lengths
 
-    floors = {"min_active": config.min_active, "silence_db": config.silence_db, "integer_snr": config.integer_snr,
-              "min_duration": config.min_duration}
-    data = load_training_data(config.targets, config.noises, workspace=ws, splits=config.splits,
-                              datasets=config.datasets, ontology=config.ontology, snr=config.snr,
-                              segment=config.segment, seed=config.seed, jobs=config.workers or None, floors=floors)
+    resolve_inputs(config.targets, config.noises, ws)  # a missing corpus or split is said before any model loads
     val_rows, val_total, val_lengths = [], 0, []
     if config.val:
         val_rows, val_total = load_validation(config.val, ws, config.val_count, config.seed)
@@ -235,6 +226,16 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
                              "each process validates its share, so give at least one row per process")
         val_lengths = row_lengths(val_rows)
 
+    planning_stub = config.dry_run and needs_download(config)
+    model, spec = build_model(config, planning_stub=planning_stub)
+    if planning_stub:
+        notes.append(f"dry run: {planning_stub} is not in the cache; a real run downloads it first (or pass "
+                     "-o clap_checkpoint=FILE); planned with a stand-in text encoder")
+    floors = {"min_active": config.min_active, "silence_db": config.silence_db, "integer_snr": config.integer_snr,
+              "min_duration": config.min_duration}
+    data = load_training_data(config.targets, config.noises, workspace=ws, splits=config.splits,
+                              datasets=config.datasets, ontology=config.ontology, snr=config.snr,
+                              segment=config.segment, seed=config.seed, jobs=config.workers or None, floors=floors)
     t0 = time.perf_counter()
     embeddings = embed_all(model, data.queries() + [r.query for r in val_rows])
     embed_seconds = time.perf_counter() - t0
@@ -255,6 +256,8 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
     frozen_bytes = sum(v.numel() * v.element_size() for v in frozen_state.values())
     mem = memory.estimate(model, frozen_bytes, config.batch_size, config.segment, condition_size)
     available = memory.available_bytes(accelerator)
+    if available is not None and accelerator == "cpu":  # the processes of one machine share its memory
+        available //= config.devices
     if available is not None and mem["total_bytes"] > available:
         fits = memory.batch_that_fits(mem, available)
         notes.append(f"warning: the estimate ({_gib(mem['total_bytes'])}) exceeds the {_gib(available)} "
@@ -454,6 +457,10 @@ def _make_trainer(config: TrainConfig, folder: Path, accelerator: str, echo=prin
     throughput, digests = Throughput(config.batch_size * config.accumulate * world), ReplicaDigests()
     stopper = StopOnSignal(checkpoints._save_last)
     callbacks = [throughput, checkpoints, LearningRateMonitor(logging_interval="step"), digests, stopper]
+    if config.ema is not None:
+        from lasskit.training.ema import EMA
+
+        callbacks.insert(0, EMA(config.ema))
     if _progress_enabled():
         from lightning.pytorch.callbacks import TQDMProgressBar
 
