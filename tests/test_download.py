@@ -806,3 +806,23 @@ def test_a_complete_part_left_before_the_rename_is_checked_not_fetched(zenodo, t
     r2 = RemoteFile("again", f"{zenodo.url}/records/1/files/again", None, r.md5)
     fe.fetch_file(r2, tmp_path / "again", say=lambda s: None)
     assert (tmp_path / "again").read_bytes() == PAYLOAD and zenodo.file_requests("again") == [f"bytes={len(PAYLOAD)}-"]
+
+
+def test_the_baseline_checkpoint_is_checked_against_its_records_md5(zenodo, tmp_path, monkeypatch, run_cli):
+    """lasskit/weights.py names the baseline by its Zenodo address only: the record's API gives the
+    MD5 and size (the address follows $LASSKIT_ZENODO_URL), and the tokenizer comes along."""
+    from lasskit import weights
+
+    ckpt = os.urandom(250_000)
+    zenodo.records["10887460"] = {"audiosep_16k,baseline,step=200000.ckpt": ckpt}
+    zenodo.records["rb"] = {"vocab.json": b"{}", "merges.txt": b"#version: 0.2\n"}
+    monkeypatch.setitem(weights.TOKENIZERS, "roberta-base", tuple(
+        weights.WeightFile(f"roberta-base/{n}", n, f"{zenodo.url}/records/rb/files/{n}") for n in ("vocab.json",
+                                                                                                 "merges.txt")))
+    zenodo.corrupt.add("audiosep_16k,baseline,step=200000.ckpt")
+    code, out, err = run_cli("-w", tmp_path, "download", "dcase2024-baseline")
+    assert code == 0, err
+    assert (tmp_path / "cache" / "weights" / "audiosep_16k,baseline,step=200000.ckpt").read_bytes() == ckpt
+    assert "has MD5" in err  # the corrupted first copy was caught by the record's MD5
+    assert (tmp_path / "cache" / "tokenizers" / "roberta-base" / "merges.txt").read_bytes() == b"#version: 0.2\n"
+    assert "lasskit separate --model dcase2024-baseline" in out

@@ -30,6 +30,7 @@ import os
 import re
 import shutil
 import sys
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -38,6 +39,7 @@ from lasskit.download.verify import RemoteFile
 from lasskit.errors import UsageError, WorkError
 
 ARCHIVE = re.compile(r"\.(zip|7z)$", re.IGNORECASE)
+ZENODO_URL = re.compile(r"://(?:www\.)?zenodo\.org/records?/(\d+)/files/([^?#]+)")
 SPLIT_PART = re.compile(r"\.z\d\d$", re.IGNORECASE)
 
 
@@ -366,15 +368,18 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
     item = ItemReport(name, next=f"lasskit separate --model {name}" if spec.files else "")
     jobs = []
     for w in spec.files:
-        md5, size = None, w.size
-        record = spec.records.get(w.filename)
-        if record and not w.sha256:  # the record's API gives what the card does not
+        md5, size, url = None, w.size, w.url
+        record, key = spec.records.get(w.filename), w.filename
+        if m := ZENODO_URL.search(w.url):  # a Zenodo address names its record (and follows $LASSKIT_ZENODO_URL)
+            record, key = m.group(1), urllib.parse.unquote(m.group(2))
+            url = zenodo.file_url(record, key)
+        if record and not w.sha256:  # the record's API gives what the declaration does not
             listed, _ = zenodo.record_files(record, offline=src is not None)
-            hit = next((f for f in listed or () if f.name == w.filename), None)
+            hit = next((f for f in listed or () if f.name == key), None)
             if hit is not None:
                 md5, size = hit.md5, size if size is not None else hit.size
         source = "declared SHA-256" if w.sha256 else (f"Zenodo record {record} (API)" if md5 else "")
-        jobs.append((RemoteFile(w.filename, w.url, size, md5, w.sha256, source), cache_dir() / "weights" / w.filename))
+        jobs.append((RemoteFile(w.filename, url, size, md5, w.sha256, source), cache_dir() / "weights" / w.filename))
     if spec.tokenizer:
         folder = tokenizer_dir(spec.tokenizer)
         jobs += [(RemoteFile(w.filename, w.url, w.size, None, w.sha256), folder / w.filename)
