@@ -214,13 +214,20 @@ def download(url: str, target: str | os.PathLike, sha256: str | None = None, siz
 
     Without a known checksum, the download's SHA-256 is printed on stderr.
     """
+    from lasskit.download import zenodo
     from lasskit.download.fetch import ByteProgress, RemoteFile, digests
     from lasskit.download.fetch import fetch_file as fetch_remote
 
     target = Path(target)
-    remote = RemoteFile(target.name, url, size=size, sha256=sha256)
+    md5, found = None, zenodo.lookup(url)
+    if found is not None:  # a file on Zenodo: its record's API gives the MD5 and size
+        url, hit = found
+        if hit is not None and sha256 is None:
+            md5, size = hit.md5, size if size is not None else hit.size
+    remote = RemoteFile(target.name, url, size=size, md5=md5, sha256=sha256,
+                        source="the Zenodo record's API" if md5 else "")
     with ByteProgress(progress) as bar:
         fetch_remote(remote, target, progress=bar, timeout=timeout)
-    if sha256 is None:
+    if sha256 is None and md5 is None:
         print(f"{target.name}: no published checksum; SHA-256 of the download is {digests(target, md5=False)[1]}", file=sys.stderr)
     return target

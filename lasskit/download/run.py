@@ -30,7 +30,6 @@ import os
 import re
 import shutil
 import sys
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,7 +38,6 @@ from lasskit.download.verify import RemoteFile
 from lasskit.errors import UsageError, WorkError
 
 ARCHIVE = re.compile(r"\.(zip|7z)$", re.IGNORECASE)
-ZENODO_URL = re.compile(r"://(?:www\.)?zenodo\.org/records?/(\d+)/files/([^?#]+)")
 SPLIT_PART = re.compile(r"\.z\d\d$", re.IGNORECASE)
 
 
@@ -368,17 +366,16 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
     item = ItemReport(name, next=f"lasskit separate --model {name}" if spec.files else "")
     jobs = []
     for w in spec.files:
-        md5, size, url = None, w.size, w.url
-        record, key = spec.records.get(w.filename), w.filename
-        if m := ZENODO_URL.search(w.url):  # a Zenodo address names its record (and follows $LASSKIT_ZENODO_URL)
-            record, key = m.group(1), urllib.parse.unquote(m.group(2))
-            url = zenodo.file_url(record, key)
-        if record and not w.sha256:  # the record's API gives what the declaration does not
-            listed, _ = zenodo.record_files(record, offline=src is not None)
-            hit = next((f for f in listed or () if f.name == key), None)
-            if hit is not None:
-                md5, size = hit.md5, size if size is not None else hit.size
-        source = "declared SHA-256" if w.sha256 else (f"Zenodo record {record} (API)" if md5 else "")
+        md5, size, url, hit = None, w.size, w.url, None
+        found = zenodo.lookup(w.url, offline=src is not None)  # a Zenodo address: the record's API knows it
+        if found is not None:
+            url, hit = found
+        elif spec.records.get(w.filename):
+            listed, _ = zenodo.record_files(spec.records[w.filename], offline=src is not None)
+            hit = next((f for f in listed or () if f.name == w.filename), None)
+        if hit is not None and not w.sha256:  # what the declaration does not give
+            md5, size = hit.md5, size if size is not None else hit.size
+        source = "declared SHA-256" if w.sha256 else ("the Zenodo record's API" if md5 else "")
         jobs.append((RemoteFile(w.filename, url, size, md5, w.sha256, source), cache_dir() / "weights" / w.filename))
     if spec.tokenizer:
         folder = tokenizer_dir(spec.tokenizer)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -23,6 +24,8 @@ from pathlib import Path
 from lasskit.errors import WorkError
 
 DEFAULT_BASE = "https://zenodo.org"
+ADDRESS = re.compile(r"://(?:www\.)?zenodo\.org/records?/(\d+)/files/([^?#]+)")
+"""A file's address on zenodo.org: its record id and (quoted) name."""
 
 
 @dataclass(frozen=True)
@@ -113,3 +116,16 @@ def record_files(record: str, cache: str | os.PathLike | None = None, offline: b
         raise WorkError(f"{cache_path(record, cache)}: cannot cache the record's file list ({exc.strerror}); "
                         "set LASSKIT_CACHE to a writable folder") from None
     return files, "records API"
+
+
+def lookup(url: str, offline: bool = False) -> tuple[str, RecordFile | None] | None:
+    """For a file's address on zenodo.org: ``(the address to fetch it from, its entry in the record's
+    API or None when the API cannot say)``; None for any other address. The address follows
+    ``$LASSKIT_ZENODO_URL``."""
+    m = ADDRESS.search(url)
+    if m is None:
+        return None
+    record, name = m.group(1), urllib.parse.unquote(m.group(2))
+    files, _ = record_files(record, offline=offline)
+    return file_url(record, name), next((f for f in files or () if f.name == name), None)
+
