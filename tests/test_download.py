@@ -44,13 +44,13 @@ def zip_bytes(files: dict[str, bytes], compression=zipfile.ZIP_DEFLATED, zip64: 
     return buf.getvalue()
 
 
-def write_split_zip(zip_path: Path, files: dict[str, bytes], part_size: int) -> list[Path]:
+def write_split_zip(zip_path: Path, files: dict[str, bytes], part_size: int, zip64: bool = False) -> list[Path]:
     """An Info-ZIP style split archive (``zip -s``): ``X.z01 .. X.zNN`` + ``X.zip``.
 
     The first part starts with the split signature; every member's and the central directory's
     offset is relative to the part it starts on, with its part number, as `zip -s` writes them.
     """
-    data = zip_bytes(files)
+    data = zip_bytes(files, zip64=zip64)
     _, _, _, _, count, cd_size, cd_offset, _ = struct.unpack("<IHHHHIIH", data[-22:])
     stream = bytearray(b"PK\x07\x08" + data[:cd_offset])
     cd, pos, out = data[cd_offset:cd_offset + cd_size], 0, bytearray()
@@ -414,10 +414,11 @@ def test_parallel_downloads_keep_going_past_one_failure(zenodo, tmp_path):
 
 
 # --- extraction --------------------------------------------------------------------------------------------
-def test_split_zip_is_read_as_one_stream(tmp_path):
+@pytest.mark.parametrize("zip64", [False, True], ids=["zip", "zip64-members"])
+def test_split_zip_is_read_as_one_stream(tmp_path, zip64):
     files = {f"FSD50K.dev_audio/{i}.wav": os.urandom(7000) * (i + 1) for i in range(6)}
     files["FSD50K.dev_audio/text.csv"] = b"fname,labels\n" * 3000
-    parts = write_split_zip(tmp_path / "FSD50K.dev_audio.zip", files, 10_000)
+    parts = write_split_zip(tmp_path / "FSD50K.dev_audio.zip", files, 10_000, zip64=zip64)
     assert [p.name for p in parts][:2] == ["FSD50K.dev_audio.z01", "FSD50K.dev_audio.z02"]
     assert parts[0].read_bytes()[:4] == b"PK\x07\x08"
     report = ex.extract(tmp_path / "FSD50K.dev_audio.zip", tmp_path / "out", folder="FSD50K.dev_audio")
