@@ -66,6 +66,8 @@ def print_report(con, report) -> None:
             parts.append(f"{it.refetched} fetched again after a failed check")
         if it.extracted:
             parts.append(f"extracted {', '.join(it.extracted)}")
+        if it.extracted_before:
+            parts.append(f"{it.extracted_before} archive(s) extracted by an earlier run")
         if it.removed_archives:
             parts.append(f"{it.removed_archives} archive file(s) removed (--keep-archives keeps them)")
         con.print(f"{it.name}: " + "; ".join(parts) + f" -> {it.folder}")

@@ -74,6 +74,8 @@ class ItemReport:
     restarted: int = 0
     refetched: int = 0
     extracted: list[str] = field(default_factory=list)
+    extracted_before: int = 0
+    """Archives an earlier run extracted (nothing to fetch or check for them)."""
     kept_members: int = 0
     removed_archives: int = 0
     notes: list[str] = field(default_factory=list)
@@ -279,6 +281,7 @@ def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, paral
     if unchecked:
         item.notes.append(f"no checksum known for {', '.join(unchecked)} (size only, where known)")
     todo = [f for f in files if not _already_done(f)]
+    item.extracted_before = sum(1 for f in files if f.is_archive and _already_done(f))
     if src is None:
         _warn_space(item.folder, todo, say)
         results = fetch_all([(f.remote, f.dest) for f in todo], parallel=parallel, progress=progress, say=say,
