@@ -31,7 +31,8 @@ def _tensors(path) -> dict:
     return load_checkpoint_state(Path(path))
 
 
-def organizers_extra_state(network_state_keys, frozen_state: dict, sources: list[str | None]) -> dict:
+def organizers_extra_state(network_state_keys, frozen_state: dict, sources: list[str | None],
+                           n_fft: int = 1024) -> dict:
     """Tensors to add to each checkpoint's ``state_dict`` (keys absent from lasskit's own).
 
     ``network_state_keys``: the trainable network's ``state_dict`` keys (no prefix);
@@ -45,7 +46,7 @@ def organizers_extra_state(network_state_keys, frozen_state: dict, sources: list
         return {}
     from lasskit.models.resunet import conv_stft_kernels
 
-    extra = {f"ss_model.{k}": v for k, v in conv_stft_kernels().items() if k not in keys}
+    extra = {f"ss_model.{k}": v for k, v in conv_stft_kernels(n_fft).items() if k not in keys}  # 2048: 32 kHz zoo models
     have = set(frozen_state)
     for source in sources:
         if not source:

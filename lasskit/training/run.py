@@ -305,7 +305,8 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
                     batch_size=config.batch_size, record=record)
     task.extra_state = organizers_extra_state(
         network.state_dict().keys(), frozen_state,
-        [config.init, config.continue_from, config.options.get("clap_checkpoint"), config.options.get("checkpoint")])
+        [config.init, config.continue_from, config.options.get("clap_checkpoint"), config.options.get("checkpoint")],
+        n_fft=int(getattr(getattr(network, "base", None), "n_fft", 1024)))
     workers = config.workers if config.workers is not None else min(8, os.cpu_count() or 1)
     sampler = StepBatchSampler(config.batch_size, config.steps * config.accumulate, trainer.global_rank, world,
                                start=lambda: trainer.global_step * config.accumulate)
