@@ -95,6 +95,7 @@ def test_tower_reproduces_golden_48k_embedding(embedder, golden):
     assert abs(float(np.linalg.norm(got)) - 1.0) < 1e-5
 
 
+@pytest.mark.slow
 def test_clapscore_paper_path_reproduces_golden(embedder, golden):
     clips = [golden["waveform16k_0"][0], golden["waveform16k_1"][0]]
     got = embedder.embed(clips, 16000, path="paper")  # both in one batch
@@ -104,6 +105,7 @@ def test_clapscore_paper_path_reproduces_golden(embedder, golden):
     assert np.abs(alone[0] - got[1]).max() < 1e-5
 
 
+@pytest.mark.slow
 def test_physical_path_differs_from_the_paper_path(embedder, golden):
     """The true-speed reading is a different input: 0.0197 (max abs) on this clip, 200x the tolerance."""
     physical = embedder.embed([golden["waveform16k_0"][0]], 16000, path="physical")[0]

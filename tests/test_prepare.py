@@ -216,6 +216,7 @@ def test_cli_prepare_summary_exit_codes_and_keep_going(raw, tmp_path, run_cli):
     assert code == 0 and (tmp_path / "data/splits/val_synth/mixtures.csv").is_file()
 
 
+@pytest.mark.slow
 def test_dcase2024_on_the_real_metadata_files(metadata_dir, tmp_path):
     """The official JSON and CSVs, quirks included, with generated audio standing in for the clips."""
     import shutil

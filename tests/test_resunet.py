@@ -85,6 +85,7 @@ def test_copies_match_shared(golden_dir):
             np.testing.assert_array_equal(shared[key], ours[key])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("length", LENGTHS)
 def test_network_reproduces_golden_waveform(network, golden, length):
     mixture = torch.from_numpy(golden[f"mixture_{length}"])

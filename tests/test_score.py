@@ -422,6 +422,7 @@ def test_score_notes_estimates_it_could_not_check(ws, run_cli):
     assert any("could not be checked" in n for n in summary.get("notes", [])) or "could not be checked" in out + err
 
 
+@pytest.mark.slow
 def test_bss_eval_matches_mir_eval_on_generated_sounds():
     rng = np.random.default_rng(3)
     for i, cls in enumerate(CLASSES[:4]):

@@ -131,6 +131,7 @@ def expected(towers, audio_paths, queries, path="paper") -> np.ndarray:
     return np.sum(a * t, axis=1)
 
 
+@pytest.mark.slow
 def test_eval_split_scored_by_clap_with_known_values(ws, weights, towers, run_cli):
     ckpt, tok = weights
     code, out, err = run_cli("-w", ws, "score", "--split", "evalr", "--model", "sep,passthrough",
@@ -187,6 +188,7 @@ def test_each_query_and_each_audio_content_embedded_once(ws, weights, monkeypatc
     assert sum(clips) == 3
 
 
+@pytest.mark.slow
 def test_audio_embeddings_are_kept_on_disk_for_the_next_process(ws, weights, monkeypatch, tmp_path, capsys):
     import os
 
@@ -269,6 +271,7 @@ def test_clap_next_to_sdr_reports_rank_correlation(ws, weights, run_cli):
     assert code == 0 and "clap" not in read_csv(folder / "scores.csv")[0]
 
 
+@pytest.mark.slow
 def test_paths_give_different_scores_and_bad_path_is_an_error(ws, weights, run_cli):
     ckpt, tok = weights
     values = {}
@@ -304,6 +307,7 @@ def test_failed_rows_are_counted(ws, weights, run_cli):
     assert json.loads((folder / "summary.json").read_text())["failed"] == 1
 
 
+@pytest.mark.slow
 def test_default_run_includes_eval_splits_only_with_clap(ws, weights, run_cli):
     ckpt, tok = weights
     code, out, err = run_cli("-w", ws, "score", "--model", "sep")
@@ -369,6 +373,7 @@ def test_labels_are_the_best_classes_above_the_floor():
         lc.pick_labels(np.zeros((1, 2)), ["a", "b"], top_k=0)
 
 
+@pytest.mark.slow
 def test_clap_labels_on_files_with_random_towers(ws, weights, towers, tmp_path):
     from types import SimpleNamespace
 
@@ -395,6 +400,7 @@ def test_clap_labels_on_files_with_random_towers(ws, weights, towers, tmp_path):
     assert clips[2].label_source == "clap" and clips[0].labels == ["Dog"]
 
 
+@pytest.mark.slow
 def test_cli_label_clap_tags_the_clips_left_without_labels(weights, tmp_path, run_cli):
     import os
 

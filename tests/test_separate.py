@@ -485,6 +485,7 @@ def random_baseline(**options):
     return model
 
 
+@pytest.mark.slow
 def test_baseline_row_alone_equals_the_row_in_a_mixed_batch(tmp_path: Path):
     import torch
 
@@ -506,6 +507,7 @@ def test_baseline_row_alone_equals_the_row_in_a_mixed_batch(tmp_path: Path):
     assert float((padded - own).norm() / own.norm()) > 1e-3
 
 
+@pytest.mark.slow
 def test_baseline_runs_one_pass_over_long_clips_unless_asked(tmp_path: Path):
     import torch
 
@@ -632,6 +634,7 @@ class Slow(SeparationModel):
 '''
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["kill-9", "ctrl-c"])
 def test_interrupted_run_then_rerun_equals_a_clean_run_byte_for_byte(tmp_path: Path, how: str):
     import os

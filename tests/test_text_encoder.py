@@ -213,6 +213,7 @@ def baseline_ckpt(tmp_path_factory) -> Path:
     return write_baseline_checkpoint(tmp_path_factory.mktemp("ckpt") / "baseline.ckpt", "query_encoder.model.")
 
 
+@pytest.mark.slow
 def test_baseline_takes_its_text_encoder_from_the_checkpoint(tmp_path, tokenizer_dir, tokenizer, baseline_ckpt):
     from lasskit.models.baseline import DCASE2024Baseline
 
@@ -232,6 +233,7 @@ def test_baseline_takes_its_text_encoder_from_the_checkpoint(tmp_path, tokenizer
         DCASE2024Baseline(checkpoint=str(ckpt), tokenizer=str(tokenizer_dir), colour="red")
 
 
+@pytest.mark.slow
 def test_separate_command_runs_the_baseline(tmp_path, tokenizer_dir, run_cli, baseline_ckpt):
     """`lasskit separate --model dcase2024-baseline --checkpoint PATH -o tokenizer=DIR` end to end."""
     import hashlib
@@ -277,6 +279,7 @@ def _baseline_cli(tmp_path, ckpt, env_extra, *extra):
                           cwd=tmp_path / "ws", env=env, capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow
 def test_an_empty_hugging_face_cache_offline_is_refused_then_the_download_fills_it(tmp_path, baseline_ckpt):
     """Really offline with nothing cached (HF_HOME empty, HF_HUB_OFFLINE=1): transformers 5 hands back
     a 5-token stand-in for roberta-base; the encoder refuses it in one line saying how to get the
