@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 COMMANDS = ("init", "prepare", "mix", "separate", "models", "score", "package", "check", "demo", "train", "listen",
-            "label", "download")
+            "label", "download", "corpora")
 
 
 def _version(value: bool) -> None:
@@ -139,6 +139,7 @@ def _register() -> None:
     from lasskit.cli import (
         average,
         check,
+        corpora,
         demo,
         download,
         init,
@@ -156,6 +157,7 @@ def _register() -> None:
     app.command("init")(init.init)
     app.command("download")(download.download)
     app.command("prepare")(prepare.prepare)
+    app.command("corpora")(corpora.corpora)
     app.command("label")(label.label)
     app.command("mix")(mix.mix)
     app.command("separate")(separate.separate)

@@ -338,7 +338,10 @@ def prepare_planner(
         raise UsageError(f"no target clip in {', '.join(map(str, target_paths))} after the split/dataset filters")
     if not noise_pool:
         raise UsageError(f"no noise clip in {', '.join(map(str, noise_paths))} after the split/dataset filters")
-    ref_paths = [Path(p).resolve() for p in reference if Path(p).resolve() not in set(target_paths) | set(noise_paths)]
+    own = set(target_paths) | set(noise_paths)
+    ref_paths = [p for p in dict.fromkeys(Path(x).resolve() for x in reference) if p not in own]
+    if splits or datasets:  # held-out clips the filters kept out of the pool are still not to be reused
+        ref_paths += sorted(own)
     ref = reference_ids(ref_paths) if ref_paths else None
     named_paths = None if named is None else [str(Path(p).resolve()) for p in named]
     skipped: Counter = Counter()

@@ -12,7 +12,13 @@ data rules that decide which clips a set may use (:func:`select_pool`, :func:`el
   (``lasskit mix dcase2024_val ...``); otherwise they are left out and counted per corpus/split;
 - a clip that is not held out but is the same recording as a challenge clip (same Freesound id,
   or the same decoded samples: the manifest's ``digest``) is left out and counted;
-- two clips of one mixture never share a Freesound id or a content digest (nor the audio file);
+- likewise a clip that is the same recording as a held-out clip of *any* prepared corpus (the
+  workspace's manifests are the reference: e.g. WavCaps' copy of a Clotho evaluation clip, or
+  Auto-ACD's copy of an AudioCaps test segment) is left out and counted apart;
+- what makes two clips the same recording (:attr:`Candidate.identities`): the audio file, the
+  Freesound id (Clotho's metadata, FSD50K, WavCaps' FreeSound, the challenge's names), the YouTube
+  video (AudioSet, AudioCaps, Auto-ACD, VGGSound, WavCaps' AudioSet_SL: one recording per video) or
+  the decoded samples' digest; two clips of one mixture never share any of them;
 - a clip whose Freesound id lies inside the range the challenge's validation ids span is counted
   and warned about: the rules also forbid audio uploaded to Freesound between April and October
   2023, the window the validation clips were sampled from, and ids grow with upload time (an
@@ -22,26 +28,25 @@ data rules that decide which clips a set may use (:func:`select_pool`, :func:`el
 from __future__ import annotations
 
 import os
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from lasskit.errors import UsageError
+from lasskit.identity import (  # noqa: F401 - re-exported: their old home
+    CHALLENGE_PREFIX,
+    freesound_id_of,
+    is_challenge_dataset,
+    recording_identities,
+)
 from lasskit.mixing.spec import MixSpec
 
 HELD_OUT_SPLITS = frozenset({"val", "valid", "validation", "eval", "evaluation", "test"})
 """Manifest splits that hold validation or evaluation data: used only when ``splits`` names them."""
-CHALLENGE_PREFIX = "dcase"
-"""Datasets whose name starts with this are the challenge's own validation/evaluation sets."""
 DERIVED_SOURCES = frozenset({"keywords", "caption", "clap"})
 """``label_source`` values of labels lasskit derived (not given by the corpus)."""
-_LEADING_ID = re.compile(r"^(\d+)_")
 
-def is_challenge_dataset(dataset: str) -> bool:
-    """True for the challenge's own validation/evaluation sets (``dcase2024_val``, ...)."""
-    return dataset.lower().startswith(CHALLENGE_PREFIX)
 
 @dataclass
 class Candidate:
@@ -61,6 +66,7 @@ class Candidate:
     freesound_id: str = ""
     digest: str = ""  # content digest of the decoded samples (manifest), where known
     manifest: str = ""  # the manifest it came from
+    youtube_id: str = ""  # the YouTube video of an AudioSet-derived clip (manifest), where known
 
     @property
     def held_out(self) -> bool:
@@ -73,13 +79,9 @@ class Candidate:
 
     @property
     def identities(self) -> tuple[str, ...]:
-        """What makes two clips the same recording: the file, the Freesound id, the samples."""
-        out = [self.key]
-        if self.freesound_id:
-            out.append("fs:" + self.freesound_id)
-        if self.digest:
-            out.append("dg:" + self.digest)
-        return tuple(out)
+        """What makes two clips the same recording: the file, the Freesound id, the YouTube video,
+        the samples."""
+        return (self.key, *recording_identities(self.freesound_id, self.youtube_id, self.digest))
 
 def resolve_manifest(value: str | os.PathLike, workspace=None) -> Path:
     """A manifest from a CLI word: a manifest CSV, a corpus folder, or a corpus name in the workspace."""
@@ -95,6 +97,23 @@ def resolve_manifest(value: str | os.PathLike, workspace=None) -> Path:
                      + (f" ({known})" if known else " (run `lasskit prepare` first)"))
 
 def challenge_manifests(workspace) -> list[Path]:
+    """The workspace's prepared corpora whose recordings a training set must not reuse: every
+    prepared corpus (its challenge clips and its held-out val/eval clips are the reference, see
+    :func:`reference_ids`), the challenge's own sets first."""
+    return [*_challenge_only(workspace), *sorted(set(held_out_manifests(workspace)) - set(_challenge_only(workspace)))]
+
+
+def held_out_manifests(workspace) -> list[Path]:
+    """Every prepared corpus's manifest (resolved), in name order."""
+    out = []
+    for name in workspace.corpora():
+        path = workspace.manifest_path(name)
+        if path.is_file():
+            out.append(path.resolve())
+    return out
+
+
+def _challenge_only(workspace) -> list[Path]:
     """The workspace's prepared corpora that are the challenge's own sets (by the first clip's dataset)."""
     out = []
     for name in workspace.corpora():
@@ -111,20 +130,6 @@ def challenge_manifests(workspace) -> list[Path]:
         if first and is_challenge_dataset(str(first.get("dataset") or "")):
             out.append(path.resolve())
     return out
-
-def freesound_id_of(clip) -> str:
-    """A manifest clip's Freesound id: its ``freesound_id``, else what its name says for corpora
-    whose names are Freesound ids (FSD50K's ``fname``; ``<id>_<user>-hq`` in the challenge's sets)."""
-    if clip.freesound_id:
-        return str(clip.freesound_id).strip()
-    dataset = clip.dataset.lower()
-    if dataset.startswith("fsd50k") and clip.id.isdigit():
-        return clip.id
-    if is_challenge_dataset(dataset):
-        m = _LEADING_ID.match(clip.id)
-        if m:
-            return m.group(1)
-    return ""
 
 def class_sets(ontology: str | os.PathLike | None = None) -> Callable[[Iterable[str]], frozenset[str]]:
     """The conflict rule of ``mix``: labels -> the set two clips are compared by.
@@ -187,28 +192,52 @@ def load_candidates(
                 captions=[c for c in clip.captions if c.strip()], labels=list(clip.labels),
                 label_set=classes(clip.labels), label_source=clip.label_source or ("given" if clip.labels else ""),
                 freesound_id=freesound_id_of(clip), digest=clip.digest, manifest=str(Path(mpath)),
+                youtube_id=getattr(clip, "youtube_id", "") or "",
             ))
     return out
 
-def reference_ids(manifests: Sequence[str | os.PathLike]) -> tuple[set[str], set[str], list[int]]:
-    """Freesound ids and digests of the challenge's clips in ``manifests``, and the validation ids (ints)."""
+@dataclass
+class Reference:
+    """The recordings training sets must not reuse, from manifests given as a reference: the
+    challenge's clips (Freesound ids, digests; ``val_ids`` the validation clips' Freesound ids as
+    ints) and every other held-out clip (``held_out``: identities ``fs:``/``yt:``/``dg:``)."""
+
+    freesound: set[str] = field(default_factory=set)
+    digests: set[str] = field(default_factory=set)
+    val_ids: list[int] = field(default_factory=list)
+    held_out: set[str] = field(default_factory=set)
+
+    def __iter__(self):  # the (ids, digests, val_ids) triple of earlier versions
+        return iter((self.freesound, self.digests, self.val_ids))
+
+    def add(self, c) -> None:
+        """Add a clip (a :class:`Candidate` or a manifest clip with its Freesound id resolved)."""
+        fid, digest = c.freesound_id, c.digest
+        if is_challenge_dataset(c.dataset):
+            if fid:
+                self.freesound.add(fid)
+                if c.split.lower() in ("val", "valid", "validation") and fid.isdigit():
+                    self.val_ids.append(int(fid))
+            if digest:
+                self.digests.add(digest)
+        elif c.split.lower() in HELD_OUT_SPLITS:
+            for ident in recording_identities(fid, getattr(c, "youtube_id", "") or "", digest):
+                self.held_out.add(ident)
+
+
+def reference_ids(manifests: Sequence[str | os.PathLike]) -> Reference:
+    """The challenge's clips and every held-out clip in ``manifests`` (:class:`Reference`; it
+    unpacks as the ``(Freesound ids, digests, validation ids)`` of the challenge's clips)."""
     from lasskit.manifest import read_manifest
 
-    ids: set[str] = set()
-    digests: set[str] = set()
-    val_ids: list[int] = []
+    ref = Reference()
     for mpath in manifests:
         for clip in read_manifest(mpath).clips:
-            if not is_challenge_dataset(clip.dataset):
-                continue
-            fid = freesound_id_of(clip)
-            if fid:
-                ids.add(fid)
-                if clip.split.lower() in ("val", "valid", "validation") and fid.isdigit():
-                    val_ids.append(int(fid))
-            if clip.digest:
-                digests.add(clip.digest)
-    return ids, digests, val_ids
+            if is_challenge_dataset(clip.dataset) or clip.split.lower() in HELD_OUT_SPLITS:
+                clip.freesound_id = freesound_id_of(clip)
+                ref.add(clip)
+    return ref
+
 
 @dataclass
 class PoolReport:
@@ -218,6 +247,7 @@ class PoolReport:
     held_out: dict[str, int] = field(default_factory=dict)  # "corpus/split" -> clips left out
     held_out_used: dict[str, int] = field(default_factory=dict)  # "corpus/split" -> held-out clips used (asked for)
     challenge_recordings: int = 0  # training clips that are a challenge recording (id or samples)
+    held_out_recordings: int = 0  # training clips that are a held-out recording of a prepared corpus
     upload_window: int = 0  # kept clips whose Freesound id lies in the validation ids' range
     upload_range: tuple[int, int] | None = None
 
@@ -225,36 +255,40 @@ class PoolReport:
         return {
             "used": self.used, "held_out_left_out": self.held_out, "held_out_used": self.held_out_used,
             "challenge_recordings_dropped": self.challenge_recordings,
+            "held_out_recordings_dropped": self.held_out_recordings,
             "in_validation_id_range": self.upload_window,
             "validation_id_range": list(self.upload_range) if self.upload_range else None,
         }
+
 
 def select_pool(
     pool: list[Candidate],
     splits: Sequence[str] = (),
     named: Iterable[str] | None = None,
-    reference: tuple[set[str], set[str], list[int]] | None = None,
+    reference: Reference | tuple[set[str], set[str], list[int]] | None = None,
     skipped: Counter | None = None,
     report: PoolReport | None = None,
 ) -> list[Candidate]:
     """The clips of ``pool`` the data rules allow (module doc); the others counted in ``skipped``.
 
     ``named``: manifests (as given to :func:`load_candidates`) the user named explicitly (None:
-    all of them). ``reference``: Freesound ids, digests and validation ids of the challenge's
-    clips (:func:`reference_ids`), merged with those found in ``pool``.
+    all of them). ``reference``: the challenge's clips and the held-out clips of other manifests
+    (:func:`reference_ids`; or the older ``(Freesound ids, digests, validation ids)`` triple),
+    merged with those found in ``pool``.
     """
     skipped = skipped if skipped is not None else Counter()
     report = report if report is not None else PoolReport()
     named_set = None if named is None else {str(Path(p)) for p in named}
-    ids, digests, val_ids = (set(reference[0]), set(reference[1]), list(reference[2])) if reference else (set(), set(), [])
+    ref = Reference()
+    if isinstance(reference, Reference):
+        ref.freesound, ref.digests = set(reference.freesound), set(reference.digests)
+        ref.val_ids, ref.held_out = list(reference.val_ids), set(reference.held_out)
+    elif reference is not None:
+        ref.freesound, ref.digests, ref.val_ids = set(reference[0]), set(reference[1]), list(reference[2])
     for c in pool:
-        if is_challenge_dataset(c.dataset):
-            if c.freesound_id:
-                ids.add(c.freesound_id)
-                if c.split.lower() in ("val", "valid", "validation") and c.freesound_id.isdigit():
-                    val_ids.append(int(c.freesound_id))
-            if c.digest:
-                digests.add(c.digest)
+        if c.held_out:
+            ref.add(c)
+    ids, digests, val_ids = ref.freesound, ref.digests, ref.val_ids
     asked_splits = {s.lower() for s in splits}
     out = []
     for c in pool:
@@ -271,6 +305,10 @@ def select_pool(
             skipped["same recording as a challenge validation/evaluation clip"] += 1
             report.challenge_recordings += 1
             continue
+        elif ref.held_out and any(i in ref.held_out for i in c.identities[1:]):
+            skipped["same recording as a val/eval clip of a prepared corpus"] += 1
+            report.held_out_recordings += 1
+            continue
         out.append(c)
     if val_ids:
         lo, hi = min(val_ids), max(val_ids)
@@ -278,6 +316,7 @@ def select_pool(
         report.upload_window = sum(1 for c in out if not c.held_out and c.freesound_id.isdigit()
                                    and lo <= int(c.freesound_id) <= hi)
     return out
+
 
 def count_used(report: PoolReport, clips: Iterable[Candidate]) -> None:
     """Fill ``report.used`` (corpus -> split -> clips) from the clips a plan may use."""

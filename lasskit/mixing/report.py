@@ -66,6 +66,9 @@ def pool_notes(report: MixReport) -> None:
     if pool.challenge_recordings:
         report.notes.append(f"left out {pool.challenge_recordings} clip(s) that are recordings of the challenge's "
                             "validation/evaluation sets (same Freesound id or same samples)")
+    if pool.held_out_recordings:
+        report.notes.append(f"left out {pool.held_out_recordings} clip(s) that are recordings of a val/eval split of "
+                            "a prepared corpus (same Freesound id, YouTube video or samples)")
     if pool.upload_window and pool.upload_range:
         lo, hi = pool.upload_range
         report.warnings.append(
