@@ -42,6 +42,11 @@ def digest_bytes(data: bytes | memoryview) -> str:
     return hashlib.blake2b(data, digest_size=16).hexdigest()
 
 
+def text_digest(text: str) -> str:
+    """BLAKE2b-128 of ``text`` as UTF-8: how a per-row text input (a query) enters a record."""
+    return digest_bytes(str(text).encode("utf-8"))
+
+
 def file_digest(path: str | os.PathLike) -> str:
     """BLAKE2b-128 hex digest of a file's bytes (read in 1 MiB blocks)."""
     h = hashlib.blake2b(digest_size=16)

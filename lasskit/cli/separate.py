@@ -177,10 +177,17 @@ def print_report(report) -> None:
     con = console()
     speed = (f": {report.speed:.1f} mixtures/s, {report.real_time_factor:.0f}x real time"
              if report.written and report.seconds > 0 else "")
-    con.print(f"separated {report.written} of {report.total} mixture(s) of {report.split} with {report.model} "
+    made_by = report.model_name or report.model
+    into = f" into exp/{report.model}" if made_by != report.model else ""
+    con.print(f"separated {report.written} of {report.total} mixture(s) of {report.split} with {made_by}{into} "
               f"on {report.device} in {report.seconds:.1f} s{speed} "
               f"({report.skipped} already done, {len(report.failures)} failed)", soft_wrap=True)
     print_ranks(con, report.record)
+    if report.removed_rows:
+        shown = ", ".join(report.removed_rows[:3]) + (f" and {len(report.removed_rows) - 3} more"
+                                                       if len(report.removed_rows) > 3 else "")
+        con.print(f"removed {len(report.removed_rows)} output(s) of rows no longer in split {report.split} "
+                  f"({shown})", soft_wrap=True)
     if report.redone and report.reasons.keys() != {"new"}:
         con.print(report.redone.replace("made ", "remade " if "new" not in report.reasons else "made ", 1),
                   soft_wrap=True)

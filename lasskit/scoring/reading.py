@@ -163,8 +163,10 @@ def _score_rows(rows: list[tuple[str, str, str]], trim: bool, jobs: int | None, 
     return results
 
 
-def check_provenance(names: list[str], mixtures: list[str], estimates_dir: Path, out_dir: Path) -> list[str]:
-    """Refuse estimates separated from a different version of their mixture; return notes.
+def check_provenance(names: list[str], mixtures: list[str], estimates_dir: Path, out_dir: Path,
+                     queries: list[str] | None = None) -> list[str]:
+    """Refuse estimates separated from a different version of their mixture, or from another
+    query than the split's (where the record holds the query's digest); return notes.
 
     ``lasskit separate`` records, per output, the content digest of the mixture it read
     (``<estimates>/provenance.json``, see :mod:`lasskit.provenance`). Each estimate with a record
@@ -185,12 +187,15 @@ def check_provenance(names: list[str], mixtures: list[str], estimates_dir: Path,
         seed = provenance.DigestCache(estimates_dir / provenance.DIGEST_CACHE_FILE)
         for key, value in seed.entries.items():
             cache.entries.setdefault(key, value)
-    stale, unrecorded = [], 0
-    for name, mixture in zip(names, mixtures):
+    stale, unrecorded, other_query = [], 0, []
+    for i, (name, mixture) in enumerate(zip(names, mixtures)):
         rec = ledger.get(name)
         if rec is None:
             unrecorded += 1
             continue
+        said = (rec.extra or {}).get("query")
+        if queries is not None and said is not None and said != provenance.text_digest(queries[i]):
+            other_query.append(name)
         try:
             digest = cache.digest(mixture)
         except OSError:
@@ -201,6 +206,12 @@ def check_provenance(names: list[str], mixtures: list[str], estimates_dir: Path,
         cache.save()
     except OSError:
         pass  # a cache that cannot be written only costs hashing again
+    if other_query:
+        split_dir = Path(mixtures[0]).parent.parent
+        raise UsageError(
+            f"{estimates_dir / other_query[0]}: separated with another query than split {split_dir.name} now gives "
+            f"its mixture" + (f" (and {len(other_query) - 1} more estimate(s))" if len(other_query) > 1 else "")
+            + f"; the queries changed since `lasskit separate` ran: run it again for split {split_dir.name}")
     if stale:
         split_dir = Path(mixtures[0]).parent.parent
         raise UsageError(

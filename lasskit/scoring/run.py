@@ -75,7 +75,8 @@ def score_estimates(
     rows = [(os.path.join(root, "mixture", names[i]), os.path.join(root, sources[i]), os.path.join(est_root, names[i]))
             for i in keep]
     provenance_notes = check_provenance([names[i] for i in keep], [r[0] for r in rows], estimates_dir,
-                                        Path(out_dir) if out_dir is not None else estimates_dir)
+                                        Path(out_dir) if out_dir is not None else estimates_dir,
+                                        [str(queries[i]) for i in keep])
     results = _score_rows(rows, options.trim, options.jobs, f"score {model}/{split.name}")
 
     labels_all = _labels_of(frame)

@@ -30,8 +30,9 @@ def check_run_options(batch_size: int, chunk_seconds: float | None, chunk_overla
 @dataclass
 class RunModel:
     """A built model, ready on its device: ``name`` (the output folder under ``exp/``), ``label``
-    (for messages), the ``checkpoint`` it was built from, its ``options`` and the run's
-    ``chunk_seconds`` (the user's, else the model's ``max_seconds``)."""
+    (for messages: the model's own name and class, whatever folder ``--name`` chose), the
+    ``checkpoint`` it was built from, its ``options``, the run's ``chunk_seconds`` (the user's,
+    else the model's ``max_seconds``) and ``model_name`` (the registered or class name)."""
 
     model: Any
     name: str
@@ -39,6 +40,7 @@ class RunModel:
     checkpoint: Any
     options: dict
     chunk_seconds: float | None
+    model_name: str = ""
 
     @property
     def needs_reference(self) -> bool:
@@ -105,5 +107,6 @@ def build_model(model: Any, *, device: str, checkpoint: str | os.PathLike | None
         from lasskit.models.memory import keep_freed_memory
 
         keep_freed_memory()
-    return RunModel(model_obj, out_name, _model_label(model_obj, out_name), getattr(model_obj, "checkpoint", None),
-                    options, chunk_seconds)
+    model_name = model if isinstance(model, str) and ":" not in model and "/" not in model else default
+    return RunModel(model_obj, out_name, _model_label(model_obj, model_name), getattr(model_obj, "checkpoint", None),
+                    options, chunk_seconds, model_name)

@@ -14,7 +14,7 @@ from typing import Any
 from lasskit import SAMPLE_RATE, audio
 from lasskit.atomic import remove_leftovers
 from lasskit.errors import AudioError, LasskitError, UsageError, os_error
-from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger
+from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger, text_digest
 from lasskit.separation.batching import (
     MEMORY_FRACTION,
     Runner,
@@ -71,7 +71,7 @@ def _scan(split, out_dir: Path, needs_reference: bool, overwrite: bool, ledger: 
                     raise AudioError(f"{reference_path}: no such reference file; re-create the split")
                 reference_digest = digests.digest(reference_path)
             reason = "overwrite requested" if overwrite else why_made(ledger, name, output, digest, settings,
-                                                                      reference_digest)
+                                                                      reference_digest, str(row["query"]))
             if reason is None:
                 skipped += 1
                 current.add(name)
@@ -163,7 +163,7 @@ def separate_split(
                          f"({split_obj.csv_path}); use a split made by `lasskit mix` or val_synth")
     out_dir = _make_out_dir(Path(out_dir) if out_dir is not None else ws.output_dir(run_model.name, split_obj.name))
 
-    report = SeparationReport(run_model.name, split_obj.name, out_dir, device, len(split_obj))
+    report = SeparationReport(run_model.name, split_obj.name, out_dir, device, len(split_obj), run_model.model_name)
     report.settings = run_model.settings(chunk_overlap)
     if shard is None:
         report.removed_leftovers = remove_leftovers(out_dir, recursive=False)
@@ -173,6 +173,7 @@ def separate_split(
         pending = _scan_split(split_obj, out_dir, run_model.needs_reference, overwrite, ledger, digests, current,
                               report)
         _remove_stale(pending, out_dir, ledger, report)
+        _remove_gone_rows(split_obj, out_dir, ledger, report)
     else:
         ledger, digests, current, pending = _prepare_ranks(shard, split_obj, out_dir, run_model.needs_reference,
                                                            overwrite, report)
@@ -183,7 +184,7 @@ def separate_split(
     stopped: BaseException | None = None
     records = ledger if shard is None else shard.rank_ledger(out_dir)  # a rank records in its own ledger
     try:
-        _run(pending, runner, readers, out_dir, records, current, report, f"separate {split_obj.name} with {run_model.name}"
+        _run(pending, runner, readers, out_dir, records, current, report, f"separate {split_obj.name} with {run_model.model_name or run_model.name}"
              + ("" if shard is None else f" (rank {shard.rank} of {shard.world})"),
              select=None if shard is None else shard.select)
     except StopRun:
@@ -255,6 +256,22 @@ def _remove_stale(pending: list[Item], out_dir: Path, ledger: Ledger, report: Se
             raise os_error(exc, stale) from None
 
 
+def _remove_gone_rows(split_obj, out_dir: Path, ledger: Ledger, report: SeparationReport) -> None:
+    """Outputs this folder's ledger records for rows the split no longer has (``mix --overwrite``
+    made it smaller, a row was removed) are removed and counted: the folder holds outputs of the
+    split's rows only. Audio files no record describes are left alone (not made by separate)."""
+    rows = set(split_obj.frame["mixture"])
+    for name in sorted(n for n in ledger.records if n not in rows):
+        gone = out_dir / name
+        ledger.forget(name)
+        try:
+            if gone.is_file() or gone.is_symlink():
+                gone.unlink()
+        except OSError as exc:
+            raise os_error(exc, gone) from None
+        report.removed_rows.append(name)
+
+
 def _prepare_ranks(shard, split_obj, out_dir: Path, needs_reference: bool, overwrite: bool, report: SeparationReport):
     """Several ranks: rank 0 folds in the rank ledgers a killed run left, removes leftovers, hashes
     the mixtures and removes stale outputs; then every rank scans (the same pending rows)."""
@@ -268,6 +285,7 @@ def _prepare_ranks(shard, split_obj, out_dir: Path, needs_reference: bool, overw
         current: set[str] = set()
         pending = _scan_split(split_obj, out_dir, needs_reference, overwrite, ledger, digests, current, report)
         _remove_stale(pending, out_dir, ledger, report)
+        _remove_gone_rows(split_obj, out_dir, ledger, report)
         ledger.save()
     shard.barrier()
     if not shard.lead:
@@ -329,12 +347,12 @@ def _run(pending: list[Item], runner: Runner, readers: int, out_dir: Path, ledge
         def written(done, memory_notes: dict[str, str]) -> None:
             nonlocal last_save
             for item in done.items:
-                extra = {}
+                extra = {"query": text_digest(item.query)}  # a per-row input: part of what made it
                 if item.reference_digest is not None:
                     extra["reference"] = item.reference_digest
                 if item.name in memory_notes:
                     extra["chunked_for_memory"] = memory_notes[item.name]
-                ledger.record(item.name, out_dir / item.name, item.digest, settings, extra or None)
+                ledger.record(item.name, out_dir / item.name, item.digest, settings, extra)
                 current.add(item.name)
             report.silent.extend(done.silent)
             report.written += len(done.items)

@@ -12,7 +12,7 @@ from pathlib import Path
 from lasskit import SAMPLE_RATE, __version__
 from lasskit.atomic import write_text_if_changed
 from lasskit.errors import LasskitError, WorkError, os_error
-from lasskit.provenance import LEDGER_FILE, DigestCache, Ledger, settings_id, summarize_reasons
+from lasskit.provenance import LEDGER_FILE, DigestCache, Ledger, settings_id, summarize_reasons, text_digest
 from lasskit.separation.outputs import SEPARATE_JSON, _write_failures
 
 LEDGER_SAVE_SECONDS = 2.0
@@ -29,6 +29,8 @@ class SeparationReport:
     out_dir: Path
     device: str
     total: int
+    model_name: str = ""
+    """The model that made the outputs (its registered or class name), whatever folder ``model`` names."""
     written: int = 0
     skipped: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -43,6 +45,8 @@ class SeparationReport:
     """Mixtures separated now that were not 16 kHz mono ``(mixture, "44100 Hz, 2 channels")``:
     resampled and averaged before the model saw them (the output is 16 kHz mono)."""
     removed_stale: int = 0
+    removed_rows: list[str] = field(default_factory=list)
+    """Outputs removed because their row left the split (``mix --overwrite`` made it smaller)."""
     removed_leftovers: int = 0
     settings: dict = field(default_factory=dict)
     stopped: str | None = None
@@ -66,15 +70,20 @@ class SeparationReport:
 
 
 def why_made(ledger: Ledger, name: str, output: Path, digest: str, settings: dict,
-             reference_digest: str | None) -> str | None:
-    """Why an output must be made (None: it is current): the ledger's reason, refined."""
+             reference_digest: str | None, query: str | None = None) -> str | None:
+    """Why an output must be made (None: it is current): the ledger's reason, refined. The
+    row's other inputs count like the mixture: its reference (oracle models) and its query (every
+    model takes it; recorded as :func:`lasskit.provenance.text_digest`, a record without one is
+    from an older lasskit and is remade)."""
     reason = ledger.check(name, output, digest, settings)
     if reason == "new" and output.exists():
         return "no record of what made it"
-    if reason is None and reference_digest is not None:
+    if reason is None:
         extra = ledger.get(name).extra or {}
-        if extra.get("reference") != reference_digest:
+        if reference_digest is not None and extra.get("reference") != reference_digest:
             return "reference changed"
+        if query is not None and extra.get("query") != text_digest(query):
+            return "query changed" if "query" in extra else "query not recorded (older lasskit)"
     return reason
 
 
@@ -118,6 +127,7 @@ def describe_outputs(report: SeparationReport, ledger: Ledger, rows: list[str], 
                      if (ledger.get(n).extra or {}).get("chunked_for_memory"))
     record = {
         "model": report.model,
+        "model_name": report.model_name or report.model,
         "split": report.split,
         "count": len(names),
         "total": report.total,
@@ -144,6 +154,7 @@ def describe_outputs(report: SeparationReport, ledger: Ledger, rows: list[str], 
         "skipped": report.skipped,
         "made": dict(sorted(report.reasons.items())),
         "failed": len(report.failures),
+        "removed_rows": len(report.removed_rows),
         "silent": sorted(report.silent),
         "stopped": report.stopped if stopped is None else (
             str(stopped) if isinstance(stopped, LasskitError) else type(stopped).__name__),

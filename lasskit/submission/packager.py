@@ -261,7 +261,8 @@ def build_package(
 
     description = {
         "input_sampling_rate": SAMPLE_RATE,
-        "separation_model": system.get("separation_model") or runs["eval_synth"]["separate"].get("model"),
+        "separation_model": system.get("separation_model") or runs["eval_synth"]["separate"].get("model_name")
+        or runs["eval_synth"]["separate"].get("model"),
         "text_encoder": system.get("text_encoder"),
         "training_data": system.get("training_data"),
         "external_data": system.get("external_data"),
