@@ -230,3 +230,27 @@ def test_cards_declare_what_the_issue_asks():
     assert cards.CARDS["audiosep"].weights[0].sha256 == \
         "f8cda01bfd0ebd141eef45d41db7a3ada23a56568465840d3cff04b8010ce82c"
     assert {w.zenodo_record for w in cards.CARDS["audiosep-dp-16k"].weights} == {"14208090"}
+
+
+def test_models_cards_command_and_listing(run_cli):
+    code, out, err = run_cli("models", "--cards")
+    assert code == 0 and err == ""
+    lines = out.splitlines()
+    assert lines[0].split() == ["model", "network", "rate", "trained", "on", "batch", "padding", "licence",
+                                "separator", "params"]
+    rows = {ln.split()[0]: ln.split() for ln in lines[1:4]}
+    assert rows["audiosep"][:6] == ["audiosep", "32", "kHz", "5", "s", "changes"]
+    assert rows["audiosep-dp-16k"][:6] == ["audiosep-dp-16k", "16", "kHz", "10", "s", "changes"]
+    assert rows["audiosep-dp-32k"][-2:] == ["55.0", "M"]
+    assert "checkpoint: audiosep_base_4M_steps.ckpt (size unknown, sha256 f8cda01b" in out
+    code, out, err = run_cli("models")
+    listing = {ln.split()[0]: ln for ln in out.splitlines()}
+    assert listing["audiosep-dp-32k"].split()[1:3] == ["32", "kHz"]
+    assert listing["audiosep-dp-16k"].split()[1:3] == ["16", "kHz"]
+    assert "ensemble" in listing
+
+
+def test_unknown_option_names_the_zoo_model(tmp_path):
+    path = write_checkpoint(tmp_path / "dp.ckpt", small_state(1024, True), 1024)
+    with pytest.raises(UsageError, match=r"^audiosep-dp-16k: unknown option\(s\) nope; known: tokenizer"):
+        AudioSepDP16k(checkpoint=str(path), text_encoder=FixedEncoder(torch.from_numpy(parity_condition())), nope=1)

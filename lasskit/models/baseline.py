@@ -275,7 +275,7 @@ class DCASE2024Baseline(TrainableModel):
         from lasskit.models.resunet import DEFAULT_CHANNELS, channels_of_state
 
         if options:
-            raise UsageError(f"dcase2024-baseline: unknown option(s) {', '.join(sorted(options))}; known: tokenizer, "
+            raise UsageError(f"{self.name}: unknown option(s) {', '.join(sorted(options))}; known: tokenizer, "
                              "clap_checkpoint, chunk_seconds, context_seconds, text_batch_size, channels, random_init")
         device = str(device)
         if device.startswith("cuda") and not torch.cuda.is_available():
