@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
+import json
 import os
 import shutil
 import signal
@@ -181,6 +182,15 @@ def _chain(*steps):
 def _package(tmp: Path, ws: Path) -> None:
     """A copy of the demo's package in {tmp}/pkg."""
     shutil.copytree(ws / "submission", tmp / "pkg")
+
+
+def _incomplete_run(tmp: Path, ws: Path) -> None:
+    """separate.json of eval_synth as a --keep-going run with one failed row leaves it (issue 22)."""
+    path = ws / "exp" / "passthrough" / "eval_synth" / "separate.json"
+    record = json.loads(path.read_text())
+    record.update(complete=False, count=record["total"] - 1, failed=1)
+    (tmp / "sep.json").write_text(json.dumps(record))
+    os.replace(tmp / "sep.json", path)  # a new file: the base workspace's hard link is left alone
 
 
 def _meta(text: str | bytes):
@@ -388,6 +398,8 @@ CASES: list[Case] = [
          base=True, setup=_file("r.pdf", "just text")),
     Case("package-bad-link", ["package", "--audio-url", "not a link", "--out", "{tmp}/out"], 2, ("--audio-url",),
          base=True),
+    Case("package-incomplete-run", ["package", "--out", "{tmp}/out"], 2, ("separate.json", "(1 failed)"), base=True,
+         setup=_incomplete_run),
     Case("package-bad-team", ["package", "--team", "42", "--out", "{tmp}/out"], 2, ("--team",), base=True),
     Case("package-bad-institute", ["package", "--institute", "A B", "--out", "{tmp}/out"], 2, ("--institute",),
          base=True),
@@ -422,6 +434,9 @@ CASES: list[Case] = [
     # --- mix -------------------------------------------------------------------------------------
     Case("mix-snr-reversed", ["mix", "--snr", "15", "-15"], 2, ("--snr",), base=True),
     Case("mix-snr-nan", ["mix", "--snr", "nan", "5"], 2, ("--snr",), base=True),
+    Case("mix-snr-beyond-60-db", ["mix", "--snr", "-300", "300"], 2, ("--snr -300 300", "from -60 to 60 dB"), base=True),
+    Case("mix-silence-db-positive", ["mix", "--snr", "-5", "5", "--silence-db", "10"], 2,
+         ("--silence-db 10", "below 0 dBFS"), base=True),
     Case("mix-name-escape", ["mix", "--snr", "-5", "5", "--name", "../x"], 2, ("--name",), base=True),
     Case("mix-num-negative", ["mix", "--snr", "-5", "5", "--num", "-3"], 2, ("--num",), base=True),
     Case("mix-duration-0", ["mix", "--snr", "-5", "5", "--duration", "0"], 2, ("--duration",), base=True),
