@@ -11,7 +11,7 @@ from lasskit.cli.common import JOBS_HELP, check_jobs, console, print_failures, w
 
 def prepare(
     ctx: typer.Context,
-    corpus: str = typer.Argument(..., help="clotho, fsd50k, dcase2024 or folder."),
+    corpus: str = typer.Argument(..., help="clotho, fsd50k, dcase2024, folder, audiocaps, wavcaps or autoacd."),
     src: Path = typer.Argument(None, help="Raw download folder (default: paths.<corpus> in lasskit.yaml)."),
     out: Path = typer.Option(None, "--out", help="Data folder to write into (default: <workspace>/data)."),
     jobs: int = typer.Option(None, "--jobs", "-j", help=JOBS_HELP),
@@ -25,6 +25,12 @@ def prepare(
                                     "labels from captions (default: the one under paths.fsd50k)."),
     ontology: Path = typer.Option(None, "--ontology", help="clotho, folder: AudioSet ontology.json, to derive labels "
                                   "onto AudioSet's names and hierarchy."),
+    audioset_labels: list[Path] = typer.Option(
+        None, "--audioset-labels", metavar="FILE",
+        help="audiocaps, autoacd, wavcaps: AudioSet's segment CSVs and class_labels_indices.csv (repeatable)."),
+    blacklist: list[Path] = typer.Option(
+        None, "--blacklist", metavar="FILE",
+        help="wavcaps: a blacklist JSON of WavCaps' to apply besides blacklist_exclude_test_ac.json (repeatable)."),
 ) -> None:
     """Convert a raw corpus to mono 16 kHz WAV and write its manifest.
 
@@ -53,11 +59,21 @@ def prepare(
         options.update(metadata=metadata, name=name)
     typed = [f"--{n}" for n, v in (("vocabulary", vocabulary), ("ontology", ontology))  # lasskit.yaml's may be for clotho
              if v is not None and getattr(ctx.get_parameter_source(n), "name", "") == "COMMANDLINE"]
-    if corpus not in ("clotho", "folder") and typed:
+    if blacklist and corpus != "wavcaps":
+        raise UsageError(f"--blacklist: WavCaps' blacklists apply to wavcaps only; leave it out for {corpus}")
+    if audioset_labels and corpus not in ("audiocaps", "wavcaps", "autoacd"):
+        raise UsageError(f"--audioset-labels: for audiocaps, autoacd and wavcaps (AudioSet audio) only; leave it out "
+                         f"for {corpus}")
+    if corpus in ("audiocaps", "wavcaps", "autoacd"):
+        options["audioset_labels"] = list(audioset_labels or [])
+    if corpus == "wavcaps":
+        options["blacklist"] = list(blacklist or [])
+    if corpus not in ("clotho", "folder", "audiocaps", "wavcaps", "autoacd") and typed:
         given = typed[0]
-        raise UsageError(f"{given}: derives labels for clotho and folder only ({corpus} comes with its labels); "
+        raise UsageError(f"{given}: derives labels for clotho, folder, audiocaps, wavcaps and autoacd only ({corpus} "
+                         "comes with its labels); "
                          f"leave it out, or run `lasskit label {corpus}` on the prepared corpus")
-    if corpus in ("clotho", "folder"):
+    if corpus in ("clotho", "folder", "audiocaps", "wavcaps", "autoacd"):
         from lasskit.labels.corpus import resolve_labeler
 
         options["labeler"] = resolve_labeler(vocabulary, ontology, ws.raw_path("fsd50k"))
