@@ -139,27 +139,6 @@ def _wav_undeclared_frames(data: bytes) -> int:
         pos += 8 + size + (size & 1)
     return 0
 
-def _downmix_loss_db(task: ConvertTask, data: bytes) -> float:
-    """Channels' mean energy over their mono average's, in dB (0 for one channel or silence)."""
-    import io
-
-    import numpy as np
-    import soundfile as sf
-
-    try:
-        if sf.info(io.BytesIO(data)).channels < 2:
-            return 0.0
-    except Exception:  # noqa: BLE001 - not a libsndfile format: the decoder's own check says why
-        return 0.0
-    raw, _ = audio._decode(Path(task.source), "float32", data)
-    raw = raw.astype(np.float64)
-    channels = float(np.mean(raw * raw))
-    mono = raw.mean(axis=1)
-    mixed = float(np.mean(mono * mono))
-    if channels <= 1e-12:
-        return 0.0
-    return 10 * float(np.log10(channels / max(mixed, 1e-30)))
-
 def _dc(samples) -> tuple[float, float]:
     import numpy as np
 
@@ -185,14 +164,15 @@ def convert_file(task: ConvertTask) -> Converted:
         samples = raw[:, 0]
         fmt, payload, blob = "copy", None, data
     else:
-        samples = audio.load(task.source, SAMPLE_RATE, task.resampler, data=data)
+        measured: dict = {}
+        samples = audio.load(task.source, SAMPLE_RATE, task.resampler, data=data, measure=measured)
         fmt = "float" if task.mode != "pcm16" or audio.clips_pcm16(samples) else "pcm16"
         payload = audio.wav_payload(samples, fmt)
         blob = audio.wav_bytes(payload, 1, SAMPLE_RATE, fmt)
     got.num_samples, got.format, got.peak_dbfs = len(samples), fmt, audio.peak_dbfs(samples)
     got.dc_share, got.dc_level = _dc(samples)
     got.undeclared_frames = _wav_undeclared_frames(data)
-    got.downmix_loss_db = 0.0 if copy else _downmix_loss_db(task, data)
+    got.downmix_loss_db = 0.0 if copy else measured["downmix_loss_db"]  # measured while decoding, once
     got.digest = digest_bytes(payload) if payload is not None else digest_bytes(audio.wav_payload(samples, "float"))
     try:
         from lasskit.atomic import write_bytes
