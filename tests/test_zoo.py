@@ -254,3 +254,30 @@ def test_unknown_option_names_the_zoo_model(tmp_path):
     path = write_checkpoint(tmp_path / "dp.ckpt", small_state(1024, True), 1024)
     with pytest.raises(UsageError, match=r"^audiosep-dp-16k: unknown option\(s\) nope; known: tokenizer"):
         AudioSepDP16k(checkpoint=str(path), text_encoder=FixedEncoder(torch.from_numpy(parity_condition())), nope=1)
+
+
+def test_text_tower_from_the_cached_clap_file(tmp_path, monkeypatch):
+    """A checkpoint without the text tower takes it from the card's CLAP file in the cache; without one, one line."""
+    import json
+
+    transformers = pytest.importorskip("transformers")
+    from lasskit import miniature
+    from lasskit.models.text_encoder import build_projection
+
+    monkeypatch.setenv("LASSKIT_CACHE", str(tmp_path / "cache"))
+    path = write_checkpoint(tmp_path / "as.ckpt", small_state(2048, False), 2048)
+    tok = miniature.write_tokenizer(tmp_path / "tok")
+    with pytest.raises(UsageError, match="has no CLAP text encoder"):
+        AudioSep(checkpoint=str(path), tokenizer=str(tok))
+    config = transformers.RobertaConfig(vocab_size=len(json.loads((tok / "vocab.json").read_text())), hidden_size=32,
+                                        num_hidden_layers=1, num_attention_heads=1, intermediate_size=37,
+                                        max_position_embeddings=514, type_vocab_size=1, pad_token_id=1)
+    torch.manual_seed(0)
+    roberta = transformers.RobertaModel(config, add_pooling_layer=True)
+    state = {f"module.text_branch.{k}": v for k, v in roberta.state_dict().items()}
+    state.update({f"module.text_projection.{k}": v for k, v in build_projection(32, 512).state_dict().items()})
+    clap = tmp_path / "cache" / "weights" / "music_speech_audioset_epoch_15_esc_89.98.pt"
+    clap.parent.mkdir(parents=True)
+    torch.save({"state_dict": state}, clap)
+    model = AudioSep(checkpoint=str(path), tokenizer=str(tok))
+    assert model.text_encoder.embed(["a dog barks"]).shape == (1, 512)

@@ -21,7 +21,8 @@ estimate resampled back, cropped to the input's length (``network_rate`` says wh
 **Weights.** ``checkpoint=PATH`` (the released Lightning file: ``ss_model.*``, and
 ``query_encoder.model.text_branch.*`` when it holds the CLAP text tower; else pass
 ``clap_checkpoint=PATH``), or the file from the cache that ``lasskit models download NAME``
-fills (:mod:`lasskit.models.cards` declares the files). Loading is strict: a missing or unexpected
+fills (:mod:`lasskit.models.cards` declares the files); the CLAP text tower comes from
+``clap_checkpoint``, else the checkpoint, else the card's CLAP file in the cache. Loading is strict: a missing or unexpected
 key is named; a checkpoint of another model of the family (told apart by its STFT size and whether
 it has the dual-path RNN) is one line naming the model it belongs to.
 
@@ -131,6 +132,15 @@ class ZooSeparator(DCASE2024Baseline):
                             f"use --model {owner}, or {self.name}'s own checkpoint")
         fix = f"use {self.name}'s released checkpoint ({cards.weight_files(self.name)[0].filename})"
         load_network_state(network, separator, source=source, fix=fix)
+
+    def _load_text_encoder(self, state, path, tokenizer, clap_checkpoint, batch_size):
+        """The CLAP text tower: from ``clap_checkpoint``, else the checkpoint, else the CLAP file of this
+        model's card in the cache (``lasskit models download audiosep`` fetches both)."""
+        from lasskit.models.text_encoder import text_state_from_checkpoint
+
+        if not clap_checkpoint and text_state_from_checkpoint(state) is None:
+            clap_checkpoint = cards.cached_weight(self.name, role="clap")
+        return DCASE2024Baseline._load_text_encoder(state, path, tokenizer, clap_checkpoint, batch_size)
 
     def separate(self, mixtures, queries: list[str]):
         """(batch, samples) 16 kHz mixtures and one query each -> (batch, samples) 16 kHz estimates."""
