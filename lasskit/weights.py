@@ -226,8 +226,11 @@ def download(url: str, target: str | os.PathLike, sha256: str | None = None, siz
             md5, size = hit.md5, size if size is not None else hit.size
     remote = RemoteFile(target.name, url, size=size, md5=md5, sha256=sha256,
                         source="the Zenodo record's API" if md5 else "")
-    with ByteProgress(progress) as bar:
-        fetch_remote(remote, target, progress=bar, timeout=timeout)
+    from lasskit.download.lock import hold
+
+    with hold(target.parent, lambda line: print(line, file=sys.stderr, flush=True)):  # others wait, then reuse it
+        with ByteProgress(progress) as bar:
+            fetch_remote(remote, target, progress=bar, timeout=timeout)
     if sha256 is None and md5 is None:
         print(f"{target.name}: no published checksum; SHA-256 of the download is {digests(target, md5=False)[1]}", file=sys.stderr)
     return target

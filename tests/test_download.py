@@ -827,3 +827,39 @@ def test_the_baseline_checkpoint_is_checked_against_its_records_md5(zenodo, tmp_
     assert "has MD5" in err  # the corrupted first copy was caught by the record's MD5
     assert (tmp_path / "cache" / "tokenizers" / "roberta-base" / "merges.txt").read_bytes() == b"#version: 0.2\n"
     assert "lasskit separate --model dcase2024-baseline" in out
+
+
+@pytest.mark.parametrize("name", ["../../escape.json", "/tmp/abs.json", "sub/inner.json", "..", "a\\..\\b.json"])
+def test_a_record_file_name_that_is_not_a_plain_name_is_refused_before_anything_is_fetched(zenodo, raw, tmp_path,
+                                                                                            name):
+    from lasskit.download import run
+
+    serve(zenodo, raw)
+    zenodo.records["11425256"][name] = b"{}"  # a record whose API lists a name with a folder in it
+    with pytest.raises(WorkError) as err:
+        run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    assert repr(name) in str(err.value) and "11425256" in str(err.value)
+    assert not [p for p, _ in zenodo.requests if p.startswith("/records/")]  # no file was asked for
+    assert not (tmp_path / "to").exists() and not (tmp_path / "escape.json").exists()
+
+
+def test_two_runs_into_the_same_folder_wait_for_each_other(zenodo, raw, tmp_path):
+    """A second run of the same download waits for the first, then finds every file there."""
+    serve(zenodo, raw)
+    zenodo.slow = 0.3  # per 64 KiB: the first run is still downloading when the second starts
+    env = {**os.environ, "LASSKIT_ZENODO_URL": zenodo.url, "LASSKIT_CACHE": str(tmp_path / "cache"),
+           "LASSKIT_PROGRESS": "0", "PYTHONPATH": str(REPO)}
+    cmd = [sys.executable, "-m", "lasskit", "-w", str(tmp_path), "download", "clotho", "--to", str(tmp_path / "d")]
+    first = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 30
+    while time.time() < deadline and not list((tmp_path / "d").rglob("*.part")):
+        time.sleep(0.01)
+    second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    outs = [p.communicate(timeout=120) for p in (first, second)]
+    assert [first.returncode, second.returncode] == [0, 0], outs
+    assert "waiting for" not in outs[0][1] and f"(pid {first.pid}) is writing here; waiting" in outs[1][1], outs
+    assert "10 downloaded" in outs[0][0] and "0 downloaded" in outs[1][0], outs
+    got = tmp_path / "d" / "clotho"
+    assert folder_files(got, "evaluation") == folder_files(raw["clotho"], "evaluation")
+    assert not list(got.rglob("*.part")) and not list(got.rglob("*.7z"))
+    assert all(len(zenodo.file_requests(n)) == 1 for n in raw["records"]["4783391"])  # each file fetched once

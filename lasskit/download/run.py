@@ -185,6 +185,7 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say, notes: list[str] | N
                                       f"known MD5 (record {src.record})" if k.md5 else "")
                            for k in src.known]
         for r in remotes:
+            _check_plain_name(r.name, src.record, ds.name)
             out.append(PlannedFile(r, root / src.into / r.name))
     if differ and notes is not None:
         notes.append(f"the records API gives other MD5s than lasskit knew for {len(differ)} file(s) "
@@ -193,6 +194,15 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say, notes: list[str] | N
     if from_dir is not None:
         _find_local(out, from_dir, ds)
     return out
+
+
+def _check_plain_name(name: str, record: str | None, dataset: str) -> None:
+    """A file name from a records API becomes a path under ``--to``: it must be one plain name (no
+    folder, no ``..``, not absolute), else a hostile or broken record could write anywhere."""
+    if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
+        where = f"Zenodo record {record}" if record else "the catalogue"
+        raise WorkError(f"{dataset}: {where} lists a file named {name!r}, which is not a plain file name; nothing "
+                        f"of {dataset} was downloaded; check the record's page and report it")
 
 
 def _find_local(files: list[PlannedFile], from_dir: Path, ds: Dataset) -> None:
@@ -271,12 +281,22 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
 
 def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, parallel: int, token, progress,
              say) -> ItemReport:
-    from lasskit.download.extract import extract, is_extracted
-    from lasskit.download.fetch import check_file, fetch_all, forget_verified
+    from lasskit.download.lock import hold
 
     item = ItemReport(ds.name, folder=to / ds.folder, next=ds.prepare.replace("<to>", str(to)))
     files = plan(ds, to, src, say, item.notes)
     item.files = len(files)
+    with hold(item.folder, say):  # a second run into this folder waits, then finds the files there
+        _fill(ds, item, files, src, keep_archives, parallel, token, progress, say)
+    return item
+
+
+def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | None, keep_archives: bool,
+          parallel: int, token, progress, say) -> None:
+    """Fetch (or check the user's copies of) ``files``, extract the archives, remove them: into ``item``."""
+    from lasskit.download.extract import extract, is_extracted
+    from lasskit.download.fetch import check_file, fetch_all, forget_verified
+
     unchecked = [f.remote.name for f in files if not f.remote.checked]
     if unchecked:
         item.notes.append(f"no checksum known for {', '.join(unchecked)} (size only, where known)")
@@ -324,7 +344,6 @@ def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, paral
                 forget_verified(f.dest)
                 f.dest.unlink()
                 item.removed_archives += 1
-    return item
 
 
 def _warn_space(root: Path, todo: list[PlannedFile], say) -> None:
@@ -385,7 +404,10 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
         jobs += [(RemoteFile(w.filename, w.url, w.size, None, w.sha256), folder / w.filename)
                  for w in TOKENIZERS[spec.tokenizer]]
     item.files = len(jobs)
-    if src is not None:
+    from lasskit.download.lock import hold
+
+    copies = []
+    if src is not None:  # the user's copies, all checked before anything is written
         for remote, dest in jobs:
             local = next((p for p in (src / remote.name, src / "weights" / remote.name) if p.is_file()), None)
             if local is None:
@@ -394,16 +416,19 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
             why = check_file(local, remote)
             if why is not None:
                 raise WorkError(f"{local}: {why}; get the file again (or run without --from)")
+            copies.append((local, dest))
+    with hold(cache_dir() / "weights", say):  # one writer of the cache's weights at a time
+        for local, dest in copies:
             _copy(local, dest)
             item.cached += 1
-    else:
-        for r in fetch_all(jobs, parallel=parallel, progress=progress, say=say, token=token):
-            item.cached += r.cached
-            item.fetched += not r.cached
-            item.downloaded_bytes += r.downloaded
-            item.resumed += bool(r.resumed_from) and not r.restarted
-            item.restarted += r.restarted
-            item.notes += r.notes
+        if src is None:
+            for r in fetch_all(jobs, parallel=parallel, progress=progress, say=say, token=token):
+                item.cached += r.cached
+                item.fetched += not r.cached
+                item.downloaded_bytes += r.downloaded
+                item.resumed += bool(r.resumed_from) and not r.restarted
+                item.restarted += r.restarted
+                item.notes += r.notes
     item.paths = [dest for _, dest in jobs if not spec.tokenizer or dest.parent != tokenizer_dir(spec.tokenizer)]
     if spec.tokenizer:
         item.paths.append(tokenizer_dir(spec.tokenizer))
