@@ -166,3 +166,31 @@ def test_corpora_summary(prepared, run_cli):
     assert [r["corpus"] for r in json.loads(out)] == ["audiocaps", "autoacd", "clotho", "wavcaps"]
     code, out, _ = run_cli("-w", root / "ws", "corpora")
     assert code == 0 and "wavcaps" in out and "shares recordings" in out
+
+
+def test_train_targets_weights_set_the_sampler_shares(prepared):
+    """`train --targets audiocaps:0.75 autoacd:0.25`: rows per mixing epoch in those proportions,
+    reported in data.json's summary; the held-out recordings stay out of training."""
+    from lasskit.mixing.planning import split_weights
+    from lasskit.training.data import load_training_data, resolve_inputs
+    from lasskit.workspace import Workspace
+
+    root, _, _ = prepared
+    ws = Workspace.open(root / "ws")
+    resolve_inputs(["audiocaps:0.75", "autoacd:0.25"], [], ws)
+    data = load_training_data(["audiocaps:0.75", "autoacd:0.25"], [], workspace=ws, segment=1.0, jobs=1)
+    shares = data.summary()["sampler_shares"]
+    rows = data.planner.num_rows
+    assert shares["audiocaps"]["weight"] == 0.75 and shares["autoacd"]["weight"] == 0.25
+    assert shares["audiocaps"]["rows"] + shares["autoacd"]["rows"] == rows
+    assert abs(shares["audiocaps"]["rows"] - 0.75 * rows) < 1 and abs(shares["autoacd"]["rows"] - 0.25 * rows) < 1
+    plan = data.planner.plan()
+    assert sum(r.target.corpus == "audiocaps" for r in plan) == shares["audiocaps"]["rows"]
+    assert all(r.target.id != "mini0000006_36" for r in plan)  # Auto-ACD's copy of an AudioCaps test segment
+    assert data.skipped.get("same recording as a val/eval clip of a prepared corpus") == 1
+    with pytest.raises(UsageError, match="positive number"):
+        split_weights(["clotho:-1"])
+    with pytest.raises(UsageError, match="give every target corpus a weight"):
+        split_weights(["clotho:0.5", "fsd50k"])
+    with pytest.raises(UsageError, match="no usable target clip of corpus wavcaps"):
+        load_training_data(["audiocaps:0.5", "wavcaps:0.5"], [], workspace=ws, segment=1.0, jobs=1)

@@ -14,7 +14,8 @@ def train(
     manifests: list[str] = typer.Argument(
         None, metavar="MANIFEST",
         help="More target corpora (names, folders or manifest CSVs), added to --targets."),
-    targets: list[str] = typer.Option(None, "--targets", help="Target corpora (repeatable; default: every prepared corpus)."),
+    targets: list[str] = typer.Option(None, "--targets", help="Target corpora (repeatable; default: every prepared corpus); "
+                                      "CORPUS:WEIGHT draws rows per corpus in those proportions (wavcaps:0.5)."),
     noises: list[str] = typer.Option(None, "--noises", help="Noise corpora (repeatable; default: the targets)."),
     split: list[str] = typer.Option(None, "--split", help="Manifest splits to draw from (repeatable; default: train only)."),
     dataset: list[str] = typer.Option(None, "--dataset", help="Keep clips of this dataset only (repeatable)."),

@@ -132,22 +132,90 @@ class Planner:
         return self.spec.num if self.spec.num is not None else len(self.units)
 
     def schedule(self, epoch: int = 0) -> list[int]:
-        """Unit index of every row: all units in order, repeated, then a sorted seeded subset."""
+        """Unit index of every row: all units in order, repeated, then a sorted seeded subset.
+
+        With corpus weights (:meth:`set_weights`), each weighted corpus gets its share of the rows
+        (largest remainders), its own units taken the same way, the corpora one after another."""
         if not self.units:
             return []
         cached = self._schedules.get(epoch)
         if cached is not None:
             return cached
-        full, rest = divmod(self.num_rows, len(self.units))
-        order = list(range(len(self.units))) * full
-        if rest:
-            key = (1,) if epoch == 0 else (1, epoch)
-            rng = np.random.default_rng(np.random.SeedSequence(self.spec.seed, spawn_key=key))
-            order += sorted(int(u) for u in rng.choice(len(self.units), rest, replace=False))
+        if self.weights:
+            order = []
+            for k, (corpus, units) in enumerate(self._weighted_units()):
+                rows = self.corpus_rows()[corpus]
+                order += [units[u] for u in self._cycle(len(units), rows, epoch, (1 + k,))]
+        else:
+            order = self._cycle(len(self.units), self.num_rows, epoch, ())
         if len(self._schedules) > 8:
             self._schedules.clear()
         self._schedules[epoch] = order
         return order
+
+    def _cycle(self, size: int, rows: int, epoch: int, extra: tuple[int, ...]) -> list[int]:
+        """``rows`` positions among ``size``: all in order, repeated, then a sorted seeded subset."""
+        if not size or not rows:
+            return []
+        full, rest = divmod(rows, size)
+        order = list(range(size)) * full
+        if rest:
+            key = (1, *extra) if epoch == 0 else (1, *extra, epoch)
+            rng = np.random.default_rng(np.random.SeedSequence(self.spec.seed, spawn_key=key))
+            order += sorted(int(u) for u in rng.choice(size, rest, replace=False))
+        return order
+
+    weights: dict[str, float] = {}
+
+    def set_weights(self, weights: dict[str, float]) -> None:
+        """Draw rows per target corpus (the manifest folder's name) in proportion to ``weights``
+        (e.g. ``{"wavcaps": 0.5, "clotho": 0.25, "fsd50k": 0.25}``), so a large corpus does not
+        drown the others; corpora not named get no rows. A UsageError names a weight that is not a
+        positive number or a corpus with no usable target."""
+        bad = [f"{k}:{v}" for k, v in weights.items() if not (isinstance(v, (int, float)) and v > 0 and v < float("inf"))]
+        if bad:
+            raise UsageError(f"--targets {bad[0]}: a corpus weight must be a positive number (e.g. clotho:0.25)")
+        present = {t.corpus for t, _ in self.units}
+        missing = sorted(set(weights) - present)
+        if missing:
+            raise UsageError(f"--targets {missing[0]}:{weights[missing[0]]}: no usable target clip of corpus "
+                             f"{missing[0]} (targets from: {', '.join(sorted(present))})")
+        self.weights = dict(sorted(weights.items()))
+        self._schedules = {}
+
+    def _weighted_units(self) -> list[tuple[str, list[int]]]:
+        by_corpus: dict[str, list[int]] = {}
+        for i, (t, _) in enumerate(self.units):
+            by_corpus.setdefault(t.corpus, []).append(i)
+        return [(c, by_corpus[c]) for c in self.weights if c in by_corpus]
+
+    def corpus_rows(self) -> dict[str, int]:
+        """Rows per weighted corpus: ``num_rows * w / sum(w)``, rounded by largest remainders (over
+        the corpora that still have usable targets)."""
+        present = {t.corpus for t, _ in self.units}
+        weights = {c: w for c, w in self.weights.items() if c in present}
+        total = sum(weights.values())
+        exact = {c: self.num_rows * w / total for c, w in weights.items()}
+        rows = {c: int(x) for c, x in exact.items()}
+        for c in sorted(exact, key=lambda c: (-(exact[c] - rows[c]), c))[: self.num_rows - sum(rows.values())]:
+            rows[c] += 1
+        return rows
+
+    def shares(self) -> dict[str, dict]:
+        """What the sampler draws per target corpus: weight, rows per mixing epoch, share, usable units."""
+        units: dict[str, int] = {}
+        for t, _ in self.units:
+            units[t.corpus] = units.get(t.corpus, 0) + 1
+        if self.weights:
+            rows = self.corpus_rows()
+        else:
+            rows = {}
+            for u in self.schedule():
+                c = self.units[u][0].corpus
+                rows[c] = rows.get(c, 0) + 1
+        total = sum(rows.values()) or 1
+        return {c: {"weight": self.weights.get(c), "rows": rows.get(c, 0), "share": round(rows.get(c, 0) / total, 6),
+                    "units": units.get(c, 0)} for c in sorted(units)}
 
     def query_of(self, target: Candidate, caption: int | None, drawn: int) -> str:
         """Caption ``caption`` (``drawn`` when None); a labels-only clip gets one made from its labels."""
@@ -207,6 +275,32 @@ class Planner:
             return 0
         first = offset // self.spec.hop
         return int(np.count_nonzero(a.active[first:first + -(-self.spec.length // self.spec.hop)]))
+
+def split_weights(words: Sequence[str]) -> tuple[list[str], dict[str, float]]:
+    """``["wavcaps:0.5", "clotho"]`` -> ``(["wavcaps", "clotho"], {"wavcaps": 0.5})``: a word ending
+    in ``:<number>`` names a corpus and its sampling weight (a word without one keeps the plain
+    sampler unless another word has a weight, then it is refused: give every corpus a weight)."""
+    names, weights = [], {}
+    for word in words:
+        head, sep, tail = str(word).rpartition(":")
+        number = None
+        if sep and head:
+            try:
+                number = float(tail)
+            except ValueError:
+                number = None
+        if number is None:
+            names.append(str(word))
+            continue
+        if not number > 0 or number == float("inf"):
+            raise UsageError(f"--targets {word}: a corpus weight must be a positive number (e.g. {head}:0.25)")
+        names.append(head)
+        weights[head] = number
+    if weights and len(weights) != len(names):
+        plain = next(w for w in names if w not in weights)
+        raise UsageError(f"--targets {plain}: give every target corpus a weight when one has one (e.g. {plain}:0.25)")
+    return names, weights
+
 
 def apply_activity(planner: Planner, found: dict[str, ClipActivity | str], skipped: Counter) -> list[tuple[str, str]]:
     """Give the planner the scanned activity and leave out unusable clips, each counted by reason.

@@ -68,6 +68,7 @@ class TrainingData:
             "target_clips": len(p.targets), "usable_targets": len(p.usable),
             "targets_without_noise": len(p.without_noise), "noise_clips": len(p.noises),
             "mixtures_per_epoch": self.per_epoch, "distinct_queries": len(self.queries()),
+            "sampler_shares": p.shares() if hasattr(p, "shares") else None,
         }
 
 
@@ -83,7 +84,9 @@ def load_training_data(targets: list[str], noises: list[str], *, workspace=None,
     import inspect
 
     from lasskit.mixing import MixSpec, mixture_dataset, resolve_manifest
+    from lasskit.mixing.planning import split_weights
 
+    targets, weights = split_weights(targets)  # --targets wavcaps:0.5 clotho:0.25 ...: rows per corpus
     named_words = [*targets, *noises]
     words = list(targets)
     if not words:
@@ -111,6 +114,8 @@ def load_training_data(targets: list[str], noises: list[str], *, workspace=None,
                                   datasets=list(datasets), ontology=ontology, **extra)
     except UsageError as exc:
         raise UsageError(f"{exc} (training manifests: {', '.join(str(p) for p in target_paths)})") from None
+    if weights:
+        dataset.planner.set_weights({resolve_manifest(w, workspace).parent.name: v for w, v in weights.items()})
     digests = {str(p): file_sha256(p) for p in dict.fromkeys([*target_paths, *noise_paths])}
     data = TrainingData(dataset.planner, target_paths, noise_paths, list(splits), int(seed), digests)
     data.skipped = dict(getattr(dataset, "skipped", {}) or {})
@@ -120,8 +125,9 @@ def load_training_data(targets: list[str], noises: list[str], *, workspace=None,
 def resolve_inputs(targets: list[str], noises: list[str], workspace=None) -> None:
     """Check that every named target and noise corpus exists (cheap: before any model is loaded)."""
     from lasskit.mixing import resolve_manifest
+    from lasskit.mixing.planning import split_weights
 
-    for word in [*targets, *noises]:
+    for word in [*split_weights(targets)[0], *noises]:
         resolve_manifest(word, workspace)
 
 
