@@ -739,3 +739,22 @@ def test_proposed_training_uses_a_split_with_references(tmp_path):
         # the low relevance anchor is always a sound with other labels than the description's
         kinds = {high["query"].split()[0], "knock" if "s2" in low_rel["source"].name else "bird"}
         assert len(kinds) == 2, (high, low_rel)
+
+
+def test_each_stimulus_is_timed_by_its_own_length(tmp_path):
+    """The fast rule and the screen's length use each clip's own duration, not the item's first system's."""
+    from lasskit.listening.results import rating_rows
+
+    ws = make_workspace(tmp_path, n_items=2, duration=0.5, models=("short", "good"))
+    out = tmp_path / "exp" / "short" / "eval_real" / "rec0_0.wav"
+    audio.write(out, audio.load(out)[:1600], subtype="float")  # 0.1 s of a 0.5 s mixture
+    r = create_test(ws, "eval_real", ["short", "good"], "t", raters=1, raters_per_item=1, repeats=0, **NO_QC)
+    assert r.length_differs == ["short/rec0_0.wav"]
+    spec = load_test(r.root)
+    stim = spec.items[0]["stimuli"]
+    assert spec.stimulus_seconds()[stim["short"]] == 0.1 and spec.stimulus_seconds()[stim["good"]] == 0.5
+    raw = [{"rater": "r01", "position": k, "stimulus": stim[s], "repeat": 0, "rel": 3, "ovl": 3, "listened_ms": 200}
+           for k, s in enumerate(("short", "good"))]
+    assert [row["fast"] for row in rating_rows(spec, raw)] == [0, 1]  # 200 ms of a 0.5 s clip is fast
+    store = Store(spec)
+    assert store._seconds[stim["short"]] == 0.1 and store._seconds[stim["good"]] == 0.5

@@ -76,6 +76,10 @@ def create(
         con.print(f"  {len(r.limited)} copies are quieter than the target (peak limit; up to {worst:.1f} LU); see stimuli.csv")
     if r.silent:
         con.print(f"  {len(r.silent)} silent copies (left as they are); see stimuli.csv")
+    if r.length_differs:
+        con.print(f"  {len(r.length_differs)} output(s) differ in length from their mixture by more than 10 ms "
+                  f"({', '.join(r.length_differs[:3])}{' ...' if len(r.length_differs) > 3 else ''}): rated as they "
+                  "are, each timed by its own length; see stimuli.csv (a cut or padded output?)")
     if r.links:
         from lasskit.listening.layout import load_test
         from lasskit.listening.store import Store

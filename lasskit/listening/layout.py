@@ -81,6 +81,16 @@ class ListenSpec:
     def audio_path(self, stimulus: str) -> Path:
         return self.root / "audio" / f"{stimulus}.wav"
 
+    def stimulus_seconds(self) -> dict[str, float]:
+        """``{stimulus id: its clip's length in seconds}`` (a test made before per-clip lengths were
+        kept gives every stimulus of an item the item's ``seconds``)."""
+        out = {}
+        for it in self.items:
+            own = it.get("durations") or {}
+            for sid in it["stimuli"].values():
+                out[sid] = float(own.get(sid, it.get("seconds", 0)) or 0)
+        return out
+
     def stimulus_table(self) -> dict[str, dict]:
         """``{stimulus id: {item, system, mixture, query}}`` for every rated stimulus."""
         out = {}
@@ -102,6 +112,8 @@ class CreateReport:
     target_lufs: float
     limited: list[tuple[str, float]] = field(default_factory=list)  # (stimulus, shortfall LU)
     silent: list[str] = field(default_factory=list)
+    length_differs: list[str] = field(default_factory=list)
+    """``system/mixture`` of outputs whose length differs from their mixture's by more than 10 ms."""
     links: list[tuple[str, str]] = field(default_factory=list)  # (rater, token)
 
 
@@ -325,12 +337,14 @@ def _build(workspace, sp, building: Path, root: Path, name: str, models, systems
         entry = {"item": f"i{k:03d}", "mixture": mix, "query": row["query"],
                  "reference": hidden_id(seed, mix, "<reference>"), "stimuli": {}}
         entry["reference_audio"] = hidden_id(seed, mix, ANCHOR)  # the mixture's playback copy
+        frames: dict[str, int] = {}
         for system in [*systems, ANCHOR] if not anchor else systems:
             src = sp.mixture_path(mix) if system == ANCHOR else workspace.output_dir(system, sp.name) / mix
             try:
                 signal = audio.load(src, SAMPLE_RATE)
             except Exception as exc:
                 raise WorkError(f"{src}: cannot be read ({exc}); re-create it")
+            frames[system] = len(signal)
             sid = hidden_id(seed, mix, system)
             copy, match = match_loudness(signal, SAMPLE_RATE, target_lufs)
             audio.write(building / "audio" / f"{sid}.wav", copy, SAMPLE_RATE, "pcm16")
@@ -341,7 +355,9 @@ def _build(workspace, sp, building: Path, root: Path, name: str, models, systems
             if system not in systems:
                 continue  # the reference copy only, not rated
             entry["stimuli"][system] = sid
-            entry.setdefault("seconds", round(len(signal) / SAMPLE_RATE, 3))
+            seconds = round(len(signal) / SAMPLE_RATE, 3)
+            entry.setdefault("seconds", seconds)
+            entry.setdefault("durations", {})[sid] = seconds  # the fast rule times each clip by its own length
             csv_rows.append({
                 "stimulus": sid, "item": entry["item"], "system": system, "mixture": mix,
                 "source": os.path.relpath(src, workspace.root),
@@ -349,6 +365,8 @@ def _build(workspace, sp, building: Path, root: Path, name: str, models, systems
                 "gain_db": f"{match.gain_db:.2f}", "shortfall_lu": f"{match.shortfall:.2f}",
                 "silent": int(match.silent),
             })
+        report.length_differs += [f"{m}/{mix}" for m in models  # 10 ms apart at 16 kHz: a cut or padded output
+                                  if abs(frames[m] - frames[ANCHOR]) > SAMPLE_RATE // 100]
         test_items.append(entry)
     data = {
         "format": FORMAT,

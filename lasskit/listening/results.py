@@ -138,7 +138,7 @@ def spearman(a, b) -> float:
 def rating_rows(spec: ListenSpec, raw: list[dict]) -> list[dict]:
     """Answers joined with their item, system, mixture and query."""
     table = spec.stimulus_table()
-    seconds = {it["item"]: it.get("seconds") for it in spec.items}
+    seconds = spec.stimulus_seconds()
     out = []
     for r in raw:
         s = table.get(r["stimulus"])
@@ -149,7 +149,7 @@ def rating_rows(spec: ListenSpec, raw: list[dict]) -> list[dict]:
             "item": s["item"], "mixture": s["mixture"], "query": s["query"], "system": s["system"],
             "stimulus": r["stimulus"], "repeat": int(r["repeat"]), "rel": int(r["rel"]), "ovl": int(r["ovl"]),
             "score": (int(r["rel"]) + int(r["ovl"])) / 2, "listened_ms": r.get("listened_ms"),
-            "created": r.get("created", ""), "fast": _fast(r.get("listened_ms"), seconds.get(s["item"])),
+            "created": r.get("created", ""), "fast": _fast(r.get("listened_ms"), seconds.get(r["stimulus"])),
         })
     return out
 

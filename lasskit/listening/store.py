@@ -151,7 +151,7 @@ class Store:
 
         self._qc_screens = {q["stimulus"]: q for q in qc_screens(self.qc)}
         self._qc_audio = qc_audio_ids(self.qc)
-        self._seconds = {sid: float(it.get("seconds", 0) or 0) for it in spec.items for sid in it["stimuli"].values()}
+        self._seconds = spec.stimulus_seconds()
         self._seconds.update({g["stimulus"]: float(g.get("seconds", 0)) for g in self.qc.get("gold", [])})
         if self.qc.get("trap"):
             self._seconds[self.qc["trap"]["stimulus"]] = float(self.qc["trap"].get("seconds", 0))
