@@ -109,6 +109,7 @@ def _cli(ws: Path, *args: str) -> list[str]:
     return [sys.executable, "-m", "lasskit", "-w", str(ws), "mix", *args]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["sigint", "kill"])
 def test_interrupted_mix_then_rerun_equals_a_clean_run(tmp_path, how):
     ws = tmp_path / "ws"

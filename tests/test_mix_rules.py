@@ -66,6 +66,7 @@ def test_training_mix_never_draws_held_out_data_unless_named(tmp_path):
         make_mixtures(tmp_path / "none", spec(), [val], named=[], jobs=1)
 
 
+@pytest.mark.slow
 def test_dataset_follows_the_same_rules(tmp_path):
     pytest.importorskip("torch")
     from lasskit.mixing import mixture_dataset

@@ -301,6 +301,7 @@ def test_unlabeled_silent_and_noise_less_clips_are_skipped_and_counted(tmp_path)
         make_mixtures(tmp_path / "s3", MixSpec(0, 1, duration=0.5), [only_tones], jobs=1)
 
 
+@pytest.mark.slow
 def test_killed_run_is_completed_by_a_rerun(tmp_path):
     manifest = generated_corpus(tmp_path / "corpus")
     spec = MixSpec(-10, 10, num=400, duration=1.0)
@@ -334,6 +335,7 @@ def test_killed_run_is_completed_by_a_rerun(tmp_path):
     assert all(ours[k] == ref[k] for k in ref if k != "provenance.json")  # the ledger holds mtimes
 
 
+@pytest.mark.slow
 def test_organizers_statistics_on_the_validation_tags(tmp_path, metadata_dir):
     """--per-caption --integer-snr on the real tags and captions: each clip once per caption, all 31
     integer SNRs, no shared tag (audio generated: 0.05 s clips)."""

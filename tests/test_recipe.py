@@ -17,6 +17,7 @@ RUN_SH = Path(__file__).resolve().parents[1] / "recipes" / "dcase2024_task9" / "
 LASSKIT = Path(sys.executable).parent / "lasskit"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("bash") is None, reason="the recipe is a bash script")
 def test_recipe_runs_every_stage_on_a_miniature_download(tmp_path):
     raw = tmp_path / "raw"
