@@ -431,6 +431,18 @@ CASES: list[Case] = [
     Case("prepare-captions-missing", ["prepare", "clotho", "{tmp}/raw"], 0, (), stdout=("missing clotho_captions",),
          setup=_chain(_raw_clotho, lambda tmp, ws: [p.unlink() for p in (tmp / "raw").glob("*.csv")]),
          inputs=("raw",)),
+    Case("prepare-wavcaps-no-metadata", ["prepare", "wavcaps", "{tmp}/empty"], 2, ("no WavCaps metadata",),
+         setup=lambda tmp, ws: (tmp / "empty").mkdir()),
+    Case("prepare-wavcaps-blacklist-missing", ["prepare", "wavcaps", "{tmp}/raw", "--blacklist", "{tmp}/nope.json"], 2,
+         ("nope.json",), setup=lambda tmp, ws: miniature.write_wavcaps(tmp / "raw", per_source=1), inputs=("raw",)),
+    Case("prepare-audiocaps-csv-columns", ["prepare", "audiocaps", "{tmp}/raw"], 2, ("train.csv", "audiocap_id"),
+         setup=_file("raw/train.csv", "id,ytid,caption\n1,abcdefghijk,a dog barks\n")),
+    Case("prepare-audioset-labels-without-names", ["prepare", "audiocaps", "{tmp}/raw", "--audioset-labels",
+                                                    "{tmp}/as/balanced_train_segments.csv"], 2,
+         ("class_labels_indices.csv",), setup=lambda tmp, ws: (miniature.write_audiocaps(tmp / "raw", per_split=1),
+                                                               miniature.write_audioset_labels(tmp / "as", [0]))),
+    Case("corpora-damaged-manifest", ["corpora"], 2, ("manifest.csv",),
+         setup=lambda tmp, ws: write(ws / "data" / "bad" / "manifest.csv", "x,y\n1,2\n")),
     # --- mix -------------------------------------------------------------------------------------
     Case("mix-snr-reversed", ["mix", "--snr", "15", "-15"], 2, ("--snr",), base=True),
     Case("mix-snr-nan", ["mix", "--snr", "nan", "5"], 2, ("--snr",), base=True),
@@ -705,6 +717,7 @@ INTERRUPTS = [  # (command line, the library function the command calls, which i
     (["train"], "lasskit.workspace.Workspace.open"),
     (["listen", "results", "t"], "lasskit.workspace.Workspace.open"),
     (["download", "clotho"], "lasskit.download.run.download"),
+    (["corpora"], "lasskit.corpora.summary.summarize_corpora"),
 ]
 
 
