@@ -1,4 +1,4 @@
-"""`separate --split --devices N` / torchrun / srun: sharding, the bytes of one process, resuming."""
+"""`separate --devices N` / torchrun / srun (a split or recordings): sharding, the bytes of one process, resuming."""
 
 from __future__ import annotations
 
@@ -117,3 +117,28 @@ def test_two_gloo_processes_give_the_bytes_of_one_and_a_killed_rank_is_finished(
     record = json.loads((three / "separate.json").read_text())
     assert record["complete"] and 0 < record["written"] < 10 and record["skipped"] == 10 - record["written"]
     assert _outputs(three) == _outputs(one)
+
+
+@pytest.mark.slow
+def test_recordings_on_two_processes_give_the_bytes_of_one(tmp_path: Path, run_cli):
+    import numpy as np
+    import soundfile as sf
+
+    rng = np.random.default_rng(0)
+    for i, (seconds, rate, channels) in enumerate([(3.0, 16000, 1), (12.5, 44100, 2), (1.0, 22050, 1)]):
+        sf.write(tmp_path / f"rec{i}.wav", (rng.standard_normal((int(seconds * rate), channels)) * 0.1), rate)
+    (tmp_path / "tiny.py").write_text(TINY, encoding="utf-8")
+    common = ("separate", *(str(tmp_path / f"rec{i}.wav") for i in range(3)), "-q", "rain", "-q", "a dog",
+              "--model", str(tmp_path / "tiny.py") + ":Tiny", "--device", "cpu", "--residual",
+              "--window-seconds", "4", "--context-seconds", "0.5", "--crossfade-seconds", "0.5")
+    code, _, err = run_cli(*common, "--out", tmp_path / "one")
+    assert code == 0, err
+    code, out, err = run_cli(*common, "--out", tmp_path / "two", "--devices", "2")
+    assert code == 0, err
+    one, two = _outputs(tmp_path / "one"), _outputs(tmp_path / "two")
+    assert len(one) == 12 and one == two
+    assert (tmp_path / "one/separations.csv").read_bytes() == (tmp_path / "two/separations.csv").read_bytes()
+    assert "rank 1 on cpu: 4 written" in out  # recording 1 (2 queries, estimate + residual each)
+    assert not list((tmp_path / "two").glob("provenance.rank*.json"))
+    code, out, err = run_cli(*common, "--out", tmp_path / "two", "--devices", "2")
+    assert code == 0 and "0 of 12 output(s)" in out and "12 already done" in out

@@ -80,9 +80,7 @@ def separate(
     if inputs or queries is not None:
         if split:
             raise UsageError("--split and FILE_OR_DIR/--queries: separate a split or recordings, not both in one run")
-        for flag, value in (("--name", name), ("--chunk-seconds", chunk_seconds), ("--jobs", jobs),
-                            ("--devices", None if devices == 1 else devices),
-                            ("--num-nodes", None if num_nodes == 1 else num_nodes)):
+        for flag, value in (("--name", name), ("--chunk-seconds", chunk_seconds), ("--jobs", jobs)):
             if value is not None:
                 raise UsageError(f"{flag} applies to --split; recordings use --out, --window-seconds "
                                  "and --context-seconds")
@@ -91,14 +89,24 @@ def separate(
         options = parse_options(option)
         if tokenizer is not None:
             options["tokenizer"] = str(tokenizer)
+        if devices < 1 or num_nodes < 1:
+            raise UsageError(f"--devices {devices} --num-nodes {num_nodes}: both must be at least 1")
+        from lasskit.separation.distributed import env_shard, separate_split_on
         from lasskit.separation.files import separate_files
 
-        report = separate_files(
-            [str(p) for p in (inputs or [])], list(query or []), out, queries_csv=queries,
-            model=model or FILE_DEFAULT_MODEL, checkpoint=checkpoint, device=device, options=options,
-            residual=residual, mono=mono, window_seconds=window_seconds, context_seconds=context_seconds,
-            crossfade_seconds=crossfade_seconds, batch_size=batch_size, overwrite=overwrite,
-        )
+        kwargs = dict(inputs=[str(p) for p in (inputs or [])], queries=list(query or []), out_dir=str(out),
+                      queries_csv=None if queries is None else str(queries), model=model or FILE_DEFAULT_MODEL,
+                      checkpoint=checkpoint, device=device, options=options, residual=residual, mono=mono,
+                      window_seconds=window_seconds, context_seconds=context_seconds,
+                      crossfade_seconds=crossfade_seconds, batch_size=batch_size, overwrite=overwrite)
+        shard = env_shard()
+        if shard is None and devices * num_nodes > 1:
+            report = separate_split_on(separate_files, devices, num_nodes, **kwargs)
+        else:
+            report = separate_files(**kwargs)
+        if shard is not None and shard.rank != 0:
+            console().print(f"rank {shard.rank}: wrote {report.written} output(s) in {report.seconds:.1f} s")
+            return
         print_files_report(report)
         if report.failures and not keep_going:
             raise WorkError(f"{len(report.failures)} input(s) failed; see {report.out_dir / 'failures.csv'}")
@@ -156,6 +164,7 @@ def print_files_report(report) -> None:
               f"{report.model} on {report.device}: {report.audio_seconds:.1f} s of audio in {report.seconds:.1f} s"
               f"{speed} ({report.windows} window(s); {report.skipped} already done, {len(report.failures)} failed)",
               soft_wrap=True)
+    print_ranks(con, {"ranks": [{**r, "device": report.device} for r in report.ranks]})
     if report.redone and report.reasons.keys() != {"new"}:
         con.print(report.redone, soft_wrap=True)
     con.print(f"outputs: {report.out_dir} (list: {report.out_dir / 'separations.csv'})", soft_wrap=True)

@@ -18,6 +18,11 @@ wait for it. Each rank records what it writes in its own ledger
 ``provenance.json`` and writes ``separate.json`` (with ``ranks``: what each rank did) and
 ``failures.csv``. A rank killed mid-run loses at most its last 2 s of records: the same command
 again makes only what is missing.
+
+``separate FILE_OR_DIR... --devices N`` (:func:`lasskit.separation.files.separate_files`) shares
+the recordings the same way (recording ``i`` to rank ``i mod world``; a recording's outputs do not
+depend on the others), with the same per-rank ledgers merged by rank 0 into ``provenance.json``
+and ``separations.csv``. :func:`separate_split_on` starts the processes for either loop.
 """
 
 from __future__ import annotations

@@ -108,6 +108,8 @@ class FilesReport:
     reasons: Counter = field(default_factory=Counter)
     silent: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    ranks: list = field(default_factory=list)
+    """With several processes: what each rank did (rank, written, failed, audio_seconds, seconds)."""
 
     @property
     def real_time_factor(self) -> float:
@@ -318,6 +320,13 @@ def separate_files(
         raise UsageError(f"--out {out_dir}: is a file; give a folder for the outputs")
     jobs, failures = collect_inputs(list(inputs), queries, out_dir, queries_csv)
 
+    from lasskit.separation.distributed import env_shard, init_group, merge_rank_ledgers
+    from lasskit.separation.engine import resolve_device
+
+    device = resolve_device(device)
+    shard = env_shard()  # under torchrun/srun or --devices N: this process's rank (distributed.py)
+    if shard is not None:
+        device = init_group(shard, device)
     run_model, device = build_model(model, checkpoint, device, options)
     model_obj, name, label = run_model.model, run_model.name, run_model.label
     model_rate = int(getattr(model_obj, "sample_rate", 16000) or 16000)
@@ -332,14 +341,22 @@ def separate_files(
         "lasskit_version": __version__,
     }
     report = FilesReport(out_dir, name, device, settings=base_settings)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise os_error(exc, out_dir) from None
-    remove_leftovers(out_dir)
-    ledger = Ledger(out_dir)
+    lead = shard is None or shard.lead
+    if lead:
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise os_error(exc, out_dir) from None
+        remove_leftovers(out_dir)
+        ledger = Ledger(out_dir)
+        merge_rank_ledgers(out_dir, ledger)  # what the ranks of a killed run recorded
+    if shard is not None:
+        shard.barrier()
+        if not lead:
+            ledger = Ledger(out_dir)
     digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
-    report.failures.extend(failures)
+    if not lead:
+        digests.path = None  # rank 0 keeps the cache file
     report.inputs = len(jobs)
 
     # outputs two inputs (or two queries) would share are failures, not overwrites
@@ -356,6 +373,13 @@ def separate_files(
             owners[out] = (job.label, q)
             keep.append(q)
         job.queries = keep
+    if lead:
+        report.failures.extend(failures)
+    shared_failures = len(report.failures)  # said once, by rank 0
+    if shard is not None:
+        jobs = shard.select(jobs)  # recording i to rank i mod world
+    records = ledger if shard is None else shard.rank_ledger(out_dir)
+    forgotten: list[str] = []
 
     def settings_for(query: str, kind: str) -> dict:
         return {**base_settings, "query": query, "output": kind}
@@ -399,6 +423,7 @@ def separate_files(
             for q in todo:  # an output not current is removed now: never an output its record does not describe
                 for out in [job.output(q)] + ([job.output(q, True)] if residual else []):
                     ledger.forget(out)
+                    forgotten.append(out)
                     try:
                         (out_dir / out).unlink(missing_ok=True)
                     except OSError as exc:
@@ -440,7 +465,7 @@ def separate_files(
                 for kind, out in zip(("estimate", "residual"), [job.output(q)] + ([job.output(q, True)] if residual else [])):
                     extra = {"input": job.label, "query": q, "seconds": round(stats.frames / source.rate, 6),
                              "model": name}
-                    ledger.record(out, out_dir / out, digest, settings_for(q, kind), extra)
+                    records.record(out, out_dir / out, digest, settings_for(q, kind), extra)
                     report.written += 1
                 if not streams[0].any:
                     report.silent.append(job.output(q))
@@ -448,10 +473,38 @@ def separate_files(
             report.windows += stats.windows
     except BaseException:
         report.seconds = time.perf_counter() - started
+        if shard is not None:  # this rank's records; the next run merges them
+            try:
+                records.save()
+            except OSError:
+                pass
+            raise
         _finish(out_dir, report, ledger, digests, quiet=True)  # what was finished stays recorded
         raise
     report.seconds = time.perf_counter() - started
+    if shard is not None:
+        records.save()
+        everyone = shard.gather({"written": report.written, "skipped": report.skipped, "outputs": report.outputs,
+                                 "failures": report.failures[shared_failures:], "silent": report.silent,
+                                 "audio_seconds": report.audio_seconds, "windows": report.windows,
+                                 "seconds": report.seconds, "reasons": dict(report.reasons), "forgotten": forgotten})
+        if not lead:
+            return report
+        for other in everyone[1:]:
+            for key in ("written", "skipped", "outputs", "audio_seconds", "windows"):
+                setattr(report, key, getattr(report, key) + other[key])
+            report.failures.extend(other["failures"])
+            report.silent.extend(other["silent"])
+            report.reasons.update(other["reasons"])
+            for out in other["forgotten"]:
+                ledger.forget(out)
+        report.seconds = max(r["seconds"] for r in everyone)
+        merge_rank_ledgers(out_dir, ledger)
+        report.ranks = [{"rank": r, "written": e["written"], "failed": len(e["failures"]),
+                         "audio_seconds": round(e["audio_seconds"], 3), "seconds": round(e["seconds"], 3)}
+                        for r, e in enumerate(everyone)]
     report.failures.sort()
+    report.silent.sort()
     _finish(out_dir, report, ledger, digests, quiet=False)
     return report
 
