@@ -70,7 +70,11 @@ decoding ahead, the model runner with its memory limits and long-audio windows, 
 :mod:`~lasskit.separation.model` (the run's options, building the model, its settings),
 :mod:`~lasskit.separation.records` (the report, why an output is made, ``separate.json``),
 :mod:`~lasskit.separation.engine` (one batch on the device), :mod:`~lasskit.separation.chunking`
-(windows and weights), :mod:`~lasskit.separation.outputs` (files and records).
+(windows and weights), :mod:`~lasskit.separation.outputs` (files and records),
+:mod:`~lasskit.separation.longaudio` (recordings of any length, rate and channels: streamed windows
+with context and a cross-fade), :mod:`~lasskit.separation.files` (the loop over recordings,
+``separate FILE_OR_DIR``; the Python API :mod:`lasskit.api` runs the same engine),
+:mod:`~lasskit.separation.distributed` (``--devices N``, torchrun, srun: ranks, sharding, merging).
 """
 
 from __future__ import annotations
