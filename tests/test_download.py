@@ -102,6 +102,7 @@ class Zenodo:
         self.fail: dict[str, list[int]] = {}  # file name -> statuses to answer first
         self.slow: float = 0.0              # seconds between 64 KiB blocks
         self.api_down = False
+        self.gate: dict[str, threading.Event] = {}  # file name -> answer only once the event is set
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,6 +143,8 @@ class Zenodo:
                     return self._status(404)
                 if server.fail.get(name):
                     return self._status(server.fail[name].pop(0))
+                if name in server.gate:
+                    server.gate[name].wait(60)
                 if name in server.corrupt:
                     server.corrupt.discard(name)
                     data = bytes([data[0] ^ 0xFF]) + data[1:]
@@ -846,7 +849,7 @@ def test_a_record_file_name_that_is_not_a_plain_name_is_refused_before_anything_
 def test_two_runs_into_the_same_folder_wait_for_each_other(zenodo, raw, tmp_path):
     """A second run of the same download waits for the first, then finds every file there."""
     serve(zenodo, raw)
-    zenodo.slow = 0.3  # per 64 KiB: the first run is still downloading when the second starts
+    zenodo.gate["LICENSE"] = gate = threading.Event()  # the first run holds the folder until the second waits
     env = {**os.environ, "LASSKIT_ZENODO_URL": zenodo.url, "LASSKIT_CACHE": str(tmp_path / "cache"),
            "LASSKIT_PROGRESS": "0", "PYTHONPATH": str(REPO)}
     cmd = [sys.executable, "-m", "lasskit", "-w", str(tmp_path), "download", "clotho", "--to", str(tmp_path / "d")]
@@ -855,7 +858,10 @@ def test_two_runs_into_the_same_folder_wait_for_each_other(zenodo, raw, tmp_path
     while time.time() < deadline and not list((tmp_path / "d").rglob("*.part")):
         time.sleep(0.01)
     second = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    outs = [p.communicate(timeout=120) for p in (first, second)]
+    said = second.stderr.readline()
+    gate.set()
+    outs = [first.communicate(timeout=120), second.communicate(timeout=120)]
+    outs[1] = (outs[1][0], said + outs[1][1])
     assert [first.returncode, second.returncode] == [0, 0], outs
     assert "waiting for" not in outs[0][1] and f"(pid {first.pid}) is writing here; waiting" in outs[1][1], outs
     assert "10 downloaded" in outs[0][0] and "0 downloaded" in outs[1][0], outs
@@ -863,3 +869,17 @@ def test_two_runs_into_the_same_folder_wait_for_each_other(zenodo, raw, tmp_path
     assert folder_files(got, "evaluation") == folder_files(raw["clotho"], "evaluation")
     assert not list(got.rglob("*.part")) and not list(got.rglob("*.7z"))
     assert all(len(zenodo.file_requests(n)) == 1 for n in raw["records"]["4783391"])  # each file fetched once
+
+
+def test_a_damaged_archive_does_not_stop_the_others_and_is_named_with_its_folder(zenodo, raw, tmp_path):
+    from lasskit.download import run
+
+    serve(zenodo, raw)
+    zenodo.records["10886481"]["lass_validation.zip"] = b"PK\x03\x04" + bytes(3000)  # the API's MD5 matches it
+    with pytest.raises(WorkError) as err:
+        run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    to = tmp_path / "to" / "dcase2024_task9"
+    assert str(err.value).startswith(f"{to}/lass_validation.zip: not a readable zip archive"), err.value
+    assert folder_files(to, "lass_evaluation_synth") == folder_files(raw["dcase"], "lass_evaluation_synth")
+    assert folder_files(to, "lass_evaluation_real") == folder_files(raw["dcase"], "lass_evaluation_real")
+    assert (to / "lass_validation.zip").is_file() and not (to / "lass_evaluation_real.zip").exists()

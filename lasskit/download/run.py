@@ -325,6 +325,9 @@ def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | N
             if not f.is_archive and not f.is_part:  # small files are copied next to the extracted ones
                 _copy(f.local, f.dest)
     # extraction: archives (a split zip is its .zip), from the download or from the user's copy
+    from lasskit.download.extract import ArchiveError
+
+    bad: list[tuple[Path, ArchiveError]] = []
     for f in files:
         if not f.is_archive:
             continue
@@ -332,7 +335,11 @@ def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | N
         archive = f.local if (src is not None and f.local is not None) else f.dest
         if is_extracted(where, f.remote.name):
             continue
-        rep = extract(archive, where, folder=ds.folder_for(f.remote.name))
+        try:
+            rep = extract(archive, where, folder=ds.folder_for(f.remote.name))
+        except ArchiveError as exc:  # a damaged archive does not keep the others from being extracted
+            bad.append((archive, exc))
+            continue
         item.extracted.append(f.remote.name)
         item.kept_members += rep.kept
         if rep.kept:
@@ -344,6 +351,13 @@ def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | N
                 forget_verified(f.dest)
                 f.dest.unlink()
                 item.removed_archives += 1
+    if bad:
+        archive, exc = bad[0]
+        more = f" ({len(bad) - 1} more archive(s) could not be extracted either)" if len(bad) > 1 else ""
+        line = str(exc)
+        for name in (f"{archive}: ", f"{archive.name}: "):  # name the archive with its folder, once
+            line = line.removeprefix(name)
+        raise WorkError(f"{archive}: {line}{more}; the other archives of {ds.name} were extracted")
 
 
 def _warn_space(root: Path, todo: list[PlannedFile], say) -> None:
