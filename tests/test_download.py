@@ -748,6 +748,8 @@ def test_bad_options_change_nothing(run_cli, tmp_path):
     assert code == 2 and "--from must be a folder" in err
     code, out, err = run_cli("-w", tmp_path, "download")
     assert code == 2 and "lasskit download --list" in err
+    code, out, err = run_cli("-w", tmp_path, "download", "clotho", "--to", os.fsdecode(bytes(tmp_path) + b"/d\xff"))
+    assert code == 2 and err.count("\n") == 1 and "/d\\xff: the folder's name is not valid UTF-8" in err, err
     assert not (tmp_path / "downloads").exists() and not (tmp_path / "lasskit.yaml").exists()
 
 

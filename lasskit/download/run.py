@@ -247,6 +247,12 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
         raise UsageError(f"--parallel {parallel}: must be at least 1")
     check_names(names, model_files)
     to = Path(to).expanduser().resolve()
+    try:
+        str(to).encode("utf-8")
+    except UnicodeEncodeError:  # prepare refuses every file under such a folder: say it before 30 GB arrive
+        shown = os.fsencode(to).decode("utf-8", "backslashreplace")
+        raise UsageError(f"--to {shown}: the folder's name is not valid UTF-8, and `lasskit prepare` cannot read "
+                         "files under it; pick a folder with a UTF-8 name") from None
     src = Path(from_dir).expanduser().resolve() if from_dir is not None else None
     if src is not None and not src.is_dir():
         raise UsageError(f"{src}: --from must be a folder holding the files (as downloaded); fix the path")
