@@ -1,5 +1,5 @@
 """Zoo models through the commands, with small random weights in the released layouts: separate
-(val_synth and eval_real of a miniature DCASE 2024 download), the ensemble, score --compare and
+(val_synth and eval_real of a miniature DCASE 2024 download, and a mixed split like the demo's), the ensemble, score --compare and
 listen create; and `lasskit train` for audiosep-dp-16k and audiosep with --init.
 
 Networks are narrow (``channels=4``; dual-path RNN 1 layer, 8 hidden) and the CLAP text tower is a
@@ -52,6 +52,25 @@ def write_zoo_checkpoint(path: Path, model: str, seed: int) -> Path:
     return path
 
 
+def write_demo_split(ws: Path, split: str = "train_mix") -> None:
+    """A mixed split like the demo's (lasskit.demo.TRAIN_SPLIT): generated classes, class-disjoint pairs."""
+    from lasskit import soundgen
+    from lasskit.manifest import Clip, write_manifest
+    from lasskit.mixing import MixSpec, make_mixtures
+
+    clips = []
+    for ci, name in enumerate(("tone", "alarm", "hum")):
+        cls = soundgen.CLASSES[name]
+        rel = f"audio/{name}.wav"
+        soundgen.write_clip(ws / "data" / "gen" / rel, name, 0.5, seed=10 * ci)
+        clips.append(Clip(name, rel, 0.5, 16000, 8000, "gen", "val", list(cls.captions), list(cls.labels)))
+    write_manifest(ws / "data" / "gen" / "manifest.csv", clips)
+    manifest = ws / "data" / "gen" / "manifest.csv"
+    make_mixtures(ws / "data" / "splits" / split, MixSpec(snr_low=-5, snr_high=5, duration=0.5, seed=1),
+                  [manifest], [manifest], splits=["val"], jobs=1)
+    assert (ws / "data" / "splits" / split / "mixtures.csv").read_text().count("\n") >= 3  # header + rows
+
+
 @pytest.fixture(scope="module")
 def zoo_ws(tmp_path_factory):
     from lasskit.corpora import prepare_corpus
@@ -59,6 +78,7 @@ def zoo_ws(tmp_path_factory):
     base = tmp_path_factory.mktemp("zoo")
     miniature.write_dcase2024(base / "raw", clips=4, mixtures=3, real=1, synth_eval=1, duration=0.5)
     prepare_corpus("dcase2024", base / "raw", base / "ws" / "data", jobs=1)
+    write_demo_split(base / "ws")
     return {"ws": base / "ws", "tokenizer": miniature.write_tokenizer(base / "tokenizer"),
             "audiosep-dp-16k": write_zoo_checkpoint(base / "dp16.ckpt", "audiosep-dp-16k", 1),
             "audiosep": write_zoo_checkpoint(base / "as.ckpt", "audiosep", 2)}
@@ -70,7 +90,7 @@ def test_two_zoo_models_and_their_ensemble_through_separate_score_and_listen(zoo
     from lasskit.splits import read_split
 
     ws, tok = zoo_ws["ws"], zoo_ws["tokenizer"]
-    for split in ("val_synth", "eval_real"):
+    for split in ("val_synth", "eval_real", "train_mix"):
         for model in ("audiosep-dp-16k", "audiosep"):
             code, out, err = run_cli("-w", ws, "separate", "--split", split, "--model", model, "--checkpoint",
                                      zoo_ws[model], "-o", f"tokenizer={tok}", "--device", "cpu", "--jobs", "1")
