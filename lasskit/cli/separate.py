@@ -16,7 +16,7 @@ SPLIT_DEFAULT_MODEL = "passthrough"
 
 def separate(
     ctx: typer.Context,
-    inputs: list[Path] = typer.Argument(None, metavar="[FILE_OR_DIR]...", show_default=False,
+    inputs: list[Path] = typer.Argument(None, metavar="FILE_OR_DIR", show_default=False,
                                         help="Recordings (any format libsndfile reads) or folders of them to separate "
                                              "with --query into --out (instead of --split)."),
     split: str = typer.Option(None, "--split", "-s", help="Split name under data/splits (or a split folder)."),
