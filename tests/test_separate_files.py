@@ -302,3 +302,13 @@ def test_the_api_keeps_the_type_shape_and_device():
 
     with pytest.raises(UsageError, match="non-empty"):
         model.separate(x, 22050, "  ")
+
+
+def test_import_lasskit_loads_no_torch_and_the_api_is_there_lazily():
+    import subprocess
+    import sys
+
+    code = ("import sys, lasskit; assert 'torch' not in sys.modules; f = lasskit.load_model; "
+            "assert f.__module__ == 'lasskit.api' and 'torch' not in sys.modules; print('ok')")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert result.stdout.strip() == "ok", result.stderr
