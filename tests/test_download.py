@@ -797,7 +797,27 @@ def test_too_little_room_is_said_before_downloading(zenodo, raw, tmp_path, monke
     notes = []
     run.download(["clotho"], tmp_path / "to", say=notes.append, progress=False)
     warning = [n for n in notes if n.startswith("warning:")]
-    assert len(warning) == 1 and "0.0 GB free" in warning[0] and "resumes" in warning[0]
+    assert len(warning) == 1 and "has 1.0 kB free" in warning[0] and "resumes" in warning[0]
+    need = sum(len(d) for d in raw["records"]["4783391"].values()) + sum(
+        len(d) for n, d in raw["records"]["4783391"].items() if n.endswith(".7z"))
+    assert f"needs about {run._human(need)}:" in warning[0]  # what is left plus its extraction, not "0.0 GB"
+
+
+def test_a_full_disk_while_extracting_is_one_line_with_the_fix_download_has(zenodo, raw, tmp_path, monkeypatch):
+    from lasskit.download import extract as extract_module
+    from lasskit.download import run
+
+    serve(zenodo, raw)
+
+    def full(archive, dest, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest / ".a.wav.x.lasskit.tmp"))
+
+    monkeypatch.setattr(extract_module, "extract", full)
+    with pytest.raises(WorkError) as err:
+        run.download(["clotho"], tmp_path / "to", progress=False, say=lambda line: None)
+    line = str(err.value)
+    assert "no space left on the device while extracting clotho_audio_development.7z" in line
+    assert "--to DIR" in line and "--workspace" not in line and "--out" not in line
 
 
 def test_a_complete_part_left_before_the_rename_is_checked_not_fetched(zenodo, tmp_path):

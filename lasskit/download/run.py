@@ -346,6 +346,8 @@ def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | N
         except ArchiveError as exc:  # a damaged archive does not keep the others from being extracted
             bad.append((archive, exc))
             continue
+        except OSError as exc:
+            raise _extract_error(exc, f.remote.name, where) from None
         item.extracted.append(f.remote.name)
         item.kept_members += rep.kept
         if rep.kept:
@@ -366,6 +368,19 @@ def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | N
         raise WorkError(f"{archive}: {line}{more}; the other archives of {ds.name} were extracted")
 
 
+def _extract_error(exc: OSError, name: str, where: Path):
+    """A write failure while extracting: one line with the fix this command has (``--to``)."""
+    import errno
+
+    from lasskit.errors import os_error
+
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return WorkError(f"{where}: no space left on the device while extracting {name}; free some space (or pass "
+                         "--to DIR on a bigger disk) and run the same command again: the files already extracted "
+                         "are kept and the extraction goes on from there")
+    return os_error(exc, where)
+
+
 def _warn_space(root: Path, todo: list[PlannedFile], say) -> None:
     """A warning when the disk has less room than what is left to download plus its extraction."""
     left = 0
@@ -383,8 +398,8 @@ def _warn_space(root: Path, todo: list[PlannedFile], say) -> None:
     except OSError:
         return
     if left > free:
-        say(f"warning: {where} has {free / 1e9:.1f} GB free; what is left to download and extract needs about "
-            f"{left / 1e9:.1f} GB: the download stops with one line when the disk is full, and the same command "
+        say(f"warning: {where} has {_human(free)} free; what is left to download and extract needs about "
+            f"{_human(left)}: the download stops with one line when the disk is full, and the same command "
             "resumes it (or pass --to DIR on a bigger disk)")
 
 
