@@ -94,9 +94,26 @@ def load_clap_model(checkpoint: str | os.PathLike | None = None, tokenizer: str 
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise UsageError(f"device {device}: CUDA is not available here; use --device cpu")
     path = find_clap_checkpoint(checkpoint, cache)
+    _looks_like_a_checkpoint(path)  # a file that is not one is named before any tokenizer trouble
     tokenizer_fn = load_tokenizer(tokenizer)  # before the big load: a missing tokenizer fails fast
     state = load_checkpoint_state(path)
     tower = load_clap_audio_tower(state, str(path))
     text = load_clap_text_encoder(state, tokenizer_fn, source=str(path), batch_size=text_batch_size)
     del state
     return ClapModel(ClapAudioEmbedder(tower, device, audio_batch_size), text.to(device), str(path))
+
+
+def _looks_like_a_checkpoint(path: Path) -> None:
+    """Raise the checkpoint loader's one-line error for a file that cannot be one: empty, or
+    neither the zip archive nor the pickle ``torch.save`` writes (4 bytes read, no torch)."""
+    from lasskit.errors import WorkError
+    from lasskit.models.baseline import _checkpoint_fix, _why_unreadable
+
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+    except OSError:
+        return  # the loader names the file and the reason
+    if not head.startswith(b"PK") and head[:1] != b"\x80":
+        raise WorkError(f"{path}: not a readable PyTorch checkpoint: {_why_unreadable(path, ValueError())}; "
+                        f"{_checkpoint_fix(path)}")
