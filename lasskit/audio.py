@@ -225,11 +225,11 @@ def _downmix_loss_db(raw: np.ndarray, mono: np.ndarray) -> float:
     scale = 1.0 / 32768.0 if raw.dtype == np.int16 else 1.0
     energy = 0.0
     for c in range(channels):
-        col = raw[:, c].astype(np.float64) * scale
-        energy += float(np.dot(col, col))
+        col = raw[:, c].astype(np.float64)
+        energy += float(np.einsum("i,i->", col, col)) * scale * scale  # einsum: no BLAS threads
     energy /= channels
     m = mono.astype(np.float64)
-    mixed = float(np.dot(m, m))
+    mixed = float(np.einsum("i,i->", m, m))
     if energy <= 1e-12 * max(len(m), 1):
         return 0.0
     return 10 * float(np.log10(energy / max(mixed, 1e-30)))
