@@ -16,6 +16,11 @@
    does not fit a quick CPU benchmark; time scales about linearly with seconds x rows).
 3. GPU: the full network's step time and memory at 16 x 10 s when CUDA is available, else
    "not measured".
+4. What `--ema` and `--clip-grad` add to a full ResUNet30 step (CPU: STEP_BATCH x 1 s rows; GPU:
+   16 x 10 s): plain, with gradient-norm clipping (torch.nn.utils.clip_grad_norm_, what Lightning's
+   gradient_clip_algorithm="norm" calls), with lasskit's EMA update
+   (:func:`lasskit.training.ema.ema_update`), and both; variants interleaved round by round,
+   medians of VARIANT_REPEATS steps each. Target: both together <= 3 % over plain.
 
 Closing note: how many workers feed one GPU, from the measured per-worker rate and the
 organizers' figure (37 ten-second clips/s on one A100; an H100 takes 2-3x that).
@@ -133,6 +138,51 @@ def step_time(channels: int, repeats: int = 3) -> float:
     return float(np.median(times[1:]))
 
 
+VARIANT_REPEATS = int(os.environ.get("BENCH_TRAIN_VARIANT_REPEATS", "5"))
+
+
+def step_variants(device: str, rows: int, seconds: float) -> dict[str, float]:
+    """Median seconds per full-ResUNet30 step: plain, +clip, +EMA, +both (interleaved rounds)."""
+    from lasskit.models.resunet import ResUNet30
+    from lasskit.training.ema import ema_update
+
+    dev = torch.device(device)
+    torch.manual_seed(0)
+    net = ResUNet30().to(dev).train()
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, 1e-3, amsgrad=True)
+    shadow = [p.detach().clone() for p in params]
+    x = torch.randn(rows, int(seconds * 16000), device=dev) * 0.1
+    c = torch.nn.functional.normalize(torch.randn(rows, 512, device=dev), dim=-1)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    variants = {"plain": (False, False), "clip": (True, False), "ema": (False, True), "clip+ema": (True, True)}
+    times: dict[str, list[float]] = {k: [] for k in variants}
+    for round_ in range(VARIANT_REPEATS + 1):
+        for name, (clip, ema) in variants.items():
+            sync()
+            start = time.perf_counter()
+            loss = (net(x[:, None], c)[:, 0] - x).abs().mean()
+            opt.zero_grad()
+            loss.backward()
+            if clip:
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+            opt.step()
+            if ema:
+                ema_update(shadow, params, 0.999)
+            sync()
+            if round_:  # the first round warms up
+                times[name].append(time.perf_counter() - start)
+    return {k: float(np.median(v)) for k, v in times.items()}
+
+
+def print_variants(label: str, t: dict[str, float]) -> bool:
+    over = {k: (t[k] / t["plain"] - 1) * 100 for k in ("clip", "ema", "clip+ema")}
+    print(f"{label}: plain {t['plain']:.3f} s/step; --clip-grad {t['clip']:.3f} ({over['clip']:+.1f} %), "
+          f"--ema {t['ema']:.3f} ({over['ema']:+.1f} %), both {t['clip+ema']:.3f} ({over['clip+ema']:+.1f} %); "
+          f"target <= 3 %: {'met' if over['clip+ema'] <= 3.0 else 'NOT met'}")
+    return over["clip+ema"] <= 3.0
+
+
 def gpu_step() -> str:
     if not torch.cuda.is_available():
         return "GPU: not measured (no GPU on this machine)"
@@ -185,6 +235,13 @@ def main() -> int:
           f"small network (channels=8) {small:.2f} s, full ResUNet30 {full:.2f} s "
           f"(16 x 10 s would be about {full * 16 * 10 / STEP_BATCH:.0f} s)")
     print(gpu_step())
+    print_variants(f"full ResUNet30 on the CPU ({torch.get_num_threads()} thread, {STEP_BATCH} x 1 s rows)",
+                   step_variants("cpu", STEP_BATCH, 1.0))
+    if torch.cuda.is_available():
+        print_variants(f"full ResUNet30 on {torch.cuda.get_device_name()} (16 x 10 s, float32)",
+                       step_variants("cuda", 16, SECONDS))
+    else:
+        print("--ema/--clip-grad overhead on a GPU: not measured (no GPU on this machine)")
     ours1 = per_worker[1][0]
     for target, label in ((A100_CLIPS_PER_S, "A100 (organizers: 37 clips/s)"),
                           (A100_CLIPS_PER_S * 3, "H100 (~3x an A100)")):

@@ -32,6 +32,10 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGUSR1)
 NAMES = {signal.SIGINT: "Ctrl-C", signal.SIGTERM: "SIGTERM", signal.SIGUSR1: "SIGUSR1"}
 
 
+class SecondInterrupt(BaseException):
+    """A second Ctrl-C: stop now. Not a KeyboardInterrupt, which Lightning turns into a silent exit 1."""
+
+
 class Stopped(LasskitError):
     """A run stopped by a signal after saving ``last.ckpt``; exit code 128 + the signal number."""
 
@@ -83,7 +87,7 @@ class StopOnSignal(L.Callback):
 
     def _handler(self, signum, frame) -> None:
         if signum == signal.SIGINT and self.received == signal.SIGINT:
-            raise KeyboardInterrupt  # a second Ctrl-C: stop now
+            raise SecondInterrupt  # a second Ctrl-C: stop now
         if self.received is None:
             self.received = int(signum)
 

@@ -15,6 +15,12 @@ import lightning as L
 import torch
 
 
+def ema_update(shadow: list[torch.Tensor], params: list[torch.Tensor], decay: float) -> None:
+    """``shadow = decay * shadow + (1 - decay) * param`` for each pair, in one fused call per device."""
+    with torch.no_grad():
+        torch._foreach_lerp_(shadow, [p.detach() for p in params], 1.0 - float(decay))
+
+
 class EMA(L.Callback):
     """Moving average of ``pl_module.ss_model``'s trainable parameters."""
 
@@ -71,9 +77,8 @@ class EMA(L.Callback):
         if trainer.global_step == self._step:  # inside gradient accumulation: no step was taken
             return
         self._step = trainer.global_step
-        with torch.no_grad():
-            for n, p in self._params(pl_module).items():
-                self.shadow[n].lerp_(p.detach().float(), 1.0 - self.decay)
+        params = self._params(pl_module)
+        ema_update([self.shadow[n] for n in params], list(params.values()), self.decay)
 
     # --- validation on the averaged weights -----------------------------------------------------
     def on_validation_start(self, trainer, pl_module) -> None:

@@ -205,7 +205,8 @@ def train(config: TrainConfig, workspace=None, *, echo=print) -> dict:
 def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes, echo) -> dict:
     import torch
 
-    from lasskit.training.control import disk_full, requeue_slurm_job, resume_command, signal_number, stopped_error
+    from lasskit.training.control import SecondInterrupt, disk_full, requeue_slurm_job, resume_command, \
+        signal_number, stopped_error
 
     if rank0:
         check_run_folder(folder, config)
@@ -346,7 +347,7 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
             trainer.fit(task, train_dataloaders=loader, val_dataloaders=val_loader, ckpt_path=ckpt_path)
     except LasskitError:
         raise
-    except KeyboardInterrupt:  # a second Ctrl-C: the checkpoint on disk is whole (atomic writes)
+    except (KeyboardInterrupt, SecondInterrupt):  # a second Ctrl-C: the checkpoint on disk is whole (atomic)
         raise stopped_error(folder, signal_number("SIGINT"), None) from None
     except Exception as exc:
         if memory.is_out_of_memory(exc) and trainer.global_step < 10:
