@@ -905,3 +905,22 @@ def test_a_damaged_archive_does_not_stop_the_others_and_is_named_with_its_folder
     assert folder_files(to, "lass_evaluation_synth") == folder_files(raw["dcase"], "lass_evaluation_synth")
     assert folder_files(to, "lass_evaluation_real") == folder_files(raw["dcase"], "lass_evaluation_real")
     assert (to / "lass_validation.zip").is_file() and not (to / "lass_evaluation_real.zip").exists()
+
+
+def test_a_file_deleted_after_extraction_is_restored_by_the_next_run(zenodo, raw, tmp_path):
+    from lasskit.download import run
+
+    serve(zenodo, raw)
+    run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    to = tmp_path / "to" / "dcase2024_task9"
+    want = folder_files(raw["dcase"], "lass_validation")
+    lost = to / sorted(want)[0]
+    lost.unlink()
+    (to / sorted(want)[1]).write_bytes(b"cut")  # and one cut short
+    report = run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    assert folder_files(to, "lass_validation") == want
+    item = report.items[0]
+    assert item.extracted == ["lass_validation.zip"] and item.fetched == 1 and item.extracted_before == 2
+    assert any(f"extraction resumed ({len(want) - 2} of {len(want)} files" in n for n in item.notes), item.notes
+    again = run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    assert again.items[0].extracted == [] and again.items[0].fetched == 0

@@ -33,7 +33,7 @@ import os
 import stat
 import struct
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lasskit.errors import UsageError, WorkError
@@ -83,6 +83,8 @@ class ExtractReport:
     already: bool = False
     """Recorded as extracted by an earlier run: nothing done."""
     into: str = ""
+    files: dict[str, int] = field(default_factory=dict)
+    """Each extracted file's path under the destination (posix) and size: a re-run checks they are there."""
 
 
 # --- names ------------------------------------------------------------------------------------
@@ -348,15 +350,44 @@ def _read_done(dest: Path) -> dict:
 
 
 def is_extracted(dest: Path, archive_name: str) -> bool:
-    """True when ``archive_name`` was extracted into ``dest`` completely by an earlier run."""
-    return archive_name in _read_done(Path(dest))
+    """True when ``archive_name`` was extracted into ``dest`` completely by an earlier run and its files
+    are still there with their sizes (a deleted or cut file makes the next run extract it again)."""
+    dest = Path(dest)
+    entry = _read_done(dest).get(archive_name)
+    if not isinstance(entry, dict):
+        return entry is not None
+    files = entry.get("files")
+    if not isinstance(files, dict):  # recorded before the file lists were kept
+        return True
+    key = (str(dest), archive_name, _done_stamp(dest))
+    if key not in _CHECKED:
+        _CHECKED[key] = all(_kept(dest / rel, size) for rel, size in files.items())
+    return _CHECKED[key]
+
+
+_CHECKED: dict[tuple, bool] = {}
+"""is_extracted's answers, per state of the record file (a run asks several times per archive);
+:func:`forget_checks` empties it when a run starts."""
+
+
+def forget_checks() -> None:
+    _CHECKED.clear()
+
+
+def _done_stamp(dest: Path) -> tuple[int, int]:
+    try:
+        st = (dest / DONE_NAME).stat()
+        return st.st_mtime_ns, st.st_size
+    except OSError:
+        return 0, 0
 
 
 def _mark_done(dest: Path, archive_name: str, report: ExtractReport) -> None:
     from lasskit.atomic import write_text
 
     done = _read_done(dest)
-    done[archive_name] = {"members": report.members, "bytes": report.bytes, "into": report.into}
+    done[archive_name] = {"members": report.members, "bytes": report.bytes, "into": report.into,
+                          "files": report.files}
     write_text(dest / DONE_NAME, json.dumps(done, indent=1, sort_keys=True))
 
 
@@ -417,6 +448,7 @@ def _extract_zip(archive: Path, dest: Path, folder: str | None, report: ExtractR
             if m.is_dir:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
+            report.files[(base / safe_name(m.name, archive.name)).as_posix()] = m.size
             report.members += 1
             report.bytes += m.size
             if _kept(target, m.size):
@@ -448,6 +480,7 @@ def _extract_7z(archive: Path, dest: Path, folder: str | None, report: ExtractRe
     todo = []
     for m in files.values():
         target = dest / base / safe_name(m.name, archive.name)
+        report.files[(base / safe_name(m.name, archive.name)).as_posix()] = m.size
         if _kept(target, m.size):
             report.kept += 1
         else:

@@ -256,6 +256,9 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
     src = Path(from_dir).expanduser().resolve() if from_dir is not None else None
     if src is not None and not src.is_dir():
         raise UsageError(f"{src}: --from must be a folder holding the files (as downloaded); fix the path")
+    from lasskit.download.extract import forget_checks
+
+    forget_checks()  # extracted files are looked at again by every run
     report = DownloadReport()
     failed: list[tuple[str, Exception]] = []
     unique = list(dict.fromkeys(names))
