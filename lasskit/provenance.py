@@ -243,20 +243,37 @@ def summarize_reasons(reasons: Counter | dict, total: int) -> str:
     return f"made {done} of {total}: {parts}"
 
 
-def files_digest(folder: str | os.PathLike, names: list[str], jobs: int = 8) -> str:
-    """One BLAKE2b-128 of a set of files: ``name``, a tab and :func:`file_digest` per line, names sorted.
+def _crc_and_size(path: str) -> str:
+    """``<crc32 hex>\t<size>`` of a file's bytes (1 MiB blocks; zlib releases the GIL on them)."""
+    import zlib
+
+    crc, size = 0, 0
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(_CHUNK)
+            if not block:
+                break
+            crc = zlib.crc32(block, crc)
+            size += len(block)
+    return f"{crc:08x}\t{size}"
+
+
+def files_digest(folder: str | os.PathLike, names: list[str], jobs: int | None = None) -> str:
+    """One BLAKE2b-128 over a set of files: ``name``, the file's CRC-32 and its size per line, names sorted.
 
     Ties a result to exactly these files: ``score`` writes it into ``summary.json`` for the
     estimates it scored, ``package`` recomputes it before reporting those scores (a re-separated
-    output, an added or a missing one changes it). Files are hashed on ``jobs`` threads (hashlib
-    releases the GIL on large blocks)."""
+    output, an added or a missing one changes it). CRC-32 and size, as a zip compares its
+    entries, because the files are read whole: CRC-32 runs about 4x faster than BLAKE2b, and 3000
+    outputs of 10 s are 1.9 GB. Files are read on ``jobs`` threads (default: the cores, at most 8)."""
     from concurrent.futures import ThreadPoolExecutor
 
     names = sorted(names)
     paths = [os.path.join(os.fspath(folder), n) for n in names]
+    jobs = min(8, os.cpu_count() or 1) if jobs is None else jobs
     if len(paths) > 1 and jobs > 1:
         with ThreadPoolExecutor(max_workers=jobs) as pool:
-            digests = list(pool.map(file_digest, paths))
+            sums = list(pool.map(_crc_and_size, paths))
     else:
-        digests = [file_digest(p) for p in paths]
-    return digest_bytes("".join(f"{n}\t{d}\n" for n, d in zip(names, digests)).encode("utf-8"))
+        sums = [_crc_and_size(p) for p in paths]
+    return digest_bytes("".join(f"{n}\t{d}\n" for n, d in zip(names, sums)).encode("utf-8"))
