@@ -194,3 +194,28 @@ def test_train_targets_weights_set_the_sampler_shares(prepared):
         split_weights(["clotho:0.5", "fsd50k"])
     with pytest.raises(UsageError, match="no usable target clip of corpus wavcaps"):
         load_training_data(["audiocaps:0.5", "wavcaps:0.5"], [], workspace=ws, segment=1.0, jobs=1)
+
+
+@pytest.mark.slow
+def test_a_few_training_steps_on_the_new_corpora(prepared, tmp_path):
+    """Two steps of the (tiny) baseline on AudioCaps and Auto-ACD weighted 3:1; data.json says so."""
+    pytest.importorskip("lightning")
+    transformers = pytest.importorskip("transformers")  # noqa: F841
+    from test_train import write_clap
+
+    from lasskit.miniature import write_tokenizer
+    from lasskit.training import TrainConfig, train
+    from lasskit.workspace import Workspace
+
+    root, _, _ = prepared
+    cfg = TrainConfig(model="dcase2024-baseline", name="weighted", targets=["audiocaps:0.75", "autoacd:0.25"],
+                      options={"tokenizer": str(write_tokenizer(tmp_path / "tok")),
+                               "clap_checkpoint": str(write_clap(tmp_path / "clap.pt")), "channels": 4},
+                      steps=2, batch_size=2, segment=0.25, snr=(-5.0, 5.0), warmup_steps=0, val=None, workers=0,
+                      log_every=1, seed=0)
+    train(cfg, Workspace.open(root / "ws"))
+    data = json.loads((root / "ws" / "exp" / "train" / "weighted" / "data.json").read_text())
+    shares = data["sampler_shares"]
+    assert shares["audiocaps"]["weight"] == 0.75 and shares["autoacd"]["weight"] == 0.25
+    total = shares["audiocaps"]["rows"] + shares["autoacd"]["rows"]
+    assert total == data["mixtures_per_epoch"] and shares["audiocaps"]["rows"] == round(0.75 * total + 1e-9)
