@@ -634,6 +634,12 @@ def test_from_dir_checks_each_file(zenodo, raw, tmp_path, run_cli):
     (mine / "lass_validation.json").write_bytes(b"[]")
     code, out, err = run_cli("-w", tmp_path, "download", "dcase2024", "--from", mine, "--to", tmp_path / "b")
     assert code == 1 and err.count("\n") == 1 and "lass_validation.json: has 2 bytes, expected" in err
+    assert not (tmp_path / "b").exists()  # every copy is checked before anything is written
+    (mine / "lass_validation.json").write_bytes(raw["records"]["10886481"]["lass_validation.json"])
+    (mine / "lass_real_evaluation.csv").write_bytes(b"x")  # a later file: the earlier ones are not copied either
+    code, out, err = run_cli("-w", tmp_path, "download", "dcase2024", "--from", mine, "--to", tmp_path / "b")
+    assert code == 1 and "lass_real_evaluation.csv: has 1 bytes, expected" in err and not (tmp_path / "b").exists()
+    (mine / "lass_validation.json").write_bytes(b"[]")
     (mine / "lass_synthetic_validation.csv").unlink()
     code, out, err = run_cli("-w", tmp_path, "download", "dcase2024", "--from", mine, "--to", tmp_path / "b")
     assert code == 2 and "needs lass_synthetic_validation.csv which are not there" in err

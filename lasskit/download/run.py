@@ -295,16 +295,31 @@ def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, paral
     item = ItemReport(ds.name, folder=to / ds.folder, next=ds.prepare.replace("<to>", str(to)))
     files = plan(ds, to, src, say, item.notes)
     item.files = len(files)
+    if src is not None:
+        _check_copies(files)
     with hold(item.folder, say):  # a second run into this folder waits, then finds the files there
         _fill(ds, item, files, src, keep_archives, parallel, token, progress, say)
     return item
+
+
+def _check_copies(files: list[PlannedFile]) -> None:
+    """``--from``: every copy the run needs is checked before anything is written."""
+    from lasskit.download.fetch import check_file
+
+    for f in files:
+        if _already_done(f):
+            continue
+        why = check_file(f.local, f.remote)
+        if why is not None:
+            raise WorkError(f"{f.local}: {why}; this copy is damaged or another version: get the file again "
+                            "(or run without --from to download it)")
 
 
 def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | None, keep_archives: bool,
           parallel: int, token, progress, say) -> None:
     """Fetch (or check the user's copies of) ``files``, extract the archives, remove them: into ``item``."""
     from lasskit.download.extract import extract, is_extracted
-    from lasskit.download.fetch import check_file, fetch_all, forget_verified
+    from lasskit.download.fetch import fetch_all, forget_verified
 
     unchecked = [f.remote.name for f in files if not f.remote.checked]
     if unchecked:
@@ -325,11 +340,7 @@ def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | N
             item.restarted += r.restarted
             item.refetched += r.refetched
     else:
-        for f in todo:
-            why = check_file(f.local, f.remote)
-            if why is not None:
-                raise WorkError(f"{f.local}: {why}; this copy is damaged or another version: get the file again "
-                                "(or run without --from to download it)")
+        for f in todo:  # checked by _check_copies
             item.cached += 1
             if not f.is_archive and not f.is_part:  # small files are copied next to the extracted ones
                 _copy(f.local, f.dest)
