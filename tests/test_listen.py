@@ -758,3 +758,34 @@ def test_each_stimulus_is_timed_by_its_own_length(tmp_path):
     assert [row["fast"] for row in rating_rows(spec, raw)] == [0, 1]  # 200 ms of a 0.5 s clip is fast
     store = Store(spec)
     assert store._seconds[stim["short"]] == 0.1 and store._seconds[stim["good"]] == 0.5
+
+
+def test_create_force_refuses_to_replace_a_test_being_served(tmp_path):
+    import subprocess
+    import sys
+
+    from lasskit.errors import UsageError
+    from lasskit.listening.layout import server_pid, serving
+
+    ws = make_workspace(tmp_path, n_items=2)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=1, **NO_QC)
+    # `listen serve` in another process holds the test (the same mark app.serve takes)
+    code = ("import sys, time; from pathlib import Path; from lasskit.listening.layout import serving\n"
+            "with serving(Path(sys.argv[1])):\n    print('up', flush=True); time.sleep(60)")
+    proc = subprocess.Popen([sys.executable, "-c", code, str(r.root)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout.readline() == "up\n"
+        before = _tree(r.root)
+        assert server_pid(r.root) == str(proc.pid)
+        with pytest.raises(UsageError, match=rf"`lasskit listen serve` \(pid {proc.pid}\) is serving this test"):
+            create_test(ws, "eval_real", ["good", "bad"], "t", raters=1, force=True, **NO_QC)
+        assert _tree(r.root) == before
+    finally:
+        proc.kill()
+        proc.wait()
+    assert server_pid(r.root) is None
+    with serving(r.root):  # several servers of one test may run; the mark is shared
+        with serving(r.root):
+            pass
+    create_test(ws, "eval_real", ["good", "bad"], "t", raters=1, force=True, **NO_QC)
+    assert load_test(r.root).systems == ["good", "bad", "mixture"]

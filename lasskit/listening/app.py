@@ -35,7 +35,7 @@ from importlib import resources
 from pathlib import Path
 
 from lasskit.errors import LasskitError
-from lasskit.listening.layout import ListenSpec
+from lasskit.listening.layout import ListenSpec, serving
 from lasskit.listening.scales import WEB_NOTES
 from lasskit.listening.store import Refused, Store
 
@@ -248,6 +248,7 @@ def serve(spec: ListenSpec, host: str = "127.0.0.1", port: int = 8765, on_ready=
     sock = bind(host, port)
     base = f"http://{'[' + host + ']' if ':' in host else host}:{sock.getsockname()[1]}"
     server = make_server(spec, sock)
-    if on_ready is not None:
-        on_ready(base)
-    server.run(sockets=[sock])
+    with serving(spec.root):  # `listen create --force` refuses to replace a test while it is served
+        if on_ready is not None:
+            on_ready(base)
+        server.run(sockets=[sock])

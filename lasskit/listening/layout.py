@@ -37,6 +37,7 @@ import math
 import os
 import re
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +159,50 @@ def select_items(rows: list[dict], items: int | None, seed: int,
     return [rows[i] for i in sorted(chosen)]
 
 
+SERVING_LOCK = ".serving.lock"
+"""Held (shared) by every ``listen serve`` of the test; ``create --force`` refuses while it is held."""
+
+
+@contextmanager
+def serving(root: Path):
+    """Mark the test at ``root`` as served for the duration (a shared ``flock``, the pid in the file)."""
+    try:
+        import fcntl
+    except ImportError:  # no flock: nothing to mark
+        yield
+        return
+    path = Path(root) / SERVING_LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+    except OSError as exc:
+        raise os_error(exc, path) from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)
+        os.pwrite(fd, f"{os.getpid():<12}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+def server_pid(root: Path) -> str | None:
+    """The pid of a ``listen serve`` serving the test at ``root`` now, else None."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    try:
+        fd = os.open(Path(root) / SERVING_LOCK, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return None
+    except BlockingIOError:
+        return os.pread(fd, 16, 0).decode("ascii", "replace").strip() or "?"
+    finally:
+        os.close(fd)
+
+
 def tests_dir(workspace) -> Path:
     return Path(workspace.root) / "listen"
 
@@ -256,6 +301,10 @@ def create_test(
     exists = (root / TEST_JSON).exists() or (root / DB_NAME).exists()
     if exists and not force:
         raise UsageError(f"{root}: a test of this name exists; pick another --name or pass --force to replace it (its ratings are lost)")
+    pid = server_pid(root) if exists else None
+    if pid is not None:
+        raise UsageError(f"{root}: `lasskit listen serve` (pid {pid}) is serving this test to raters; stop it (Ctrl-C) "
+                         "before replacing the test with --force")
     if root.exists() and not root.is_dir():
         raise UsageError(f"{root}: a file is in the way of the test folder; remove it or pick another --name")
     if not exists and root.is_dir() and any(root.iterdir()):
