@@ -49,17 +49,19 @@ def test_every_batch_goes_to_exactly_one_rank():
 
 
 def test_the_rank_comes_from_torchrun_or_slurm(monkeypatch):
-    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
+    for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID",
+                "SLURM_NTASKS_PER_NODE"):
         monkeypatch.delenv(key, raising=False)
     assert env_shard() is None
     monkeypatch.setenv("SLURM_PROCID", "5")
     monkeypatch.setenv("SLURM_NTASKS", "8")
     monkeypatch.setenv("SLURM_LOCALID", "1")
-    assert env_shard() == Shard(5, 8, 1)
+    assert env_shard() == Shard(5, 8, 1, 1)
     monkeypatch.setenv("RANK", "2")
     monkeypatch.setenv("WORLD_SIZE", "4")
     monkeypatch.setenv("LOCAL_RANK", "2")
-    assert env_shard() == Shard(2, 4, 2)  # torchrun's variables first
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
+    assert env_shard() == Shard(2, 4, 2, 4)  # torchrun's variables first
     monkeypatch.setenv("WORLD_SIZE", "1")
     monkeypatch.setenv("SLURM_NTASKS", "1")
     assert env_shard() is None

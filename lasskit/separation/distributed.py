@@ -31,7 +31,7 @@ import os
 import pickle
 import socket
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,8 @@ class Shard:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
-    reports: list = field(default_factory=list)
+    local_world: int = 1
+    """Processes of the group on this machine (they share its memory when they run on the CPU)."""
 
     @property
     def lead(self) -> bool:
@@ -86,7 +87,9 @@ def env_shard() -> Shard | None:
     for rank, world, local in (("RANK", "WORLD_SIZE", "LOCAL_RANK"),
                                ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID")):
         if env.get(world, "").strip().isdigit() and int(env[world]) > 1 and env.get(rank, "").strip().isdigit():
-            return Shard(int(env[rank]), int(env[world]), int(env.get(local, "0") or 0))
+            local_world = env.get("LOCAL_WORLD_SIZE") or env.get("SLURM_NTASKS_PER_NODE") or "1"
+            return Shard(int(env[rank]), int(env[world]), int(env.get(local, "0") or 0),
+                         max(1, int(local_world)) if local_world.strip().isdigit() else 1)
     return None
 
 
@@ -146,6 +149,7 @@ def _child(local_rank: int, run, devices: int, kwargs: dict, result_path: str, t
     node = int(os.environ.get("LASSKIT_NODE_RANK", "0"))
     os.environ["RANK"] = str(node * devices + local_rank)
     os.environ["LOCAL_RANK"] = str(local_rank)
+    os.environ["LOCAL_WORLD_SIZE"] = str(devices)
     if threads:
         torch.set_num_threads(threads)
     try:

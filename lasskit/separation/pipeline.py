@@ -178,8 +178,11 @@ def separate_split(
         ledger, digests, current, pending = _prepare_ranks(shard, split_obj, out_dir, run_model.needs_reference,
                                                            overwrite, report)
 
+    budget = memory_budget(run_model.model, device)
+    if budget is not None and shard is not None and not str(device).startswith("cuda"):
+        budget //= shard.local_world  # CPU ranks share this machine's memory
     runner = Runner(run_model.model, run_model.label, device, batch_size, run_model.chunk_seconds, chunk_overlap,
-                    memory_budget(run_model.model, device))
+                    budget)
     readers = default_jobs(device) if jobs is None else jobs
     stopped: BaseException | None = None
     records = ledger if shard is None else shard.rank_ledger(out_dir)  # a rank records in its own ledger
