@@ -50,11 +50,14 @@ def test_every_batch_goes_to_exactly_one_rank():
 
 def test_the_rank_comes_from_torchrun_or_slurm(monkeypatch):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID",
-                "SLURM_NTASKS_PER_NODE"):
+                "SLURM_NTASKS_PER_NODE", "SLURM_STEP_NUM_TASKS"):
         monkeypatch.delenv(key, raising=False)
     assert env_shard() is None
+    monkeypatch.setenv("SLURM_PROCID", "0")
+    monkeypatch.setenv("SLURM_NTASKS", "8")  # a batch script of an 8-task allocation: one process, not a group
+    assert env_shard() is None
     monkeypatch.setenv("SLURM_PROCID", "5")
-    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "8")  # srun
     monkeypatch.setenv("SLURM_LOCALID", "1")
     assert env_shard() == Shard(5, 8, 1, 1)
     monkeypatch.setenv("RANK", "2")
@@ -63,8 +66,17 @@ def test_the_rank_comes_from_torchrun_or_slurm(monkeypatch):
     monkeypatch.setenv("LOCAL_WORLD_SIZE", "4")
     assert env_shard() == Shard(2, 4, 2, 4)  # torchrun's variables first
     monkeypatch.setenv("WORLD_SIZE", "1")
-    monkeypatch.setenv("SLURM_NTASKS", "1")
+    monkeypatch.setenv("SLURM_STEP_NUM_TASKS", "1")
     assert env_shard() is None
+
+
+def test_the_slurm_rendezvous_is_the_first_node():
+    from lasskit.separation.distributed import first_host
+
+    assert first_host("gpu[03-05,09],cpu1") == "gpu03"
+    assert first_host("node7,node8") == "node7"
+    assert first_host("a[1,4]") == "a1"
+    assert first_host("single") == "single"
 
 
 def test_devices_options_are_checked(tmp_path: Path, run_cli):

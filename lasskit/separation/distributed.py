@@ -3,8 +3,9 @@
 ``lasskit separate --split S --devices N [--num-nodes M]`` starts N processes on this machine
 (``torch.multiprocessing``, one per GPU, or N CPU processes); under ``torchrun`` or ``srun`` every
 process the launcher started runs the same command and finds its rank in the environment
-(``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, else ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``;
-``MASTER_ADDR``/``MASTER_PORT`` as torch.distributed reads them). The processes meet in a
+(``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, else ``SLURM_PROCID``/``SLURM_STEP_NUM_TASKS``/
+``SLURM_LOCALID``; ``MASTER_ADDR``/``MASTER_PORT`` as torch.distributed reads them, under srun by
+default the step's first node and a port derived from the job id). The processes meet in a
 ``torch.distributed`` group (gloo on the CPU, nccl on GPUs).
 
 The rule (:class:`Shard`): every rank scans the split the same way and plans the same batches as
@@ -82,10 +83,13 @@ class Shard:
 
 
 def env_shard() -> Shard | None:
-    """The shard a launcher (torchrun, srun) gave this process; None when not under one."""
+    """The shard a launcher (torchrun, srun) gave this process; None when not under one.
+
+    SLURM: the task count of the job step (``SLURM_STEP_NUM_TASKS``, set by ``srun``), not the
+    allocation's ``SLURM_NTASKS``, which a batch script also sees when it runs one process."""
     env = os.environ
     for rank, world, local in (("RANK", "WORLD_SIZE", "LOCAL_RANK"),
-                               ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID")):
+                               ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID")):
         if env.get(world, "").strip().isdigit() and int(env[world]) > 1 and env.get(rank, "").strip().isdigit():
             local_world = env.get("LOCAL_WORLD_SIZE") or env.get("SLURM_NTASKS_PER_NODE") or "1"
             return Shard(int(env[rank]), int(env[world]), int(env.get(local, "0") or 0),
@@ -112,11 +116,40 @@ def merge_rank_ledgers(out_dir: Path, ledger: Ledger) -> list[str]:
     return folded
 
 
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM node list: ``gpu[03-05,09],cpu1`` -> ``gpu03``."""
+    head = nodelist.strip()
+    depth, cut = 0, len(head)
+    for i, ch in enumerate(head):  # the first comma outside brackets ends the first group
+        depth += ch == "["
+        depth -= ch == "]"
+        if ch == "," and depth == 0:
+            cut = i
+            break
+    head = head[:cut]
+    if "[" in head:
+        prefix, rest = head.split("[", 1)
+        return prefix + rest.split("]", 1)[0].split(",", 1)[0].split("-", 1)[0]
+    return head
+
+
+def _slurm_rendezvous() -> None:
+    """Under srun without MASTER_ADDR/MASTER_PORT: the step's first node, a port from the job id."""
+    env = os.environ
+    if "SLURM_STEP_NUM_TASKS" not in env or "RANK" in env:
+        return
+    nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or "127.0.0.1"
+    env.setdefault("MASTER_ADDR", first_host(nodes))
+    job = env.get("SLURM_JOB_ID", "0")
+    env.setdefault("MASTER_PORT", str(20000 + int(job) % 20000 if job.isdigit() else 29500))
+
+
 def init_group(shard: Shard, device: str) -> str:
     """Join the group (gloo on the CPU, nccl on CUDA) and return this rank's device."""
     import torch
     import torch.distributed as dist
 
+    _slurm_rendezvous()
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UsageError("--devices with --device cuda: torch sees no GPU here; use --device cpu")
