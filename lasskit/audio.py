@@ -62,7 +62,7 @@ def info(path: str | os.PathLike) -> AudioInfo:
     """Read a file's header without decoding it."""
     path = Path(path)
     try:
-        i = sf.info(str(path))
+        i = sf.info(os.fsencode(path))  # bytes: a folder name that is not UTF-8 opens too
     except Exception as exc:  # soundfile raises several types; all mean "unreadable"
         raise AudioError(f"{path}: cannot read audio header ({_short(exc)}); check the file") from exc
     return AudioInfo(path, int(i.samplerate), int(i.channels), int(i.frames), str(i.subtype))
@@ -87,7 +87,7 @@ def _decode(path: Path, dtype: str, data: bytes | None = None, pcm16_fast: bool 
     if data is None:
         _check_file(path)
     try:
-        with sf.SoundFile(io.BytesIO(data) if data is not None else str(path)) as f:
+        with sf.SoundFile(io.BytesIO(data) if data is not None else os.fsencode(path)) as f:
             expected = f.frames
             rate = int(f.samplerate)
             as_int = pcm16_fast and f.subtype == "PCM_16"
@@ -333,7 +333,7 @@ def encode_wav(signal: np.ndarray, sample_rate: int, subtype: str = "pcm16") -> 
 def is_complete_wav(path: str | os.PathLike, sample_rate: int = SAMPLE_RATE, channels: int = 1) -> bool:
     """True if ``path`` is a readable WAV at ``sample_rate`` Hz with ``channels`` channels."""
     try:
-        i = sf.info(str(path))
+        i = sf.info(os.fsencode(path))
     except Exception:
         return False
     return i.samplerate == sample_rate and i.channels == channels and i.frames > 0
@@ -399,5 +399,5 @@ def _short(exc: BaseException) -> str:
     prefix (a memory address would make failures.csv differ from run to run)."""
     text = str(exc).strip().splitlines()
     line = text[-1] if text else type(exc).__name__
-    line = re.sub(r"^Error opening (<[^>]*>|'[^']*'|\S+): ", "", line)
+    line = re.sub(r"^Error opening (<[^>]*>|b?'[^']*'|\S+): ", "", line)
     return re.sub(r" at 0x[0-9a-fA-F]+", "", line)

@@ -789,3 +789,13 @@ def test_create_force_refuses_to_replace_a_test_being_served(tmp_path):
             pass
     create_test(ws, "eval_real", ["good", "bad"], "t", raters=1, force=True, **NO_QC)
     assert load_test(r.root).systems == ["good", "bad", "mixture"]
+
+
+def test_a_workspace_under_a_non_utf8_folder_name(tmp_path):
+    import os
+
+    root = tmp_path / os.fsdecode(b"lab\xff")  # a folder name from a Latin-1 system
+    ws = make_workspace(root, n_items=2)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=1, **NO_QC)
+    spec = load_test(r.root)
+    assert len(spec.items) == 2 and all(spec.audio_path(s).is_file() for s in spec.stimulus_table())
