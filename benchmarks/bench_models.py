@@ -17,7 +17,9 @@ does not depend on them):
 Reported per model: median wall time per 10 s clip of each, the ratio lasskit / upstream (goal:
 at most 1.1; the benchmark exits 1 when missed), and the peak resident memory of each process
 (weights included). lasskit's soxr 16 <-> 32 kHz resampling of a 10 s clip is timed apart (the
-upstream pipeline resamples at load with librosa, outside its model). On a busy machine the wall
+upstream pipeline resamples at load with librosa, outside its model). BENCH_MODELS_ONLY=a,b limits
+the models. Each side runs its own torch (lasskit's venv; the upstream's pinned 1.13.1), as people
+run each. On a busy machine the wall
 times are noisy; the rounds alternate so that load hits both sides alike.
 """
 
@@ -120,7 +122,8 @@ def bench(device: str) -> bool:
     ok = True
     print(f"{'model':<16} {'device':<6} {'lasskit s/clip':>14} {'upstream s/clip':>15} {'ratio':>6} "
           f"{'lasskit MiB':>11} {'upstream MiB':>12}")
-    for name in MODELS:
+    only = [n for n in os.environ.get("BENCH_MODELS_ONLY", "").split(",") if n]
+    for name in (only or MODELS):
         runs = {"lasskit": [], "upstream": []}
         for _ in range(ROUNDS):
             runs["lasskit"].append(worker("lasskit", name, device))
