@@ -930,3 +930,22 @@ def test_a_file_deleted_after_extraction_is_restored_by_the_next_run(zenodo, raw
     assert any(f"extraction resumed ({len(want) - 2} of {len(want)} files" in n for n in item.notes), item.notes
     again = run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
     assert again.items[0].extracted == [] and again.items[0].fetched == 0
+
+
+def test_labels_end_to_end_gives_the_files_its_next_command_names(zenodo, raw, tmp_path, monkeypatch):
+    import dataclasses
+
+    from lasskit.download import catalogue, run
+
+    serve(zenodo, raw)
+    zenodo.records["9"] = {"ontology.json": b'[{"id": "/m/0", "name": "Sound", "child_ids": []}]'}
+    labels = catalogue.CATALOGUE["labels"]
+    onto = dataclasses.replace(labels.sources[0], known=(
+        dataclasses.replace(labels.sources[0].known[0], url=f"{zenodo.url}/records/9/files/ontology.json"),))
+    monkeypatch.setitem(catalogue.CATALOGUE, "labels", dataclasses.replace(labels, sources=(onto, *labels.sources[1:])))
+    monkeypatch.setattr(run, "CATALOGUE", catalogue.CATALOGUE)
+    report = run.download(["labels"], tmp_path / "to", progress=False, say=lambda line: None)
+    item = report.items[0]
+    named = [w for w in item.next.split() if w.startswith(str(tmp_path))]
+    assert len(named) == 2 and all(Path(p).is_file() for p in named), (item.next, list((tmp_path / "to").rglob("*")))
+    assert Path(named[1]).read_bytes() == (raw["fsd"] / "FSD50K.ground_truth" / "vocabulary.csv").read_bytes()
