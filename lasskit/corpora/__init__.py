@@ -56,7 +56,9 @@ def prepare_corpus(corpus: str, src: Path, data_dir: Path, **options) -> list[Pr
 
     ``options`` are the recipe's keyword arguments: ``jobs``, ``overwrite``, ``resampler`` and
     recipe-specific ones (``captions`` for fsd50k, ``metadata``/``name`` for folder, ``labeler`` -- a
-    :class:`lasskit.labels.Labeler` deriving labels from keywords and captions -- for clotho and folder). Every
+    :class:`lasskit.labels.Labeler` deriving labels from keywords and captions -- for clotho, folder, audiocaps,
+    wavcaps and autoacd; ``audioset_labels`` -- AudioSet's segment CSVs and class_labels_indices.csv -- for
+    audiocaps, autoacd and wavcaps; ``blacklist`` -- more WavCaps blacklist JSONs -- for wavcaps). Every
     option is checked before any work starts.
     """
     if corpus not in CORPORA:

@@ -22,6 +22,7 @@ from lasskit.corpora.youtube import (
     YOUTUBE_ID,
     audio_index,
     find_audio,
+    label_notes,
     read_audioset_labels,
     start_seconds,
     write_excluded,
@@ -120,13 +121,3 @@ def prepare(src: Path, data_dir: Path, *, name: str = "audiocaps", jobs=None, ov
     write_excluded(data_dir / name, excluded)
     return [convert_corpus(name, clip_jobs, data_dir / name, jobs=jobs, overwrite=overwrite, resampler=resampler,
                            notes=notes, amend=label_notes(labeler, labels_report))]
-
-
-def label_notes(labeler, labels_report):
-    """The labels note, counted on the clips that reached the manifest (as Clotho's)."""
-    def amend(clips) -> list[str]:
-        from lasskit.labels.corpus import count_labels
-
-        return count_labels(clips, labels_report.vocabulary).notes() if labeler is not None else []
-
-    return amend

@@ -17,11 +17,12 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from lasskit.corpora.audiocaps import MISSING, label_notes
+from lasskit.corpora.audiocaps import MISSING
 from lasskit.corpora.common import ClipJob, PrepareReport, convert_corpus
 from lasskit.corpora.youtube import (
     audio_index,
     find_audio,
+    label_notes,
     read_audioset_labels,
     split_segment,
     start_seconds,

@@ -30,9 +30,8 @@ import json
 import os
 from pathlib import Path
 
-from lasskit.corpora.audiocaps import label_notes
 from lasskit.corpora.common import ClipJob, PrepareReport, convert_corpus
-from lasskit.corpora.youtube import audio_index, read_audioset_labels, split_segment, write_excluded
+from lasskit.corpora.youtube import audio_index, label_notes, read_audioset_labels, split_segment, write_excluded
 from lasskit.errors import UsageError
 
 SOURCES = {"fsd": "FreeSound", "bbc": "BBC_Sound_Effects", "sb": "SoundBible", "as": "AudioSet_SL"}

@@ -1,6 +1,7 @@
 """What the AudioSet-derived recipes share (AudioCaps, Auto-ACD, WavCaps' AudioSet_SL): YouTube
 ids and segment names, the AudioSet label CSVs passed with ``--audioset-labels``, finding a clip's
-audio among the files a user fetched, and ``excluded.csv`` (clips a recipe left out, and why).
+audio among the files a user fetched, ``excluded.csv`` (clips a recipe left out, and why) and
+the labels note of a recipe's summary.
 
 **One recording per YouTube video.** AudioSet cuts at most one 10 s segment from a video, and
 AudioCaps, Auto-ACD and WavCaps' AudioSet_SL reuse those segments (WavCaps names them ``Y<id>``
@@ -145,3 +146,13 @@ def read_excluded(corpus_dir: Path) -> list[tuple[str, str]]:
         return []
     with open(path, newline="", encoding="utf-8") as fh:
         return [(r.get("id", ""), r.get("rule", "")) for r in csv.DictReader(fh)]
+
+
+def label_notes(labeler, labels_report):
+    """The labels note, counted on the clips that reached the manifest (as Clotho's)."""
+    def amend(clips) -> list[str]:
+        from lasskit.labels.corpus import count_labels
+
+        return count_labels(clips, labels_report.vocabulary).notes() if labeler is not None else []
+
+    return amend
