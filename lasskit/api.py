@@ -8,8 +8,9 @@
     dog = model.separate(wave, 44100, "a dog barking")               # same type and shape as wave
     dog, rain = model.separate(wave, 44100, ["a dog barking", "rain"])  # stacked over queries
 
-``wave`` is a numpy array or a torch tensor, ``(samples,)`` or ``(channels, samples)``, at any
-rate; the estimate comes back as the same type (a tensor on the input's device, in its floating
+``wave`` is a numpy array or a torch tensor of floats, ``(samples,)`` or ``(channels, samples)``,
+at any rate (integer PCM and ``(samples, channels)`` arrays, as soundfile reads them, are refused
+with the conversion to make); the estimate comes back as the same type (a tensor on the input's device, in its floating
 dtype), shape and rate. Channels are separated independently (``mono=True``: their average,
 giving ``(samples,)``). It runs the long-audio engine of ``lasskit separate FILE``
 (:mod:`lasskit.separation.longaudio`): a signal no longer than the model's window in one pass,
@@ -65,6 +66,9 @@ class Separator:
         array, restore = _to_numpy(wave)
         if array.ndim not in (1, 2) or array.shape[-1] == 0:
             raise UsageError(f"wave of shape {tuple(array.shape)}: give (samples,) or (channels, samples) with samples")
+        if array.ndim == 2 and array.shape[0] > array.shape[1]:  # soundfile.read's layout, not ours
+            raise UsageError(f"wave of shape {tuple(array.shape)} has more channels than samples: it looks like "
+                             "(samples, channels), as soundfile.read gives; pass wave.T")
         if not np.isfinite(array).all():
             raise UsageError("wave holds NaN or infinite samples; clean the signal first")
         source = ArraySource(array, int(sample_rate), name="wave", mono=mono)
@@ -84,6 +88,7 @@ class Separator:
 def _to_numpy(wave: Any):
     """``(float32 numpy array, function giving the result back as wave's type)``."""
     if isinstance(wave, np.ndarray):
+        _refuse_integers(wave.dtype.kind in "iub", str(wave.dtype), wave.dtype.itemsize)
         dtype = wave.dtype if wave.dtype.kind == "f" else np.dtype(np.float32)
         return wave.astype(np.float32, copy=False), lambda y: y.astype(dtype, copy=False)
     module = type(wave).__module__
@@ -91,12 +96,23 @@ def _to_numpy(wave: Any):
         import torch
 
         if isinstance(wave, torch.Tensor):
+            _refuse_integers(not wave.is_floating_point() and not wave.is_complex(), str(wave.dtype).split(".")[-1],
+                             wave.element_size())
             device, dtype = wave.device, wave.dtype if wave.is_floating_point() else torch.float32
             array = wave.detach().to("cpu", torch.float32).numpy()
             return array, lambda y: torch.from_numpy(y).to(device=device, dtype=dtype)
     if isinstance(wave, (list, tuple)):
         return np.asarray(wave, dtype=np.float32), lambda y: y
     raise UsageError(f"wave: a numpy array or a torch tensor, not {type(wave).__name__}")
+
+
+def _refuse_integers(integer: bool, dtype: str, itemsize: int) -> None:
+    """Integer samples (PCM as read with dtype='int16') are not floats in [-1, 1]: separating them
+    as they are would feed the model 2^15 times the signal; say how to convert instead of guessing."""
+    if integer:
+        scale = 2 ** (8 * itemsize - 1)
+        raise UsageError(f"wave of dtype {dtype}: give floating samples in [-1, 1] (e.g. x / {scale} for "
+                         f"{dtype} PCM, or soundfile.read(path, dtype='float32'))")
 
 
 def load_model(name: str = "dcase2024-baseline", checkpoint: str | os.PathLike | None = None, device: str = "auto",
