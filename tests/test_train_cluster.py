@@ -316,3 +316,13 @@ def test_validation_batches_rows_of_one_length():
     from lasskit.training.data import equal_length_batches
 
     assert equal_length_batches([5, 7, 5, 5, 7, 9], 2) == [[0, 2], [3], [1, 4], [5]]
+
+
+def test_cpu_out_of_memory_is_recognised_and_the_estimate_names_a_batch_that_fits():
+    from lasskit.training.memory import batch_that_fits, is_out_of_memory
+
+    assert is_out_of_memory(RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't "
+                                         "allocate memory: you tried to allocate 101606400000 bytes."))
+    assert is_out_of_memory(MemoryError())
+    parts = {"batch_size": 16, "total_bytes": 10 * 2**30 + 16 * 2**30, "activation_bytes": 16 * 2**30}
+    assert batch_that_fits(parts, 12 * 2**30) == 2  # 10 GiB fixed + 1 GiB a row

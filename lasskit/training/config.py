@@ -11,6 +11,7 @@ from lasskit.errors import UsageError
 
 PRECISIONS = ("32-true", "32", "bf16-mixed", "16-mixed", "bf16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda")
+LOGGERS = ("auto", "tensorboard", "wandb", "mlflow", "none")
 
 RESUME_KEYS = (
     "model", "options", "init", "targets", "noises", "splits", "datasets", "ontology", "snr", "segment",
@@ -50,8 +51,11 @@ class TrainConfig:
     ema: float | None = None  # decay of an exponential moving average of the weights
     clip_grad: float | None = None  # gradient norm clipping (L2, over all parameters)
     sync_bn: bool = True  # synchronised batch norm under data parallelism (the organizers')
+    loggers: list[str] = field(default_factory=lambda: ["auto"])  # auto (TensorBoard when installed),
+    # tensorboard, wandb, mlflow, none; metrics.csv is always written
     val: str | None = None  # validation split (data/splits/<val>) or folder
     val_count: int = 200
+    val_more: list[str] = field(default_factory=list)  # more validation splits (metrics only; val picks best)
     val_every: int = 2_000
     checkpoint_every: int | None = None  # default: val_every
     log_every: int = 50
@@ -118,6 +122,9 @@ class TrainConfig:
             raise UsageError(f"--precision {self.precision}: use one of {', '.join(PRECISIONS)}")
         if self.accelerator not in ACCELERATORS:
             raise UsageError(f"--accelerator {self.accelerator}: use auto, cpu or gpu")
+        unknown = [x for x in self.loggers if x not in LOGGERS]
+        if unknown:
+            raise UsageError(f"--logger {unknown[0]}: use one of {', '.join(LOGGERS)} (repeatable)")
         if self.resume and self.overwrite:
             raise UsageError("--resume and --overwrite exclude each other: continue the run or start it again")
         return self

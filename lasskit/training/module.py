@@ -40,7 +40,9 @@ class LassTask(L.LightningModule):
         self.warmup_steps = int(warmup_steps)
         self.batch_size = int(batch_size)
         self.record = dict(record or {})
-        self._val: list[float] = []
+        self._val: dict[int, list[tuple[float, float, float]]] = {}
+        self.val_names: list[str] = []  # the validation splits, in --val order
+        self.last_validation: dict[str, float] = {}
         self.strict_loading = True
         self.extra_state: dict = {}  # added to every checkpoint's state_dict (lasskit.training.layout)
 
@@ -55,28 +57,44 @@ class LassTask(L.LightningModule):
         self.log("loss", loss, prog_bar=True, on_step=True, on_epoch=False, batch_size=len(queries))
         return loss
 
-    def validation_step(self, batch, batch_idx):
-        from lasskit.metrics import sdri
+    VAL_METRICS = ("sdr", "sdri", "si_sdr")
+    """Per validation row (float64, :mod:`lasskit.metrics`, the organizers' formulas): averaged over
+    every row of a split on every rank, logged as ``val_<metric>`` for the first split and
+    ``val_<metric>/<split>`` for the others; ``val_sdri`` (first split) picks ``best.ckpt``."""
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        from lasskit.metrics import sdr, sdri, si_sdr
 
         mixtures, sources, queries, lengths = batch
         estimates = self.model.forward_train(mixtures, self.conditions(queries)).float()
         est, src, mix = (t.detach().to("cpu", torch.float64).numpy() for t in (estimates, sources, mixtures))
+        rows = self._val.setdefault(int(dataloader_idx), [])
         for k, n in enumerate(lengths):
-            self._val.append(float(sdri(src[k, :n], est[k, :n], mix[k, :n])))
+            s, e, x = src[k, :n], est[k, :n], mix[k, :n]
+            rows.append((float(sdr(s, e)), float(sdri(s, e, x)), float(si_sdr(s, e))))
 
     def on_validation_epoch_start(self) -> None:
-        self._val = []
+        self._val = {}
 
     def on_validation_epoch_end(self) -> None:
-        totals = torch.tensor([float(np.sum(self._val)) if self._val else 0.0, float(len(self._val))],
-                              dtype=torch.float64, device=self.device)
+        names = list(self.val_names or ["val"])
+        totals = torch.zeros(len(names), len(self.VAL_METRICS) + 1, dtype=torch.float64, device=self.device)
+        for i, rows in self._val.items():
+            if rows:
+                totals[i, :-1] = torch.tensor(np.sum(rows, axis=0), dtype=torch.float64)
+                totals[i, -1] = len(rows)
         if self.trainer.world_size > 1:
-            totals = self.all_gather(totals).reshape(-1, 2).sum(0)
-        value = float(totals[0] / totals[1]) if totals[1] > 0 else float("nan")
-        self.log("val_sdri", value, prog_bar=True, sync_dist=False, logger=False)
+            totals = self.all_gather(totals).reshape(-1, len(names), len(self.VAL_METRICS) + 1).sum(0)
+        logged = {}
+        for i, split in enumerate(names):
+            for j, metric in enumerate(self.VAL_METRICS):
+                value = float(totals[i, j] / totals[i, -1]) if totals[i, -1] > 0 else float("nan")
+                logged[f"val_{metric}" if i == 0 else f"val_{metric}/{split}"] = value
+        self.log("val_sdri", logged["val_sdri"], prog_bar=True, sync_dist=False, logger=False)
         for logger in self.trainer.loggers:  # at the optimizer step it follows (train.json's best_step)
-            logger.log_metrics({"val_sdri": value}, step=self.trainer.global_step)
-        self._val = []
+            logger.log_metrics(logged, step=self.trainer.global_step)
+        self.last_validation = logged
+        self._val = {}
 
     # --- optimisation -------------------------------------------------------------------------
     def configure_optimizers(self):

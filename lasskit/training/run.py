@@ -219,13 +219,17 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
         load_training_data, load_validation, pad_collate, resolve_inputs, row_lengths
 
     resolve_inputs(config.targets, config.noises, ws)  # a missing corpus or split is said before any model loads
-    val_rows, val_total, val_lengths = [], 0, []
-    if config.val:
-        val_rows, val_total = load_validation(config.val, ws, config.val_count, config.seed)
-        if len(val_rows) < world:
-            raise UsageError(f"--val {config.val}: {len(val_rows)} row(s) for {world} processes; "
+    if config.val_more and not config.val:
+        raise UsageError("more validation splits need a first one: --val SPLIT (it picks best.ckpt)")
+    val_splits = [config.val, *config.val_more] if config.val else []
+    validation = []  # (split, rows, split size, row lengths)
+    for split in val_splits:
+        rows, total = load_validation(split, ws, config.val_count, config.seed)
+        if len(rows) < world:
+            raise UsageError(f"--val {split}: {len(rows)} row(s) for {world} processes; "
                              "each process validates its share, so give at least one row per process")
-        val_lengths = row_lengths(val_rows)
+        validation.append((split, rows, total, row_lengths(rows)))
+    val_rows, val_total, val_lengths = (validation[0][1:] if validation else ([], 0, []))
 
     planning_stub = config.dry_run and needs_download(config)
     model, spec = build_model(config, planning_stub=planning_stub)
@@ -238,7 +242,7 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
                               datasets=config.datasets, ontology=config.ontology, snr=config.snr,
                               segment=config.segment, seed=config.seed, jobs=config.workers or None, floors=floors)
     t0 = time.perf_counter()
-    embeddings = embed_all(model, data.queries() + [r.query for r in val_rows])
+    embeddings = embed_all(model, data.queries() + [r.query for _, rows, _, _ in validation for r in rows])
     embed_seconds = time.perf_counter() - t0
     condition_size = int(next(iter(embeddings.values())).shape[0])
 
@@ -280,7 +284,10 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
         "model": spec, "init": config.init, "continue_from": config.continue_from, "run_folder": str(folder),
         "data": data.summary(), "validation": {"split": config.val, "rows": len(val_rows), "split_rows": val_total,
                                                "every_steps": config.val_every,
-                                               "batches": len(equal_length_batches(val_lengths, config.batch_size))},
+                                               "batches": len(equal_length_batches(val_lengths, config.batch_size)),
+                                               "metrics": ["sdr", "sdri", "si_sdr"],
+                                               "more": [{"split": sp, "rows": len(r), "split_rows": t}
+                                                        for sp, r, t, _ in validation[1:]]},
         "steps": config.steps, "start_step": start_step, "batch_size_per_device": config.batch_size,
         "accumulate": config.accumulate, "processes": world, "mixtures_per_step": per_step,
         "mixtures_total": total_mixtures, "mixing_epochs": total_mixtures / max(1, data.per_epoch),
@@ -313,12 +320,14 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
                                start=lambda: trainer.global_step * config.accumulate)
     samples = SampleDataset(data.planner, config.seed)
     loader = _Loader.make(samples, sampler, workers, accelerator == "gpu")
-    val_loader = None
-    if val_rows:
-        mine = val_rows[trainer.global_rank::world]
-        batches = equal_length_batches(val_lengths[trainer.global_rank::world], config.batch_size)
-        val_loader = _Loader.make(ValidationDataset(mine), batches, min(workers, 4), accelerator == "gpu",
-                                  collate=pad_collate)
+    val_loader = []
+    for _, rows, _, lengths in validation:
+        mine = rows[trainer.global_rank::world]
+        batches = equal_length_batches(lengths[trainer.global_rank::world], config.batch_size)
+        val_loader.append(_Loader.make(ValidationDataset(mine), batches, min(workers, 4), accelerator == "gpu",
+                                       collate=pad_collate))
+    val_loader = val_loader[0] if len(val_loader) == 1 else (val_loader or None)
+    task.val_names = [split for split, *_ in validation]
     parts.throughput.mixtures_per_step = per_step
     ckpt_path = None
     if config.resume:
@@ -336,6 +345,10 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
                                                        "argv": sys.argv}, indent=2, default=str))
         write_text(folder / "data.json", json.dumps({**data.summary(), "validation": plan["validation"]},
                                                     indent=2))
+    for logger in trainer.loggers:  # TensorBoard's HPARAMS tab, W&B's config, MLflow's params
+        if not isinstance(logger, type(trainer.loggers[0])):
+            logger.log_hyperparams({k: (v if isinstance(v, (int, float, str, bool)) else json.dumps(v, default=str))
+                                    for k, v in config.to_dict().items()})
     started = time.perf_counter()
     import warnings
 
@@ -432,6 +445,35 @@ class _Parts:
         self.checkpoints, self.throughput, self.digests, self.stopper = checkpoints, throughput, digests, stopper
 
 
+def _extra_loggers(config: TrainConfig, folder: Path) -> list:
+    """TensorBoard (``tb/``; by default when installed), Weights & Biases (offline unless WANDB_MODE says
+    otherwise; ``wandb/``) and MLflow (a file store, ``mlruns/``) as ``--logger`` asks: none needs a network."""
+    import importlib.util
+
+    wanted = set(config.loggers)
+    out = []
+    if "none" in wanted:
+        return out
+    has = {name: importlib.util.find_spec(name) is not None for name in ("tensorboard", "wandb", "mlflow")}
+    for name in ("wandb", "mlflow", "tensorboard"):
+        if name in wanted and not has[name]:
+            raise UsageError(f"--logger {name}: {name} is not installed; pip install {name} (or leave --logger out)")
+    if "tensorboard" in wanted or ("auto" in wanted and has["tensorboard"]):
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        out.append(TensorBoardLogger(save_dir=str(folder), name="tb", version="", default_hp_metric=False))
+    if "wandb" in wanted:
+        from lightning.pytorch.loggers import WandbLogger
+
+        out.append(WandbLogger(name=config.name, save_dir=str(folder), offline=os.environ.get("WANDB_MODE") != "online"))
+    if "mlflow" in wanted:
+        from lightning.pytorch.loggers import MLFlowLogger
+
+        out.append(MLFlowLogger(experiment_name="lasskit", run_name=config.name,
+                                tracking_uri=os.environ.get("MLFLOW_TRACKING_URI") or (folder / "mlruns").as_uri()))
+    return out
+
+
 def _make_trainer(config: TrainConfig, folder: Path, accelerator: str, echo=print):
     import logging
 
@@ -446,14 +488,7 @@ def _make_trainer(config: TrainConfig, folder: Path, accelerator: str, echo=prin
     world = config.devices * config.num_nodes
     resume = config.resume or (not config.overwrite and slurm_requeued(folder))
     csv_logger = StepCSVLogger(folder, resume_step=saved_step(folder) if resume else None)
-    loggers = [csv_logger]
-    try:
-        import tensorboard  # noqa: F401
-        from lightning.pytorch.loggers import TensorBoardLogger
-
-        loggers.append(TensorBoardLogger(save_dir=str(folder), name="tb", version="", default_hp_metric=False))
-    except ImportError:
-        pass
+    loggers = [csv_logger, *_extra_loggers(config, folder)]
     checkpoints = Checkpoints(folder, config.every_checkpoint, config.val_every if config.val else 10**12,
                               keep=config.keep_checkpoints)
     throughput, digests = Throughput(config.batch_size * config.accumulate * world), ReplicaDigests()
@@ -550,7 +585,9 @@ def print_plan(plan: dict, echo=print) -> None:
     if d.get("skipped"):
         echo("  left out: " + ", ".join(f"{k}: {v}" for k, v in d["skipped"].items()))
     if v["split"]:
-        echo(f"validation: {v['rows']} of {v['split_rows']} rows of {v['split']} every {v['every_steps']} steps (SDRi)")
+        echo(f"validation: {v['rows']} of {v['split_rows']} rows of {v['split']} every {v['every_steps']} steps "
+             "(SDR, SDRi, SI-SDR; SDRi picks best.ckpt)"
+             + "".join(f"; {m['rows']} of {m['split_rows']} rows of {m['split']}" for m in v.get("more", ())))
     else:
         echo("validation: none (pass --val SPLIT to keep a best.ckpt)")
     echo(f"steps: {plan['steps']} x {plan['mixtures_per_step']} mixtures ({plan['batch_size_per_device']} per device"
