@@ -310,6 +310,17 @@ VOCABULARY = "0,Rain,/m/06mb1\n1,Bird,/m/015p6\n2,Tone,/m/x\n"  # labels 5 of th
 CYCLIC_ONTOLOGY = '[{"id": "/m/a", "name": "Animal", "child_ids": ["/m/b"]}, {"id": "/m/b", "name": "Dog", "child_ids": ["/m/a"]}]'
 
 
+def _train_run(ws: Path, config: bytes | None = None, checkpoint: bytes = b"not a checkpoint") -> None:
+    """exp/train/r/ as a run `lasskit train --name r` (every default) left it, with these bytes."""
+    from lasskit.training.config import TrainConfig
+
+    run = ws / "exp" / "train" / "r"
+    saved = json.dumps({"options": TrainConfig(name="r").validate().to_dict()}).encode()
+    write(run / "config.json", saved if config is None else config)
+    write(run / "last.ckpt", checkpoint)
+    write(run / "metrics.csv", "step,metric,value\n1,loss,0.5\n")
+
+
 def _garbage_checkpoint(tmp: Path, ws: Path) -> None:
     """{tmp}/g.ckpt (text, not a checkpoint) and a generated tokenizer in {tmp}/tok."""
     write(tmp / "g.ckpt", GARBAGE_CHECKPOINT)
@@ -605,6 +616,13 @@ CASES: list[Case] = [
          setup=lambda tmp, ws: _listen_test(tmp, ws, b"garbage, not SQLite" * 50), inputs=("ws",)),
     Case("listen-results-truncated-db", ["listen", "results", "t1"], 2, ("ratings.sqlite", "damaged"), base=True,
          setup=lambda tmp, ws: _listen_test(tmp, ws, "truncate"), inputs=("ws",)),
+    # --- train (issue 23): a broken run folder or --init file is one line naming it -------------------
+    Case("train-resume-truncated-checkpoint", ["train", "--name", "r", "--resume"], 2, ("last.ckpt", "--overwrite"),
+         setup=lambda tmp, ws: _train_run(ws, checkpoint=b"PK\x03\x04 the rest is missing"), inputs=("ws",)),
+    Case("train-resume-broken-config", ["train", "--name", "r", "--resume"], 2, ("config.json", "not valid JSON"),
+         setup=lambda tmp, ws: _train_run(ws, config=b"{broken"), inputs=("ws",)),
+    Case("train-init-is-text", ["train", "--name", "r2", "--init", "{tmp}/g.ckpt"], 2, ("--init", "g.ckpt"),
+         setup=lambda tmp, ws: _garbage_checkpoint(tmp, ws), inputs=("ws", "g.ckpt")),
     Case("listen-import-damaged-db", ["listen", "import-webmushra", "t1", "{tmp}/lss.csv"], 2,
          ("ratings.sqlite", "damaged"), base=True, inputs=("ws", "lss.csv"),
          setup=lambda tmp, ws: (_listen_test(tmp, ws, b"garbage, not SQLite" * 50),
@@ -1067,6 +1085,15 @@ REFUSALS: list[Refusal] = [
     Refusal("package-overwrite-missing-report", ["package", "--overwrite", "--report", "{tmp}/nope.pdf"], ("nope.pdf",)),
     Refusal("package-overwrite-bad-link", ["package", "--overwrite", "--audio-url", "not a link"], ("--audio-url",)),
     Refusal("package-overwrite-unknown-model", ["package", "--overwrite", "--model", "nopemodel"], ("nopemodel",)),
+    # train --overwrite replaces a run's config.json, last.ckpt, metrics.csv
+    Refusal("train-overwrite-missing-target", ["train", "--name", "r", "--overwrite", "--targets", "nope"], ("nope",),
+            setup=lambda tmp, ws: _train_run(ws)),
+    Refusal("train-overwrite-garbage-init", ["train", "--name", "r", "--overwrite", "--init", "{tmp}/g.ckpt"],
+            ("--init", "g.ckpt"), setup=lambda tmp, ws: (_train_run(ws), _garbage_checkpoint(tmp, ws))[1]),
+    Refusal("train-overwrite-missing-val", ["train", "--name", "r", "--overwrite", "--val", "nope"], ("--val", "nope"),
+            setup=lambda tmp, ws: _train_run(ws)),
+    Refusal("train-overwrite-min-active", ["train", "--name", "r", "--overwrite", "--segment", "1", "--min-active",
+                                           "2"], ("--min-active",), setup=lambda tmp, ws: _train_run(ws)),
     # init --force replaces lasskit.yaml
     Refusal("init-force-yaml-section-not-a-mapping", ["init", "--force"], ("lasskit.yaml", "listen"),
             setup=lambda tmp, ws: _append_yaml(ws, "listen: 8080\n")),
