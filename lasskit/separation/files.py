@@ -61,6 +61,14 @@ DEFAULT_FILE_MODEL = "dcase2024-baseline"
 """The model ``separate FILE...`` uses unless ``--model`` names another."""
 SLUG_LENGTH = 60
 RESIDUAL_SUFFIX = "__residual"
+WAV_LIMIT = 2**32 - 1
+"""The largest RIFF size field: an output whose file would be longer is written as RF64 (EBU Tech 3306)."""
+
+
+def shown(text: str) -> str:
+    """``text`` as UTF-8 can hold it: bytes of a file name that are not UTF-8 (surrogate escapes)
+    become ``\\xNN``, so the name can go in a CSV, the ledger and an output's name."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def query_slug(query: str) -> str:
@@ -85,8 +93,9 @@ class FileJob:
     queries: list[str] = field(default_factory=list)
 
     def output(self, query: str, residual: bool = False) -> str:
-        name = f"{self.path.stem}__{query_slug(query)}{RESIDUAL_SUFFIX if residual else ''}.wav"
-        return f"{self.subdir}/{name}" if self.subdir else name
+        """The output's path relative to the output folder (a name that is not UTF-8 shown as ``\\xNN``)."""
+        name = f"{shown(self.path.stem)}__{query_slug(query)}{RESIDUAL_SUFFIX if residual else ''}.wav"
+        return f"{shown(self.subdir)}/{name}" if self.subdir else name
 
 
 @dataclass
@@ -132,7 +141,7 @@ def collect_inputs(paths: list[str | os.PathLike], queries: list[str], out_dir: 
 
     def add(path: Path, label: str, subdir: str, job_queries: list[str]) -> None:
         key = str(path.resolve())
-        job = jobs.setdefault(key, FileJob(path, label, subdir))
+        job = jobs.setdefault(key, FileJob(path, shown(label), subdir))
         for q in job_queries:
             if q not in job.queries:
                 job.queries.append(q)
@@ -206,12 +215,18 @@ def read_queries_csv(path: str | os.PathLike) -> tuple[list[tuple[Path, str, str
 
 class WavStream:
     """A 32-bit float WAV written block by block to ``path`` (the same bytes
-    :func:`lasskit.audio.write` writes for the whole signal); the sizes are filled in by :meth:`close`."""
+    :func:`lasskit.audio.write` writes for the whole signal); the sizes are filled in by :meth:`close`.
+    When ``expected`` frames (the source's header count) would make the file longer than RIFF's
+    size fields can say (:data:`WAV_LIMIT`, 4 GiB: e.g. 2 hours of 6 channels at 48 kHz), it is an
+    RF64 file (a ``ds64`` chunk holds the 64-bit sizes; libsndfile and most editors read it)."""
 
-    def __init__(self, path: Path, channels: int, rate: int):
+    def __init__(self, path: Path, channels: int, rate: int, expected: int = 0):
         self.fh = open(path, "wb")
         self.channels, self.rate, self.frames = channels, rate, 0
-        self.header = audio.wav_bytes(b"", channels, rate, "float")
+        self.header = self.riff = audio.wav_bytes(b"", channels, rate, "float")
+        self.rf64 = len(self.header) - 8 + expected * channels * 4 > WAV_LIMIT * 0.9  # room for a wrong count
+        if self.rf64:
+            self.header = self._rf64(0)
         self.fh.write(self.header)
         self.any = False
 
@@ -219,14 +234,33 @@ class WavStream:
         """``(frames, channels)`` float samples."""
         if not np.isfinite(block).all():
             raise WorkError(f"{self.fh.name}: refusing to write NaN or infinite samples")
+        if not self.rf64 and len(self.header) - 8 + (self.frames + len(block)) * self.channels * 4 > WAV_LIMIT:
+            raise WorkError(f"{self.fh.name}: the recording decodes to more frames than its header says and the "
+                            "output outgrows WAV's 4 GiB; convert the input to WAV or FLAC first")
         self.fh.write(np.ascontiguousarray(block, dtype="<f4").tobytes())
         self.frames += len(block)
         self.any = self.any or bool(np.any(block))
 
+    def _rf64(self, payload: int) -> bytes:
+        """The RF64 header of ``payload`` bytes of samples: RIFF's fields say 0xFFFFFFFF, ds64 the sizes."""
+        body = self.riff[12:]  # fmt, fact and data chunks of the RIFF header
+        size = 12 + 36 + len(body) + payload - 8
+        ds64 = b"ds64" + struct.pack("<IQQQI", 28, size, payload, self.frames, 0)
+        fixed = bytearray(body)
+        fact = body.find(b"fact")
+        fixed[fact + 8:fact + 12] = struct.pack("<I", 0xFFFFFFFF)
+        data = body.find(b"data")
+        fixed[data + 4:data + 8] = struct.pack("<I", 0xFFFFFFFF)
+        return b"RF64" + struct.pack("<I", 0xFFFFFFFF) + b"WAVE" + ds64 + bytes(fixed)
+
     def close(self) -> None:
         payload = self.frames * self.channels * 4
         self.fh.seek(0)
-        header = audio.wav_bytes(b"", self.channels, self.rate, "float")
+        if self.rf64:
+            self.fh.write(self._rf64(payload))
+            self.fh.close()
+            return
+        header = self.riff
         body_size = len(header) - 8 + payload
         fixed = bytearray(header)
         fixed[4:8] = struct.pack("<I", body_size)
@@ -361,16 +395,17 @@ def separate_files(
 
     # outputs two inputs (or two queries) would share are failures, not overwrites
     owners: dict[str, tuple[str, str]] = {}
-    for job in jobs:
+    for job in jobs:  # a residual's name counts too: a__b.wav's "residual" is a.wav's "b" residual
         keep = []
         for q in job.queries:
-            out = job.output(q)
-            other = owners.get(out)
-            if other is not None:
-                report.failures.append((job.label, f"{job.path}: query {q!r} gives the output {out}, as {other[1]!r} "
+            outs = [job.output(q)] + ([job.output(q, True)] if residual else [])
+            clash = next(((out, owners[out]) for out in outs if out in owners), None)
+            if clash is not None:
+                out, other = clash
+                report.failures.append((job.label, f"{job.label}: query {q!r} gives the output {out}, as {other[1]!r} "
                                                    f"of {other[0]} does; rename one input or separate them apart"))
                 continue
-            owners[out] = (job.label, q)
+            owners.update((out, (job.label, q)) for out in outs)
             keep.append(q)
         job.queries = keep
     if lead:
@@ -441,7 +476,7 @@ def separate_files(
                         for out in names:
                             (out_dir / out).parent.mkdir(parents=True, exist_ok=True)
                             tmp = stack.enter_context(atomic_path(out_dir / out))
-                            streams.append(WavStream(tmp, source.channels, source.rate))
+                            streams.append(WavStream(tmp, source.channels, source.rate, source.frames))
                         targets.append(streams)
                     mixture = _Aligned(source) if residual else None
                     done = 0
@@ -534,7 +569,8 @@ def _finish(out_dir: Path, report: FilesReport, ledger: Ledger, digests: DigestC
     writer.writerow(["input", "query", "output", "residual", "model", "checkpoint_sha256", "seconds"])
     writer.writerows(separations_rows(ledger, out_dir))
     for step in (ledger.save, digests.save, lambda: write_text_if_changed(out_dir / SEPARATIONS_CSV, buf.getvalue()),
-                 lambda: write_failures(out_dir / FAILURES_CSV, report.failures, first_column="input")):
+                 lambda: write_failures(out_dir / FAILURES_CSV, [(shown(a), shown(b)) for a, b in report.failures],
+                                        first_column="input")):
         try:
             step()
         except OSError as exc:

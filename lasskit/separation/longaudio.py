@@ -28,6 +28,7 @@ depends on rows of another length.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,7 @@ class FileSource(Source):
 
     def blocks(self, size: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
         try:
-            with self._sf.SoundFile(str(self.path)) as f:
+            with self._sf.SoundFile(os.fsencode(self.path)) as f:  # bytes: a name that is not UTF-8 opens too
                 while True:
                     block = f.read(size, dtype="float32", always_2d=True)
                     if not len(block):

@@ -1,0 +1,105 @@
+"""Separating recordings at the edges: what a user hands the API or `lasskit separate FILE` that
+could otherwise come back silently wrong (integer samples, soundfile's (samples, channels) arrays,
+names that are not UTF-8, a residual and an estimate with one name, outputs over WAV's 4 GiB)."""
+
+from __future__ import annotations
+
+import csv
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lasskit.errors import UsageError
+
+RATE = 16000
+
+
+def noise(frames: int, channels: int = 1, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal((frames, channels)) * 0.1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    import lasskit
+
+    return lasskit.load_model("passthrough", device="cpu")
+
+
+def test_the_api_refuses_integer_samples_rather_than_treating_them_as_floats(model):
+    x = (noise(RATE)[:, 0] * 32767).astype(np.int16)
+    with pytest.raises(UsageError, match=r"int16.*x / 32768"):
+        model.separate(x, RATE, "rain")
+    import torch
+
+    with pytest.raises(UsageError, match="int32"):
+        model.separate(torch.from_numpy(x.astype(np.int32)), RATE, "rain")
+    y = model.separate(x.astype(np.float32) / 32768, RATE, "rain")  # the fix it names works
+    assert y.dtype == np.float32 and y.shape == x.shape
+
+
+def test_the_api_refuses_soundfiles_samples_by_channels_layout(model):
+    x = noise(RATE, channels=2)  # what soundfile.read gives: (frames, channels)
+    with pytest.raises(UsageError, match=r"\(16000, 2\).*wave\.T"):
+        model.separate(x, RATE, "rain")
+    y = model.separate(x.T, RATE, "rain")
+    assert y.shape == (2, RATE) and np.array_equal(y, x.T)
+
+
+def test_a_recording_whose_name_is_not_utf8_is_separated_and_listed(tmp_path: Path):
+    from lasskit.separation.files import separate_files
+
+    folder = os.fsencode(tmp_path / "in") + b"/caf\xe9"
+    os.makedirs(folder)
+    x = noise(RATE)
+    with open(folder + b"/r\xfcde.wav", "wb") as fh:
+        sf.write(fh, x, RATE, format="WAV", subtype="FLOAT")
+    out = tmp_path / "out"
+    report = separate_files([tmp_path / "in"], ["rain"], out, model="passthrough", device="cpu", residual=True)
+    assert report.failures == [] and report.written == 2
+    with open(out / "separations.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["query"], r["output"], r["residual"]) for r in rows] == [
+        ("rain", "caf\\xe9/r\\xfcde__rain.wav", "caf\\xe9/r\\xfcde__rain__residual.wav")]
+    assert rows[0]["input"].endswith("in/caf\\xe9/r\\xfcde.wav")
+    y, rate = sf.read(out / rows[0]["output"], dtype="float32", always_2d=True)
+    assert rate == RATE and np.array_equal(y, x)
+    again = separate_files([tmp_path / "in"], ["rain"], out, model="passthrough", device="cpu", residual=True)
+    assert again.skipped == 2 and again.written == 0
+
+
+def test_an_estimate_and_a_residual_with_one_name_are_a_failure_not_an_overwrite(tmp_path: Path):
+    from lasskit.separation.files import separate_files
+
+    (tmp_path / "in").mkdir()
+    for name, seed in (("a.wav", 1), ("a__b.wav", 2)):
+        sf.write(tmp_path / "in" / name, noise(RATE, seed=seed), RATE, subtype="FLOAT")
+    out = tmp_path / "out"
+    # a.wav with "b" has the residual a__b__residual.wav; a__b.wav with "residual" has the estimate a__b__residual.wav
+    report = separate_files([tmp_path / "in"], ["b", "residual"], out, model="passthrough", device="cpu",
+                            residual=True)
+    assert len(report.failures) == 1 and "a__b__residual.wav" in report.failures[0][1]
+    assert report.failures[0][0].endswith("a__b.wav")
+    y, _ = sf.read(out / "a__b__residual.wav", dtype="float32", always_2d=True)
+    x, _ = sf.read(tmp_path / "in" / "a.wav", dtype="float32", always_2d=True)
+    assert np.array_equal(y, x - x)  # a.wav's residual (passthrough: zero), not a__b.wav's estimate
+
+
+def test_an_output_over_4_gib_is_written_as_rf64(tmp_path: Path, monkeypatch):
+    from lasskit.separation import files
+
+    monkeypatch.setattr(files, "WAV_LIMIT", 1000)  # bytes: stands for RIFF's 4 GiB
+    x = noise(RATE, channels=2)
+    sf.write(tmp_path / "long.wav", x, RATE, subtype="FLOAT")
+    report = files.separate_files([tmp_path / "long.wav"], ["rain"], tmp_path / "out", model="passthrough",
+                                  device="cpu")
+    assert report.failures == []
+    path = tmp_path / "out" / "long__rain.wav"
+    assert path.read_bytes()[:4] == b"RF64" and sf.info(path).format == "RF64"
+    y, rate = sf.read(path, dtype="float32", always_2d=True)
+    assert rate == RATE and np.array_equal(y, x)
+    sf.write(tmp_path / "short.wav", x[:100], RATE, subtype="FLOAT")  # under the limit: plain RIFF, as before
+    files.separate_files([tmp_path / "short.wav"], ["rain"], tmp_path / "out", model="passthrough", device="cpu")
+    assert (tmp_path / "out" / "short__rain.wav").read_bytes()[:4] == b"RIFF"
