@@ -82,8 +82,9 @@ def make_workspace(root: Path, config: dict | None = None) -> Path:
         record_run(out, split, names)
     val = root / "exp" / MODEL / "val_synth"
     val.mkdir(parents=True)
-    for name in SYNTH:  # the outputs the scores were computed on
+    for name in SYNTH:  # the outputs the scores were computed on, by the same system
         sf.write(str(val / name), output_signal(name), 16000, subtype="FLOAT")
+    record_run(val, "val_synth", SYNTH)
     write_summary(val)
     return root
 
@@ -414,9 +415,11 @@ def test_scores_of_other_outputs_are_refused(tmp_path):
     root = make_workspace(tmp_path / "ws")
     val = root / "exp" / MODEL / "val_synth"
     sf.write(str(val / SYNTH[0]), output_signal(SYNTH[0]) * 0.5, 16000, subtype="FLOAT")  # re-separated
+    record_run(val, "val_synth", SYNTH)
     with pytest.raises(UsageError, match=r"summary.json: the scores were computed on other outputs than the 4 now in"):
         package(root)
     (val / SYNTH[3]).unlink()
+    record_run(val, "val_synth", SYNTH[:3])
     write_summary(val)  # scored again
     assert package(root).results["SDRi"] == 5.988
     summary = json.loads((val / "summary.json").read_text())
@@ -451,6 +454,7 @@ def test_score_writes_the_digest_package_compares(tmp_path):
         sf.write(str(val / name), m.source + np.float32(0.1) * m.noise, 16000, subtype="FLOAT")
     write_split_csv(split, pd.DataFrame(rows))
     score_estimates(split, val, options=__import__("lasskit.scoring", fromlist=["ScoreOptions"]).ScoreOptions(jobs=1))
+    record_run(val, "val_synth", SYNTH[:3])  # what separate records (afterwards here: no real mixture digests)
     scored = json.loads((val / "summary.json").read_text())["estimates"]
     assert scored == {"count": 3, "digest": files_digest(val, SYNTH[:3])}
     package(root)  # accepted
@@ -482,3 +486,43 @@ def test_check_verifies_the_audio_zips_against_the_metadata_digest(tmp_path):
     digest_problems = [p for p in report.problems if p.kind == "digest"]
     assert [p.file for p in digest_problems] == [f"{LABEL}_eval_real.zip"]
     assert "holds other audio than Lovelace_UOS_task9_1.meta.yaml describes (3 entries" in digest_problems[0].message
+
+
+# -- outside check (Q2): one system in the package, and its scores are that system's ----------------
+def test_evaluation_splits_separated_with_different_settings_are_refused(tmp_path, run_cli):
+    """eval_synth with gain 0.5, eval_real with gain 0.9: each run complete and consistent, but the
+    package would hold two systems under one metadata file."""
+    root = make_workspace(tmp_path / "ws")
+    out = root / "exp" / MODEL / "eval_real"
+    other = {"model": MODEL, "options": {"gain": 0.9}, "checkpoint_sha256": None}
+    record_run(out, "eval_real", REAL, settings=other)
+    before = {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+    code, _, err = run_cli("-w", root, "package", "--audio-url", "https://drive.google.com/x")
+    assert code == 2 and err.count("\n") == 1, err
+    assert "eval_real/separate.json: made with other settings than eval_synth's (options {'gain': 0.9} " \
+           "against {})" in err
+    assert "--split eval_real --overwrite" in err
+    assert {p: (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()} == before
+
+
+def test_scores_of_another_checkpoint_than_the_evaluation_outputs_are_refused(tmp_path):
+    """val_synth scored with checkpoint A, eval splits separated with checkpoint B: the metadata's
+    results would not be the packaged system's."""
+    root = make_workspace(tmp_path / "ws")
+    val = root / "exp" / MODEL / "val_synth"
+    record_run(val, "val_synth", SYNTH, settings={**SETTINGS, "checkpoint_sha256": "a" * 64})
+    with pytest.raises(UsageError, match=r"val_synth/separate.json: made with other settings than eval_synth's "
+                                         r"\(checkpoint_sha256 'aaaa.*' against None\).*--split val_synth --overwrite"
+                                         r".*lasskit score --model tonesep --split val_synth"):
+        package(root)
+    # no record of what made the scored outputs at all
+    (val / "separate.json").unlink()
+    with pytest.raises(UsageError, match=r"val_synth/separate.json: not found"):
+        package(root)
+    # a scored output changed after separate wrote it (the summary's digest is updated by hand)
+    root = make_workspace(tmp_path / "ws2")
+    val = root / "exp" / MODEL / "val_synth"
+    sf.write(str(val / SYNTH[2]), output_signal(SYNTH[2]) * 0.5, 16000, subtype="FLOAT")
+    write_summary(val)
+    with pytest.raises(UsageError, match=r"val_synth/synth_02.wav: not the output the run in separate.json made"):
+        package(root)

@@ -25,7 +25,6 @@ ZIP, no ZIP64: at most 65535 entries and 4 GiB)."""
 from __future__ import annotations
 
 import io
-import json
 import re
 import time
 from dataclasses import dataclass, field
@@ -43,6 +42,7 @@ from lasskit.submission.archive import (
     deflate_entry,
     write_zip,
 )
+from lasskit.submission.records import check_one_system, check_outputs_recorded, check_scores_tied, read_json
 from lasskit.submission.rules import (
     AUDIO_SPLITS,
     AUDIO_URL_PLACEHOLDER,
@@ -250,6 +250,7 @@ def build_package(
     model = _pick_model(workspace, model)
     runs = {split: _read_run(workspace, model, split) for split in AUDIO_SPLITS}
     summary = _read_summary(workspace, model)
+    check_one_system(workspace, model, runs)
     metrics = summary["metrics"]
     results = {key: round(float(metrics[m]["mean"]), 3) for key, m in RESULT_KEYS.items()}
     if summary.get("missing"):
@@ -402,18 +403,6 @@ def _pick_model(workspace, model: str | None) -> str:
                      "or set package.model in lasskit.yaml")
 
 
-def _read_json(path: Path, fix: str) -> dict:
-    if not path.is_file():
-        raise UsageError(f"{path}: not found; {fix}")
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: unreadable JSON ({exc}); {fix}")
-    if not isinstance(data, dict):
-        raise UsageError(f"{path}: must hold a JSON object; {fix}")
-    return data
-
-
 def _read_run(workspace, model: str, split: str) -> dict:
     """A split's expected names and lengths and its ``separate.json``."""
     import soundfile as sf
@@ -422,7 +411,7 @@ def _read_run(workspace, model: str, split: str) -> dict:
 
     out = workspace.output_dir(model, split)
     fix = f"run `lasskit separate --model {model} --split {split}`"
-    sep = _read_json(out / "separate.json", fix)
+    sep = read_json(out / "separate.json", fix)
     if sep.get("sample_rate", SAMPLE_RATE) != SAMPLE_RATE:
         raise UsageError(f"{out / 'separate.json'}: outputs at {sep.get('sample_rate')} Hz; the submission "
                          f"needs {SAMPLE_RATE} Hz; {fix}")
@@ -441,7 +430,7 @@ def _read_run(workspace, model: str, split: str) -> dict:
                          "evaluation sets")
     table = read_split(split_dir)
     names = list(table.frame["mixture"])
-    _check_outputs_recorded(out, names, sep, fix)
+    check_outputs_recorded(out, names, sep, fix)
     lengths = []
     for n in names:
         try:
@@ -452,72 +441,19 @@ def _read_run(workspace, model: str, split: str) -> dict:
             "csv": split_dir / "mixtures.csv"}
 
 
-def _check_outputs_recorded(out: Path, names: list[str], sep: dict, fix: str) -> None:
-    """Every row's output is the one ``separate.json`` describes: recorded in ``provenance.json``
-    with the one settings id of ``made_with`` and unchanged on disk since (size and mtime)."""
-    import os
-
-    from lasskit.provenance import LEDGER_FILE, Ledger
-
-    made_with = sep.get("made_with")
-    if not isinstance(made_with, list) or len(made_with) != 1 or not isinstance(made_with[0], dict):
-        raise UsageError(f"{out / 'separate.json'}: does not name the one set of settings that made the outputs "
-                         f"(made_with); {fix} (it rewrites separate.json)")
-    sid = made_with[0].get("settings_id")
-    if sep.get("count") != len(names) or made_with[0].get("outputs") != len(names):
-        raise UsageError(f"{out / 'separate.json'}: describes {sep.get('count')} outputs, the split has {len(names)} "
-                         f"mixtures; {fix}")
-    if not (out / LEDGER_FILE).is_file():
-        raise UsageError(f"{out / LEDGER_FILE}: not found, so nothing says what made the outputs; {fix}")
-    ledger = Ledger(out)
-    wrong: list[str] = []
-    for name in names:
-        rec = ledger.get(name)
-        try:
-            st = os.stat(out / name)
-        except OSError:
-            st = None
-        if rec is None or rec.settings != sid or st is None or (st.st_size, st.st_mtime_ns) != (rec.size, rec.mtime_ns):
-            wrong.append(name)
-    if wrong:
-        raise UsageError(f"{out / wrong[0]}: not the output the run in separate.json made (missing, made with other "
-                         f"settings, or changed since){f' (and {len(wrong) - 1} more)' if len(wrong) > 1 else ''}; "
-                         f"{fix}")
-
-
 def _read_summary(workspace, model: str) -> dict:
     path = workspace.output_dir(model, VALIDATION_SPLIT) / "summary.json"
     fix = (f"run `lasskit separate --model {model} --split {VALIDATION_SPLIT}` then "
            f"`lasskit score --model {model} --split {VALIDATION_SPLIT}`")
-    data = _read_json(path, fix)
+    data = read_json(path, fix)
     metrics = data.get("metrics")
     for m in RESULT_KEYS.values():
         value = (metrics or {}).get(m, {}).get("mean") if isinstance((metrics or {}).get(m), dict) else None
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise UsageError(f"{path}: no metrics.{m}.mean; {fix}")
-    _check_scores_tied(path, data, fix)
+    check_scores_tied(path, data, fix)
     data["_path"] = path
     return data
-
-
-def _check_scores_tied(path: Path, summary: dict, fix: str) -> None:
-    """The scores were computed on exactly the outputs now beside them (``estimates.digest``)."""
-    import os
-
-    from lasskit.audio import AUDIO_EXTENSIONS
-    from lasskit.provenance import files_digest
-
-    scored = summary.get("estimates")
-    if not isinstance(scored, dict) or not isinstance(scored.get("digest"), str):
-        raise UsageError(f"{path}: does not say which outputs were scored (written by an older lasskit or by hand); "
-                         f"{fix}")
-    folder = path.parent
-    with os.scandir(folder) as entries:  # the files score would match: audio at the top level
-        names = [e.name for e in entries if os.path.splitext(e.name)[1].lower() in AUDIO_EXTENSIONS
-                 and not e.name.startswith(".") and e.is_file()]
-    if len(names) != scored.get("count") or files_digest(folder, names) != scored["digest"]:
-        raise UsageError(f"{path}: the scores were computed on other outputs than the {len(names)} now in {folder} "
-                         f"(re-separated or changed since); {fix}")
 
 
 def _write_audio_zip(path: Path, run: dict, audio_format: str, jobs: int | None) -> tuple[int, int]:
