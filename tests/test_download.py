@@ -230,7 +230,11 @@ def raw(tmp_path_factory):
     assert len(parts) >= 3
     for p in parts:
         records["4060432"][p.name] = p.read_bytes()
-    records["4060432"]["FSD50K.eval_audio.zip"] = zip_bytes(folder_files(fsd, "FSD50K.eval_audio"))
+    evals = folder_files(fsd, "FSD50K.eval_audio")  # like the record: FSD50K.eval_audio.z01 + .zip
+    parts = write_split_zip(arch / "FSD50K.eval_audio.zip", evals, len(zip_bytes(evals)) // 2 + 64)
+    assert [p.name for p in parts] == ["FSD50K.eval_audio.z01", "FSD50K.eval_audio.zip"]
+    for p in parts:
+        records["4060432"][p.name] = p.read_bytes()
     records["4060432"]["FSD50K.ground_truth.zip"] = zip_bytes(folder_files(fsd, "FSD50K.ground_truth"))
     records["4060432"]["FSD50K.metadata.zip"] = zip_bytes({"FSD50K.metadata/readme.txt": b"metadata\n"})
     records["4060432"]["FSD50K.doc.zip"] = zip_bytes({"FSD50K.doc/README.md": b"doc\n"})
@@ -706,9 +710,10 @@ def test_a_registered_model_downloads_its_declared_weight_files(zenodo, tmp_path
 
 def test_ctrl_c_leaves_a_part_that_the_next_run_continues(zenodo, tmp_path):
     big = os.urandom(3_000_000)
-    zenodo.records["10886481"] = {"lass_validation.json": big}
-    zenodo.records["11425256"] = {}
-    zenodo.records["10887496"] = {}
+    zenodo.records["10886481"] = {"lass_validation.json": big, "lass_synthetic_validation.csv": b"x\n",
+                                  "lass_validation.zip": zip_bytes({"lass_validation/a.wav": b"a"})}
+    zenodo.records["11425256"] = {"lass_real_evaluation.csv": b"x\n"}
+    zenodo.records["10887496"] = {"captions.json": b"{}"}
     zenodo.slow = 0.02  # ~3 MB/s: long enough to interrupt
     env = {**os.environ, "LASSKIT_ZENODO_URL": zenodo.url, "LASSKIT_CACHE": str(tmp_path / "cache"),
            "LASSKIT_PROGRESS": "0", "PYTHONPATH": str(REPO)}
@@ -761,8 +766,6 @@ def test_bad_options_change_nothing(run_cli, tmp_path):
 
 def test_one_failing_name_does_not_stop_the_others(zenodo, raw, tmp_path, run_cli):
     serve(zenodo, raw)
-    del zenodo.records["10886481"]["lass_validation.json"]  # the API lists the rest; dcase2024 lacks a file
-    zenodo.records["10886481"]["lass_validation.json.gone"] = b""
     for name in ("lass_validation.zip", "lass_synthetic_validation.csv"):
         zenodo.fail[name] = [404]
     code, out, err = run_cli("-w", tmp_path, "download", "dcase2024", "clotho")
@@ -949,3 +952,19 @@ def test_labels_end_to_end_gives_the_files_its_next_command_names(zenodo, raw, t
     named = [w for w in item.next.split() if w.startswith(str(tmp_path))]
     assert len(named) == 2 and all(Path(p).is_file() for p in named), (item.next, list((tmp_path / "to").rglob("*")))
     assert Path(named[1]).read_bytes() == (raw["fsd"] / "FSD50K.ground_truth" / "vocabulary.csv").read_bytes()
+
+
+@pytest.mark.parametrize("record,gone,said", [("4060432", "FSD50K.dev_audio.z02", "FSD50K.dev_audio.z02"),
+                                              ("10887496", "fsd50k_dev_auto_caption.json", "*.json"),
+                                              ("4783391", "clotho_audio_evaluation.7z", "clotho_audio_evaluation.7z")])
+def test_a_record_that_no_longer_lists_a_needed_file_is_an_error_not_a_smaller_dataset(zenodo, raw, tmp_path,
+                                                                                      record, gone, said):
+    from lasskit.download import run
+
+    serve(zenodo, raw)
+    del zenodo.records[record][gone]
+    name = {"4060432": "fsd50k", "10887496": "dcase2024", "4783391": "clotho"}[record]
+    with pytest.raises(WorkError) as err:
+        run.download([name], tmp_path / "to", progress=False, say=lambda line: None)
+    assert f"Zenodo record {record}" in str(err.value) and f"does not list {said}" in str(err.value)
+    assert not [p for p, _ in zenodo.requests if p.startswith("/records/")] and not (tmp_path / "to").exists()

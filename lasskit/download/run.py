@@ -161,6 +161,7 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say, notes: list[str] | N
         else:
             files, how = zenodo.record_files(src.record, offline=from_dir is not None)
             if files is not None:
+                _check_listing(ds, src, files, how)
                 remotes = []
                 for f in files:
                     if not any(fnmatch.fnmatchcase(f.name, pat) for pat in src.include):
@@ -196,12 +197,30 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say, notes: list[str] | N
     return out
 
 
+def _check_listing(ds: Dataset, src, files, how: str) -> None:
+    """A record's file list that lacks what lasskit knows the dataset holds (a known file, or any
+    file for one of its patterns) is an error: else a changed record would give an incomplete
+    dataset that looks complete."""
+    listed = {f.name for f in files}
+    lost = [k.name for k in src.known
+            if k.name not in listed and any(fnmatch.fnmatchcase(k.name, p) for p in src.include)]
+    lost += [p for p in src.include if not any(fnmatch.fnmatchcase(n, p) for n in listed) and
+             not any(fnmatch.fnmatchcase(k.name, p) for k in src.known)]
+    if lost:
+        from lasskit.download.zenodo import cache_path, record_page
+
+        cached = f"; if the record was fixed since, remove {cache_path(src.record)}" if "cached" in how else ""
+        raise WorkError(f"Zenodo record {src.record} ({src.what}; {how}) does not list "
+                        f"{', '.join(lost[:4])}{' ...' if len(lost) > 4 else ''}, which {ds.name} needs; nothing of "
+                        f"{ds.name} was downloaded: the record has changed (check {record_page(src.record)}){cached}")
+
+
 def _check_plain_name(name: str, record: str | None, dataset: str) -> None:
     """A file name from a records API becomes a path under ``--to``: it must be one plain name (no
     folder, no ``..``, not absolute), else a hostile or broken record could write anywhere."""
     if not name or name in (".", "..") or "/" in name or "\\" in name or "\0" in name:
         where = f"Zenodo record {record}" if record else "the catalogue"
-        raise WorkError(f"{dataset}: {where} lists a file named {name!r}, which is not a plain file name; nothing "
+        raise WorkError(f"{where} lists a file named {name!r}, which is not a plain file name; nothing "
                         f"of {dataset} was downloaded; check the record's page and report it")
 
 
