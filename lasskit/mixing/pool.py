@@ -248,15 +248,35 @@ class _Resolver:
 
 def reference_ids(manifests: Sequence[str | os.PathLike]) -> Reference:
     """The challenge's clips and every held-out clip in ``manifests`` (:class:`Reference`; it
-    unpacks as the ``(Freesound ids, digests, validation ids)`` of the challenge's clips)."""
+    unpacks as the ``(Freesound ids, digests, validation ids)`` of the challenge's clips).
+
+    Only the columns it needs are read (no JSON cells parsed): every prepared corpus is a
+    reference, WavCaps' 400k rows included; a manifest it cannot read that way is read by
+    :func:`lasskit.manifest.read_manifest`, which names what is wrong with it."""
+    import csv
+    from types import SimpleNamespace
+
+    from lasskit.csvfile import open_csv
     from lasskit.manifest import read_manifest
 
     ref = Reference()
     for mpath in manifests:
-        for clip in read_manifest(mpath).clips:
-            if is_challenge_dataset(clip.dataset) or clip.split.lower() in HELD_OUT_SPLITS:
-                clip.freesound_id = freesound_id_of(clip)
-                ref.add(clip)
+        try:
+            with open_csv(mpath) as fh:
+                reader = csv.DictReader(fh)
+                if not {"id", "dataset", "split"} <= set(reader.fieldnames or []):
+                    raise ValueError("not a manifest")
+                rows = [SimpleNamespace(id=r["id"], dataset=r["dataset"] or "", split=r["split"] or "",
+                                        freesound_id=r.get("freesound_id") or "", digest=r.get("digest") or "",
+                                        youtube_id=r.get("youtube_id") or "")
+                        for r in reader
+                        if is_challenge_dataset(r["dataset"] or "") or (r["split"] or "").lower() in HELD_OUT_SPLITS]
+        except (OSError, UnicodeDecodeError, csv.Error, ValueError, TypeError, AttributeError):
+            rows = [c for c in read_manifest(mpath).clips
+                    if is_challenge_dataset(c.dataset) or c.split.lower() in HELD_OUT_SPLITS]
+        for clip in rows:
+            clip.freesound_id = freesound_id_of(clip)
+            ref.add(clip)
     return ref
 
 
