@@ -326,3 +326,27 @@ def test_cpu_out_of_memory_is_recognised_and_the_estimate_names_a_batch_that_fit
     assert is_out_of_memory(MemoryError())
     parts = {"batch_size": 16, "total_bytes": 10 * 2**30 + 16 * 2**30, "activation_bytes": 16 * 2**30}
     assert batch_that_fits(parts, 12 * 2**30) == 2  # 10 GiB fixed + 1 GiB a row
+
+
+def test_a_full_disk_names_the_command_that_continues(setup, monkeypatch):
+    """ENOSPC while writing a checkpoint after step 2: one line, the step, and `--resume` (the run
+    exists, so the same command would be refused)."""
+    import errno
+
+    from lasskit import atomic
+    from lasskit.errors import WorkError
+
+    real = atomic.write_bytes
+    calls = []
+
+    def full_after_one(path, data):
+        if str(path).endswith("last.ckpt"):
+            calls.append(path)
+        if len(calls) > 1:
+            raise OSError(errno.ENOSPC, "No space left on device", str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(atomic, "write_bytes", full_after_one)
+    with pytest.raises(WorkError, match=r"last.ckpt: no space left on the device at step 2; free some space and "
+                                        r"continue with `lasskit .*--resume` \(last.ckpt holds step 1\)"):
+        run(setup, "full", steps=3, checkpoint_every=1)

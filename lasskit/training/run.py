@@ -371,8 +371,10 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
         full = disk_full(exc)
         if full is not None:
             saved = saved_step(folder)
+            again = (resume_command() if saved is not None
+                     else resume_command().replace(" --resume", " --overwrite"))  # nothing to resume from yet
             raise WorkError(f"{full}: no space left on the device at step {trainer.global_step}; free some space "
-                            "and continue with `" + resume_command() + "`"
+                            f"and continue with `{again}`"
                             + (f" (last.ckpt holds step {saved})" if saved is not None else "")) from None
         raise
     finally:
