@@ -799,3 +799,26 @@ def test_a_workspace_under_a_non_utf8_folder_name(tmp_path):
     r = create_test(ws, "eval_real", ["good"], "t", raters=1, **NO_QC)
     spec = load_test(r.root)
     assert len(spec.items) == 2 and all(spec.audio_path(s).is_file() for s in spec.stimulus_table())
+
+
+def test_create_on_a_full_disk_names_the_test_and_keeps_the_old_one(tmp_path, monkeypatch):
+    import errno
+
+    from lasskit.errors import WorkError
+    from lasskit.listening import layout
+
+    ws = make_workspace(tmp_path, n_items=2)
+    r = create_test(ws, "eval_real", ["good"], "t", raters=1, **NO_QC)
+    before = _tree(r.root)
+
+    def full(path, text):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    monkeypatch.setattr(layout, "write_text", full)
+    with pytest.raises(WorkError) as err:
+        create_test(ws, "eval_real", ["good", "bad"], "t", raters=1, force=True, **NO_QC)
+    line = str(err.value)
+    assert line.startswith(f"{r.root}: no space left on the device while building the test; nothing was written "
+                           "(the old test is as it was)")
+    assert "--out" not in line and ".new-" not in line
+    assert _tree(r.root) == before and [p.name for p in r.root.parent.iterdir()] == ["t"]

@@ -31,6 +31,7 @@ failed create leaves the old test (ratings included) as it was.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -364,6 +365,11 @@ def create_test(
             os.replace(building, root)
     except OSError as exc:
         shutil.rmtree(building, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # the build folder is gone: name the test, not it
+            old = " (the old test is as it was)" if exists else ""
+            raise WorkError(f"{root}: no space left on the device while building the test; nothing was written"
+                            f"{old}: free some space (or use a workspace on another disk) and run the same "
+                            "command again") from None
         raise os_error(exc, getattr(exc, "filename", None) or building) from None
     except BaseException:
         shutil.rmtree(building, ignore_errors=True)
