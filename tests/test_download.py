@@ -968,3 +968,17 @@ def test_a_record_that_no_longer_lists_a_needed_file_is_an_error_not_a_smaller_d
         run.download([name], tmp_path / "to", progress=False, say=lambda line: None)
     assert f"Zenodo record {record}" in str(err.value) and f"does not list {said}" in str(err.value)
     assert not [p for p, _ in zenodo.requests if p.startswith("/records/")] and not (tmp_path / "to").exists()
+
+
+def test_a_record_listing_a_file_twice_is_refused(zenodo, raw, tmp_path):
+    from lasskit.download import run, zenodo as zen
+
+    serve(zenodo, raw)
+    data = raw["records"]["10887496"]["fsd50k_dev_auto_caption.json"]
+    entry = {"key": "fsd50k_dev_auto_caption.json", "size": len(data), "checksum": f"md5:{md5(data)}"}
+    path = zen.cache_path("10887496")
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"files": [entry, dict(entry)]}))  # a broken (cached) answer
+    with pytest.raises(WorkError, match="list fsd50k_dev_auto_caption.json more than once"):
+        run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    assert not [p for p, _ in zenodo.requests if p.startswith("/records/")] and not (tmp_path / "to").exists()

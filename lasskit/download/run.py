@@ -188,6 +188,11 @@ def plan(ds: Dataset, to: Path, from_dir: Path | None, say, notes: list[str] | N
         for r in remotes:
             _check_plain_name(r.name, src.record, ds.name)
             out.append(PlannedFile(r, root / src.into / r.name))
+    dests = [f.dest for f in out]
+    twice = sorted({d.name for d in dests if dests.count(d) > 1})
+    if twice:  # two downloads into one .part would mix their bytes
+        raise WorkError(f"{ds.name}: the records list {', '.join(twice[:3])} more than once; nothing of {ds.name} was "
+                        "downloaded; check the records' pages and report it")
     if differ and notes is not None:
         notes.append(f"the records API gives other MD5s than lasskit knew for {len(differ)} file(s) "
                      f"({', '.join(differ[:3])}{' ...' if len(differ) > 3 else ''}): a new version of the record? "
