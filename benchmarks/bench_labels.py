@@ -11,7 +11,7 @@ which share no tag. Labels are derived from the captions alone (AudioSet ``ontol
 - false alarms: of the 3000 official pairs, the share the derived labels call sharing;
 - the same with one caption a clip (the first), as a one-caption corpus would have it;
 - derivation speed (clips per second);
-- on ``benchmarks/data/tricky_captions.csv`` (written for lasskit, 108 captions: negation,
+- on ``benchmarks/data/tricky_captions.csv`` (written for lasskit, 121 captions: negation,
   imitation, comparison, homonyms, genre names that are everyday words, video-game and
   synthetic sounds, plain controls; each with the classes expected and the classes that would
   be wrong): precision and recall of the derived classes (both compared by

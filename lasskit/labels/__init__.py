@@ -32,7 +32,10 @@ Matching rules (deterministic: the same text and vocabulary give the same labels
    a synthesized, toy or video-game animal is not an animal; genre names that are everyday
    words need a music word in the text ("blue heron" is not Blues, "country road" not Country:
    :data:`~lasskit.labels.synonyms.NEEDS`), and some classes yield to context words ("cricket"
-   beside "game", "bat", "match" is the sport: :data:`~lasskit.labels.synonyms.VETOED_BY`).
+   beside "game", "bat", "match" is the sport, "rapping" beside "door" is knocking, "fans" beside
+   "cheer" are people: :data:`~lasskit.labels.synonyms.VETOED_BY`); an animal verb that names a
+   machine without an animal does not once an animal is named ("a goose honks" is no car horn:
+   :data:`~lasskit.labels.synonyms.NOT_WITH_ANIMAL`).
    A rule that is unsure says less, never something else.
 4. Votes: Freesound keywords are read as one text. With three captions or more (Clotho has
    five, the challenge's validation set three), each caption and the keywords vote for the class

@@ -118,6 +118,8 @@ class Labeler:
         self.imitator = vocabulary.key("Human voice")
         self.animal_verbs = {form: frozenset(k for k in (vocabulary.key(t) for t in alt) if k)
                              for w, alt in tables.ANIMAL_VERBS.items() for form in _forms([w])}
+        self.not_with_animal = {form: frozenset(k for k in (vocabulary.key(t) for t in alt) if k)
+                                for w, alt in tables.NOT_WITH_ANIMAL.items() for form in _forms([w])}
 
     # -- one text -------------------------------------------------------------------------------
     def match(self, text: str, keyword: bool = False) -> list[Match]:
@@ -172,6 +174,8 @@ class Labeler:
         for m in matches:
             if m.trigger in self.animal_verbs and not animal:
                 out |= self.animal_verbs[m.trigger]
+            elif m.key in self.not_with_animal.get(m.trigger, ()):
+                continue  # an animal named: its "honk" is the animal's, not a car horn
             elif m.trigger in self.human_verbs and self._is_human(m.key) and not human and (animal or other):
                 continue
             elif m.key in self.needs and not self.needs[m.key] & words:

@@ -173,7 +173,7 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "explode": ("Explosion",), "explosion": ("Explosion",), "blast": ("Explosion",), "gun": ("Gunshot, gunfire",),
     "gunshot": ("Gunshot, gunfire",), "shot": ("Gunshot, gunfire",), "shoot": ("Gunshot, gunfire",),
     "rifle": ("Gunshot, gunfire",), "pistol": ("Gunshot, gunfire",), "firework": ("Fireworks",),
-    "firecracker": ("Firecracker",), "pop": ("Burst, pop",), "balloon": ("Burst, pop",),
+    "firecracker": ("Firecracker",), "pop": ("Burst, pop",), "pop song": ("Pop music",), "balloon": ("Burst, pop",),
     "wood": ("Wood",), "wooden": ("Wood",), "log": ("Wood",), "plank": ("Wood",), "timber": ("Wood",),
     "stick": ("Wood",), "branch": ("Wood",), "twig": ("Wood",), "glass": ("Glass",), "bottle": ("Glass",),
     "clink": ("Chink, clink",), "shatter": ("Shatter",), "liquid": ("Liquid",), "pour": ("Pour",),
@@ -242,6 +242,11 @@ ANIMAL_VERBS: dict[str, tuple[str, ...]] = {
     "neigh": (), "gobble": (), "cluck": (), "quack": ("Quack",), "bark": (),
 }
 
+# what an animal verb does not name once the text names an animal ("a goose honks": no car horn)
+NOT_WITH_ANIMAL: dict[str, tuple[str, ...]] = {
+    "honk": ("Vehicle horn, car horn, honking",),
+}
+
 CONTEXT: dict[str, list[tuple[tuple[str, ...] | None, tuple[str, ...]]]] = {
     "keyboard": [(("piano", "play", "music", "melody", "note", "chord", "tune", "song"), ("Keyboard (musical)",)),
                  (None, ("Computer keyboard", "Typing"))],
@@ -265,6 +270,9 @@ CONTEXT: dict[str, list[tuple[tuple[str, ...] | None, tuple[str, ...]]]] = {
     "wave": [(("sea", "ocean", "beach", "water", "shore", "surf", "crash", "lake", "coast", "tide"), ("Waves, surf",)),
              (None, ())],
     "tap": [(("water", "sink", "faucet", "run", "pour", "flow", "drip"), ("Water tap, faucet",)), (None, ("Tap",))],
+    # "a jet of water" is no aircraft
+    "jet": [(("water", "spray", "stream", "hose", "fountain", "pool", "bath", "tub", "jacuzzi", "nozzle",
+              "steam", "squirt"), ()), (None, ("Aircraft",))],
     "speaker": [(("from", "through", "over", "out", "loud", "bluetooth", "radio", "music", "play", "stereo"), ()),
                 (None, ("Speech",))],
     "ring": [(("phone", "telephone", "cellphone"), ("Telephone bell ringing",)),
@@ -278,6 +286,7 @@ NAMES_NOTHING = frozenset({
     "crowbar", "piggy bank", "frog man", "duck tape", "bird cage", "dog house", "dog bed", "cat bed",
     "dog tag", "cat litter", "dog food", "cat food", "dog bowl", "cat bowl", "bird feeder", "dog leash",
     "dog collar", "cat flap", "dog door", "pet door", "pet food", "bat mitzvah", "bird bath",
+    "bell pepper",
 })
 
 _MUSIC_WORDS = (
@@ -291,8 +300,22 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "Opera": _MUSIC_WORDS, "Ska": _MUSIC_WORDS, "Swing music": _MUSIC_WORDS, "House music": _MUSIC_WORDS,
     "Soul music": _MUSIC_WORDS, "Pop music": _MUSIC_WORDS, "Trap music": _MUSIC_WORDS,
     "Church bell": ("bell", "ring", "ringing", "chime", "toll", "peal", "bong", "ding", "dong", "clang"),
+    # "a duck calls from the pond" is the bird; the tool is blown by a hunter
+    "Duck call (hunting tool)": ("hunter", "hunting", "hunt", "blow", "blows", "blowing", "tool", "decoy",
+                                 "caller", "lure"),
 }
 VETOED_BY: dict[str, tuple[str, ...]] = {
+    # "rapping on the door" is knocking
+    "Rapping": ("door", "window", "knuckle", "knock", "table", "wall", "desk", "glass", "wood", "wooden",
+                "metal", "pipe", "pane", "surface", "finger", "radiator"),
+    # "the fans cheer": supporters, not a machine
+    "Mechanical fan": ("cheer", "crowd", "stadium", "applause", "applaud", "clap", "chant", "audience",
+                       "concert", "supporter", "scream", "shout", "goal", "celebrate"),
+    # "hammering rain", "a hammering heart"
+    "Hammer": ("rain", "hail", "raindrop", "downpour", "storm", "heart", "heartbeat"),
+    # "a kid plays the recorder" is music, not children at play
+    "Children playing": ("recorder", "piano", "guitar", "violin", "flute", "drum", "instrument", "music",
+                         "song", "tune", "trumpet", "xylophone", "melody", "keyboard", "cello", "ukulele"),
     "Cricket": ("game", "match", "bat", "ball", "wicket", "commentary", "commentator", "umpire", "stadium",
                 "team", "innings", "bowler", "batsman", "sport", "player", "fielder", "batting", "bowling"),
 }
