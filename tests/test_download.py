@@ -982,3 +982,15 @@ def test_a_record_listing_a_file_twice_is_refused(zenodo, raw, tmp_path):
     with pytest.raises(WorkError, match="list fsd50k_dev_auto_caption.json more than once"):
         run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
     assert not [p for p, _ in zenodo.requests if p.startswith("/records/")] and not (tmp_path / "to").exists()
+
+
+def test_a_part_that_is_a_symbolic_link_is_not_written_through(zenodo, tmp_path):
+    other = tmp_path / "other.bin"
+    other.write_bytes(PAYLOAD[:1000])  # looks like a resumable start of the file
+    target = tmp_path / "d" / "model.ckpt"
+    target.parent.mkdir()
+    (target.parent / "model.ckpt.part").symlink_to(other)
+    notes = []
+    fe.fetch_file(remote(zenodo), target, say=notes.append)
+    assert target.read_bytes() == PAYLOAD and not target.is_symlink()
+    assert other.read_bytes() == PAYLOAD[:1000] and any("symbolic link" in n for n in notes)

@@ -168,6 +168,9 @@ def _download(remote: RemoteFile, target: Path, result: FetchResult, progress, s
               cancel, hasher: Hasher) -> None:
     """Fill ``<target>.part`` with the whole file (resuming it), retrying transient failures."""
     part = target.with_name(target.name + ".part")
+    if part.is_symlink():  # never write through a link into someone else's file: start this one afresh
+        say(f"{part}: a symbolic link, not a download lasskit left; it is removed and the file starts from zero")
+        part.unlink()
     delay = backoff_seconds()
     failures = 0
     said_no_range = False
