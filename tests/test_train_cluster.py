@@ -350,3 +350,16 @@ def test_a_full_disk_names_the_command_that_continues(setup, monkeypatch):
     with pytest.raises(WorkError, match=r"last.ckpt: no space left on the device at step 2; free some space and "
                                         r"continue with `lasskit .*--resume` \(last.ckpt holds step 1\)"):
         run(setup, "full", steps=3, checkpoint_every=1)
+
+
+def test_config_file_sets_options_and_the_command_line_wins(setup, run_cli, tmp_path):
+    run_yaml = tmp_path / "run.yaml"
+    run_yaml.write_text(f"steps: 7\nval: [heldout]\nval-count: 4\nsegment: 0.5\noption:\n  channels: 4\n"
+                        f"  tokenizer: {setup['tokenizer']}\n  clap_checkpoint: {setup['clap']}\n")
+    code, out, err = run_cli("train", "--name", "cfg", "--config", run_yaml, "--segment", "0.25", "--dry-run",
+                             cwd=setup["ws"])
+    assert code == 0, err
+    assert "steps: 7 x 16 mixtures" in out and "of 0.25 s" in out and "4 of 24 rows of heldout" in out
+    run_yaml.write_text("stepz: 3\n")
+    code, _, err = run_cli("train", "--name", "cfg", "--config", run_yaml, "--dry-run", cwd=setup["ws"])
+    assert code == 2 and err.count("\n") == 1 and "run.yaml: unknown key 'stepz'" in err

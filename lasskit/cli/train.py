@@ -75,6 +75,9 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue the run from its last.ckpt."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the run again, replacing its folder's files."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print the plan (data, steps, memory) and stop."),
+    config_file: Path = typer.Option(None, "--config", metavar="FILE",
+                                     help="YAML of these options (keys: the long option names, e.g. `steps: 1000`, "
+                                          "`val: [val_synth]`); the command line wins over it, it over lasskit.yaml."),
 ) -> None:
     """Train or fine-tune a model on class-disjoint mixtures made on the fly; checkpoints for `separate`.
 
@@ -86,6 +89,19 @@ def train(
     from lasskit.training import train as run_training
 
     ws = workspace(ctx)
+    if config_file is not None:  # the file's values replace defaults (and lasskit.yaml), never the command line
+        given = config_values(ctx, config_file)
+        values = {**locals(), **given}
+        (manifests, targets, noises, split, dataset, ontology, model, option, tokenizer, init, continue_from, name,
+         steps, batch_size, accumulate, lr, bn_momentum, warmup_steps, snr, segment, min_active, silence_db,
+         integer_snr, min_duration, val, val_count, val_every, checkpoint_every, log_every, seed, devices, num_nodes,
+         accelerator, precision, workers, keep_checkpoints, clip_grad, ema, sync_bn, logger, resume, overwrite,
+         dry_run) = (values[k] for k in (
+             "manifests", "targets", "noises", "split", "dataset", "ontology", "model", "option", "tokenizer", "init",
+             "continue_from", "name", "steps", "batch_size", "accumulate", "lr", "bn_momentum", "warmup_steps", "snr",
+             "segment", "min_active", "silence_db", "integer_snr", "min_duration", "val", "val_count", "val_every",
+             "checkpoint_every", "log_every", "seed", "devices", "num_nodes", "accelerator", "precision", "workers",
+             "keep_checkpoints", "clip_grad", "ema", "sync_bn", "logger", "resume", "overwrite", "dry_run"))
     options = parse_options(option)
     if tokenizer is not None:
         options["tokenizer"] = str(tokenizer)
@@ -121,3 +137,51 @@ def _is_rank_zero() -> bool:
     import os
 
     return all(os.environ.get(k, "0") == "0" for k in ("LOCAL_RANK", "NODE_RANK", "RANK"))
+
+
+def config_values(ctx: typer.Context, path: Path) -> dict:
+    """``--config FILE``: its keys (long option names, ``-`` or ``_``) as parameter values, cast by each
+    option's own type; keys given on the command line are left out. One line for any mistake in it."""
+    from lasskit import safeyaml
+    from lasskit.errors import UsageError
+
+    try:
+        data = safeyaml.load(path.read_bytes())
+    except OSError as exc:
+        from lasskit.errors import os_error
+
+        raise os_error(exc, path) from None
+    except Exception as exc:  # noqa: BLE001 - the YAML parser's errors
+        raise UsageError(f"{path}: not valid YAML ({' '.join(str(exc).split())[:160]}); fix the file") from None
+    if data is None:
+        return {}
+    if isinstance(data, dict) and isinstance(data.get("train"), dict) and len(data) == 1:
+        data = data["train"]  # a lasskit.yaml-style `train:` section
+    if not isinstance(data, dict):
+        raise UsageError(f"{path}: give a mapping of train's options (e.g. `steps: 1000`), not a "
+                         f"{type(data).__name__}")
+    params = {p.name: p for p in ctx.command.params if p.name not in ("config_file",)}
+    aliases = {"targets": "targets", "val": "val", "option": "option", "options": "option", "split": "split",
+               "splits": "split", "dataset": "dataset", "datasets": "dataset", "logger": "logger",
+               "loggers": "logger"}
+    out = {}
+    for key, value in data.items():
+        name = str(key).replace("-", "_")
+        name = aliases.get(name, name)
+        param = params.get(name)
+        if param is None or name == "manifests":
+            raise UsageError(f"{path}: unknown key {key!r}; use train's long option names (see `lasskit train --help`)")
+        if getattr(ctx.get_parameter_source(name), "name", "") in ("COMMANDLINE", "ENVIRONMENT"):
+            continue
+        if name == "option" and isinstance(value, dict):
+            value = [f"{k}={v}" for k, v in value.items()]
+        if getattr(param, "multiple", False) and not isinstance(value, list):
+            value = [value]
+        try:
+            out[name] = param.process_value(ctx, value)
+        except Exception as exc:  # noqa: BLE001 - the parser's BadParameter (typer's own click)
+            why = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+            raise UsageError(f"{path}: {key}: {' '.join(why.split())}; fix the file") from None
+        if isinstance(out[name], tuple) and getattr(param, "multiple", False):
+            out[name] = list(out[name])
+    return out
