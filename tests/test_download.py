@@ -994,3 +994,14 @@ def test_a_part_that_is_a_symbolic_link_is_not_written_through(zenodo, tmp_path)
     fe.fetch_file(remote(zenodo), target, say=notes.append)
     assert target.read_bytes() == PAYLOAD and not target.is_symlink()
     assert other.read_bytes() == PAYLOAD[:1000] and any("symbolic link" in n for n in notes)
+
+
+def test_prepare_fsd50k_hint_names_the_caption_json_when_dcase2024_is_there(zenodo, raw, tmp_path):
+    from lasskit.download import run
+
+    serve(zenodo, raw)
+    report = run.download(["fsd50k"], tmp_path / "to", progress=False, say=lambda line: None)
+    assert report.items[0].next == run.CATALOGUE["fsd50k"].prepare  # not there yet: the hole says where from
+    report = run.download(["fsd50k", "dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    json_path = tmp_path / "to" / "dcase2024_task9" / "captions" / "fsd50k_dev_auto_caption.json"
+    assert report.items[0].next == f"lasskit prepare fsd50k --captions {json_path}"

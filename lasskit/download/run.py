@@ -25,7 +25,6 @@ own this module knows :mod:`lasskit.weights` (:func:`static_model_files`); the C
 from __future__ import annotations
 
 import fnmatch
-import json
 import os
 import re
 import shutil
@@ -34,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lasskit.download.catalogue import CATALOGUE, Dataset
+from lasskit.download.config import record_path  # noqa: F401 - re-exported: importable from here as before
 from lasskit.download.verify import RemoteFile
 from lasskit.errors import UsageError, WorkError
 
@@ -296,6 +296,8 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
             if len(unique) == 1:
                 raise
             failed.append((name, exc))
+    for item in report.items:
+        item.next = _with_captions(item.next, to)
     if workspace_root is not None:
         for item in report.items:
             ds = CATALOGUE.get(item.name)
@@ -310,6 +312,23 @@ def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.Path
         error.report = report  # what did succeed, for the command's summary
         raise error
     return report
+
+
+CAPTIONS_HOLE = "--captions <the organizers' caption JSON (lasskit download dcase2024)>"
+
+
+def _with_captions(command: str, to: Path) -> str:
+    """``prepare fsd50k``'s hint with the organizers' FSD50K caption JSON(s) when dcase2024 is under ``to``."""
+    if CAPTIONS_HOLE not in command:
+        return command
+    import shlex
+
+    ds = CATALOGUE["dcase2024"]
+    into = next((src.into for src in ds.sources if src.into), "")
+    found = sorted((to / ds.folder / into).glob("*fsd50k*.json")) if into else []
+    if not found:
+        return command
+    return command.replace(CAPTIONS_HOLE, " ".join(f"--captions {shlex.quote(str(p))}" for p in found))
 
 
 def _dataset(ds: Dataset, to: Path, src: Path | None, keep_archives: bool, parallel: int, token, progress,
@@ -507,48 +526,6 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
         item.paths.append(tokenizer_dir(spec.tokenizer))
     item.folder = cache_dir()
     return item
-
-
-# --- lasskit.yaml -------------------------------------------------------------------------------------------
-def record_path(root: Path, corpus: str, folder: Path, say) -> Path:
-    """Set ``paths.<corpus>: <folder>`` in ``<root>/lasskit.yaml``, keeping every other line and comment.
-
-    A missing file is created from the template; a ``paths:`` written in a form this cannot edit
-    (a flow mapping) is left alone, with a note saying which line to add.
-    """
-    from lasskit.atomic import write_text
-    from lasskit.workspace import CONFIG_NAME, CONFIG_TEMPLATE, load_config
-
-    path = root / CONFIG_NAME
-    text = path.read_text(encoding="utf-8") if path.is_file() else CONFIG_TEMPLATE
-    value = json.dumps(str(folder))
-    line = f"  {corpus}: {value}"
-    lines = text.splitlines()
-    head = next((i for i, ln in enumerate(lines) if re.match(r"^paths:\s*(#.*)?$", ln)), None)
-    if head is None:
-        if any(re.match(r"^paths:", ln) for ln in lines):
-            say(f"{path}: paths: is not a block this can edit; add `{corpus}: {value}` under it by hand")
-            return path
-        lines += ["", "paths:", line]
-    else:
-        end = head + 1
-        while end < len(lines) and (not lines[end].strip() or lines[end][:1] in (" ", "\t") or
-                                    lines[end].lstrip().startswith("#") and lines[end][:1] != "#"):
-            end += 1
-        mine = next((i for i in range(head + 1, end) if re.match(rf"^\s+{re.escape(corpus)}\s*:", lines[i])), None)
-        if mine is not None:
-            lines[mine] = line
-        else:
-            lines.insert(head + 1, line)
-    new = "\n".join(lines) + "\n"
-    if new == text:
-        return path
-    write_text(path, new)
-    got = (load_config(path).get("paths") or {}).get(corpus)
-    if got != str(folder):  # never leave a file that says something else
-        write_text(path, text) if path.exists() else None
-        say(f"{path}: could not record paths.{corpus}; add `{corpus}: {value}` under paths: by hand")
-    return path
 
 
 # --- --list -----------------------------------------------------------------------------------------------
