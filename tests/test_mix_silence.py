@@ -76,3 +76,24 @@ def test_dc_offset_clips_are_neither_targets_nor_silent_noises(tmp_path):
     # the floor on noises can be lowered
     loose = make_mixtures(tmp_path / "loose", MixSpec(0, 0, num=12, seed=3, noise_min_active=0), [m], jobs=1)
     assert "noise with less than --noise-min-active active" not in loose.skipped
+
+
+# -- outside check (Q2): a slow drift is not sound either -------------------------------------------
+def test_sub_audible_drift_is_not_activity(tmp_path):
+    """A 0.5-8 Hz swing at half scale (a drifting offset, wind rumble on a microphone) left 40 of 40
+    frames active after the per-frame mean; an audible bass or a quiet tone stays active."""
+    t = np.arange(4 * SR) / SR
+    for f in (0.5, 2, 5, 8):
+        path = tmp_path / f"drift{f}.wav"
+        sf.write(str(path), (0.1 + 0.5 * np.sin(2 * np.pi * f * t)).astype(np.float32), SR, subtype="FLOAT")
+        assert int(analyse_clip(path).active.sum()) == 0, f
+    for f, level in ((40, 0.1), (440, 0.01)):
+        path = tmp_path / f"tone{f}.wav"
+        sf.write(str(path), (0.3 + level * np.sin(2 * np.pi * f * t)).astype(np.float32), SR, subtype="FLOAT")
+        assert int(analyse_clip(path).active.sum()) == 40, f
+    # an offset that starts mid-clip marks only the frame of the step (a click), not its neighbours
+    step = np.zeros(4 * SR, np.float32)
+    step[SR + 800:] = 0.5
+    path = tmp_path / "step.wav"
+    sf.write(str(path), step, SR, subtype="FLOAT")
+    assert np.flatnonzero(analyse_clip(path).active).tolist() == [10]

@@ -39,9 +39,9 @@ def analyse_clip(path: str | os.PathLike, silence_db: float = SILENCE_DB, with_d
 
 # --- the activity cache: one file per corpus folder, kept in a cache folder ---------------------------
 
-AUDIBLE_TAG = "/audible-frame-mean"
+AUDIBLE_TAG = "/audible-frame-mean-hp20"
 """Part of a cache entry's level key: activity measured on :func:`lasskit.audible.audible` (entries of
-an earlier lasskit, measured on the raw signal, are not used)."""
+an earlier lasskit, measured on the raw signal or on the frame mean alone, are not used)."""
 
 ACTIVITY_CACHE = ".cache"
 """``lasskit mix`` keeps its activity cache in ``<split folder>/../.cache`` (``data/splits/.cache``)."""
