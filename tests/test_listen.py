@@ -822,3 +822,23 @@ def test_create_on_a_full_disk_names_the_test_and_keeps_the_old_one(tmp_path, mo
                            "(the old test is as it was)")
     assert "--out" not in line and ".new-" not in line
     assert _tree(r.root) == before and [p.name for p in r.root.parent.iterdir()] == ["t"]
+
+
+def test_systems_tied_in_every_draw_share_first_place_and_no_plot_warning(tmp_path, recwarn):
+    from lasskit.listening.results import results_for_test
+
+    ws = make_workspace(tmp_path, n_items=4)
+    r = create_test(ws, "eval_real", ["good", "bad"], "t", raters=2, raters_per_item=2, repeats=0, **NO_QC)
+    spec = load_test(r.root)
+    store = Store(spec)
+    for _, token in r.links:  # everyone answers 3 to everything: good and bad tie in every draw
+        st = store.start(token)
+        while not st["finished"]:
+            sid = st["screen"]["stimulus"]
+            store.audio_file(token, sid)
+            store.record_play(token, sid)
+            st = store.rate(token, {"position": st["screen"]["position"], "stimulus": sid, "rel": 3, "ovl": 3,
+                                    "listened_ms": 5000})
+    res = results_for_test(r.root, resamples=20, plots=True)
+    assert res.ranking_all["first"] == {"bad": 0.5, "good": 0.5} and res.ranking_all["holds"] == 0.0
+    assert not [w for w in recwarn if "legend" in str(w.message)]  # every rater excluded: an empty scatter

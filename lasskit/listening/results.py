@@ -295,8 +295,9 @@ def bootstrap_systems(rows: list[dict], systems: list[str], *, seed: int = 0, re
         m = m[:, ok]
         if m.shape[1]:
             ranking["holds"] = float(np.mean(np.all(m[:-1] > m[1:], axis=0))) if len(order) > 1 else 1.0
-            top = np.argmax(m, axis=0)
-            ranking["first"] = {s: float(np.mean(top == i)) for i, s in enumerate(order)}
+            best = m == m.max(axis=0)  # systems tied for first in a draw share it
+            share = best / best.sum(axis=0)
+            ranking["first"] = {s: float(np.mean(share[i])) for i, s in enumerate(order)}
             ranking["pairs"] = [{"better": order[i], "worse": order[i + 1], "share": float(np.mean(m[i] > m[i + 1]))}
                                 for i in range(len(order) - 1)]
     for rank, system in enumerate(order, start=1):
@@ -491,7 +492,8 @@ def plot_results(res: Results, out_dir: Path) -> list[Path]:
     ax.set_ylim(0.8, 5.2)
     ax.set_xlabel("REL (mean over raters, per item)")
     ax.set_ylabel("OVL")
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # no points (every rater excluded): no legend, no warning
+        ax.legend(fontsize=8)
     paths.append(save(fig, out_dir / "rel_vs_ovl.png"))
     return paths
 
