@@ -111,8 +111,9 @@ def _refuse_integers(integer: bool, dtype: str, itemsize: int) -> None:
     as they are would feed the model 2^15 times the signal; say how to convert instead of guessing."""
     if integer:
         scale = 2 ** (8 * itemsize - 1)
-        raise UsageError(f"wave of dtype {dtype}: give floating samples in [-1, 1] (e.g. x / {scale} for "
-                         f"{dtype} PCM, or soundfile.read(path, dtype='float32'))")
+        how = (f"(x - {scale}) / {scale}" if dtype.startswith("uint") else f"x / {scale}") + f" for {dtype} PCM, or "
+        raise UsageError(f"wave of dtype {dtype}: give floating samples in [-1, 1] (e.g. "
+                         f"{how if dtype != 'bool' else ''}soundfile.read(path, dtype='float32'))")
 
 
 def load_model(name: str = "dcase2024-baseline", checkpoint: str | os.PathLike | None = None, device: str = "auto",

@@ -199,6 +199,18 @@ def _child(local_rank: int, run, devices: int, kwargs: dict, result_path: str, t
     if local_rank == 0:
         with open(result_path, "wb") as fh:
             pickle.dump(report, fh)
+    _leave_group()
+
+
+def _leave_group() -> None:
+    """Leave the group together once every rank is done (rank 0 has merged): a rank that exits while
+    the others still hold gloo connections can be aborted by them (exit -6 after finishing its work,
+    which ``--devices`` then reported as a stopped rank)."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def separate_split_on(run, devices: int, num_nodes: int = 1, threads_per_process: int | None = None, **kwargs):
