@@ -62,6 +62,12 @@ def train(
     accelerator: str = typer.Option("auto", "--accelerator", help="auto (gpu if available), gpu or cpu."),
     precision: str = typer.Option("32-true", "--precision", help="32-true, bf16-mixed (GPUs), 16-mixed, ..."),
     workers: int = typer.Option(None, "--workers", "-j", help="DataLoader workers per process (default: min(8, cores))."),
+    aug_gain: float = typer.Option(0.0, "--aug-gain", metavar="DB",
+                                   help="Augment: a random gain of up to +-DB on mixture and reference alike."),
+    aug_eq: float = typer.Option(0.0, "--aug-eq", metavar="DB",
+                                 help="Augment: a random spectral tilt of up to +-DB (mixture and reference alike)."),
+    extra_noises: int = typer.Option(0, "--extra-noises", metavar="N",
+                                     help="Augment: up to N more class-disjoint noises per mixture (at --snr)."),
     keep_checkpoints: int = typer.Option(0, "--keep-checkpoints", metavar="N",
                                          help="Also keep step-<S>.ckpt of the last N checkpoints (for `lasskit average`)."),
     clip_grad: float = typer.Option(None, "--clip-grad", metavar="NORM", help="Clip the gradients' L2 norm to this."),
@@ -96,12 +102,13 @@ def train(
          steps, batch_size, accumulate, lr, bn_momentum, warmup_steps, snr, segment, min_active, silence_db,
          integer_snr, min_duration, val, val_count, val_every, checkpoint_every, log_every, seed, devices, num_nodes,
          accelerator, precision, workers, keep_checkpoints, clip_grad, ema, sync_bn, logger, resume, overwrite,
-         dry_run) = (values[k] for k in (
+         dry_run, aug_gain, aug_eq, extra_noises) = (values[k] for k in (
              "manifests", "targets", "noises", "split", "dataset", "ontology", "model", "option", "tokenizer", "init",
              "continue_from", "name", "steps", "batch_size", "accumulate", "lr", "bn_momentum", "warmup_steps", "snr",
              "segment", "min_active", "silence_db", "integer_snr", "min_duration", "val", "val_count", "val_every",
              "checkpoint_every", "log_every", "seed", "devices", "num_nodes", "accelerator", "precision", "workers",
-             "keep_checkpoints", "clip_grad", "ema", "sync_bn", "logger", "resume", "overwrite", "dry_run"))
+             "keep_checkpoints", "clip_grad", "ema", "sync_bn", "logger", "resume", "overwrite", "dry_run",
+             "aug_gain", "aug_eq", "extra_noises"))
     options = parse_options(option)
     if tokenizer is not None:
         options["tokenizer"] = str(tokenizer)
@@ -112,7 +119,7 @@ def train(
         continue_from=None if continue_from is None else str(continue_from), min_active=min_active,
         silence_db=silence_db, integer_snr=integer_snr, min_duration=min_duration,
         keep_checkpoints=keep_checkpoints, clip_grad=clip_grad, sync_bn=sync_bn, ema=ema,
-        loggers=list(logger or ["auto"]),
+        loggers=list(logger or ["auto"]), aug_gain_db=aug_gain, aug_eq_db=aug_eq, extra_noises=extra_noises,
         targets=[*(targets or []), *(manifests or [])], noises=list(noises or []), splits=list(split or []),
         datasets=list(dataset or []), ontology=None if ontology is None else str(ontology),
         snr=(float(snr[0]), float(snr[1])), segment=segment, steps=steps, batch_size=batch_size,

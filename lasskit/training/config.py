@@ -17,6 +17,7 @@ RESUME_KEYS = (
     "model", "options", "init", "targets", "noises", "splits", "datasets", "ontology", "snr", "segment",
     "seed", "batch_size", "accumulate", "devices", "num_nodes", "lr", "warmup_steps", "val", "val_count",
     "min_active", "silence_db", "integer_snr", "min_duration", "ema", "clip_grad", "continue_from",
+    "aug_gain_db", "aug_eq_db", "extra_noises",
 )
 """Options a resumed run must share with the run it continues (``steps`` may grow; the rest is free)."""
 
@@ -51,6 +52,9 @@ class TrainConfig:
     ema: float | None = None  # decay of an exponential moving average of the weights
     clip_grad: float | None = None  # gradient norm clipping (L2, over all parameters)
     sync_bn: bool = True  # synchronised batch norm under data parallelism (the organizers')
+    aug_gain_db: float = 0.0  # on-the-fly augmentation (lasskit.training.data.Augmentation)
+    aug_eq_db: float = 0.0
+    extra_noises: int = 0
     loggers: list[str] = field(default_factory=lambda: ["auto"])  # auto (TensorBoard when installed),
     # tensorboard, wandb, mlflow, none; metrics.csv is always written
     val: str | None = None  # validation split (data/splits/<val>) or folder
@@ -122,6 +126,11 @@ class TrainConfig:
             raise UsageError(f"--precision {self.precision}: use one of {', '.join(PRECISIONS)}")
         if self.accelerator not in ACCELERATORS:
             raise UsageError(f"--accelerator {self.accelerator}: use auto, cpu or gpu")
+        for option, value in (("--aug-gain", self.aug_gain_db), ("--aug-eq", self.aug_eq_db)):
+            if not (math.isfinite(value) and 0 <= value <= 40):
+                raise UsageError(f"{option} {value}: give 0 to 40 dB")
+        if not 0 <= self.extra_noises <= 8:
+            raise UsageError(f"--extra-noises {self.extra_noises}: give 0 to 8 more noises per mixture")
         unknown = [x for x in self.loggers if x not in LOGGERS]
         if unknown:
             raise UsageError(f"--logger {unknown[0]}: use one of {', '.join(LOGGERS)} (repeatable)")

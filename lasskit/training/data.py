@@ -143,12 +143,43 @@ outside a segment that is not a multiple of 0.1 s) is replaced by the next item 
 up to this many times: deterministic, so (seed, n) still decides every sample."""
 
 
+@dataclass(frozen=True)
+class Augmentation:
+    """On-the-fly augmentation of each training sample, drawn from ``SeedSequence(seed, spawn_key=(5, n))``.
+
+    - ``extra_noises`` (the organizers' ``max_mix_num`` - 1): 0 to this many more noises, each the
+      noise of another item of the same mixing epoch whose clip may be mixed with this target
+      (class-disjoint, as the first), added at an SNR drawn from ``snr`` against the target;
+    - ``eq_db``: a random spectral tilt of up to +-``eq_db`` dB between 0 and 8 kHz (a linear
+      filter applied to the mixture and the reference alike, so the mixture stays their sum plus noise);
+    - ``gain_db``: a random gain of up to +-``gain_db`` dB on mixture and reference alike (SNR kept).
+    Then, if the mixture's peak exceeds 1, mixture and reference are scaled down together.
+    """
+
+    gain_db: float = 0.0
+    eq_db: float = 0.0
+    extra_noises: int = 0
+    snr: tuple[float, float] = (-10.0, 10.0)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.gain_db or self.eq_db or self.extra_noises)
+
+
+def _tilt(x: np.ndarray, db: float) -> np.ndarray:
+    """``x`` with a linear-in-frequency gain from -db/2 (0 Hz) to +db/2 (Nyquist), by FFT."""
+    spectrum = np.fft.rfft(x.astype(np.float64))
+    ramp = np.linspace(-db / 2, db / 2, len(spectrum))
+    return np.fft.irfft(spectrum * 10 ** (ramp / 20), n=len(x))
+
+
 class SampleDataset:
     """Map-style dataset over sample numbers: ``dataset[n] -> (mixture, reference, query)`` (torch tensors)."""
 
-    def __init__(self, planner, seed: int) -> None:
+    def __init__(self, planner, seed: int, augmentation: Augmentation | None = None) -> None:
         self.planner = planner
         self.seed = int(seed)
+        self.augmentation = augmentation if augmentation is not None and augmentation.active else None
         self.size = int(planner.num_rows)
         self._perms: dict[int, np.ndarray] = {}
         self.redrawn = 0  # samples replaced by the next item of their epoch (a silent segment; this process)
@@ -182,8 +213,51 @@ class SampleDataset:
                 if "is silent" not in str(exc) or k == REDRAWS:
                     raise
                 self.redrawn += 1
-        return torch.from_numpy(np.ascontiguousarray(mixed.mixture)), torch.from_numpy(
-            np.ascontiguousarray(mixed.source)), row.query
+        mixture, source = mixed.mixture, mixed.source
+        if self.augmentation is not None:
+            mixture, source = self._augment(int(n), epoch, index, row, mixture, source)
+        return torch.from_numpy(np.ascontiguousarray(mixture)), torch.from_numpy(
+            np.ascontiguousarray(source)), row.query
+
+    def _augment(self, n: int, epoch: int, index: int, row, mixture: np.ndarray, source: np.ndarray):
+        from lasskit.errors import AudioError
+        from lasskit.mixing import make_item
+
+        aug = self.augmentation
+        rng = np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(5, n)))
+        mix64, src64 = mixture.astype(np.float64), source.astype(np.float64)
+        extra = int(rng.integers(0, aug.extra_noises + 1)) if aug.extra_noises else 0
+        if extra:
+            allowed = {self.planner.noises[int(i)].key for i in self.planner.valid_noises(row.target)}
+            source_energy = float(np.dot(src64, src64))
+            offsets = rng.permutation(self.size)
+            added = 0
+            for j in offsets[: 4 * extra + 4]:
+                if added == extra:
+                    break
+                try:
+                    other, other_row = make_item(self.planner, int(j), epoch)
+                except AudioError:
+                    continue
+                if other_row.noise.key not in allowed or other_row.noise.key == row.noise.key:
+                    continue
+                noise = other.noise.astype(np.float64)
+                energy = float(np.dot(noise, noise))
+                if energy <= 0 or source_energy <= 0:
+                    continue
+                snr = rng.uniform(*aug.snr)
+                mix64 += noise * np.sqrt(source_energy / (energy * 10 ** (snr / 10)))
+                added += 1
+        if aug.eq_db:
+            db = rng.uniform(-aug.eq_db, aug.eq_db)
+            mix64, src64 = _tilt(mix64, db), _tilt(src64, db)
+        if aug.gain_db:
+            g = 10 ** (rng.uniform(-aug.gain_db, aug.gain_db) / 20)
+            mix64, src64 = mix64 * g, src64 * g
+        peak = float(np.max(np.abs(mix64))) if len(mix64) else 0.0
+        if peak > 1.0:
+            mix64, src64 = mix64 / peak, src64 / peak
+        return mix64.astype(np.float32), src64.astype(np.float32)
 
 
 class StepBatchSampler:

@@ -318,7 +318,10 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
     workers = config.workers if config.workers is not None else min(8, os.cpu_count() or 1)
     sampler = StepBatchSampler(config.batch_size, config.steps * config.accumulate, trainer.global_rank, world,
                                start=lambda: trainer.global_step * config.accumulate)
-    samples = SampleDataset(data.planner, config.seed)
+    from lasskit.training.data import Augmentation
+
+    samples = SampleDataset(data.planner, config.seed, Augmentation(
+        config.aug_gain_db, config.aug_eq_db, config.extra_noises, tuple(config.snr)))
     loader = _Loader.make(samples, sampler, workers, accelerator == "gpu")
     val_loader = []
     for _, rows, _, lengths in validation:
