@@ -175,6 +175,32 @@ def step_variants(device: str, rows: int, seconds: float) -> dict[str, float]:
     return {k: float(np.median(v)) for k, v in times.items()}
 
 
+def isolated_costs(device: str = "cpu", repeats: int = 7) -> tuple[float, float]:
+    """Seconds of one EMA update and one gradient-norm clip over the full ResUNet30's parameters
+    (the smallest of ``repeats``: what a loaded machine adds is not theirs)."""
+    from lasskit.models.resunet import ResUNet30
+    from lasskit.training.ema import ema_update
+
+    dev = torch.device(device)
+    params = list(ResUNet30().to(dev).parameters())
+    for p in params:
+        p.grad = torch.randn_like(p)
+    shadow = [p.detach().clone() for p in params]
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    ema, clip = [], []
+    for _ in range(repeats):
+        sync()
+        start = time.perf_counter()
+        ema_update(shadow, params, 0.999)
+        sync()
+        ema.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        sync()
+        clip.append(time.perf_counter() - start)
+    return min(ema), min(clip)
+
+
 def print_variants(label: str, t: dict[str, float]) -> bool:
     over = {k: (t[k] / t["plain"] - 1) * 100 for k in ("clip", "ema", "clip+ema")}
     print(f"{label}: plain {t['plain']:.3f} s/step; --clip-grad {t['clip']:.3f} ({over['clip']:+.1f} %), "
@@ -237,6 +263,9 @@ def main() -> int:
     print(gpu_step())
     print_variants(f"full ResUNet30 on the CPU ({torch.get_num_threads()} thread, {STEP_BATCH} x 1 s rows)",
                    step_variants("cpu", STEP_BATCH, 1.0))
+    ema_s, clip_s = isolated_costs("cpu")
+    print(f"  by themselves (smallest of 7): EMA update {ema_s * 1e3:.1f} ms, gradient clip {clip_s * 1e3:.1f} ms = "
+          f"{(ema_s + clip_s) / full * 100:.1f} % of the full network's step above")
     if torch.cuda.is_available():
         print_variants(f"full ResUNet30 on {torch.cuda.get_device_name()} (16 x 10 s, float32)",
                        step_variants("cuda", 16, SECONDS))
