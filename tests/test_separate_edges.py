@@ -105,3 +105,11 @@ def test_an_output_over_4_gib_is_written_as_rf64(tmp_path: Path, monkeypatch):
     sf.write(tmp_path / "short.wav", x[:100], RATE, subtype="FLOAT")  # under the limit: plain RIFF, as before
     files.separate_files([tmp_path / "short.wav"], ["rain"], tmp_path / "out", model="passthrough", device="cpu")
     assert (tmp_path / "out" / "short__rain.wav").read_bytes()[:4] == b"RIFF"
+
+
+def test_two_queries_with_one_output_name_are_refused_before_anything_is_written(tmp_path: Path, run_cli):
+    sf.write(tmp_path / "a.wav", noise(RATE), RATE, subtype="FLOAT")
+    code, out, err = run_cli("separate", str(tmp_path / "a.wav"), "--query", "rain", "--query", "Rain!", "--model",
+                             "passthrough", "--out", str(tmp_path / "out"))
+    assert code == 2 and "'Rain!' and --query 'rain' give the same output name" in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

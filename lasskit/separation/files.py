@@ -341,6 +341,12 @@ def separate_files(
     for q in queries:
         if not q.strip():
             raise UsageError("--query '': an empty query separates nothing; describe the sound (e.g. 'a dog barking')")
+    slugs: dict[str, str] = {}
+    for q in queries:  # every input would fail on the second one: refuse the command instead
+        other = slugs.setdefault(query_slug(q), q)
+        if other != q:
+            raise UsageError(f"--query {q!r} and --query {other!r} give the same output name (<stem>__{query_slug(q)}.wav); "
+                             "keep one of them or reword it")
     if batch_size < 1:
         raise UsageError(f"--batch-size {batch_size}: must be at least 1")
     if inputs and not queries:
