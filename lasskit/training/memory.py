@@ -188,3 +188,27 @@ def batch_that_fits(estimate_parts: dict, available: int) -> int:
 
 def _rows(parts: dict) -> int:
     return int(parts.get("batch_size", 1))
+
+
+def oom_error(task, config, condition_size: int):
+    """The out-of-memory answer: which batch size fits on this device."""
+    from lasskit.errors import UsageError
+
+    device = task.device
+    samples = int(round(config.segment * 16000))
+
+    def step(b: int) -> None:
+        g = torch.Generator().manual_seed(0)
+        mixtures = (torch.randn(b, samples, generator=g) * 0.1).to(device)
+        conditions = torch.nn.functional.normalize(torch.randn(b, condition_size, generator=g), dim=-1).to(device)
+        task.model.forward_train(mixtures, conditions).abs().mean().backward()
+        for p in task.ss_model.parameters():
+            p.grad = None
+
+    fits = largest_fitting_batch(step, config.batch_size)
+    where = f"{device}"
+    if fits is None:
+        return UsageError(f"--batch-size {config.batch_size}: out of memory on {where} even with one "
+                          f"{config.segment:g} s row; use a shorter --segment or a larger device")
+    return UsageError(f"--batch-size {config.batch_size}: out of memory on {where} at the start; --batch-size {fits} "
+                      f"fits (with --accumulate {-(-config.batch_size // fits)} for the same effective batch)")

@@ -367,7 +367,7 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
         raise stopped_error(folder, signal_number("SIGINT"), None) from None
     except Exception as exc:
         if memory.is_out_of_memory(exc) and trainer.global_step < 10:
-            raise _oom_error(exc, task, config, condition_size) from None
+            raise memory.oom_error(task, config, condition_size) from None
         if memory.is_out_of_memory(exc):
             raise WorkError(f"out of memory at step {trainer.global_step} on {task.device}; free memory (other "
                             f"processes) and continue with `{resume_command()}`") from None
@@ -543,32 +543,6 @@ def _make_trainer(config: TrainConfig, folder: Path, accelerator: str, echo=prin
         trainer = L.Trainer(**kwargs)
     csv_logger.step_source = trainer
     return trainer, _Parts(checkpoints, throughput, digests, stopper)
-
-
-def _oom_error(exc, task, config: TrainConfig, condition_size: int) -> UsageError:
-    """The out-of-memory answer: which batch size fits on this device."""
-    import torch
-
-    from lasskit.training import memory
-
-    device = task.device
-    samples = int(round(config.segment * 16000))
-
-    def step(b: int) -> None:
-        g = torch.Generator().manual_seed(0)
-        mixtures = (torch.randn(b, samples, generator=g) * 0.1).to(device)
-        conditions = torch.nn.functional.normalize(torch.randn(b, condition_size, generator=g), dim=-1).to(device)
-        task.model.forward_train(mixtures, conditions).abs().mean().backward()
-        for p in task.ss_model.parameters():
-            p.grad = None
-
-    fits = memory.largest_fitting_batch(step, config.batch_size)
-    where = f"{device}"
-    if fits is None:
-        return UsageError(f"--batch-size {config.batch_size}: out of memory on {where} even with one "
-                          f"{config.segment:g} s row; use a shorter --segment or a larger device")
-    return UsageError(f"--batch-size {config.batch_size}: out of memory on {where} at the start; --batch-size {fits} "
-                      f"fits (with --accumulate {-(-config.batch_size // fits)} for the same effective batch)")
 
 
 def print_plan(plan: dict, echo=print) -> None:
