@@ -1005,3 +1005,23 @@ def test_prepare_fsd50k_hint_names_the_caption_json_when_dcase2024_is_there(zeno
     report = run.download(["fsd50k", "dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
     json_path = tmp_path / "to" / "dcase2024_task9" / "captions" / "fsd50k_dev_auto_caption.json"
     assert report.items[0].next == f"lasskit prepare fsd50k --captions {json_path}"
+
+
+def test_weights_from_a_folder_with_no_checksum_known_are_not_called_verified(tmp_path, run_cli):
+    src = tmp_path / "usb"
+    src.mkdir()
+    (src / "audiosep_16k,baseline,step=200000.ckpt").write_bytes(b"not a checkpoint")
+    (src / "vocab.json").write_text("{}")
+    (src / "merges.txt").write_text("x\n")
+    code, out, err = run_cli("-w", tmp_path, "download", "dcase2024-baseline", "--from", src)
+    assert code == 0, err
+    assert "0 already there and verified; 3 copied unchecked (no checksum known)" in out
+    assert "no checksum known offline" in out and "once online checks them" in out
+
+
+def test_paths_with_brackets_are_printed_as_they_are(zenodo, raw, tmp_path, run_cli):
+    serve(zenodo, raw)
+    to = tmp_path / "d[red]"
+    code, out, err = run_cli("-w", tmp_path, "download", "dcase2024", "--to", to)
+    assert code == 0, err
+    assert f"-> {to}/dcase2024_task9" in out and f"paths.dcase2024 = {to}/dcase2024_task9" in out  # not rich markup

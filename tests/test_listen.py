@@ -842,3 +842,12 @@ def test_systems_tied_in_every_draw_share_first_place_and_no_plot_warning(tmp_pa
     res = results_for_test(r.root, resamples=20, plots=True)
     assert res.ranking_all["first"] == {"bad": 0.5, "good": 0.5} and res.ranking_all["holds"] == 0.0
     assert not [w for w in recwarn if "legend" in str(w.message)]  # every rater excluded: an empty scatter
+
+
+def test_cli_prints_a_workspace_path_with_brackets_as_it_is(run_cli, tmp_path):
+    root = tmp_path / "lab[bold]"
+    make_workspace(root, n_items=2)
+    code, out, err = run_cli("-w", root, "listen", "create", "--split", "eval_real", "--models", "good", "--name", "t",
+                             "--gold", "0", "--no-trap", "--no-headphone-check", "--training", "none")
+    assert code == 0, err
+    assert f"created {root}/listen/t:" in out

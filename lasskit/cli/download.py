@@ -58,6 +58,8 @@ def print_report(con, report) -> None:
     for it in report.items:
         parts = [f"{it.files} file(s)", f"{it.fetched} downloaded ({it.downloaded_bytes} bytes)",
                  f"{it.cached} already there and verified"]
+        if it.unchecked:
+            parts.append(f"{it.unchecked} copied unchecked (no checksum known)")
         if it.resumed:
             parts.append(f"{it.resumed} resumed")
         if it.restarted:
@@ -70,13 +72,13 @@ def print_report(con, report) -> None:
             parts.append(f"{it.extracted_before} archive(s) extracted by an earlier run")
         if it.removed_archives:
             parts.append(f"{it.removed_archives} archive file(s) removed (--keep-archives keeps them)")
-        con.print(f"{it.name}: " + "; ".join(parts) + f" -> {it.folder}")
+        con.print(f"{it.name}: " + "; ".join(parts) + f" -> {it.folder}", soft_wrap=True, markup=False)
         for p in it.paths:
-            con.print(f"  {p}")
+            con.print(f"  {p}", soft_wrap=True, markup=False)
         for note in it.notes:
-            con.print(f"  note: {note}")
+            con.print(f"  note: {note}", soft_wrap=True, markup=False)  # paths as they are: no wraps, no markup
     for corpus, folder in report.recorded.items():
-        con.print(f"paths.{corpus} = {folder} (in {report.config})")
+        con.print(f"paths.{corpus} = {folder} (in {report.config})", soft_wrap=True, markup=False)
     nexts = [it.next for it in report.items if it.next]
     if nexts:
-        con.print("next: " + "; ".join(nexts))
+        con.print("next: " + "; ".join(nexts), soft_wrap=True, markup=False)

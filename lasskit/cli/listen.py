@@ -70,7 +70,7 @@ def create(
                     headphone_check=not no_headphone_check, training=None if training == "none" else training)
     con = console()
     con.print(f"created {r.root}: {r.items} items x {len(r.systems)} systems ({', '.join(r.systems)}) = "
-              f"{r.stimuli} stimuli at {r.target_lufs:g} LUFS; {r.raters} raters", soft_wrap=True)
+              f"{r.stimuli} stimuli at {r.target_lufs:g} LUFS; {r.raters} raters", soft_wrap=True, markup=False)
     if r.limited:
         worst = max(s for _, s in r.limited)
         con.print(f"  {len(r.limited)} copies are quieter than the target (peak limit; up to {worst:.1f} LU); see stimuli.csv")
@@ -79,7 +79,7 @@ def create(
     if r.length_differs:
         con.print(f"  {len(r.length_differs)} output(s) differ in length from their mixture by more than 10 ms "
                   f"({', '.join(r.length_differs[:3])}{' ...' if len(r.length_differs) > 3 else ''}): rated as they "
-                  "are, each timed by its own length; see stimuli.csv (a cut or padded output?)")
+                  "are, each timed by its own length; see stimuli.csv (a cut or padded output?)", markup=False)
     if r.links:
         from lasskit.listening.layout import load_test
         from lasskit.listening.store import Store
@@ -87,7 +87,7 @@ def create(
         first = Store(load_test(r.root)).state(r.links[0][1])
         con.print(f"  each rater: about {first['total']} screens, {first['minutes_left']} minutes "
                   "(checks and training included)")
-    con.print(f"next: lasskit listen serve {Path(r.root).name}   (prints each rater's link)")
+    con.print(f"next: lasskit listen serve {Path(r.root).name}   (prints each rater's link)", markup=False)
 
 
 @app.command("raters")
@@ -237,10 +237,10 @@ def print_results(res, out_dir: Path) -> None:
             line = f"CLAP '{col}' vs REL: Spearman {e['spearman_stimuli']:.2f} over {e['stimuli']} stimuli"
             if "spearman_systems" in e:
                 line += f", {e['spearman_systems']:.2f} over {e['systems']} system means"
-            con.print(line)
+            con.print(line, markup=False)
     else:
         con.print(f"CLAP: {clap.get('note', 'not available')}")
-    con.print(f"wrote {', '.join(p.name for p in res.files)} in {out_dir}", soft_wrap=True)
+    con.print(f"wrote {', '.join(p.name for p in res.files)} in {out_dir}", soft_wrap=True, markup=False)
 
 
 @app.command("export-webmushra")

@@ -74,6 +74,8 @@ class ItemReport:
     restarted: int = 0
     refetched: int = 0
     extracted: list[str] = field(default_factory=list)
+    unchecked: int = 0
+    """``--from`` copies taken with no checksum to check them against (none known offline)."""
     extracted_before: int = 0
     """Archives an earlier run extracted (nothing to fetch or check for them)."""
     kept_members: int = 0
@@ -384,7 +386,8 @@ def _fill(ds: Dataset, item: ItemReport, files: list[PlannedFile], src: Path | N
             item.refetched += r.refetched
     else:
         for f in todo:  # checked by _check_copies
-            item.cached += 1
+            item.cached += f.remote.checked
+            item.unchecked += not f.remote.checked
             if not f.is_archive and not f.is_part:  # small files are copied next to the extracted ones
                 _copy(f.local, f.dest)
     # extraction: archives (a split zip is its .zip), from the download or from the user's copy
@@ -508,11 +511,17 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
             why = check_file(local, remote)
             if why is not None:
                 raise WorkError(f"{local}: {why}; get the file again (or run without --from)")
-            copies.append((local, dest))
+            copies.append((local, dest, remote))
     with hold(cache_dir() / "weights", say):  # one writer of the cache's weights at a time
-        for local, dest in copies:
+        for local, dest, remote in copies:
             _copy(local, dest)
-            item.cached += 1
+            item.cached += remote.checked
+            item.unchecked += not remote.checked
+        lone = [remote.name for _, _, remote in copies if not remote.checked]
+        if lone:
+            item.notes.append(f"{', '.join(lone)}: no checksum known offline (the record's file list is not cached), "
+                              f"copied unchecked; `lasskit download {name}` once online checks them (and replaces a "
+                              "bad one)")
         if src is None:
             for r in fetch_all(jobs, parallel=parallel, progress=progress, say=say, token=token):
                 item.cached += r.cached
