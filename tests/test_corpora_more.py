@@ -219,3 +219,146 @@ def test_a_few_training_steps_on_the_new_corpora(prepared, tmp_path):
     assert shares["audiocaps"]["weight"] == 0.75 and shares["autoacd"]["weight"] == 0.25
     total = shares["audiocaps"]["rows"] + shares["autoacd"]["rows"]
     assert total == data["mixtures_per_epoch"] and shares["audiocaps"]["rows"] == round(0.75 * total + 1e-9)
+
+
+# --- outside checks (Q4): real layouts and identity edge cases ---------------------------------------
+
+def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(header)
+        w.writerows(rows)
+
+
+def test_audioset_labels_only_for_the_segment_they_describe(tmp_path):
+    """AudioSet labels describe one 10 s segment: a clip of another segment of the same video (a
+    VGGSound clip in Auto-ACD) does not take them; a clip without a start time (WavCaps' Y<id>) does."""
+    labels = miniature.write_audioset_labels(tmp_path / "audioset", [0, 1])  # mini0000000 at 30 s, mini0000001 at 31 s
+    raw = tmp_path / "autoacd"
+    _write_csv(raw / "train.csv", ["youtube_id", "caption"],
+               [["mini0000000_30", "a tone"], ["mini0000001_200", "a beep"], ["mini0000001", "beeps"]])
+    _write_csv(raw / "test.csv", ["youtube_id", "caption"], [])
+    for stem in ("mini0000000_30", "mini0000001_200", "Ymini0000001"):
+        miniature._write_flac(raw / "audio" / f"{stem}.flac", miniature.CLASS_NAMES[0], 0.5, 16000, 1)
+    reports = prepare_corpus("autoacd", raw, tmp_path / "data", jobs=1, audioset_labels=labels)
+    clips = _clips(tmp_path / "data", "autoacd")
+    assert clips["mini0000000_30"].labels == ["Tone", "Sine wave"] and clips["mini0000000_30"].label_source == "given"
+    assert clips["mini0000001_200"].labels == [] and clips["mini0000001_200"].label_source == ""
+    assert clips["mini0000001"].labels == ["Alarm", "Beep"]
+    assert any("1 clip(s) are another segment of a video AudioSet labels" in n for n in reports[0].notes)
+
+
+def test_wavcaps_metadata_as_a_bare_list(tmp_path):
+    """The GitHub repository's sb_final.json is a JSON list of entries (the hub's wraps it in "data")."""
+    raw = tmp_path / "wavcaps"
+    (raw / "json_files" / "SoundBible").mkdir(parents=True)
+    (raw / "json_files" / "SoundBible" / "sb_final.json").write_text(json.dumps(
+        [{"title": "t", "description": "d", "author": "a", "href": "2219-x.html", "caption": "A bell rings.",
+          "id": "2219", "duration": 0.5}]))
+    miniature._write_flac(raw / "SoundBible_flac" / "2219.flac", miniature.CLASS_NAMES[0], 0.5, 32000, 1)
+    prepare_corpus("wavcaps", raw, tmp_path / "data", jobs=1)
+    assert list(_clips(tmp_path / "data", "wavcaps")) == ["SoundBible/2219"]
+
+
+def test_autoacd_repeated_rows_merge_their_captions(tmp_path):
+    """A clip on two rows is one clip with both captions (not a second row silently dropped), and a
+    clip in both train.csv and test.csv is held out (eval), counted."""
+    raw = tmp_path / "autoacd"
+    _write_csv(raw / "train.csv", ["youtube_id", "caption"],
+               [["mini0000000_30", "an engine hums"], ["mini0000000_30", "a motor runs"], ["mini0000001_31", "x"]])
+    _write_csv(raw / "test.csv", ["youtube_id", "caption"], [["mini0000001_31", "a beep"]])
+    for stem in ("mini0000000_30", "mini0000001_31"):
+        miniature._write_flac(raw / "audio" / f"{stem}.flac", miniature.CLASS_NAMES[0], 0.5, 16000, 1)
+    reports = prepare_corpus("autoacd", raw, tmp_path / "data", jobs=1)
+    clips = _clips(tmp_path / "data", "autoacd")
+    assert clips["mini0000000_30"].captions == ["an engine hums", "a motor runs"]
+    assert clips["mini0000001_31"].split == "eval" and clips["mini0000001_31"].captions == ["a beep", "x"]
+    notes = " ".join(reports[0].notes)
+    assert "1 row(s) repeat a clip of the same CSV (captions merged)" in notes
+    assert "1 clip(s) are in test.csv and train.csv: held out (eval)" in notes
+
+
+def test_leading_dash_ids_and_other_segments_of_a_held_out_video(tmp_path):
+    """YouTube ids may start with '-' or '_'; a training clip cut from another (overlapping)
+    segment of a held-out video is the same recording: left out of training, counted."""
+    from collections import Counter
+
+    from lasskit.mixing.pool import PoolReport, load_candidates, reference_ids, select_pool
+
+    ac = tmp_path / "audiocaps"
+    for split, rows in (("train", [[1, "_undervideo", 0, "A dog barks."]]), ("val", []),
+                        ("test", [[2, "-dashvideoA", 30, "A clock ticks."], [3, "-dashvideoA", 30, "Ticking."]])):
+        _write_csv(ac / "dataset" / f"{split}.csv", ["audiocap_id", "youtube_id", "start_time", "caption"], rows)
+    miniature._write_flac(ac / "audio" / "-dashvideoA_30.flac", miniature.CLASS_NAMES[0], 0.5, 16000, 1)
+    miniature._write_flac(ac / "audio" / "_undervideo_0.flac", miniature.CLASS_NAMES[1], 0.5, 16000, 2)
+    aa = tmp_path / "autoacd"
+    _write_csv(aa / "train.csv", ["youtube_id", "caption"],
+               [["-dashvideoA_35", "a clock ticking"], ["Yvideo00000_10", "an engine hums"]])
+    _write_csv(aa / "test.csv", ["youtube_id", "caption"], [])
+    miniature._write_flac(aa / "audio" / "-dashvideoA_35.flac", miniature.CLASS_NAMES[2], 0.5, 16000, 3)
+    miniature._write_flac(aa / "audio" / "Yvideo00000_10.flac", miniature.CLASS_NAMES[3], 0.5, 16000, 4)
+    data = tmp_path / "data"
+    prepare_corpus("autoacd", aa, data, jobs=1)  # the training corpus first, the held-out one after
+    prepare_corpus("audiocaps", ac, data, jobs=1)
+    assert _clips(data, "audiocaps")["-dashvideoA_30"].youtube_id == "-dashvideoA"
+    assert {c.id: c.youtube_id for c in _clips(data, "autoacd").values()} == {
+        "-dashvideoA_35": "-dashvideoA", "Yvideo00000_10": "Yvideo00000"}
+    skipped = Counter()
+    kept = select_pool(load_candidates([data / "autoacd" / "manifest.csv"]), [], None,
+                       reference_ids([data / c / "manifest.csv" for c in ("audiocaps", "autoacd")]), skipped, PoolReport())
+    assert [c.id for c in kept] == ["Yvideo00000_10"]
+    assert skipped == {"same recording as a val/eval clip of a prepared corpus": 1}
+
+
+def test_freesound_ids_written_as_numbers_still_match(tmp_path):
+    """WavCaps JSON ids and blacklist entries as JSON numbers (int or 300009.0) are the same Freesound
+    ids as Clotho's text ones: blacklisted, or dropped as a Clotho evaluation recording."""
+    from collections import Counter
+
+    from lasskit.mixing.pool import PoolReport, load_candidates, reference_ids, select_pool
+
+    raw = tmp_path / "raw"
+    miniature.write_clotho(raw / "clotho", per_split=4)  # evaluation sound ids 300008-300011
+    wc = raw / "wavcaps"
+    (wc / "json_files" / "FreeSound").mkdir(parents=True)
+    (wc / "json_files" / "FreeSound" / "fsd_final.json").write_text(json.dumps({"data": [
+        {"id": 300008, "caption": "x"}, {"id": 300009.0, "caption": "y"}, {"id": 500001, "caption": "z"},
+        {"id": 500002, "caption": "w"}]}))
+    (wc / "json_files" / "blacklist").mkdir(parents=True)
+    (wc / "json_files" / "blacklist" / "blacklist_exclude_test_ac.json").write_text(json.dumps(
+        {"AudioSet": [], "FreeSound": [500001]}))
+    for n, stem in enumerate(("300008", "300009", "500001", "500002")):
+        miniature._write_flac(wc / "FreeSound_flac" / f"{stem}.flac", miniature.CLASS_NAMES[n], 0.5, 32000, n)
+    data = tmp_path / "data"
+    prepare_corpus("wavcaps", wc, data, jobs=1)
+    prepare_corpus("clotho", raw / "clotho", data, jobs=1)
+    clips = _clips(data, "wavcaps")
+    assert {k: c.freesound_id for k, c in clips.items()} == {
+        "FreeSound/300008": "300008", "FreeSound/300009": "300009", "FreeSound/500002": "500002"}
+    skipped = Counter()
+    kept = select_pool(load_candidates([data / "wavcaps" / "manifest.csv"]), [], None,
+                       reference_ids([data / c / "manifest.csv" for c in ("clotho", "wavcaps")]), skipped, PoolReport())
+    assert [c.id for c in kept] == ["FreeSound/500002"]
+
+
+@pytest.mark.parametrize("word, message", [("clotho:0", "positive number"), ("clotho:-0.5", "positive number"),
+                                           ("clotho:nan", "positive number"), ("clotho:inf", "positive number")])
+def test_targets_weights_that_are_not_positive(word, message):
+    from lasskit.mixing.planning import split_weights
+
+    with pytest.raises(UsageError, match=message):
+        split_weights([word, "fsd50k:0.5"])
+
+
+def test_targets_weights_need_not_sum_to_one_and_unknown_corpus(prepared):
+    from lasskit.training.data import load_training_data, resolve_inputs
+    from lasskit.workspace import Workspace
+
+    root, _, _ = prepared
+    ws = Workspace.open(root / "ws")
+    data = load_training_data(["audiocaps:3", "autoacd:1"], [], workspace=ws, segment=1.0, jobs=1)
+    shares = data.summary()["sampler_shares"]
+    assert shares["audiocaps"]["share"] == pytest.approx(0.75, abs=1 / data.planner.num_rows)
+    with pytest.raises(UsageError, match="nosuch: no such manifest"):
+        resolve_inputs(["nosuch:0.5", "audiocaps:0.5"], [], ws)

@@ -19,10 +19,12 @@ from pathlib import Path
 
 from lasskit.corpora.common import ClipJob, PrepareReport, convert_corpus
 from lasskit.corpora.youtube import (
+    OTHER_SEGMENT_NOTE,
     YOUTUBE_ID,
     audio_index,
     find_audio,
     label_notes,
+    labels_for,
     read_audioset_labels,
     start_seconds,
     write_excluded,
@@ -82,6 +84,7 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
                          "dataset/); pass the folder holding the release's CSVs and the fetched audio")
     index = audio_index(src)
     jobs, notes, excluded = [], [], []
+    other_segment = 0  # clips of a video whose AudioSet segment is another one
     for name, path in sorted(csvs.items()):
         split = SPLITS[name]
         found = 0
@@ -93,11 +96,16 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
                 excluded.append((clip_id, MISSING))
                 continue
             found += 1
-            labels = list((audioset_labels or {}).get(ytid, []))
+            labels = labels_for(audioset_labels, ytid, start)
+            if labels is None:
+                other_segment += 1
+                labels = []
             jobs.append(ClipJob(id=clip_id, source=audio, audio=f"audio/{split}/{clip_id}.wav", dataset="audiocaps",
                                 split=split, captions=entry["captions"], labels=labels,
                                 label_source="given" if labels else "", youtube_id=ytid))
         notes.append(f"{path.name}: {found} clip(s) with audio")
+    if other_segment:
+        notes.append(OTHER_SEGMENT_NOTE.format(n=other_segment))
     missing = [i for i, rule in excluded if rule == MISSING]
     if missing:
         notes.append(f"{len(missing)} clip(s) have no audio here (YouTube videos not fetched or gone); "

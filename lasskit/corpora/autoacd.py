@@ -7,7 +7,9 @@ its caption column ``caption`` (else the second). An id is ``<youtube id>``, ``<
 or ``Y<youtube id>``. The audio is looked up anywhere under the raw folder (flac or wav) by
 ``<id>``, ``<youtube id>_<start>``, ``Y<youtube id>`` or ``<youtube id>``. Clips without audio are
 counted and listed in ``excluded.csv`` (rule ``missing YouTube clip``), never an error.
-Splits: a CSV named ``test*``/``eval*`` is ``eval``, ``val*`` is ``val``, any other ``train``.
+Splits: a CSV named ``test*``/``eval*`` is ``eval``, ``val*`` is ``val``, any other ``train``; a
+clip listed in several CSVs is one clip, held out if any of them holds it out, with the captions
+of all its rows (repeated rows and clips in several CSVs are counted in the notes).
 Identity across corpora: the video id (``youtube_id``, :mod:`lasskit.corpora.youtube`); labels:
 AudioSet's from ``--audioset-labels``, else derived from the captions.
 """
@@ -20,9 +22,11 @@ from pathlib import Path
 from lasskit.corpora.audiocaps import MISSING
 from lasskit.corpora.common import ClipJob, PrepareReport, convert_corpus
 from lasskit.corpora.youtube import (
+    OTHER_SEGMENT_NOTE,
     audio_index,
     find_audio,
     label_notes,
+    labels_for,
     read_audioset_labels,
     split_segment,
     start_seconds,
@@ -84,25 +88,58 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
     if not tables:
         raise UsageError(f"{src}: no Auto-ACD CSV (YouTube ID, caption rows, e.g. train.csv and test.csv)")
     index = audio_index(src)
-    jobs, notes, excluded, seen = [], [], [], set()
+    rank = {"eval": 0, "val": 1, "train": 2}  # a clip listed in several CSVs is held out if any holds it out
+    clips: dict[str, dict] = {}
+    repeated = 0
+    per_csv: list[tuple[Path, str, list[str]]] = []
     for path, rows in tables:
-        split = split_of(path)
-        found = 0
+        split, ids = split_of(path), []
         for ytid, start, caption in rows:
             clip_id = f"{ytid}_{start}" if start else ytid
-            if clip_id in seen:
-                continue
-            seen.add(clip_id)
-            audio = find_audio(index, [clip_id, f"{ytid}_{start}.000" if start else clip_id, f"Y{ytid}", ytid])
-            if audio is None:
-                excluded.append((clip_id, MISSING))
-                continue
-            found += 1
-            labels = list((audioset_labels or {}).get(ytid, []))
-            jobs.append(ClipJob(id=clip_id, source=audio, audio=f"audio/{split}/{clip_id}.wav", dataset="autoacd",
-                                split=split, captions=[caption] if caption else [], labels=labels,
-                                label_source="given" if labels else "", youtube_id=ytid))
-        notes.append(f"{path.name}: {found} of {len(rows)} clip(s) with audio ({split})")
+            entry = clips.setdefault(clip_id, {"ytid": ytid, "start": start, "captions": [], "csvs": [],
+                                               "split": split})
+            if path.name in entry["csvs"]:
+                repeated += 1
+            else:
+                entry["csvs"].append(path.name)
+                ids.append(clip_id)
+            if rank[split] < rank[entry["split"]]:
+                entry["split"] = split
+            if caption and caption not in entry["captions"]:
+                entry["captions"].append(caption)
+        per_csv.append((path, split, ids))
+    jobs, notes, excluded = [], [], []
+    other_segment = 0  # clips of a video whose AudioSet segment is another one
+    found: set[str] = set()
+    for clip_id, entry in clips.items():
+        ytid, start = entry["ytid"], entry["start"]
+        audio = find_audio(index, [clip_id, f"{ytid}_{start}.000" if start else clip_id, f"Y{ytid}", ytid])
+        if audio is None:
+            excluded.append((clip_id, MISSING))
+            continue
+        found.add(clip_id)
+        labels = labels_for(audioset_labels, ytid, start)
+        if labels is None:
+            other_segment += 1
+            labels = []
+        split = entry["split"]
+        jobs.append(ClipJob(id=clip_id, source=audio, audio=f"audio/{split}/{clip_id}.wav", dataset="autoacd",
+                            split=split, captions=list(entry["captions"]), labels=labels,
+                            label_source="given" if labels else "", youtube_id=ytid))
+    for path, split, ids in per_csv:
+        notes.append(f"{path.name}: {sum(1 for i in ids if i in found)} of {len(ids)} clip(s) with audio ({split})")
+    if repeated:
+        notes.append(f"{repeated} row(s) repeat a clip of the same CSV (captions merged)")
+    several: dict[tuple[tuple[str, ...], str], int] = {}
+    for entry in clips.values():
+        if len(entry["csvs"]) > 1:
+            key = (tuple(sorted(entry["csvs"])), entry["split"])
+            several[key] = several.get(key, 0) + 1
+    for (names, split), n in sorted(several.items()):
+        notes.append(f"{n} clip(s) are in {' and '.join(names)}: " + ("held out" if split != "train" else "kept")
+                     + f" ({split})")
+    if other_segment:
+        notes.append(OTHER_SEGMENT_NOTE.format(n=other_segment))
     missing = [i for i, _ in excluded]
     if missing:
         notes.append(f"{len(missing)} clip(s) have no audio here (YouTube videos not fetched or gone); listed in "

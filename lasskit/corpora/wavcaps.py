@@ -1,5 +1,6 @@
 """WavCaps: one JSON file per source (``json_files/<Source>/<x>_final.json``:
-``{"num_captions_per_audio": 1, "data": [{"id", "caption", "duration", ...}]}``) and the audio
+``{"num_captions_per_audio": 1, "data": [{"id", "caption", "duration", ...}]}``, or the entries
+as a bare JSON list as in the GitHub repository's ``SoundBible/sb_final.json``) and the audio
 from the release's archives (flac at 32 kHz, one file per clip named by its ``id``).
 
 Sources, told apart by their JSON's name (``fsd_``, ``bbc_``, ``sb_``, ``as_``) or folder:
@@ -31,7 +32,14 @@ import os
 from pathlib import Path
 
 from lasskit.corpora.common import ClipJob, PrepareReport, convert_corpus
-from lasskit.corpora.youtube import audio_index, label_notes, read_audioset_labels, split_segment, write_excluded
+from lasskit.corpora.youtube import (
+    audio_index,
+    label_notes,
+    labels_for,
+    read_audioset_labels,
+    split_segment,
+    write_excluded,
+)
 from lasskit.errors import UsageError
 
 SOURCES = {"fsd": "FreeSound", "bbc": "BBC_Sound_Effects", "sb": "SoundBible", "as": "AudioSet_SL"}
@@ -63,14 +71,15 @@ def _source_of_audio(path: Path, src: Path) -> str | None:
 
 
 def read_metadata(path: Path) -> list[dict]:
-    """The ``data`` entries of one source's JSON."""
+    """The ``data`` entries of one source's JSON (or the entries of a JSON list: the GitHub
+    repository's ``SoundBible/sb_final.json`` is one)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         raise UsageError(f"{path}: unreadable WavCaps JSON ({exc})")
-    entries = data.get("data") if isinstance(data, dict) else None
+    entries = data.get("data") if isinstance(data, dict) else data  # the repository's sb_final.json: a bare list
     if not isinstance(entries, list):
-        raise UsageError(f"{path}: not a WavCaps metadata file (expected {{\"data\": [...]}})")
+        raise UsageError(f"{path}: not a WavCaps metadata file (expected {{\"data\": [...]}} or a list of entries)")
     return [e for e in entries if isinstance(e, dict) and str(e.get("id", "")).strip()]
 
 
@@ -156,7 +165,7 @@ def scan(src: Path, blacklists: list[Path], audioset_labels: dict[str, list[str]
                 continue
             caption = str(e.get("caption") or "").strip()
             tags = e.get("tags") if isinstance(e.get("tags"), list) else []
-            labels = list((audioset_labels or {}).get(youtube_id, [])) if youtube_id else []
+            labels = (labels_for(audioset_labels, youtube_id, split_segment(stem)[1]) or []) if youtube_id else []
             jobs.append(ClipJob(id=clip_id, source=audio, audio=f"audio/{source}/{stem}.wav", dataset="wavcaps",
                                 split="train", captions=[caption] if caption else [], labels=labels,
                                 label_source="given" if labels else "", freesound_id=freesound_id,

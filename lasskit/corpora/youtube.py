@@ -11,9 +11,12 @@ without the start time), so a clip's identity across corpora is its video's 11-c
 **AudioSet labels** (``--audioset-labels``): the segment CSVs (``balanced_train_segments.csv``,
 ``eval_segments.csv``, ``unbalanced_train_segments.csv``: ``# YTID, start_seconds, end_seconds,
 positive_labels``, the labels a quoted comma-separated list of ontology ids ``/m/...``) and
-``class_labels_indices.csv`` (``index,mid,display_name``), which names the ids. A clip whose video
-is in a segment CSV gets those labels (``label_source`` ``given``); the others have theirs derived
-from their captions when a vocabulary or ontology is given, as for Clotho.
+``class_labels_indices.csv`` (``index,mid,display_name``), which names the ids. A clip that is a
+segment of a CSV (its video, and its start time where the clip's id has one: AudioCaps', Auto-ACD's
+``<id>_<start>``; WavCaps' ``Y<id>`` has none) gets that segment's labels (``label_source``
+``given``). A clip cut from another time of the same video (a VGGSound clip in Auto-ACD) does not:
+the labels describe the other 10 s; such clips are counted in the notes. The others have their
+labels derived from their captions when a vocabulary or ontology is given, as for Clotho.
 """
 
 from __future__ import annotations
@@ -81,11 +84,47 @@ def find_audio(index: dict[str, list[Path]], stems: Sequence[str]) -> Path | Non
     return None
 
 
-def read_audioset_labels(paths: Sequence[str | os.PathLike]) -> dict[str, list[str]]:
-    """YouTube id -> AudioSet class names, from segment CSVs and ``class_labels_indices.csv``
-    (module doc). A segment CSV without the names file is refused (ids are not names)."""
+class AudioSetLabels(dict):
+    """YouTube id -> AudioSet class names of its (first) segment, and ``starts``: YouTube id -> start
+    seconds (as :func:`start_seconds` writes them) -> class names of each segment of the video."""
+
+    def __init__(self, *args, starts: dict[str, dict[str, list[str]]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.starts = dict(starts or {})
+
+
+def _same_start(a: str, b: str) -> bool:
+    try:
+        return abs(float(a) - float(b)) < 0.5
+    except ValueError:
+        return a.strip() == b.strip()
+
+
+def labels_for(table: dict[str, list[str]] | None, ytid: str, start: str = "") -> list[str] | None:
+    """The AudioSet labels of the clip of video ``ytid`` from ``start`` s (module doc): the
+    segment's when the clip is that segment or its start is unknown (``[]`` when the video is not
+    in the CSVs); ``None`` when the CSVs label other segments of the video only."""
+    if not table or not ytid or ytid not in table:
+        return []
+    segments = getattr(table, "starts", {}).get(ytid)
+    if not start or not segments:
+        return list(table[ytid])
+    for seg_start, labels in segments.items():
+        if _same_start(start, seg_start):
+            return list(labels)
+    return None
+
+
+OTHER_SEGMENT_NOTE = ("{n} clip(s) are another segment of a video AudioSet labels (their start time differs from "
+                      "the labelled segment's): their labels were not taken from AudioSet")
+
+
+def read_audioset_labels(paths: Sequence[str | os.PathLike]) -> AudioSetLabels:
+    """YouTube id -> AudioSet class names (and the segments' start times, :class:`AudioSetLabels`),
+    from segment CSVs and ``class_labels_indices.csv`` (module doc). A segment CSV without the
+    names file is refused (ids are not names)."""
     names: dict[str, str] = {}
-    segments: dict[str, list[str]] = {}
+    segments: dict[str, dict[str, list[str]]] = {}
     for raw in paths:
         path = Path(raw)
         try:
@@ -108,16 +147,19 @@ def read_audioset_labels(paths: Sequence[str | os.PathLike]) -> dict[str, list[s
             if len(row) < 4 or not YOUTUBE_ID.match(row[0].strip()):
                 raise UsageError(f"{path}: not an AudioSet segment CSV (expected '# YTID, start_seconds, "
                                  "end_seconds, positive_labels' rows) nor class_labels_indices.csv")
-            segments[row[0].strip()] = [m.strip() for m in row[3].split(",") if m.strip()]
+            mids = [m.strip() for m in row[3].split(",") if m.strip()]
+            segments.setdefault(row[0].strip(), {}).setdefault(start_seconds(row[1]), mids)
             rows += 1
     if segments and not names:
         raise UsageError("--audioset-labels: the segment CSVs name classes by id (/m/...); pass "
                          "class_labels_indices.csv too")
-    out = {}
-    for ytid, mids in segments.items():
-        labels = [names[m] for m in mids if m in names]
-        if labels:
-            out[ytid] = labels
+    out = AudioSetLabels()
+    for ytid, by_start in segments.items():
+        named = {start: [names[m] for m in mids if m in names] for start, mids in by_start.items()}
+        named = {start: labels for start, labels in named.items() if labels}
+        if named:
+            out[ytid] = next(iter(named.values()))
+            out.starts[ytid] = named
     return out
 
 
