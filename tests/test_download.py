@@ -1025,3 +1025,17 @@ def test_paths_with_brackets_are_printed_as_they_are(zenodo, raw, tmp_path, run_
     code, out, err = run_cli("-w", tmp_path, "download", "dcase2024", "--to", to)
     assert code == 0, err
     assert f"-> {to}/dcase2024_task9" in out and f"paths.dcase2024 = {to}/dcase2024_task9" in out  # not rich markup
+
+
+def test_a_complete_download_on_a_read_only_disk_is_checked_without_the_lock(zenodo, raw, tmp_path, monkeypatch):
+    from lasskit.download import lock, run
+
+    serve(zenodo, raw)
+    run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+
+    def read_only(path):
+        raise OSError(errno.EROFS, "Read-only file system", str(path))
+
+    monkeypatch.setattr(lock, "_open", read_only)  # a shared copy mounted read-only
+    report = run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
+    assert report.items[0].fetched == 0 and report.items[0].extracted_before == 3

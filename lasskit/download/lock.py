@@ -20,8 +20,6 @@ LOCK_NAME = ".lasskit-download.lock"
 @contextmanager
 def hold(folder: Path, say):
     """Hold the download lock of ``folder`` (created if needed), waiting for another holder."""
-    from lasskit.errors import os_error
-
     try:
         import fcntl
     except ImportError:  # no flock (Windows): one run at a time is the user's to keep
@@ -29,10 +27,10 @@ def hold(folder: Path, say):
         return
     path = Path(folder) / LOCK_NAME
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise os_error(exc, path) from None
+        fd = _open(path)
+    except OSError:  # a read-only shared copy (nothing to write, nobody else writes either), or the
+        yield       # folder cannot be made: the work itself then says so, in its own line
+        return
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -46,3 +44,8 @@ def hold(folder: Path, say):
         yield
     finally:
         os.close(fd)  # releases the lock
+
+
+def _open(path: Path) -> int:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
