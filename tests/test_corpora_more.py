@@ -362,3 +362,39 @@ def test_targets_weights_need_not_sum_to_one_and_unknown_corpus(prepared):
     assert shares["audiocaps"]["share"] == pytest.approx(0.75, abs=1 / data.planner.num_rows)
     with pytest.raises(UsageError, match="nosuch: no such manifest"):
         resolve_inputs(["nosuch:0.5", "audiocaps:0.5"], [], ws)
+
+
+def test_ids_that_lost_their_leading_dashes_are_restored(tmp_path):
+    """A CSV written through a spreadsheet or a script that stripped leading '-' ('cB2ZVjpnA' for
+    '--cB2ZVjpnA'): the id is restored to 11 characters (so that it is the same recording as the
+    AudioCaps test clip of that video, and its audio is found), counted; not a refusal of the file."""
+    from collections import Counter
+
+    from lasskit.corpora.youtube import parse_segment
+    from lasskit.mixing.pool import PoolReport, load_candidates, reference_ids, select_pool
+
+    assert parse_segment("cB2ZVjpnA") == ("--cB2ZVjpnA", "", True)
+    assert parse_segment("cB2ZVjpnA_30") == ("--cB2ZVjpnA", "30", True)
+    assert parse_segment("--cB2ZVjpnA_30.000") == ("--cB2ZVjpnA", "30.000", False)
+    assert parse_segment("not an id at all") == ("", "", False)
+    ac = tmp_path / "audiocaps"
+    _write_csv(ac / "dataset" / "train.csv", ["audiocap_id", "youtube_id", "start_time", "caption"], [])
+    _write_csv(ac / "dataset" / "test.csv", ["audiocap_id", "youtube_id", "start_time", "caption"],
+               [[1, "cB2ZVjpnA", 30, "A clock ticks."], [2, "--cB2ZVjpnA", 30, "Ticking."]])
+    miniature._write_flac(ac / "audio" / "--cB2ZVjpnA_30.flac", miniature.CLASS_NAMES[0], 0.5, 16000, 1)
+    aa = tmp_path / "autoacd"
+    _write_csv(aa / "train.csv", ["youtube_id", "caption"], [["cB2ZVjpnA_30", "a clock"], ["video000000_1", "x"]])
+    _write_csv(aa / "test.csv", ["youtube_id", "caption"], [])
+    miniature._write_flac(aa / "audio" / "Y--cB2ZVjpnA.flac", miniature.CLASS_NAMES[2], 0.5, 16000, 3)
+    miniature._write_flac(aa / "audio" / "video000000_1.flac", miniature.CLASS_NAMES[3], 0.5, 16000, 4)
+    data = tmp_path / "data"
+    ac_notes = prepare_corpus("audiocaps", ac, data, jobs=1)[0].notes
+    aa_notes = prepare_corpus("autoacd", aa, data, jobs=1)[0].notes
+    assert list(_clips(data, "audiocaps")) == ["--cB2ZVjpnA_30"]
+    assert _clips(data, "audiocaps")["--cB2ZVjpnA_30"].captions == ["A clock ticks.", "Ticking."]
+    assert sorted(_clips(data, "autoacd")) == ["--cB2ZVjpnA_30", "video000000_1"]
+    assert any("1 row(s) name a YouTube id without its leading '-'" in n for n in ac_notes)
+    assert any("1 row(s) name a YouTube id without its leading '-'" in n for n in aa_notes)
+    kept = select_pool(load_candidates([data / "autoacd" / "manifest.csv"]), [], None,
+                       reference_ids([data / "audiocaps" / "manifest.csv"]), Counter(), PoolReport())
+    assert [c.id for c in kept] == ["video000000_1"]

@@ -23,8 +23,10 @@ from lasskit.corpora.youtube import (
     YOUTUBE_ID,
     audio_index,
     find_audio,
+    RESTORED_NOTE,
     label_notes,
     labels_for,
+    parse_segment,
     read_audioset_labels,
     start_seconds,
     write_excluded,
@@ -54,10 +56,16 @@ def read_captions(path: Path) -> dict[tuple[str, str], dict]:
         raise UsageError(f"{path}: unreadable AudioCaps CSV ({exc})")
     out: dict[tuple[str, str], dict] = {}
     for i, row in enumerate(rows, start=2):
-        ytid = (row["youtube_id"] or "").strip()
+        raw = (row["youtube_id"] or "").strip()
+        ytid, restored = raw, False
         if not YOUTUBE_ID.match(ytid):
-            raise UsageError(f"{path} line {i}: youtube_id {ytid!r} is not an 11-character YouTube id")
-        entry = out.setdefault((ytid, start_seconds(row["start_time"] or "0")), {"captions": [], "audiocap_ids": []})
+            ytid, rest, restored = parse_segment(raw)
+            if not ytid or rest:
+                raise UsageError(f"{path} line {i}: youtube_id {raw!r} is not an 11-character YouTube id")
+        entry = out.setdefault((ytid, start_seconds(row["start_time"] or "0")),
+                               {"captions": [], "audiocap_ids": [], "restored": []})
+        if restored:
+            entry["restored"].append(raw)
         caption = (row["caption"] or "").strip()
         if caption and caption not in entry["captions"]:
             entry["captions"].append(caption)
@@ -85,10 +93,12 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
     index = audio_index(src)
     jobs, notes, excluded = [], [], []
     other_segment = 0  # clips of a video whose AudioSet segment is another one
+    restored: list[str] = []  # ids that had lost their leading '-'
     for name, path in sorted(csvs.items()):
         split = SPLITS[name]
         found = 0
         for (ytid, start), entry in sorted(read_captions(path).items()):
+            restored += entry["restored"]
             clip_id = f"{ytid}_{start}"
             stems = [clip_id, f"Y{ytid}", ytid, f"{ytid}_{start}.000", *entry["audiocap_ids"]]
             audio = find_audio(index, stems)
@@ -104,6 +114,8 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
                                 split=split, captions=entry["captions"], labels=labels,
                                 label_source="given" if labels else "", youtube_id=ytid))
         notes.append(f"{path.name}: {found} clip(s) with audio")
+    if restored:
+        notes.append(RESTORED_NOTE.format(n=len(restored), example=restored[0]))
     if other_segment:
         notes.append(OTHER_SEGMENT_NOTE.format(n=other_segment))
     missing = [i for i, rule in excluded if rule == MISSING]

@@ -23,12 +23,13 @@ from lasskit.corpora.audiocaps import MISSING
 from lasskit.corpora.common import ClipJob, PrepareReport, convert_corpus
 from lasskit.corpora.youtube import (
     OTHER_SEGMENT_NOTE,
+    RESTORED_NOTE,
     audio_index,
     find_audio,
     label_notes,
     labels_for,
+    parse_segment,
     read_audioset_labels,
-    split_segment,
     start_seconds,
     write_excluded,
 )
@@ -47,7 +48,8 @@ def split_of(path: Path) -> str:
 
 
 def read_csv(path: Path) -> list[tuple[str, str, str]]:
-    """``(youtube_id, start, caption)`` rows of one Auto-ACD CSV."""
+    """``(youtube_id, start, caption, id as written when its leading '-' were restored else "")``
+    rows of one Auto-ACD CSV."""
     from lasskit.csvfile import open_csv
 
     try:
@@ -65,11 +67,12 @@ def read_csv(path: Path) -> list[tuple[str, str, str]]:
     for i, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
         if len(row) <= max(id_col, cap_col):
             raise UsageError(f"{path} line {i}: expected a YouTube id and a caption")
-        ytid, start = split_segment(row[id_col])
+        ytid, start, restored = parse_segment(row[id_col])
         if not ytid:
             raise UsageError(f"{path} line {i}: {row[id_col]!r} is not a YouTube id (11 characters, "
                              "optionally _<start seconds>)")
-        out.append((ytid, start_seconds(start) if start else "", row[cap_col].strip()))
+        out.append((ytid, start_seconds(start) if start else "", row[cap_col].strip(),
+                    row[id_col].strip() if restored else ""))
     return out
 
 
@@ -91,10 +94,13 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
     rank = {"eval": 0, "val": 1, "train": 2}  # a clip listed in several CSVs is held out if any holds it out
     clips: dict[str, dict] = {}
     repeated = 0
+    restored: list[str] = []  # ids that had lost their leading '-'
     per_csv: list[tuple[Path, str, list[str]]] = []
     for path, rows in tables:
         split, ids = split_of(path), []
-        for ytid, start, caption in rows:
+        for ytid, start, caption, written in rows:
+            if written:
+                restored.append(written)
             clip_id = f"{ytid}_{start}" if start else ytid
             entry = clips.setdefault(clip_id, {"ytid": ytid, "start": start, "captions": [], "csvs": [],
                                                "split": split})
@@ -138,6 +144,8 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
     for (names, split), n in sorted(several.items()):
         notes.append(f"{n} clip(s) are in {' and '.join(names)}: " + ("held out" if split != "train" else "kept")
                      + f" ({split})")
+    if restored:
+        notes.append(RESTORED_NOTE.format(n=len(restored), example=restored[0]))
     if other_segment:
         notes.append(OTHER_SEGMENT_NOTE.format(n=other_segment))
     missing = [i for i, _ in excluded]

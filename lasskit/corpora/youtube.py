@@ -8,6 +8,11 @@ AudioCaps, Auto-ACD and WavCaps' AudioSet_SL reuse those segments (WavCaps names
 without the start time), so a clip's identity across corpora is its video's 11-character id
 (manifest column ``youtube_id``); the start time stays in the clip's id.
 
+**Ids that lost their leading ``-``** (YouTube ids may start with ``-``; a CSV that went
+through a spreadsheet or a script may have stripped them): restored to 11 characters
+(:func:`parse_segment`) and counted in the notes, so that the clip is still the same recording
+as the other corpora's copies of the video and its audio is found.
+
 **AudioSet labels** (``--audioset-labels``): the segment CSVs (``balanced_train_segments.csv``,
 ``eval_segments.csv``, ``unbalanced_train_segments.csv``: ``# YTID, start_seconds, end_seconds,
 positive_labels``, the labels a quoted comma-separated list of ontology ids ``/m/...``) and
@@ -51,6 +56,26 @@ def split_segment(text: str) -> tuple[str, str]:
                 continue
             return head, start
     return "", ""
+
+
+def parse_segment(text: str) -> tuple[str, str, bool]:
+    """:func:`split_segment`, and ``True`` when the name's YouTube id had lost its leading ``-``
+    (a CSV that went through a spreadsheet or a script that strips them: ``cB2ZVjpnA`` for
+    ``--cB2ZVjpnA``): the id is restored to 11 characters with one to three ``-`` in front."""
+    ytid, start = split_segment(text)
+    if ytid:
+        return ytid, start, False
+    text = text.strip()
+    if text and not text.startswith("-"):
+        for dashes in ("-", "--", "---"):
+            ytid, start = split_segment(dashes + text)
+            if ytid:
+                return ytid, start, True
+    return "", "", False
+
+
+RESTORED_NOTE = ("{n} row(s) name a YouTube id without its leading '-' (e.g. {example}; a spreadsheet or a script "
+                 "stripped them): restored to 11 characters")
 
 
 def start_seconds(text: str) -> str:
