@@ -113,3 +113,15 @@ def test_two_queries_with_one_output_name_are_refused_before_anything_is_written
                              "passthrough", "--out", str(tmp_path / "out"))
     assert code == 2 and "'Rain!' and --query 'rain' give the same output name" in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_the_failure_count_is_of_inputs_not_of_lines(tmp_path: Path, run_cli):
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        sf.write(tmp_path / sub / "x.wav", noise(RATE), RATE, subtype="FLOAT")
+    code, out, err = run_cli("separate", str(tmp_path / "a"), str(tmp_path / "b"), "-q", "rain", "-q", "dog",
+                             "--model", "passthrough", "--out", str(tmp_path / "out"))
+    with open(tmp_path / "out" / "failures.csv", encoding="utf-8") as fh:
+        assert [r["input"] for r in csv.DictReader(fh)] == [str(tmp_path / "b" / "x.wav")] * 2  # b's rain and dog
+    assert code == 1 and "1 input(s) failed; see" in err
+    assert "separated 2 of 2 output(s) from 2 recording(s)" in out and "1 input(s) failed)" in out

@@ -109,7 +109,8 @@ def separate(
             return
         print_files_report(report)
         if report.failures and not keep_going:
-            raise WorkError(f"{len(report.failures)} input(s) failed; see {report.out_dir / 'failures.csv'}")
+            failed = len({name for name, _ in report.failures})  # an input can fail on several queries
+            raise WorkError(f"{failed} input(s) failed; see {report.out_dir / 'failures.csv'}")
         return
     for flag, value in (("--query", query), ("--out", out), ("--window-seconds", window_seconds),
                         ("--context-seconds", context_seconds), ("--crossfade-seconds", crossfade_seconds)):
@@ -162,7 +163,8 @@ def print_files_report(report) -> None:
     speed = (f", {report.real_time_factor:.1f}x real time" if report.written and report.seconds > 0 else "")
     con.print(f"separated {report.written} of {report.outputs} output(s) from {report.inputs} recording(s) with "
               f"{report.model} on {report.device}: {report.audio_seconds:.1f} s of audio in {report.seconds:.1f} s"
-              f"{speed} ({report.windows} window(s); {report.skipped} already done, {len(report.failures)} failed)",
+              f"{speed} ({report.windows} window(s); {report.skipped} already done, "
+              f"{len({name for name, _ in report.failures})} input(s) failed)",
               soft_wrap=True)
     print_ranks(con, {"ranks": [{**r, "device": report.device} for r in report.ranks]})
     if report.redone and report.reasons.keys() != {"new"}:
