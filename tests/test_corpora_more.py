@@ -398,3 +398,14 @@ def test_ids_that_lost_their_leading_dashes_are_restored(tmp_path):
     kept = select_pool(load_candidates([data / "autoacd" / "manifest.csv"]), [], None,
                        reference_ids([data / "audiocaps" / "manifest.csv"]), Counter(), PoolReport())
     assert [c.id for c in kept] == ["video000000_1"]
+
+
+def test_clotho_held_out_splits_without_metadata_say_their_copies_go_unrecognised(tmp_path):
+    """Without clotho_metadata_<split>.csv a held-out clip has no Freesound id: WavCaps' copy of it
+    would train unnoticed. The notes say so (per held-out split), not silently."""
+    raw = miniature.write_clotho(tmp_path / "raw", per_split=2, duration=0.3, metadata=False)
+    notes = prepare_corpus("clotho", raw, tmp_path / "data", jobs=1)[0].notes
+    said = [n for n in notes if n.startswith("missing clotho_metadata_")]
+    assert [n.split(":")[0] for n in said] == ["missing clotho_metadata_validation.csv",
+                                               "missing clotho_metadata_evaluation.csv"]
+    assert "the Freesound ids of the 2 evaluation clip(s) are unknown" in said[1]

@@ -107,6 +107,11 @@ def scan(src: Path) -> tuple[list[ClipJob], list[str], dict[str, dict]]:
         listed = set(captions) - found
         if listed:
             notes.append(f"{len(listed)} clip(s) in clotho_captions_{folder}.csv have no audio file")
+        held = sum(1 for j in jobs if j.split == split)
+        if metadata_csv is None and split != "train" and held:
+            notes.append(f"missing clotho_metadata_{folder}.csv: the Freesound ids of the {held} {folder} clip(s) are "
+                         "unknown, so other corpora's copies of them (WavCaps' FreeSound, FSD50K) are not recognised "
+                         "as held-out recordings by mix and train; put the metadata CSV beside the captions")
         if metadata_csv is not None and no_meta:
             notes.append(f"{no_meta} clip(s) of {folder}/ are not in clotho_metadata_{folder}.csv "
                          "(no keywords or Freesound id)")
