@@ -135,8 +135,14 @@ def test_options_are_parsed_and_checked(tmp_path: Path):
         registry.build(cls, "gain", options={"gian": 2})
     with pytest.raises(UsageError, match=r"--checkpoint .*missing.pt: no such file"):
         registry.build(cls, "gain", checkpoint=str(tmp_path / "missing.pt"))
-    model = registry.build(Passthrough, "passthrough", device="cpu", options={"anything": 1})  # **options
+    class Open(SeparationModel):  # a model whose __init__ takes **options checks them itself
+        pass
+
+    model = registry.build(Open, "open", device="cpu", options={"anything": 1})
     assert model.options == {"anything": 1} and model.device == "cpu" and model.checkpoint is None
+    # passthrough has no options and no weights: they would be ignored yet recorded, so refused
+    with pytest.raises(UsageError, match=r"takes no option anything \(its options: none\)"):
+        registry.build(Passthrough, "passthrough", device="cpu", options={"anything": 1})
 
 
 def test_parameter_count():

@@ -74,3 +74,24 @@ def test_outputs_of_rows_a_smaller_split_no_longer_has_are_removed(tmp_path, run
                                                          "synth_0002.wav"]
     record = json.loads((out / "separate.json").read_text())
     assert record["complete"] and record["count"] == 3 and record["removed_rows"] == 2
+
+
+# -- outside check (Q2): a setting the model does not use is refused, not recorded ------------------
+@pytest.mark.parametrize("args, message", [
+    (["--model", "passthrough", "--option", "gain=2"], "model passthrough takes no option gain (its options: none)"),
+    (["--model", "oracle", "--option", "seed=3"], "model oracle takes no option seed (its options: none)"),
+    (["--model", "passthrough", "--checkpoint", "WEIGHTS"], "passthrough has no weights: drop --checkpoint"),
+    (["--model", "oracle", "--checkpoint", "WEIGHTS"], "oracle has no weights: drop --checkpoint"),
+    (["--model", "ensemble", "-o", "members=passthrough,oracle", "-o", "m1_checkpoint=WEIGHTS"],
+     "passthrough has no weights: drop --checkpoint"),
+])
+def test_options_and_checkpoints_the_builtin_models_ignore_are_refused(tmp_path, run_cli, args, message):
+    """They were accepted, ignored, and written into separate.json as what made the outputs."""
+    ws = tmp_path / "ws"
+    split = make_split(ws)
+    weights = tmp_path / "weights.ckpt"
+    weights.write_bytes(b"not used")
+    args = [str(weights) if a == "WEIGHTS" else a.replace("WEIGHTS", str(weights)) for a in args]
+    code, _, err = run_cli("-w", ws, "separate", "--split", split, *args)
+    assert code == 2 and err.count("\n") == 1 and message in err, err
+    assert not (ws / "exp").exists()

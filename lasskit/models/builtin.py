@@ -6,7 +6,17 @@ from lasskit.errors import UsageError
 from lasskit.models.base import SeparationModel
 
 
-class Passthrough(SeparationModel):
+class _NoWeights(SeparationModel):
+    """A model with no weights and no options: a ``--checkpoint`` or ``--option`` given to it would be
+    ignored yet recorded in ``separate.json`` as what made the outputs, so both are refused."""
+
+    def __init__(self, checkpoint: str | None = None, device: str = "cpu") -> None:
+        if checkpoint is not None:
+            raise UsageError(f"--checkpoint {checkpoint}: model {self.name} has no weights: drop --checkpoint")
+        super().__init__(None, device)
+
+
+class Passthrough(_NoWeights):
     """Returns the mixture unchanged: SDR(ref, est) = SDR(ref, mixture), so SDRi = 0 dB."""
 
     name = "passthrough"
@@ -20,7 +30,7 @@ class Passthrough(SeparationModel):
         return 0
 
 
-class Oracle(SeparationModel):
+class Oracle(_NoWeights):
     """Returns the reference source: SDR is capped only by the 1e-10 floor (the upper bound).
 
     It checks the whole pipeline: names, order, lengths and scoring. Needs a split with references.
