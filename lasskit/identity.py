@@ -6,7 +6,9 @@ Two clips are the same recording when they share any of:
   WavCaps' FreeSound ``id``, the ``<id>_<user>-hq`` names of the challenge's own sets;
 - the YouTube video (``yt:<id>``): AudioSet, AudioCaps, Auto-ACD, VGGSound and WavCaps'
   AudioSet_SL clips are 10 s segments of YouTube videos, at most one segment a video in AudioSet
-  (WavCaps names AudioSet_SL clips ``Y<id>`` without a start time), so a video is one recording;
+  (WavCaps names AudioSet_SL clips ``Y<id>`` without a start time), so a video is one recording:
+  two segments of one video (VGGSound and Auto-ACD cut their own, overlapping or not) are the same
+  recording, for pairing and for the held-out rule;
 - the digest of the decoded samples as prepared (``dg:<digest>``, the manifest's ``digest``):
   the same audio under two names, whatever its source.
 """
