@@ -226,9 +226,12 @@ def download(url: str, target: str | os.PathLike, sha256: str | None = None, siz
             md5, size = hit.md5, size if size is not None else hit.size
     remote = RemoteFile(target.name, url, size=size, md5=md5, sha256=sha256,
                         source="the Zenodo record's API" if md5 else "")
-    from lasskit.download.lock import hold
+    from lasskit.download.lock import cache_lock, hold
 
-    with hold(target.parent, lambda line: print(line, file=sys.stderr, flush=True)):  # others wait, then reuse it
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    with hold(target.parent, say, at=cache_lock(target.parent)):  # others wait, then reuse the file
         with ByteProgress(progress) as bar:
             fetch_remote(remote, target, progress=bar, timeout=timeout)
     if sha256 is None and md5 is None:

@@ -5,7 +5,9 @@ processes fetching a model's weights on first use) would otherwise write the sam
 and extract the same archives at once, and fail on each other's renames. :func:`hold` takes an
 exclusive ``flock`` on ``<folder>/.lasskit-download.lock`` (the file holds the holder's pid); a
 second run says once that it waits for that pid, then goes on and finds the files there and
-verified. The lock goes with the process (kill -9 included); the small file stays.
+verified. The lock goes with the process (kill -9 included); the small file stays. Weight files
+may go into any folder (a model's first use): their lock lives in the cache instead
+(:func:`cache_lock`), so nothing is left beside them.
 """
 
 from __future__ import annotations
@@ -18,14 +20,15 @@ LOCK_NAME = ".lasskit-download.lock"
 
 
 @contextmanager
-def hold(folder: Path, say):
-    """Hold the download lock of ``folder`` (created if needed), waiting for another holder."""
+def hold(folder: Path, say, at: Path | None = None):
+    """Hold the download lock of ``folder`` (the file ``at``, default ``<folder>/.lasskit-download.lock``,
+    created if needed), waiting for another holder."""
     try:
         import fcntl
     except ImportError:  # no flock (Windows): one run at a time is the user's to keep
         yield
         return
-    path = Path(folder) / LOCK_NAME
+    path = Path(at) if at is not None else Path(folder) / LOCK_NAME
     try:
         fd = _open(path)
     except OSError:  # a read-only shared copy (nothing to write, nobody else writes either), or the
@@ -49,3 +52,13 @@ def hold(folder: Path, say):
 def _open(path: Path) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     return os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+
+
+def cache_lock(folder: Path) -> Path:
+    """The lock file of ``folder`` kept in the cache (``<cache>/locks/``), one per folder."""
+    import hashlib
+
+    from lasskit.download.cache import cache_dir
+
+    key = hashlib.sha256(os.fsencode(Path(folder).resolve())).hexdigest()[:20]
+    return cache_dir() / "locks" / f"{key}.lock"

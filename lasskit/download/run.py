@@ -499,7 +499,7 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
         jobs += [(RemoteFile(w.filename, w.url, w.size, None, w.sha256), folder / w.filename)
                  for w in TOKENIZERS[spec.tokenizer]]
     item.files = len(jobs)
-    from lasskit.download.lock import hold
+    from lasskit.download.lock import cache_lock, hold
 
     copies = []
     if src is not None:  # the user's copies, all checked before anything is written
@@ -512,7 +512,7 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
             if why is not None:
                 raise WorkError(f"{local}: {why}; get the file again (or run without --from)")
             copies.append((local, dest, remote))
-    with hold(cache_dir() / "weights", say):  # one writer of the cache's weights at a time
+    with hold(cache_dir() / "weights", say, at=cache_lock(cache_dir() / "weights")):  # one writer at a time
         for local, dest, remote in copies:
             _copy(local, dest)
             item.cached += remote.checked
