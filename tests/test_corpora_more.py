@@ -409,3 +409,16 @@ def test_clotho_held_out_splits_without_metadata_say_their_copies_go_unrecognise
     assert [n.split(":")[0] for n in said] == ["missing clotho_metadata_validation.csv",
                                                "missing clotho_metadata_evaluation.csv"]
     assert "the Freesound ids of the 2 evaluation clip(s) are unknown" in said[1]
+
+
+def test_targets_weights_too_large_to_add_up_still_share_every_row(prepared):
+    """`--targets audiocaps:1e308 autoacd:1e308`: their sum overflows; every row of the epoch is still drawn,
+    half each (it used to be one row per corpus, silently)."""
+    from lasskit.training.data import load_training_data
+    from lasskit.workspace import Workspace
+
+    root, _, _ = prepared
+    data = load_training_data(["audiocaps:1e308", "autoacd:1e308"], [], workspace=Workspace.open(root / "ws"),
+                              segment=1.0, jobs=1)
+    rows = data.planner.corpus_rows()
+    assert sum(rows.values()) == data.planner.num_rows and abs(rows["audiocaps"] - rows["autoacd"]) <= 1

@@ -194,6 +194,8 @@ class Planner:
         the corpora that still have usable targets)."""
         present = {t.corpus for t, _ in self.units}
         weights = {c: w for c, w in self.weights.items() if c in present}
+        top = max(weights.values(), default=1.0)  # relative to the largest: weights like 1e308 add up without overflowing
+        weights = {c: w / top for c, w in weights.items()}
         total = sum(weights.values())
         exact = {c: self.num_rows * w / total for c, w in weights.items()}
         rows = {c: int(x) for c, x in exact.items()}
