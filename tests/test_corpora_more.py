@@ -422,3 +422,31 @@ def test_targets_weights_too_large_to_add_up_still_share_every_row(prepared):
                               segment=1.0, jobs=1)
     rows = data.planner.corpus_rows()
     assert sum(rows.values()) == data.planner.num_rows and abs(rows["audiocaps"] - rows["autoacd"]) <= 1
+
+
+def test_the_same_audio_under_another_name_is_the_same_recording(tmp_path):
+    """A WavCaps BBC clip whose file is, byte for byte, a clip of a folder corpus's eval split (no
+    Freesound id, no YouTube id): the same decoded samples, so it is held out of training."""
+    import shutil
+    from collections import Counter
+
+    from lasskit.mixing.pool import PoolReport, load_candidates, reference_ids, select_pool
+
+    wc = tmp_path / "wavcaps"
+    (wc / "json_files" / "BBC_Sound_Effects").mkdir(parents=True)
+    (wc / "json_files" / "BBC_Sound_Effects" / "bbc_final.json").write_text(json.dumps({"data": [
+        {"id": "07066100", "caption": "a", "description": "d"}, {"id": "07066101", "caption": "b", "description": "e"}]}))
+    miniature._write_flac(wc / "BBC_Sound_Effects_flac" / "07066100.flac", miniature.CLASS_NAMES[0], 0.5, 32000, 1)
+    miniature._write_flac(wc / "BBC_Sound_Effects_flac" / "07066101.flac", miniature.CLASS_NAMES[1], 0.5, 32000, 2)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shutil.copy(wc / "BBC_Sound_Effects_flac" / "07066100.flac", mine / "door.flac")
+    (tmp_path / "meta.csv").write_text("file,caption,split\ndoor.flac,a door,eval\n")
+    data = tmp_path / "data"
+    prepare_corpus("wavcaps", wc, data, jobs=1)
+    prepare_corpus("folder", mine, data, jobs=1, metadata=tmp_path / "meta.csv", name="mine")
+    skipped = Counter()
+    kept = select_pool(load_candidates([data / "wavcaps" / "manifest.csv"]), [], None,
+                       reference_ids([data / c / "manifest.csv" for c in ("mine", "wavcaps")]), skipped, PoolReport())
+    assert [c.id for c in kept] == ["BBC_Sound_Effects/07066101"]
+    assert skipped == {"same recording as a val/eval clip of a prepared corpus": 1}
