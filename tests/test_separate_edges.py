@@ -125,3 +125,25 @@ def test_the_failure_count_is_of_inputs_not_of_lines(tmp_path: Path, run_cli):
         assert [r["input"] for r in csv.DictReader(fh)] == [str(tmp_path / "b" / "x.wav")] * 2  # b's rain and dog
     assert code == 1 and "1 input(s) failed; see" in err
     assert "separated 2 of 2 output(s) from 2 recording(s)" in out and "1 input(s) failed)" in out
+
+
+def test_a_remade_estimate_is_not_listed_with_the_residual_of_the_old_one(tmp_path: Path):
+    from lasskit.separation.files import separate_files
+
+    (tmp_path / "in").mkdir()
+    sf.write(tmp_path / "in" / "x.wav", noise(RATE, seed=1), RATE, subtype="FLOAT")
+    out = tmp_path / "out"
+    separate_files([tmp_path / "in"], ["rain"], out, model="passthrough", device="cpu", residual=True)
+    sf.write(tmp_path / "in" / "x.wav", noise(2 * RATE, seed=2), RATE, subtype="FLOAT")  # a new recording
+    report = separate_files([tmp_path / "in"], ["rain"], out, model="passthrough", device="cpu")
+    assert report.written == 1 and dict(report.reasons) == {"input changed": 1}
+    with open(out / "separations.csv", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["output"], r["residual"], r["seconds"]) for r in rows] == [("x__rain.wav", "", "2.000")]
+    assert not (out / "x__rain__residual.wav").exists()  # the old recording's residual is gone
+    # an unchanged input: the residual of the same estimate stays and is listed
+    separate_files([tmp_path / "in"], ["rain"], out, model="passthrough", device="cpu", residual=True)
+    (out / "x__rain.wav").unlink()
+    separate_files([tmp_path / "in"], ["rain"], out, model="passthrough", device="cpu")
+    with open(out / "separations.csv", encoding="utf-8") as fh:
+        assert [r["residual"] for r in csv.DictReader(fh)] == ["x__rain__residual.wav"]

@@ -462,7 +462,10 @@ def separate_files(
                 report.failures.append((job.label, str(exc)))
                 continue
             for q in todo:  # an output not current is removed now: never an output its record does not describe
-                for out in [job.output(q)] + ([job.output(q, True)] if residual else []):
+                stale = [] if residual else [job.output(q, True)]  # an earlier --residual run's, of another estimate
+                stale = [out for out in stale if (out_dir / out).exists() and
+                         ledger.check(out, out_dir / out, digest, settings_for(q, "residual")) is not None]
+                for out in [job.output(q)] + ([job.output(q, True)] if residual else []) + stale:
                     ledger.forget(out)
                     forgotten.append(out)
                     try:
@@ -559,7 +562,9 @@ def separations_rows(ledger: Ledger, out_dir: Path) -> list[list[str]]:
         if settings.get("output") != "estimate" or not (out_dir / out).is_file():
             continue
         res = out[:-4] + RESIDUAL_SUFFIX + ".wav"
-        has_res = res in ledger.records and (out_dir / res).is_file()
+        other = ledger.records.get(res)  # listed only as the residual of this very estimate
+        has_res = (other is not None and (out_dir / res).is_file() and other.input == rec.input
+                   and {**(ledger.settings.get(other.settings) or {}), "output": "estimate"} == settings)
         rows.append([extra.get("input", ""), extra.get("query", ""), out, res if has_res else "",
                      extra.get("model", ""), settings.get("checkpoint_sha256") or "", f"{extra.get('seconds', 0):.3f}"])
     return rows
