@@ -226,7 +226,21 @@ def load_config(path: Path) -> dict:
         if isinstance(section, dict) and any(not isinstance(k, str) for k in section):
             key = next(k for k in section if not isinstance(k, str))
             raise UsageError(f"{path}: {name}.{key!r} is not a name; {fix}")
+    _check_paths(path, data.get("paths"), fix)
     return data
+
+
+def _check_paths(path: Path, paths, fix: str) -> None:
+    """``paths:`` maps corpus names to raw download folders (a value left empty is unset)."""
+    if paths is None:
+        return
+    if not isinstance(paths, dict):
+        raise UsageError(f"{path}: paths: {paths!r}: must be a mapping of corpus names to folders "
+                         f"(e.g. `paths: {{fsd50k: /data/FSD50K}}`); {fix}")
+    for corpus, folder in paths.items():
+        if folder is not None and not isinstance(folder, str):
+            raise UsageError(f"{path}: paths.{corpus}: {folder!r}: must be a folder (the raw {corpus} download); "
+                             f"{fix}")
 
 
 def unknown_keys(config: dict, known: dict[str, set[str]]) -> list[tuple[str, str | None]]:
