@@ -450,3 +450,18 @@ def test_the_same_audio_under_another_name_is_the_same_recording(tmp_path):
                        reference_ids([data / c / "manifest.csv" for c in ("mine", "wavcaps")]), skipped, PoolReport())
     assert [c.id for c in kept] == ["BBC_Sound_Effects/07066101"]
     assert skipped == {"same recording as a val/eval clip of a prepared corpus": 1}
+
+
+def test_audioset_label_ids_the_names_file_lacks_are_counted(tmp_path):
+    """A segment CSV naming a class id that class_labels_indices.csv lacks (an older names file):
+    the clip keeps the labels that are named, and the notes count the ids left out."""
+    labels = miniature.write_audioset_labels(tmp_path / "audioset", [0])
+    segments = labels[0]
+    segments.write_text(segments.read_text().replace('"/m/', '"/m/unknown1,/m/', 1), encoding="utf-8")
+    raw = tmp_path / "autoacd"
+    _write_csv(raw / "train.csv", ["youtube_id", "caption"], [["mini0000000_30", "a tone"]])
+    miniature._write_flac(raw / "audio" / "mini0000000_30.flac", miniature.CLASS_NAMES[0], 0.5, 16000, 1)
+    notes = prepare_corpus("autoacd", raw, tmp_path / "data", jobs=1, audioset_labels=labels)[0].notes
+    assert _clips(tmp_path / "data", "autoacd")["mini0000000_30"].labels == ["Tone", "Sine wave"]
+    assert any(n.startswith("1 AudioSet class id(s) of the segment CSVs are not in class_labels_indices.csv "
+                            "(e.g. /m/unknown1)") for n in notes)

@@ -132,6 +132,7 @@ def prepare(src: Path, data_dir: Path, *, name: str = "audiocaps", jobs=None, ov
 
     given = read_audioset_labels(audioset_labels) if audioset_labels else {}
     clip_jobs, notes, excluded = scan(src, given)
+    notes += given.notes() if hasattr(given, "notes") else []
     if not clip_jobs:
         raise UsageError(f"{src}: none of the AudioCaps clips' audio is here; fetch the YouTube clips into this "
                          "folder (named <youtube_id>_<start_time>.wav or Y<youtube_id>.flac)")

@@ -162,6 +162,7 @@ def prepare(src: Path, data_dir: Path, *, name: str = "autoacd", jobs=None, over
 
     given = read_audioset_labels(audioset_labels) if audioset_labels else {}
     clip_jobs, notes, excluded = scan(src, given)
+    notes += given.notes() if hasattr(given, "notes") else []
     if not clip_jobs:
         raise UsageError(f"{src}: none of the Auto-ACD clips' audio is here; fetch the YouTube clips into this "
                          "folder (named <youtube_id>_<start>.wav or Y<youtube_id>.flac)")

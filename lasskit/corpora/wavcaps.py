@@ -195,6 +195,7 @@ def prepare(src: Path, data_dir: Path, *, name: str = "wavcaps", jobs=None, over
             raise UsageError(f"--blacklist {path}: no such file; pass one of WavCaps' json_files/blacklist/*.json")
     given = read_audioset_labels(audioset_labels) if audioset_labels else {}
     clip_jobs, notes, excluded = scan(src, lists, given)
+    notes += given.notes() if hasattr(given, "notes") else []
     if not found:
         notes.append(f"{DEFAULT_BLACKLIST} not found under {src}: WavCaps' own list of clips in the AudioCaps and "
                      "Clotho test sets was not applied (pass it with --blacklist); mix and train still leave out "

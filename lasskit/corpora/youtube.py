@@ -116,6 +116,15 @@ class AudioSetLabels(dict):
     def __init__(self, *args, starts: dict[str, dict[str, list[str]]] | None = None, **kwargs):
         super().__init__(*args, **kwargs)
         self.starts = dict(starts or {})
+        self.unknown: set[str] = set()  # class ids of the segment CSVs that class_labels_indices.csv lacks
+
+    def notes(self) -> list[str]:
+        """What reading the CSVs left out, for a recipe's summary."""
+        if not self.unknown:
+            return []
+        return [f"{len(self.unknown)} AudioSet class id(s) of the segment CSVs are not in class_labels_indices.csv "
+                f"(e.g. {sorted(self.unknown)[0]}): left out of the clips' labels; pass the names file of the same "
+                "AudioSet release"]
 
 
 def _same_start(a: str, b: str) -> bool:
@@ -179,6 +188,7 @@ def read_audioset_labels(paths: Sequence[str | os.PathLike]) -> AudioSetLabels:
         raise UsageError("--audioset-labels: the segment CSVs name classes by id (/m/...); pass "
                          "class_labels_indices.csv too")
     out = AudioSetLabels()
+    out.unknown = {m for by_start in segments.values() for mids in by_start.values() for m in mids if m not in names}
     for ytid, by_start in segments.items():
         named = {start: [names[m] for m in mids if m in names] for start, mids in by_start.items()}
         named = {start: labels for start, labels in named.items() if labels}
