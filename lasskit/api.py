@@ -102,7 +102,9 @@ def _to_numpy(wave: Any):
             array = wave.detach().to("cpu", torch.float32).numpy()
             return array, lambda y: torch.from_numpy(y).to(device=device, dtype=dtype)
     if isinstance(wave, (list, tuple)):
-        return np.asarray(wave, dtype=np.float32), lambda y: y
+        array = np.asarray(wave)
+        _refuse_integers(array.dtype.kind in "iub", str(array.dtype), array.dtype.itemsize)
+        return array.astype(np.float32), lambda y: y
     raise UsageError(f"wave: a numpy array or a torch tensor, not {type(wave).__name__}")
 
 

@@ -38,6 +38,8 @@ def test_the_api_refuses_integer_samples_rather_than_treating_them_as_floats(mod
         model.separate(torch.from_numpy(x.astype(np.int32)), RATE, "rain")
     with pytest.raises(UsageError, match=r"uint8.*\(x - 128\) / 128"):
         model.separate((x // 256 + 128).astype(np.uint8), RATE, "rain")
+    with pytest.raises(UsageError, match="int64"):
+        model.separate([int(v) for v in x], RATE, "rain")
     y = model.separate(x.astype(np.float32) / 32768, RATE, "rain")  # the fix it names works
     assert y.dtype == np.float32 and y.shape == x.shape
 
