@@ -47,7 +47,7 @@ def split_of(path: Path) -> str:
     return "train"
 
 
-def read_csv(path: Path) -> list[tuple[str, str, str]]:
+def read_csv(path: Path) -> list[tuple[str, str, str, str]]:
     """``(youtube_id, start, caption, id as written when its leading '-' were restored else "")``
     rows of one Auto-ACD CSV."""
     from lasskit.csvfile import open_csv
