@@ -8,7 +8,7 @@ import typer
 
 
 def average(
-    checkpoints: list[Path] = typer.Argument(..., metavar="CKPT...", help="Checkpoints of one model (two or more)."),
+    checkpoints: list[Path] = typer.Argument(..., metavar="CKPT", help="Checkpoints of one model (two or more)."),
     output: Path = typer.Option(..., "--output", "-o", metavar="FILE", help="The averaged checkpoint to write."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace FILE if it exists."),
 ) -> None:
