@@ -1,6 +1,7 @@
 """Separating recordings at the edges: what a user hands the API or `lasskit separate FILE` that
 could otherwise come back silently wrong (integer samples, soundfile's (samples, channels) arrays,
-names that are not UTF-8, a residual and an estimate with one name, outputs over WAV's 4 GiB)."""
+names that are not UTF-8, a residual and an estimate with one name, outputs over WAV's 4 GiB,
+two queries with one output name, a stale residual listed with a remade estimate, failure counts)."""
 
 from __future__ import annotations
 
