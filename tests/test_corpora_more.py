@@ -465,3 +465,21 @@ def test_audioset_label_ids_the_names_file_lacks_are_counted(tmp_path):
     assert _clips(tmp_path / "data", "autoacd")["mini0000000_30"].labels == ["Tone", "Sine wave"]
     assert any(n.startswith("1 AudioSet class id(s) of the segment CSVs are not in class_labels_indices.csv "
                             "(e.g. /m/unknown1)") for n in notes)
+
+
+def test_audio_named_like_audioset_downloaders_is_found(tmp_path):
+    """Audio fetched as <id>_<start>.000_<end>.000 (AudioSet download scripts): found for an AudioCaps
+    clip at that start, and for an Auto-ACD row that names the video only (its hub CSV's ids)."""
+    ac = tmp_path / "audiocaps"
+    _write_csv(ac / "dataset" / "train.csv", ["audiocap_id", "youtube_id", "start_time", "caption"],
+               [[1, "-dashvideoA", 30, "A clock ticks."]])
+    miniature._write_flac(ac / "audio" / "-dashvideoA_30.000_40.000.flac", miniature.CLASS_NAMES[0], 0.5, 16000, 1)
+    aa = tmp_path / "autoacd"
+    _write_csv(aa / "train.csv", ["youtube_id", "caption"], [["mini0000001", "a beep"], ["mini0000002", "gone"]])
+    miniature._write_flac(aa / "audio" / "mini0000001_31.000_41.000.flac", miniature.CLASS_NAMES[1], 0.5, 16000, 2)
+    data = tmp_path / "data"
+    prepare_corpus("audiocaps", ac, data, jobs=1)
+    prepare_corpus("autoacd", aa, data, jobs=1)
+    assert list(_clips(data, "audiocaps")) == ["-dashvideoA_30"]
+    assert list(_clips(data, "autoacd")) == ["mini0000001"]
+    assert _excluded(data, "autoacd") == [("mini0000002", "missing YouTube clip")]

@@ -4,7 +4,8 @@ five rows a clip), and the audio a user fetched from YouTube (the release has no
 
 The audio is looked up anywhere under the raw folder (flac or wav, one folder or several), by
 the names download tools give it: ``<youtube_id>_<start_time>``, ``Y<youtube_id>``,
-``<youtube_id>`` or ``<audiocap_id>``. A clip whose video could not be fetched is not an error:
+``<youtube_id>`` or ``<audiocap_id>``, or ``<youtube_id>_<start>.000_<end>.000`` as AudioSet download
+scripts name segments (:func:`lasskit.corpora.youtube.find_segment`). A clip whose video could not be fetched is not an error:
 it is counted in the notes and listed in ``excluded.csv`` (rule ``missing YouTube clip``).
 Splits: ``train``, ``val``, ``eval`` (test). A clip's id is ``<youtube_id>_<start_time>``; its
 ``youtube_id`` is its identity across corpora (AudioCaps is AudioSet audio,
@@ -22,12 +23,13 @@ from lasskit.corpora.youtube import (
     OTHER_SEGMENT_NOTE,
     YOUTUBE_ID,
     audio_index,
-    find_audio,
+    find_segment,
     RESTORED_NOTE,
     label_notes,
     labels_for,
     parse_segment,
     read_audioset_labels,
+    segment_files,
     start_seconds,
     write_excluded,
 )
@@ -91,6 +93,7 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
         raise UsageError(f"{src}: no AudioCaps CSV (train.csv, val.csv, test.csv at the top, in dataset2.0/ or "
                          "dataset/); pass the folder holding the release's CSVs and the fetched audio")
     index = audio_index(src)
+    segments = segment_files(index)
     jobs, notes, excluded = [], [], []
     other_segment = 0  # clips of a video whose AudioSet segment is another one
     restored: list[str] = []  # ids that had lost their leading '-'
@@ -101,7 +104,7 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
             restored += entry["restored"]
             clip_id = f"{ytid}_{start}"
             stems = [clip_id, f"Y{ytid}", ytid, f"{ytid}_{start}.000", *entry["audiocap_ids"]]
-            audio = find_audio(index, stems)
+            audio = find_segment(index, segments, stems, ytid, start)
             if audio is None:
                 excluded.append((clip_id, MISSING))
                 continue

@@ -5,7 +5,9 @@
 A CSV's id column is the one named ``youtube_id``, ``ytid`` or ``# YouTube ID`` (else the first),
 its caption column ``caption`` (else the second). An id is ``<youtube id>``, ``<youtube id>_<start>``
 or ``Y<youtube id>``. The audio is looked up anywhere under the raw folder (flac or wav) by
-``<id>``, ``<youtube id>_<start>``, ``Y<youtube id>`` or ``<youtube id>``. Clips without audio are
+``<id>``, ``<youtube id>_<start>``, ``Y<youtube id>`` or ``<youtube id>``, else by the segment a name
+such as ``<youtube id>_<start>.000_<end>.000`` stands for (for an id without a start time: the one
+segment of its video that is here). Clips without audio are
 counted and listed in ``excluded.csv`` (rule ``missing YouTube clip``), never an error.
 Splits: a CSV named ``test*``/``eval*`` is ``eval``, ``val*`` is ``val``, any other ``train``; a
 clip listed in several CSVs is one clip, held out if any of them holds it out, with the captions
@@ -25,11 +27,12 @@ from lasskit.corpora.youtube import (
     OTHER_SEGMENT_NOTE,
     RESTORED_NOTE,
     audio_index,
-    find_audio,
+    find_segment,
     label_notes,
     labels_for,
     parse_segment,
     read_audioset_labels,
+    segment_files,
     start_seconds,
     write_excluded,
 )
@@ -91,6 +94,7 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
     if not tables:
         raise UsageError(f"{src}: no Auto-ACD CSV (YouTube ID, caption rows, e.g. train.csv and test.csv)")
     index = audio_index(src)
+    segments = segment_files(index)
     rank = {"eval": 0, "val": 1, "train": 2}  # a clip listed in several CSVs is held out if any holds it out
     clips: dict[str, dict] = {}
     repeated = 0
@@ -119,7 +123,8 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
     found: set[str] = set()
     for clip_id, entry in clips.items():
         ytid, start = entry["ytid"], entry["start"]
-        audio = find_audio(index, [clip_id, f"{ytid}_{start}.000" if start else clip_id, f"Y{ytid}", ytid])
+        audio = find_segment(index, segments, [clip_id, f"{ytid}_{start}.000" if start else clip_id, f"Y{ytid}", ytid],
+                             ytid, start)
         if audio is None:
             excluded.append((clip_id, MISSING))
             continue

@@ -153,6 +153,37 @@ OTHER_SEGMENT_NOTE = ("{n} clip(s) are another segment of a video AudioSet label
                       "the labelled segment's): their labels were not taken from AudioSet")
 
 
+def segment_files(index: dict[str, list[Path]]) -> dict[str, dict[str, list[Path]]]:
+    """YouTube id -> start (as :func:`start_seconds` writes it; "" when the name has none) -> files,
+    of the files of :func:`audio_index` whose names are segment names (``<id>_<start>_<end>`` as
+    AudioSet download scripts write them, ``<id>_<start>``, ``Y<id>``, ``<id>``)."""
+    out: dict[str, dict[str, list[Path]]] = {}
+    for stem, paths in index.items():
+        ytid, start = split_segment(stem)
+        if ytid:
+            out.setdefault(ytid, {}).setdefault(start_seconds(start) if start else "", []).extend(paths)
+    return out
+
+
+def find_segment(index: dict[str, list[Path]], segments: dict[str, dict[str, list[Path]]], stems: Sequence[str],
+                 ytid: str, start: str) -> Path | None:
+    """:func:`find_audio` of ``stems``, else the file of segment ``ytid`` from ``start`` s whatever its
+    name's form (:func:`segment_files`); for a clip without a start time, the file of its video when
+    there is one segment of it here."""
+    hit = find_audio(index, stems)
+    if hit is not None:
+        return hit
+    by_start = segments.get(ytid, {})
+    if start:
+        for seg_start, files in sorted(by_start.items()):
+            if seg_start and _same_start(seg_start, start):
+                return sorted(files)[0]
+        return None
+    if len(by_start) == 1:
+        return sorted(next(iter(by_start.values())))[0]
+    return None
+
+
 def read_audioset_labels(paths: Sequence[str | os.PathLike]) -> AudioSetLabels:
     """YouTube id -> AudioSet class names (and the segments' start times, :class:`AudioSetLabels`),
     from segment CSVs and ``class_labels_indices.csv`` (module doc). A segment CSV without the
