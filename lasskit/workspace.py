@@ -168,7 +168,8 @@ class Workspace:
             sections.append((path[:depth], where))
         for prefix, where in reversed(sections):
             for key, value in where.items():
-                if key.replace("-", "_") == option and not isinstance(value, dict):
+                # a mapping is a section, except as a value in the command's own section
+                if key.replace("-", "_") == option and (not isinstance(value, dict) or prefix == path):
                     return ".".join([*prefix, key])
         return None
 

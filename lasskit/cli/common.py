@@ -196,6 +196,36 @@ def _finite(param) -> None:
     param.process_value = process_value
 
 
+def _one_shape(param) -> None:
+    """Make an option refuse a lasskit.yaml value of the wrong shape, which conversion would
+    otherwise turn into text: a mapping, a list where the option takes one value, ``true``/``false``
+    where it takes a number or a text (``name: {a: 1}`` became the system name "{'a': 1}")."""
+    convert = param.process_value
+    one = not getattr(param, "multiple", False) and getattr(param, "nargs", 1) == 1
+
+    def process_value(ctx, value):
+        try:
+            from_file = getattr(ctx.get_parameter_source(param.name), "name", None) == "DEFAULT_MAP"
+        except Exception:
+            from_file = False
+        if from_file and value is not None:
+            items = list(value) if isinstance(value, (list, tuple)) and not one else [value]
+            why = None
+            if any(isinstance(v, dict) for v in items):
+                why = "must be one value, not a mapping"
+            elif any(isinstance(v, (list, tuple)) for v in items):
+                why = "must be one value, not a list"
+            elif any(isinstance(v, bool) for v in items):
+                why = "true/false is not a value of this option (quote it if you mean the text)"
+            if why:
+                from typer._click.exceptions import BadParameter
+
+                raise BadParameter(why, ctx=ctx, param=param)
+        return convert(ctx, value)
+
+    param.process_value = process_value
+
+
 def _blame_the_file(cmd) -> None:
     """A library's ``UsageError("--steps -3: ...")`` about a value that came from lasskit.yaml is
     re-worded to name the file and its key (``lasskit.yaml: train.steps: -3: ...``), like
@@ -248,6 +278,7 @@ def polish_command(cmd) -> None:
             param.display_type_rich = lambda ctx: None  # the name column shows the word already
         if _is_float(param):
             _finite(param)
+        _one_shape(param)
     subcommands = getattr(cmd, "commands", None) or {}
     if not subcommands and getattr(cmd, "callback", None) is not None:
         _blame_the_file(cmd)
