@@ -483,3 +483,11 @@ def test_audio_named_like_audioset_downloaders_is_found(tmp_path):
     assert list(_clips(data, "audiocaps")) == ["-dashvideoA_30"]
     assert list(_clips(data, "autoacd")) == ["mini0000001"]
     assert _excluded(data, "autoacd") == [("mini0000002", "missing YouTube clip")]
+
+
+@pytest.mark.parametrize("words", [["clotho:0.5", "clotho:0.25"], ["clotho:0.5", "clotho"]])
+def test_targets_weights_for_a_corpus_named_twice(words):
+    from lasskit.mixing.planning import split_weights
+
+    with pytest.raises(UsageError, match="--targets clotho: named twice"):
+        split_weights(words)

@@ -298,6 +298,10 @@ def split_weights(words: Sequence[str]) -> tuple[list[str], dict[str, float]]:
             raise UsageError(f"--targets {word}: a corpus weight must be a positive number (e.g. {head}:0.25)")
         names.append(head)
         weights[head] = number
+    twice = sorted({w for w in names if names.count(w) > 1})
+    if weights and twice:
+        raise UsageError(f"--targets {twice[0]}: named twice; give each corpus once, with its weight "
+                         f"(e.g. {twice[0]}:0.25)")
     if weights and len(weights) != len(names):
         plain = next(w for w in names if w not in weights)
         raise UsageError(f"--targets {plain}: give every target corpus a weight when one has one (e.g. {plain}:0.25)")
