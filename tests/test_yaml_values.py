@@ -14,11 +14,10 @@ import yaml
 
 @pytest.fixture(scope="module")
 def demo_ws(tmp_path_factory):
-    from lasskit.demo import run_demo
+    """A workspace ``package`` accepts (generated outputs and scores, see test_package)."""
+    from test_package import make_workspace
 
-    root = tmp_path_factory.mktemp("yamlvalues") / "ws"
-    run_demo(root)
-    return root
+    return make_workspace(tmp_path_factory.mktemp("yamlvalues") / "ws")
 
 
 @pytest.mark.parametrize("key, value, why", [
@@ -30,11 +29,11 @@ def demo_ws(tmp_path_factory):
 def test_package_values_of_the_wrong_shape_are_refused(demo_ws, tmp_path, run_cli, key, value, why):
     ws = tmp_path / "ws"
     shutil.copytree(demo_ws, ws, symlinks=True)
-    shutil.rmtree(ws / "submission")
+    shutil.rmtree(ws / "submission", ignore_errors=True)
     config = yaml.safe_load((ws / "lasskit.yaml").read_text())
     config["package"][key] = value
     (ws / "lasskit.yaml").write_text(yaml.safe_dump(config))
-    code, _, err = run_cli("-w", ws, "package")
+    code, _, err = run_cli("-w", ws, "package", "--audio-url", "https://drive.google.com/x")
     assert code == 2 and err.count("\n") == 1, err
     assert f"lasskit.yaml: package.{key}: {value!r}: " in err and why in err, err
     assert not (ws / "submission").exists()
