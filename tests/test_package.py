@@ -94,9 +94,21 @@ SETTINGS = {"model": MODEL, "options": {}, "checkpoint_sha256": None}
 
 def record_run(out: Path, split: str, names: list[str], settings: dict = SETTINGS, total: int | None = None) -> None:
     """What separate leaves beside its outputs: provenance.json records and separate.json."""
+    import csv
+
+    from lasskit.provenance import file_digest, text_digest
+
+    split_dir = out.parents[2] / "data" / "splits" / split  # exp/<model>/<split> -> the split's inputs
+    queries = {}
+    if (split_dir / "mixtures.csv").is_file():
+        with open(split_dir / "mixtures.csv", newline="", encoding="utf-8") as fh:
+            queries = {r["mixture"]: r["query"] for r in csv.DictReader(fh)}
     ledger = Ledger(out)
-    for name in names:
-        ledger.record(name, out / name, "mixture-digest-" + name, settings)
+    for name in names:  # as separate records it: the mixture's digest and the query's
+        mixture = split_dir / "mixture" / name
+        digest = file_digest(mixture) if mixture.is_file() else "mixture-digest-" + name
+        extra = {"query": text_digest(queries[name])} if name in queries else None
+        ledger.record(name, out / name, digest, settings, extra)
     ledger.save()
     total = len(names) if total is None else total
     (out / "separate.json").write_text(json.dumps({
@@ -525,4 +537,22 @@ def test_scores_of_another_checkpoint_than_the_evaluation_outputs_are_refused(tm
     sf.write(str(val / SYNTH[2]), output_signal(SYNTH[2]) * 0.5, 16000, subtype="FLOAT")
     write_summary(val)
     with pytest.raises(UsageError, match=r"val_synth/synth_02.wav: not the output the run in separate.json made"):
+        package(root)
+
+
+def test_outputs_of_an_earlier_version_of_the_mixtures_or_queries_are_refused(tmp_path):
+    """The evaluation set was re-prepared (a corrected mixture, a fixed caption) after separate ran:
+    the run still says complete and every output is unchanged, but they are not the outputs of
+    the mixtures and queries the package names."""
+    root = make_workspace(tmp_path / "ws")
+    mixture = root / "data" / "splits" / "eval_synth" / "mixture" / SYNTH[1]
+    soundgen.write_clip(mixture, "rain", LENGTHS[SYNTH[1]] / 16000, seed=99)
+    with pytest.raises(UsageError, match=r"eval_synth/synth_01.wav: separated from another version of .*"
+                                         r"mixture/synth_01.wav.*--split eval_synth"):
+        package(root)
+    root = make_workspace(tmp_path / "ws2")
+    csv_path = root / "data" / "splits" / "eval_real" / "mixtures.csv"
+    csv_path.write_text(csv_path.read_text().replace("a steady tone 2", "a corrected caption"))
+    with pytest.raises(UsageError, match=r"eval_real/test-real-case-2.wav: separated with another query than"
+                                         r".*mixtures.csv now gives.*--split eval_real"):
         package(root)

@@ -430,7 +430,10 @@ def _read_run(workspace, model: str, split: str) -> dict:
                          "evaluation sets")
     table = read_split(split_dir)
     names = list(table.frame["mixture"])
-    check_outputs_recorded(out, names, sep, fix)
+    queries = list(table.frame["query"]) if "query" in table.frame.columns else None
+    check_outputs_recorded(out, names, sep, fix,
+                           {"mixtures": [table.mixture_path(n) for n in names], "queries": queries,
+                            "csv": split_dir / "mixtures.csv"})
     lengths = []
     for n in names:
         try:

@@ -24,9 +24,11 @@ def read_json(path: Path, fix: str) -> dict:
     return data
 
 
-def check_outputs_recorded(out: Path, names: list[str], sep: dict, fix: str) -> None:
+def check_outputs_recorded(out: Path, names: list[str], sep: dict, fix: str, inputs: dict | None = None) -> None:
     """Every row's output is the one ``separate.json`` describes: recorded in ``provenance.json``
-    with the one settings id of ``made_with`` and unchanged on disk since (size and mtime)."""
+    with the one settings id of ``made_with`` and unchanged on disk since (size and mtime); with
+    ``inputs``, also made from the split's mixtures and queries as they are now
+    (:func:`check_inputs_current`)."""
     import os
 
     from lasskit.provenance import LEDGER_FILE, Ledger
@@ -55,6 +57,44 @@ def check_outputs_recorded(out: Path, names: list[str], sep: dict, fix: str) -> 
         raise UsageError(f"{out / wrong[0]}: not the output the run in separate.json made (missing, made with other "
                          f"settings, or changed since){f' (and {len(wrong) - 1} more)' if len(wrong) > 1 else ''}; "
                          f"{fix}")
+    if inputs is not None:
+        check_inputs_current(out, ledger, names, inputs, fix)
+
+
+def check_inputs_current(out: Path, ledger, names: list[str], inputs: dict, fix: str) -> None:
+    """Every output was made from the mixture file and the query the split holds now (the
+    record's mixture digest and query digest), not from an earlier version of the split.
+
+    ``inputs``: ``{"mixtures": [path per name], "queries": [text per name] or None, "csv": path}``.
+    Digests come from the run's ``digests.json`` (a ``stat`` per file) and are hashed otherwise;
+    nothing is written."""
+    from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, text_digest
+
+    cache = DigestCache(out / DIGEST_CACHE_FILE)
+    other_mixture, other_query = [], []
+    queries = inputs.get("queries")
+    for i, (name, mixture) in enumerate(zip(names, inputs["mixtures"])):
+        rec = ledger.get(name)
+        said = (rec.extra or {}).get("query")
+        if queries is not None and said is not None and said != text_digest(queries[i]):
+            other_query.append(name)
+        try:
+            if cache.digest(mixture) != rec.input:
+                other_mixture.append(name)
+        except OSError:
+            other_mixture.append(name)
+
+    def more(found: list) -> str:
+        return f" (and {len(found) - 1} more)" if len(found) > 1 else ""
+
+    if other_mixture:
+        first = other_mixture[0]
+        mixture = inputs["mixtures"][names.index(first)]
+        raise UsageError(f"{out / first}: separated from another version of {mixture}{more(other_mixture)} "
+                         f"(the split changed since); {fix}")
+    if other_query:
+        raise UsageError(f"{out / other_query[0]}: separated with another query than {inputs['csv']} now gives"
+                         f"{more(other_query)} (the split changed since); {fix}")
 
 
 def settings_difference(mine: dict, theirs: dict) -> str:
