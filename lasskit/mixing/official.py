@@ -11,7 +11,7 @@ import numpy as np
 
 from lasskit.errors import UsageError
 from lasskit.failures import write_failures
-from lasskit.official import build_from_official, official_clip_paths
+from lasskit.official import build_from_official, official_clip_paths, read_official_rows
 
 
 def mix_from_official(
@@ -38,6 +38,7 @@ def mix_from_official(
     if not csv_path.is_file():
         raise UsageError(f"{csv_path}: no such CSV; pass the organizers' source, noise, snr, caption file")
     paths, manifest_labels = official_clip_paths(clips)
+    _check_buildable(csv_path, paths, clips)  # before --overwrite deletes anything
     if overwrite:
         clear_split(split_dir)
     elif (split_dir / MIXTURES_CSV).is_file():
@@ -56,3 +57,13 @@ def mix_from_official(
         notes=[f"rebuilt from {csv_path} with the organizers' formula"],
     )
 
+
+def _check_buildable(csv_path: Path, paths: dict[str, Path], clips) -> None:
+    """The CSV is the organizers' (one line naming the problem) and some row has both its clips
+    under ``clips``: otherwise the command is refused before an existing split is replaced."""
+    rows = read_official_rows(csv_path)
+    ids = {c for r in rows for c in (r.source.strip(), r.noise.strip())}
+    if rows and not any(r.source.strip() in paths and r.noise.strip() in paths for r in rows):
+        raise UsageError(f"{clips}: none of the {len(ids)} clip(s) of {csv_path} found (e.g. "
+                         f"{sorted(ids - set(paths))[0]}.wav); pass --clips with the folder of <id>.wav clips "
+                         "or the corpus they come from")
