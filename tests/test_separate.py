@@ -411,21 +411,26 @@ def test_checkpoint_b_over_a_remakes_every_output_and_never_claims_b_for_a(ws: P
     separate_split("synth", CheckpointGain(a), workspace=ws, device="cpu")
     sha = {k: hashlib.sha256(p.read_bytes()).hexdigest() for k, p in (("a", a), ("b", b))}
     assert json.loads((out_dir / "separate.json").read_text())["checkpoint_sha256"] == sha["a"]
-    # B stops half way: the outputs in the folder are B's only, and separate.json says exactly that
+    # B stops half way: the one output B did not get to keeps A's bytes and A's record (issue 23:
+    # nothing is removed before the model runs), and separate.json says the folder mixes A and B
     with pytest.raises(WorkError, match="stopped half way"):
         separate_split("synth", CheckpointGain(b, fail_on=20000), workspace=ws, device="cpu", batch_size=1)
     record = json.loads((out_dir / "separate.json").read_text())
     ledger = Ledger(out_dir)
     on_disk = sorted(p.name for p in out_dir.glob("*.wav"))
-    assert len(on_disk) == record["count"] == 4 and not record["complete"]  # 1.25 s (20000 samples) failed
-    assert {ledger.settings_of(n)["checkpoint_sha256"] for n in on_disk} == {sha["b"]}
-    assert record["checkpoint_sha256"] == sha["b"] and [g["outputs"] for g in record["made_with"]] == [4]
+    assert len(on_disk) == record["count"] == 5 and record["kept"] == 1  # 1.25 s (20000 samples): A's
+    assert not record["consistent"] and record["checkpoint_sha256"] is None
+    assert sorted((g["checkpoint_sha256"], g["outputs"]) for g in record["made_with"]) == sorted(
+        [(sha["b"], 4), (sha["a"], 1)])
     for name in on_disk:
+        gain = 0.5 if name == "synth_0003.wav" else 0.25
+        assert ledger.settings_of(name)["checkpoint_sha256"] == sha["a" if gain == 0.5 else "b"]
         mixture = read_wav(ws / "data/splits/synth/mixture" / name)
-        np.testing.assert_allclose(read_wav(out_dir / name), 0.25 * mixture, atol=1e-7)
-    # B again, complete: only the missing output is made
+        np.testing.assert_allclose(read_wav(out_dir / name), gain * mixture, atol=1e-7)
+    # B again, complete: only A's kept output is made
     report = separate_split("synth", CheckpointGain(b), workspace=ws, device="cpu")
     assert (report.written, report.skipped) == (1, 4)
+    assert json.loads((out_dir / "separate.json").read_text())["checkpoint_sha256"] == sha["b"]
     # and A over B: everything again, with the reason
     report = separate_split("synth", CheckpointGain(a), workspace=ws, device="cpu")
     assert report.written == 5 and report.reasons == {"settings changed: checkpoint_sha256": 5}

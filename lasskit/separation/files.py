@@ -461,17 +461,14 @@ def separate_files(
             except AudioError as exc:
                 report.failures.append((job.label, str(exc)))
                 continue
-            for q in todo:  # an output not current is removed now: never an output its record does not describe
-                stale = [] if residual else [job.output(q, True)]  # an earlier --residual run's, of another estimate
-                stale = [out for out in stale if (out_dir / out).exists() and
-                         ledger.check(out, out_dir / out, digest, settings_for(q, "residual")) is not None]
-                for out in [job.output(q)] + ([job.output(q, True)] if residual else []) + stale:
-                    ledger.forget(out)
-                    forgotten.append(out)
-                    try:
-                        (out_dir / out).unlink(missing_ok=True)
-                    except OSError as exc:
-                        raise os_error(exc, out_dir / out) from None
+            # nothing is removed before the model runs: each new output is renamed over its old one
+            # once complete (atomic_path) and recorded at once; a recording that fails keeps its old
+            # outputs and records. An earlier --residual run's residual of an estimate remade now
+            # without --residual no longer matches it: removed once the new estimate is in place.
+            stale_residuals = {q: [] if residual else [job.output(q, True)] for q in todo}
+            stale_residuals = {q: [out for out in outs if (out_dir / out).exists() and
+                                   ledger.check(out, out_dir / out, digest, settings_for(q, "residual")) is not None]
+                               for q, outs in stale_residuals.items()}
             stats = StreamStats()
             run = model_caller(model_obj, todo, source.channels, device, label, batch_size, str(job.path), stats)
             rows = len(todo) * source.channels
@@ -513,6 +510,13 @@ def separate_files(
                     report.written += 1
                 if not streams[0].any:
                     report.silent.append(job.output(q))
+                for out in stale_residuals[q]:
+                    ledger.forget(out)
+                    forgotten.append(out)
+                    try:
+                        (out_dir / out).unlink(missing_ok=True)
+                    except OSError as exc:
+                        raise os_error(exc, out_dir / out) from None
             report.audio_seconds += stats.frames / source.rate
             report.windows += stats.windows
     except BaseException:

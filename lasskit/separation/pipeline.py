@@ -1,5 +1,5 @@
 """The split loop (:func:`separate_split`): check, build the model, scan the split against its
-records, clear what is stale, run the shared engine (:mod:`~lasskit.separation.batching`), record
+records, run the shared engine (each new output replacing its old one only once written) (:mod:`~lasskit.separation.batching`), record
 what was written, describe the folder."""
 
 from __future__ import annotations
@@ -172,8 +172,8 @@ def separate_split(
         current: set[str] = set()
         pending = _scan_split(split_obj, out_dir, run_model.needs_reference, overwrite, ledger, digests, current,
                               report)
-        _remove_stale(pending, out_dir, ledger, report)
-        _remove_gone_rows(split_obj, out_dir, ledger, report)
+        # nothing is removed before the model runs: each new output replaces its old one (and its
+        # record) only once written, so a run that fails midway leaves every row old or new, never gone
     else:
         ledger, digests, current, pending = _prepare_ranks(shard, split_obj, out_dir, run_model.needs_reference,
                                                            overwrite, report)
@@ -210,8 +210,11 @@ def separate_split(
         if stopped is not None:
             raise stopped
         return report  # rank 0 writes provenance.json, separate.json and failures.csv
+    kept = _kept_outputs(pending, out_dir, ledger, current, report)
+    if stopped is None and report.stopped is None:
+        _remove_gone_rows(split_obj, out_dir, ledger, report)  # only a finished run removes anything
     report.record = describe_outputs(report, ledger, list(split_obj.frame["mixture"]), current, run_model.model,
-                                     run_model.checkpoint, batch_size, readers, stopped)
+                                     run_model.checkpoint, batch_size, readers, stopped, kept)
     if ranks is not None:
         report.record["ranks"] = ranks
     finish_run(out_dir, report, ledger, digests, quiet=stopped is not None or report.stopped is not None)
@@ -245,18 +248,26 @@ def _scan_split(split_obj, out_dir: Path, needs_reference: bool, overwrite: bool
     return pending
 
 
-def _remove_stale(pending: list[Item], out_dir: Path, ledger: Ledger, report: SeparationReport) -> None:
-    """An output that is not current is removed now: the folder never holds an output that its
-    record does not describe, even if this run stops early."""
+def _kept_outputs(pending: list[Item], out_dir: Path, ledger: Ledger, current: set[str],
+                  report: SeparationReport) -> set[str]:
+    """Rows this run was to remake but did not (it stopped, or the row failed) whose old output is
+    still there, exactly as its record describes it (size and mtime): kept, and described in
+    ``separate.json`` with the settings that made them."""
+    failed = {name for name, _ in report.failures}
+    kept = set()
     for item in pending:
-        ledger.forget(item.name)
-        stale = out_dir / item.name
+        if item.name in current or item.name in failed:
+            continue
+        rec = ledger.get(item.name)
+        if rec is None:
+            continue
         try:
-            if stale.is_file() or stale.is_symlink():
-                stale.unlink()
-                report.removed_stale += 1
-        except OSError as exc:
-            raise os_error(exc, stale) from None
+            st = os.stat(out_dir / item.name)
+        except OSError:
+            continue
+        if st.st_size == rec.size and st.st_mtime_ns == rec.mtime_ns:
+            kept.add(item.name)
+    return kept
 
 
 def _remove_gone_rows(split_obj, out_dir: Path, ledger: Ledger, report: SeparationReport) -> None:
@@ -276,8 +287,8 @@ def _remove_gone_rows(split_obj, out_dir: Path, ledger: Ledger, report: Separati
 
 
 def _prepare_ranks(shard, split_obj, out_dir: Path, needs_reference: bool, overwrite: bool, report: SeparationReport):
-    """Several ranks: rank 0 folds in the rank ledgers a killed run left, removes leftovers, hashes
-    the mixtures and removes stale outputs; then every rank scans (the same pending rows)."""
+    """Several ranks: rank 0 folds in the rank ledgers a killed run left, removes leftovers and
+    hashes the mixtures; then every rank scans (the same pending rows; nothing is removed)."""
     from lasskit.separation.distributed import merge_rank_ledgers
 
     if shard.lead:
@@ -287,8 +298,6 @@ def _prepare_ranks(shard, split_obj, out_dir: Path, needs_reference: bool, overw
         digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
         current: set[str] = set()
         pending = _scan_split(split_obj, out_dir, needs_reference, overwrite, ledger, digests, current, report)
-        _remove_stale(pending, out_dir, ledger, report)
-        _remove_gone_rows(split_obj, out_dir, ledger, report)
         ledger.save()
     shard.barrier()
     if not shard.lead:
@@ -297,7 +306,7 @@ def _prepare_ranks(shard, split_obj, out_dir: Path, needs_reference: bool, overw
         current = set()
         mine = SeparationReport(report.model, report.split, out_dir, report.device, report.total)
         mine.settings = report.settings
-        pending = _scan_split(split_obj, out_dir, needs_reference, False, ledger, digests, current, mine)
+        pending = _scan_split(split_obj, out_dir, needs_reference, overwrite, ledger, digests, current, mine)
         report.skipped = mine.skipped
     shard.barrier()  # nobody writes before every rank has scanned
     return ledger, digests, current, pending

@@ -44,7 +44,6 @@ class SeparationReport:
     converted: list[tuple[str, str]] = field(default_factory=list)
     """Mixtures separated now that were not 16 kHz mono ``(mixture, "44100 Hz, 2 channels")``:
     resampled and averaged before the model saw them (the output is 16 kHz mono)."""
-    removed_stale: int = 0
     removed_rows: list[str] = field(default_factory=list)
     """Outputs removed because their row left the split (``mix --overwrite`` made it smaller)."""
     removed_leftovers: int = 0
@@ -104,11 +103,14 @@ class StopRun(Exception):
 
 
 def describe_outputs(report: SeparationReport, ledger: Ledger, rows: list[str], current: set[str], model_obj,
-                     checkpoint_used, batch_size: int, jobs: int, stopped: BaseException | None) -> dict:
+                     checkpoint_used, batch_size: int, jobs: int, stopped: BaseException | None,
+                     kept: set[str] | None = None) -> dict:
     """``separate.json``: the outputs in the folder (grouped by the settings that made them) and this run.
 
-    ``rows``: the output names of every row, in order; ``current``: those whose output is current."""
-    names = [n for n in rows if n in current and ledger.get(n) is not None]
+    ``rows``: the output names of every row, in order; ``current``: those whose output is current;
+    ``kept``: older outputs this run was to remake but did not (it stopped), left with their records."""
+    kept = kept or set()
+    names = [n for n in rows if (n in current or n in kept) and ledger.get(n) is not None]
     groups = ledger.settings_in_use(names)
     made_with = [{"outputs": n, "settings_id": sid, **(ledger.settings.get(sid) or {})}
                  for sid, n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))]
@@ -151,6 +153,7 @@ def describe_outputs(report: SeparationReport, ledger: Ledger, rows: list[str], 
         "jobs": jobs,
         "seconds": round(report.seconds, 3),
         "written": report.written,
+        "kept": len([n for n in names if n in kept]),
         "skipped": report.skipped,
         "made": dict(sorted(report.reasons.items())),
         "failed": len(report.failures),

@@ -1,0 +1,155 @@
+"""separate --split (issue 23): a run that fails midway (--overwrite, or other settings into the same
+--name) keeps every old output and its record byte for byte until the new output replaces it; a
+re-run finishes the rest. The file loop's window options and --query get sane bounds and stripping."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lasskit.provenance import Ledger
+from test_separate import make_split
+
+CRASHING_MODEL = '''
+import os
+
+from lasskit.models.base import SeparationModel
+
+
+class Gain(SeparationModel):
+    """Scales by ``gain``; raises on call number $CRASH_AT (not a setting: unset, never)."""
+
+    name = "gain"
+
+    def __init__(self, checkpoint=None, device="cpu", gain=1.0):
+        super().__init__(checkpoint, device, gain=gain)
+        self.gain = float(gain)
+        self.calls = 0
+        self.crash_at = int(os.environ.get("CRASH_AT", "0"))
+
+    def separate(self, mixtures, queries):
+        self.calls += 1
+        if self.crash_at and self.calls >= self.crash_at:
+            raise RuntimeError("crashed on purpose")
+        return mixtures * self.gain
+'''
+
+
+def _tree(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def _model(tmp_path: Path) -> str:
+    path = tmp_path / "crashing.py"
+    path.write_text(CRASHING_MODEL)
+    return f"{path}:Gain"
+
+
+def _separate(run_cli, ws: Path, model: str, *extra: str, crash: bool = False):
+    import os
+
+    os.environ.pop("CRASH_AT", None)
+    if crash:
+        os.environ["CRASH_AT"] = "2"
+    # one mixture per batch and no threads: the crash comes after exactly one new output
+    return run_cli("--workspace", ws, "separate", "--split", "synth", "--model", model, "--name", "g",
+                   "--batch-size", "1", "--jobs", "0", "--device", "cpu", *extra)
+
+
+@pytest.mark.parametrize("change", [["--overwrite"], ["-o", "gain=0.5"]], ids=["overwrite", "other-settings"])
+def test_a_failed_rerun_keeps_every_old_output_and_record(tmp_path, run_cli, change, monkeypatch):
+    monkeypatch.delenv("CRASH_AT", raising=False)  # restored after the test
+    ws = tmp_path / "ws"
+    make_split(ws)
+    model = _model(tmp_path)
+    code, out, err = _separate(run_cli, ws, model)
+    assert code == 0, out + err
+    folder = ws / "exp" / "g" / "synth"
+    before = _tree(folder)
+    assert len([n for n in before if n.endswith(".wav")]) == 5
+
+    code, out, err = _separate(run_cli, ws, model, *change, crash=True)
+    assert code == 1 and "crashed on purpose" in out + err
+    after = _tree(folder)
+    ledger = Ledger(folder)
+    record = json.loads((folder / "separate.json").read_text())
+    wavs = sorted(n for n in before if n.endswith(".wav"))
+    assert sorted(n for n in after if n.endswith(".wav")) == wavs  # nothing removed
+    replaced = [n for n in wavs if after[n] != before[n]]
+    assert len(replaced) == (0 if change == ["--overwrite"] else 1)  # the one batch done before the crash
+    for name in wavs:  # every output is described by its record (its stat), old or new
+        assert ledger.check(name, folder / name, ledger.get(name).input, ledger.settings_of(name)) is None
+    assert record["count"] == 5 and record["kept"] == 5 - record["written"]
+    assert record["written"] == 1 and record["stopped"]
+    if change == ["--overwrite"]:
+        assert record["consistent"] and record["complete"]  # same settings: the old outputs are valid
+    else:
+        assert not record["consistent"] and len(record["made_with"]) == 2
+
+    code, out, err = _separate(run_cli, ws, model, *change[:2] if change[0] == "-o" else ())
+    assert code == 0, out + err
+    final = _tree(folder)
+    if change == ["--overwrite"]:
+        assert "0 of 5" in out  # resumable: the kept outputs are current for these settings
+        assert {n: final[n] for n in wavs} == {n: before[n] for n in wavs}
+    else:
+        assert "separated 4 of 5" in out  # only the kept (stale) ones are made again
+        assert all(final[n] != before[n] for n in wavs)
+        assert json.loads((folder / "separate.json").read_text())["consistent"]
+
+
+def test_a_failed_run_keeps_outputs_of_rows_the_split_no_longer_has(tmp_path, run_cli, monkeypatch):
+    monkeypatch.delenv("CRASH_AT", raising=False)
+    import pandas as pd
+
+    from lasskit.splits import write_split_csv
+
+    ws = tmp_path / "ws"
+    split = make_split(ws)
+    model = _model(tmp_path)
+    assert _separate(run_cli, ws, model)[0] == 0
+    folder = ws / "exp" / "g" / "synth"
+    frame = pd.read_csv(split / "mixtures.csv", dtype=str, keep_default_na=False)
+    write_split_csv(split, frame.iloc[:3])
+    before = _tree(folder)
+    code, out, err = _separate(run_cli, ws, model, "-o", "gain=0.5", crash=True)
+    assert code == 1
+    after = _tree(folder)
+    assert {"synth_0003.wav", "synth_0004.wav"} <= set(after)
+    assert after["synth_0003.wav"] == before["synth_0003.wav"]
+    code, out, err = _separate(run_cli, ws, model, "-o", "gain=0.5")
+    assert code == 0 and "removed 2 output(s)" in out
+    assert not (folder / "synth_0003.wav").exists()
+
+
+def test_a_recording_that_fails_on_overwrite_keeps_its_old_outputs(tmp_path, run_cli, monkeypatch):
+    import numpy as np
+
+    from lasskit import audio
+
+    monkeypatch.delenv("CRASH_AT", raising=False)
+    for k, stem in enumerate(("a", "b")):
+        audio.write(tmp_path / "in" / f"{stem}.wav", np.full(16000, 0.1 * (k + 1), dtype=np.float32), 16000, "float")
+    model = _model(tmp_path)
+    args = ("separate", tmp_path / "in", "--query", "rain", "--query", "dog", "--out", tmp_path / "out",
+            "--model", model, "--device", "cpu", "--residual")
+    code, out, err = run_cli(*args)
+    assert code == 0, out + err
+    before = _tree(tmp_path / "out")
+    assert sorted(n for n in before if n.endswith(".wav")) == [
+        "a__dog.wav", "a__dog__residual.wav", "a__rain.wav", "a__rain__residual.wav",
+        "b__dog.wav", "b__dog__residual.wav", "b__rain.wav", "b__rain__residual.wav"]
+    monkeypatch.setenv("CRASH_AT", "2")  # the model fails on the second recording
+    for extra in (["--overwrite"], ["-o", "gain=0.5"]):
+        code, out, err = run_cli(*args, *extra)
+        assert code == 1 and "crashed on purpose" in out + err, out + err
+        after = _tree(tmp_path / "out")
+        for name in ("b__dog.wav", "b__dog__residual.wav", "b__rain.wav", "b__rain__residual.wav"):
+            assert after[name] == before[name]  # b failed: its old outputs stay, with their records
+        rows = (tmp_path / "out" / "separations.csv").read_text()
+        assert "b__rain.wav" in rows and "b__dog.wav" in rows
+    monkeypatch.delenv("CRASH_AT")
+    code, out, err = run_cli(*args, "-o", "gain=0.5")
+    assert code == 0 and "separated 4 of 8" in out, out + err
