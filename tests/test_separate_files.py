@@ -122,7 +122,7 @@ def test_window_options_are_checked():
 
     with pytest.raises(UsageError, match="at most 5"):
         Windows.for_model(M(), RATE, 8.0)
-    with pytest.raises(UsageError, match="no new audio"):
+    with pytest.raises(UsageError, match="under 0.1 s of new audio"):
         Windows.for_model(object(), RATE, 2.0, 1.0, 0.5)
     assert Windows.for_model(object(), RATE) == Windows(160000, 16000, 16000)  # 10 s, 1 s, 1 s
 

@@ -124,6 +124,34 @@ def test_a_failed_run_keeps_outputs_of_rows_the_split_no_longer_has(tmp_path, ru
     assert not (folder / "synth_0003.wav").exists()
 
 
+@pytest.mark.parametrize("args, message", [
+    (["--window-seconds", "0.0001"], "--window-seconds 0.0001: must be at least 0.1 s"),
+    (["--window-seconds", "1", "--context-seconds", "0.45"], "leaves under 0.1 s of new audio"),
+    (["--window-seconds", "1", "--context-seconds", "0", "--crossfade-seconds", "0.95"], "leaves under 0.1 s"),
+    (["--window-seconds", "0.09", "--context-seconds", "0", "--crossfade-seconds", "0"], "at least 0.1 s"),
+])
+def test_recording_windows_of_a_few_samples_are_refused(tmp_path, run_cli, args, message):
+    import numpy as np
+
+    from lasskit import audio
+
+    audio.write(tmp_path / "walk.wav", np.full(16000, 0.1, dtype=np.float32), 16000, "float")
+    code, out, err = run_cli("separate", tmp_path / "walk.wav", "--query", "rain", "--out", tmp_path / "out",
+                             "--model", "passthrough", "--device", "cpu", *args)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, out + err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("value", ["0.0001", "0.05"])  # nan, inf: refused by the CLI layer
+def test_split_chunks_of_a_few_samples_are_refused(tmp_path, run_cli, value):
+    ws = tmp_path / "ws"
+    make_split(ws)
+    code, out, err = run_cli("--workspace", ws, "separate", "--split", "synth", "--model", "passthrough",
+                             "--device", "cpu", "--chunk-seconds", value)
+    assert code == 2 and f"--chunk-seconds {float(value):g}: must be at least 0.1 s" in err, out + err
+    assert not (ws / "exp").exists()
+
+
 def test_a_recording_that_fails_on_overwrite_keeps_its_old_outputs(tmp_path, run_cli, monkeypatch):
     import numpy as np
 
@@ -153,3 +181,5 @@ def test_a_recording_that_fails_on_overwrite_keeps_its_old_outputs(tmp_path, run
     monkeypatch.delenv("CRASH_AT")
     code, out, err = run_cli(*args, "-o", "gain=0.5")
     assert code == 0 and "separated 4 of 8" in out, out + err
+
+

@@ -6,6 +6,11 @@ import numpy as np
 
 DEFAULT_CHUNK_OVERLAP = 0.5
 
+MIN_WINDOW_SECONDS = 0.1
+"""The shortest window (``--chunk-seconds``, ``--window-seconds``) and the least new audio per
+window (``--window-seconds`` less context and cross-fade) a run accepts: shorter ones would call
+the model on a few samples (thousands of calls per second of audio) and are refused."""
+
 
 def chunk_starts(length: int, chunk: int, overlap: float) -> list[int]:
     """Start samples of the windows covering ``length``: every ``hop`` samples, the last one flush

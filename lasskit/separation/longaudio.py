@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from lasskit.errors import AudioError, UsageError
+from lasskit.separation.chunking import MIN_WINDOW_SECONDS
 
 DEFAULT_WINDOW_SECONDS = 10.0
 """Window when the model declares no trained length: the DCASE 2024 baseline's 10 s segments."""
@@ -77,12 +78,15 @@ class Windows:
             if not np.isfinite(value) or value < 0 or (option == "--window-seconds" and value <= 0):
                 raise UsageError(f"{option} {value:g}: must be a finite {'positive' if 'window' in option else 'non-negative'}"
                                  " number of seconds")
+        if window_seconds < MIN_WINDOW_SECONDS:
+            raise UsageError(f"--window-seconds {window_seconds:g}: must be at least {MIN_WINDOW_SECONDS:g} s "
+                             "(a shorter window gives the model a few samples per call)")
         geometry = cls(int(round(window_seconds * rate)), int(round(context_seconds * rate)),
                        int(round(crossfade_seconds * rate)))
-        if geometry.hop < 1:
-            raise UsageError(f"--window-seconds {window_seconds:g} leaves no new audio per window with "
-                             f"{context_seconds:g} s of context each side and a {crossfade_seconds:g} s cross-fade; "
-                             "use a longer window or less context/cross-fade")
+        if geometry.hop < max(1, int(round(MIN_WINDOW_SECONDS * rate))):
+            raise UsageError(f"--window-seconds {window_seconds:g} leaves under {MIN_WINDOW_SECONDS:g} s of new audio "
+                             f"per window with {context_seconds:g} s of context each side and a {crossfade_seconds:g} s "
+                             "cross-fade; use a longer window or less context/cross-fade")
         return geometry
 
     def starts(self, length: int) -> list[int]:

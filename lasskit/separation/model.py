@@ -4,6 +4,7 @@ in provenance.json). Shared by every loop that separates files."""
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 from lasskit import SAMPLE_RATE, __version__
 from lasskit.errors import UsageError
+from lasskit.separation.chunking import MIN_WINDOW_SECONDS
 from lasskit.separation.engine import _model_label
 from lasskit.separation.outputs import _json_safe
 
@@ -21,8 +23,9 @@ def check_run_options(batch_size: int, chunk_seconds: float | None, chunk_overla
         raise UsageError(f"--batch-size {batch_size}: must be at least 1")
     if not 0.0 <= chunk_overlap < 1.0:
         raise UsageError(f"--chunk-overlap {chunk_overlap}: must be in [0, 1)")
-    if chunk_seconds is not None and chunk_seconds <= 0:
-        raise UsageError(f"--chunk-seconds {chunk_seconds}: must be positive")
+    if chunk_seconds is not None and not (math.isfinite(chunk_seconds) and chunk_seconds >= MIN_WINDOW_SECONDS):
+        raise UsageError(f"--chunk-seconds {chunk_seconds:g}: must be at least {MIN_WINDOW_SECONDS:g} s "
+                         "(a shorter window gives the model a few samples per call)")
     if jobs is not None and jobs < 0:
         raise UsageError(f"--jobs {jobs}: must be 0 (decode in the main thread) or more")
 
