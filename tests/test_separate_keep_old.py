@@ -152,6 +152,27 @@ def test_split_chunks_of_a_few_samples_are_refused(tmp_path, run_cli, value):
     assert not (ws / "exp").exists()
 
 
+def test_a_query_is_stripped_like_the_queries_of_a_csv(tmp_path, run_cli):
+    import numpy as np
+
+    from lasskit import audio
+
+    audio.write(tmp_path / "walk.wav", np.full(16000, 0.1, dtype=np.float32), 16000, "float")
+    (tmp_path / "q.csv").write_text("file,query\nwalk.wav,  rain \n")
+    for args, out in (([tmp_path / "walk.wav", "--query", " rain\t"], "a"), (["--queries", tmp_path / "q.csv"], "b")):
+        code, stdout, stderr = run_cli("separate", *args, "--out", tmp_path / out, "--model", "passthrough",
+                                       "--device", "cpu")
+        assert code == 0, stdout + stderr
+    assert sorted(p.name for p in (tmp_path / "a").glob("*.wav")) == ["walk__rain.wav"]
+    assert (tmp_path / "a" / "walk__rain.wav").read_bytes() == (tmp_path / "b" / "walk__rain.wav").read_bytes()
+    rows_a = (tmp_path / "a" / "separations.csv").read_text().splitlines()
+    rows_b = (tmp_path / "b" / "separations.csv").read_text().splitlines()
+    assert rows_a[1].split(",")[1:] == rows_b[1].split(",")[1:] and ",rain," in rows_a[1] + ","
+    code, stdout, stderr = run_cli("separate", tmp_path / "walk.wav", "--query", " \t ", "--out", tmp_path / "c",
+                                   "--model", "passthrough", "--device", "cpu")
+    assert code == 2 and "empty query" in stderr and not (tmp_path / "c").exists()
+
+
 def test_a_recording_that_fails_on_overwrite_keeps_its_old_outputs(tmp_path, run_cli, monkeypatch):
     import numpy as np
 
@@ -181,5 +202,3 @@ def test_a_recording_that_fails_on_overwrite_keeps_its_old_outputs(tmp_path, run
     monkeypatch.delenv("CRASH_AT")
     code, out, err = run_cli(*args, "-o", "gain=0.5")
     assert code == 0 and "separated 4 of 8" in out, out + err
-
-

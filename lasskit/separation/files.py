@@ -337,10 +337,11 @@ def separate_files(
     from lasskit.separation.longaudio import FileSource, StreamStats, Windows, model_caller, separate_stream
 
     started = time.perf_counter()
-    queries = [q for q in (queries or [])]
-    for q in queries:
+    for q in queries or []:  # stripped like the queries of a --queries CSV: " rain" is "rain"
         if not q.strip():
-            raise UsageError("--query '': an empty query separates nothing; describe the sound (e.g. 'a dog barking')")
+            raise UsageError(f"--query {q!r}: an empty query separates nothing; describe the sound "
+                             "(e.g. 'a dog barking')")
+    queries = [q.strip() for q in (queries or [])]
     slugs: dict[str, str] = {}
     for q in queries:  # every input would fail on the second one: refuse the command instead
         other = slugs.setdefault(query_slug(q), q)
