@@ -180,24 +180,35 @@ def test_continue_from_the_organizers_optimizer_layout(setup, straight4, tmp_pat
     included), in state_dict order: matched by name, it continues as lasskit's own state does."""
     half = load_state(folder(setup, "half") / "last.ckpt") if (folder(setup, "half") / "last.ckpt").is_file() \
         else (run(setup, "half", steps=2), load_state(folder(setup, "half") / "last.ckpt"))[1]
+    from lasskit.training.layout import organizers_parameter_names
+
     state = half["state_dict"]
-    theirs = [k for k in state if k.startswith("ss_model.") and not k.endswith(
-        ("running_mean", "running_var", "num_batches_tracked", "ola_window"))]
-    ours_trainable = [f"ss_model.{n}" for n, p in _trainable_names(setup)]
-    saved = half["optimizer_states"][0]
+    network = [n for n, _ in _all_names(setup)]
+    theirs = organizers_parameter_names(network)
+    ours_trainable = [n for n, p in _trainable_names(setup)]
+    saved = half["optimizer_states"][0]  # lasskit writes their layout: states at their indices
+    assert saved["param_groups"][0]["params"] == list(range(len(theirs)))
     moved = {}
     for i, name in enumerate(theirs):
         if name in ours_trainable:
-            moved[i] = saved["state"][ours_trainable.index(name)]
+            moved[i] = saved["state"][i]
         else:  # their kernels and unused parameters: states lasskit must not take for another tensor
-            moved[i] = {k: (torch.full_like(state[name], 7.0, dtype=torch.float32) if torch.is_tensor(v) and v.ndim
-                            else v) for k, v in saved["state"][0].items()}
-    half["optimizer_states"][0] = {"state": moved, "param_groups": [
-        {**saved["param_groups"][0], "params": list(range(len(theirs)))}]}
+            moved[i] = {k: (torch.full_like(state["ss_model." + name], 7.0, dtype=torch.float32)
+                            if torch.is_tensor(v) and v.ndim else v) for k, v in saved["state"][4].items()}
+    half["optimizer_states"][0] = {"state": moved, "param_groups": saved["param_groups"]}
     organizers = tmp_path / "organizers.ckpt"
     torch.save(half, organizers)
     run(setup, "cont_org", steps=4, continue_from=str(organizers))
     same_weights(straight4 / "last.ckpt", folder(setup, "cont_org") / "last.ckpt")
+
+
+def _all_names(setup):
+    from lasskit.models.baseline import DCASE2024Baseline
+
+    torch.manual_seed(0)
+    model = DCASE2024Baseline.for_training(None, tokenizer=str(setup["tokenizer"]),
+                                           clap_checkpoint=str(setup["clap"]), channels=4)
+    return list(model.trainable_network().named_parameters())
 
 
 def _trainable_names(setup):
@@ -278,6 +289,36 @@ def test_checkpoint_holds_every_key_of_the_organizers_module(setup, golden_dir, 
 
     assert torch.equal(state["ss_model.base.istft.ola_window"], conv_stft_kernels()["base.istft.ola_window"])
     assert torch.equal(state[prefix + "text_branch.embeddings.position_ids"], torch.arange(514)[None])
+
+
+def test_optimizer_state_is_written_in_the_organizers_param_group_layout(setup):
+    """Their AdamW holds every ss_model parameter in named_parameters order (the 4 conv-STFT kernels
+    first, the never-used decoder bn2/beta2 included): last.ckpt's param group has those 214 indices
+    and each AdamW state sits at its parameter's index there (tests/data/baseline_optimizer_group.tsv)."""
+    rows = [line.split("\t") for line in (Path(__file__).parent / "data" / "baseline_optimizer_group.tsv")
+            .read_text().splitlines()[1:]]
+    names = [name for _, name, _ in rows]
+    with_state = [int(i) for i, _, flag in rows if flag == "1"]
+    assert [int(i) for i, _, _ in rows] == list(range(214)) and len(with_state) == 186
+    run(setup, "optgroup", steps=2)
+    ckpt = load_state(folder(setup, "optgroup") / "last.ckpt")
+    saved = ckpt["optimizer_states"][0]
+    assert len(saved["param_groups"]) == 1 and saved["param_groups"][0]["params"] == list(range(214))
+    assert sorted(saved["state"]) == with_state
+    for index in with_state:
+        weight = ckpt["state_dict"]["ss_model." + names[index]]
+        assert {k: tuple(v.shape) for k, v in saved["state"][index].items() if k != "step"} == {
+            k: tuple(weight.shape) for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq")}, names[index]
+        assert float(saved["state"][index]["step"]) == 2.0
+    from lasskit.training.layout import from_organizers_optimizer, to_organizers_optimizer
+
+    network = [n for n in names if not n.startswith(("base.stft.", "base.istft."))]
+    optimized = [names[i] for i in with_state]
+    back = from_organizers_optimizer(saved, optimized, network)
+    assert back["param_groups"][0]["params"] == list(range(186)) and sorted(back["state"]) == list(range(186))
+    again = to_organizers_optimizer(back, optimized, network)
+    assert again["param_groups"] == saved["param_groups"] and list(again["state"]) == list(saved["state"])
+    assert all(again["state"][i] is saved["state"][i] for i in with_state)
 
 
 def test_plain_progress_lines_and_validation_rows_at_their_step(setup):

@@ -6,10 +6,10 @@ checkpoint's run stood, as the organizers' ``trainer.fit(ckpt_path=...)`` does: 
 global step (the warm-up and the data order go on from it), AdamW's moments and the learning
 rate schedule at that step; into a new run folder, with this run's data and options.
 
-The checkpoint's optimizer state is matched to this run's trainable parameters by position when
-the counts agree (a lasskit checkpoint of the same model), else by name: the organizers'
-optimizer holds every ``ss_model`` parameter in ``named_parameters`` order, including their
-conv-STFT kernels, which are recovered from the ``state_dict`` key order (buffers left out).
+The checkpoint's optimizer state is first turned from the organizers' param-group layout (every
+``ss_model`` parameter, their conv-STFT kernels first: what their checkpoints and lasskit's hold,
+:mod:`lasskit.training.layout`) into this run's, then matched to its trainable parameters by
+position when the counts agree, else by name from the ``state_dict`` key order (buffers left out).
 Parameters without a matching state start fresh, and are counted in the plan's notes.
 """
 
@@ -29,6 +29,7 @@ def continuation_checkpoint(ckpt: dict, task, config) -> dict:
     and the schedule at that step (this run's ``--lr`` and ``--warmup-steps``)."""
     import torch
 
+    from lasskit.training.layout import from_organizers_optimizer
     from lasskit.training.module import warmup_factor
 
     source = config.continue_from
@@ -48,6 +49,8 @@ def continuation_checkpoint(ckpt: dict, task, config) -> dict:
     optimizer, scheduler = setup["optimizer"], setup["lr_scheduler"]["scheduler"]
     ours = [n for n, p in task.named_parameters() if p.requires_grad]
     saved = (ckpt.get("optimizer_states") or [None])[0]
+    if isinstance(saved, dict):  # the organizers' layout (theirs, and lasskit's since it writes theirs)
+        saved = from_organizers_optimizer(saved, *task._parameter_names())
     carried = 0
     new_state = {}
     if isinstance(saved, dict) and saved.get("param_groups"):

@@ -3,7 +3,9 @@
 The module's only submodule is the trainable network, under the attribute ``ss_model``, so its
 ``state_dict`` is the organizers' ``ss_model.*`` layout as it is; checkpoints add the model's
 ``frozen_state()`` (the baseline: ``query_encoder.model.*``) and a ``lasskit`` record, and loading
-a checkpoint for ``--resume`` drops those extra keys again. Imports ``lightning``.
+a checkpoint for ``--resume`` drops those extra keys again. The optimizer state is saved in the
+organizers' param-group layout and turned back on load (:mod:`lasskit.training.layout`).
+Imports ``lightning``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import numpy as np
 import torch
 
 from lasskit import __version__
+from lasskit.training.layout import from_organizers_optimizer, to_organizers_optimizer
 
 
 def warmup_factor(step: int, warmup_steps: int) -> float:
@@ -113,10 +116,21 @@ class LassTask(L.LightningModule):
         for key, value in self.extra_state.items():  # the rest of the organizers' layout (layout.py)
             state.setdefault(key, value)
         checkpoint["lasskit"] = {"version": __version__, **self.record}
+        if checkpoint.get("optimizer_states"):  # their param group: every ss_model parameter (layout.py)
+            checkpoint["optimizer_states"][0] = to_organizers_optimizer(checkpoint["optimizer_states"][0],
+                                                                        *self._parameter_names())
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
         own = set(self.state_dict())
         checkpoint["state_dict"] = {k: v for k, v in checkpoint["state_dict"].items() if k in own}
+        if checkpoint.get("optimizer_states"):  # back to lasskit's group before Lightning loads it
+            checkpoint["optimizer_states"][0] = from_organizers_optimizer(checkpoint["optimizer_states"][0],
+                                                                          *self._parameter_names())
+
+    def _parameter_names(self) -> tuple[list[str], list[str]]:
+        """(the optimizer's parameters, as configure_optimizers gives them; all of ``ss_model``'s)."""
+        named = list(self.ss_model.named_parameters())
+        return [n for n, p in named if p.requires_grad], [n for n, _ in named]
 
 
 class Throughput(L.Callback):
