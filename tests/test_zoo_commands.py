@@ -8,6 +8,7 @@ tiny random RoBERTa with a byte-level tokenizer written here (no hub access).
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +20,7 @@ transformers = pytest.importorskip("transformers")
 from lasskit import audio, miniature  # noqa: E402
 from lasskit.models.dual_path import dual_path_network  # noqa: E402
 from lasskit.models.resunet import ResUNet30, conv_stft_kernels  # noqa: E402
+from lasskit.workspace import Workspace  # noqa: E402
 
 
 def text_tower(seed: int = 0) -> dict:
@@ -96,6 +98,10 @@ def test_two_zoo_models_and_their_ensemble_through_separate_score_and_listen(zoo
                                      zoo_ws[model], "-o", f"tokenizer={tok}", "--device", "cpu", "--jobs", "1")
             assert code == 0, err
             assert "separated" in out
+            # a 32 kHz network is said once in the summary and recorded in separate.json
+            assert out.count("runs at 32 kHz") == (1 if model == "audiosep" else 0), out
+            record = json.loads((Workspace.open(ws).output_dir(model, split) / "separate.json").read_text())
+            assert ("32 kHz" in (record["rate_note"] or "")) == (model == "audiosep")
     code, out, err = run_cli("-w", ws, "separate", "--split", "val_synth", "--model", "ensemble", "--name", "ens",
                              "-o", "members=audiosep-dp-16k,audiosep", "-o", "weights=1,3",
                              "-o", f"m1_checkpoint={zoo_ws['audiosep-dp-16k']}", "-o", f"m1_tokenizer={tok}",

@@ -170,6 +170,8 @@ def print_files_report(report) -> None:
     if report.redone and report.reasons.keys() != {"new"}:
         con.print(report.redone, soft_wrap=True)
     con.print(f"outputs: {report.out_dir} (list: {report.out_dir / 'separations.csv'})", soft_wrap=True)
+    if report.rate_note:
+        con.print(f"note: {report.rate_note}", soft_wrap=True)
     if report.silent:
         shown = ", ".join(report.silent[:5]) + (f" and {len(report.silent) - 5} more" if len(report.silent) > 5 else "")
         con.print(f"[yellow]warning[/yellow]: {len(report.silent)} output(s) are all zeros: {shown}", soft_wrap=True)
@@ -203,6 +205,8 @@ def print_report(report) -> None:
         con.print(report.redone.replace("made ", "remade " if "new" not in report.reasons else "made ", 1),
                   soft_wrap=True)
     con.print(f"outputs: {report.out_dir}")
+    if report.rate_note:
+        con.print(f"note: {report.rate_note}", soft_wrap=True)
     for name, note in report.chunked:
         con.print(f"[yellow]warning[/yellow]: {name}: {note}", soft_wrap=True)
     if report.converted:

@@ -117,6 +117,8 @@ class FilesReport:
     reasons: Counter = field(default_factory=Counter)
     silent: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
+    rate_note: str | None = None
+    """One line when the network runs at another rate than 16 kHz (said once in the summary)."""
     ranks: list = field(default_factory=list)
     """With several processes: what each rank did (rank, written, failed, audio_seconds, seconds)."""
 
@@ -382,6 +384,7 @@ def separate_files(
         "lasskit_version": __version__,
     }
     report = FilesReport(out_dir, name, device, settings=base_settings)
+    report.rate_note = getattr(run_model.model, "rate_note", None)
     lead = shard is None or shard.lead
     if lead:
         try:

@@ -165,6 +165,7 @@ def separate_split(
 
     report = SeparationReport(run_model.name, split_obj.name, out_dir, device, len(split_obj), run_model.model_name)
     report.settings = run_model.settings(chunk_overlap)
+    report.rate_note = getattr(run_model.model, "rate_note", None)
     if shard is None:
         report.removed_leftovers = remove_leftovers(out_dir, recursive=False)
         ledger = Ledger(out_dir)

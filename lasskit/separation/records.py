@@ -47,6 +47,9 @@ class SeparationReport:
     removed_rows: list[str] = field(default_factory=list)
     """Outputs removed because their row left the split (``mix --overwrite`` made it smaller)."""
     removed_leftovers: int = 0
+    rate_note: str | None = None
+    """One line when the network runs at another rate than 16 kHz (the zoo's 32 kHz models): the
+    mixtures were resampled to it and the estimates back, said once in the summary."""
     settings: dict = field(default_factory=dict)
     stopped: str | None = None
     """Why the run stopped early (an output could not be written: a full disk, a permission); the
@@ -140,6 +143,7 @@ def describe_outputs(report: SeparationReport, ledger: Ledger, rows: list[str], 
         "checkpoint_sha256": described.get("checkpoint_sha256"),
         "model_class": described.get("model"),
         "model_sample_rate": described.get("model_sample_rate"),
+        "rate_note": report.rate_note if ours else None,
         "chunk_seconds": described.get("chunk_seconds"),
         "chunk_overlap": described.get("chunk_overlap"),
         "lasskit_version": described.get("lasskit_version", __version__),
