@@ -22,19 +22,17 @@ import csv
 from pathlib import Path
 
 from lasskit.corpora.audiocaps import MISSING
-from lasskit.corpora.common import ClipJob, PrepareReport, convert_corpus
+from lasskit.corpora.common import ClipJob, PrepareReport
 from lasskit.corpora.youtube import (
     OTHER_SEGMENT_NOTE,
     RESTORED_NOTE,
     audio_index,
     find_segment,
-    label_notes,
     labels_for,
     parse_segment,
-    read_audioset_labels,
+    prepare_segments,
     segment_files,
     start_seconds,
-    write_excluded,
 )
 from lasskit.errors import UsageError
 
@@ -163,17 +161,5 @@ def scan(src: Path, audioset_labels: dict[str, list[str]] | None = None):
 def prepare(src: Path, data_dir: Path, *, name: str = "autoacd", jobs=None, overwrite=False, resampler="soxr",
             labeler=None, audioset_labels=()) -> list[PrepareReport]:
     """Prepare Auto-ACD from ``src`` into ``data_dir/<name>`` (module doc)."""
-    from lasskit.labels import label_clips
-
-    given = read_audioset_labels(audioset_labels) if audioset_labels else {}
-    clip_jobs, notes, excluded = scan(src, given)
-    notes += given.notes() if hasattr(given, "notes") else []
-    if not clip_jobs:
-        raise UsageError(f"{src}: none of the Auto-ACD clips' audio is here; fetch the YouTube clips into this "
-                         "folder (named <youtube_id>_<start>.wav or Y<youtube_id>.flac)")
-    if audioset_labels:
-        notes.append(f"{sum(1 for j in clip_jobs if j.labels)} of {len(clip_jobs)} clip(s) have AudioSet labels")
-    labels_report = label_clips(clip_jobs, labeler)
-    write_excluded(data_dir / name, excluded)
-    return [convert_corpus(name, clip_jobs, data_dir / name, jobs=jobs, overwrite=overwrite, resampler=resampler,
-                           notes=notes, amend=label_notes(labeler, labels_report))]
+    return prepare_segments(src, data_dir, name, "Auto-ACD", scan, jobs=jobs, overwrite=overwrite, resampler=resampler,
+                            labeler=labeler, audioset_labels=audioset_labels)

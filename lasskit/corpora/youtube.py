@@ -264,3 +264,26 @@ def label_notes(labeler, labels_report):
         return count_labels(clips, labels_report.vocabulary).notes() if labeler is not None else []
 
     return amend
+
+
+def prepare_segments(src: Path, data_dir: Path, name: str, title: str, scan, *, jobs=None, overwrite=False,
+                     resampler="soxr", labeler=None, audioset_labels=()) -> list:
+    """The steps every AudioSet-derived recipe shares (AudioCaps, Auto-ACD): read the AudioSet
+    labels passed, ``scan(src, given)`` the release into clip jobs, refuse a folder without any of
+    its clips' audio (naming the file names looked for), count the clips AudioSet labels reached,
+    derive the rest, write ``excluded.csv`` and convert."""
+    from lasskit.corpora.common import convert_corpus
+    from lasskit.labels import label_clips
+
+    given = read_audioset_labels(audioset_labels) if audioset_labels else {}
+    clip_jobs, notes, excluded = scan(src, given)
+    notes += given.notes() if hasattr(given, "notes") else []
+    if not clip_jobs:
+        raise UsageError(f"{src}: none of the {title} clips' audio is here; fetch the YouTube clips into this "
+                         "folder (named <youtube_id>_<start_time>.wav or Y<youtube_id>.flac)")
+    if audioset_labels:
+        notes.append(f"{sum(1 for j in clip_jobs if j.labels)} of {len(clip_jobs)} clip(s) have AudioSet labels")
+    labels_report = label_clips(clip_jobs, labeler)
+    write_excluded(data_dir / name, excluded)
+    return [convert_corpus(name, clip_jobs, data_dir / name, jobs=jobs, overwrite=overwrite, resampler=resampler,
+                           notes=notes, amend=label_notes(labeler, labels_report))]
