@@ -62,30 +62,10 @@ def make_split(ws: Path) -> None:
 
 
 def tiny_conv_model():
-    import torch
-
-    from lasskit.models.base import SeparationModel
-
-    class TinyConv(SeparationModel, torch.nn.Module):
-        """Three Conv1d layers (1 -> 16 -> 16 -> 1, kernel 9) times a gain from the query's length."""
-
-        name = "tiny-conv"
-
-        def __init__(self, checkpoint=None, device="cpu"):
-            torch.nn.Module.__init__(self)
-            SeparationModel.__init__(self, checkpoint, device)
-            torch.manual_seed(0)
-            self.net = torch.nn.Sequential(
-                torch.nn.Conv1d(1, 16, 9, padding=4), torch.nn.ReLU(),
-                torch.nn.Conv1d(16, 16, 9, padding=4), torch.nn.ReLU(),
-                torch.nn.Conv1d(16, 1, 9, padding=4),
-            ).eval()
-
-        def separate(self, mixtures, queries):
-            gain = torch.tensor([1.0 + len(q) / 1000 for q in queries], device=mixtures.device)
-            return self.net(mixtures[:, None])[:, 0] * gain[:, None]
-
-    return TinyConv()
+    """The model of :data:`TINY_CONV_FILE` in this process (one definition for both uses)."""
+    namespace: dict = {}
+    exec(compile(TINY_CONV_FILE, "tiny_conv.py", "exec"), namespace)
+    return namespace["TinyConv"]()
 
 
 TINY_CONV_FILE = """
@@ -95,6 +75,7 @@ from lasskit.models.base import SeparationModel
 
 
 class TinyConv(SeparationModel, torch.nn.Module):
+    # three Conv1d layers (1 -> 16 -> 16 -> 1, kernel 9) times a gain from the query's length
     name = "tiny-conv"
 
     def __init__(self, checkpoint=None, device="cpu"):
