@@ -15,12 +15,20 @@ from lasskit.atomic import write_text_if_changed
 
 
 def failures_csv(failures: list[tuple[str, str]], first_column: str = "file") -> str:
-    """CSV text with the header ``<first_column>,reason`` and one row per failure."""
+    """CSV text with the header ``<first_column>,reason`` and one row per failure.
+
+    Bytes of a file name that are not UTF-8 (surrogate escapes) are written as ``\\xNN``: the list is
+    UTF-8 text, and a failure in a folder named on a Latin-1 system is still listed."""
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow([first_column, "reason"])
-    writer.writerows(failures)
+    writer.writerows([cell if not isinstance(cell, str) else shown(cell) for cell in row] for row in failures)
     return buf.getvalue()
+
+
+def shown(text: str) -> str:
+    """``text`` as UTF-8 can hold it: surrogate escapes (bytes of a name that are not UTF-8) as ``\\xNN``."""
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def write_failures(

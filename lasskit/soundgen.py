@@ -7,6 +7,7 @@ seeded: the same ``seed`` gives the same samples.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -166,5 +167,5 @@ def write_clip(path, name: str, duration: float, rate: int = 16000, seed: int = 
 
     x = generate(name, duration, rate, seed, channels)
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    sf.write(str(path), x.T if x.ndim == 2 else x, rate, subtype=subtype)
+    sf.write(os.fsencode(path), x.T if x.ndim == 2 else x, rate, subtype=subtype)
     return x

@@ -93,7 +93,7 @@ def read_segment(path: str | os.PathLike, offset: int, length: int, out: np.ndar
 
     path = Path(path)
     try:
-        f = sf.SoundFile(str(path))
+        f = sf.SoundFile(os.fsencode(path))  # bytes: a name not in UTF-8 opens too
     except Exception:
         f = None
     if f is None or f.samplerate != SAMPLE_RATE or f.format not in _WAV_FORMATS:

@@ -92,7 +92,7 @@ def _open(path: str):
     import soundfile as sf
 
     try:
-        return sf.SoundFile(path)
+        return sf.SoundFile(os.fsencode(path))  # bytes: a name not in UTF-8 opens too
     except Exception:
         if not os.path.isfile(path):
             raise AudioError(f"{path}: no such audio file") from None

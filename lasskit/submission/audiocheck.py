@@ -4,6 +4,7 @@ and the per-entry read and WAV check that runs in worker processes (chunks of en
 
 from __future__ import annotations
 
+import os
 import re
 import zipfile
 from dataclasses import dataclass, field
@@ -76,7 +77,7 @@ def expected_audio(split: str, workspace) -> ExpectedAudio:
         lengths: dict[str, int | None] = {}
         for n in names:
             try:
-                lengths[n] = int(sf.info(str(table.mixture_path(n))).frames)
+                lengths[n] = int(sf.info(os.fsencode(table.mixture_path(n))).frames)
             except Exception:
                 lengths[n] = None
         warning = None

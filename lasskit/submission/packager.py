@@ -25,6 +25,7 @@ ZIP, no ZIP64: at most 65535 entries and 4 GiB)."""
 from __future__ import annotations
 
 import io
+import os
 import re
 import time
 from dataclasses import dataclass, field
@@ -437,7 +438,7 @@ def _read_run(workspace, model: str, split: str) -> dict:
     lengths = []
     for n in names:
         try:
-            lengths.append(int(sf.info(str(table.mixture_path(n))).frames))
+            lengths.append(int(sf.info(os.fsencode(table.mixture_path(n))).frames))
         except Exception:
             lengths.append(None)
     return {"model": model, "split": split, "dir": out, "names": names, "lengths": lengths, "separate": sep,

