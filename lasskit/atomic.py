@@ -49,7 +49,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     tmp = None
     try:
         for _ in range(100):
-            candidate = os.path.join(path.parent, f".{path.name}.{_token()}{TMP_SUFFIX}")
+            candidate = os.path.join(path.parent, temporary_name(path.name, _token()))
             _OPEN.add(candidate)
             tmp = candidate
             try:
@@ -75,6 +75,25 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp is not None:
             _OPEN.discard(tmp)
+
+
+NAME_MAX = 255
+"""Bytes in one file name on Linux and macOS file systems (ext4, XFS, APFS, ...)."""
+
+
+def temporary_name(name: str, token: str) -> str:
+    """``.<name>.<token>.lasskit.tmp``, the temporary file of ``name``; for a name that leaves no room
+    for the rest in :data:`NAME_MAX` bytes, ``name``'s first bytes and a digest of the whole, so
+    that a file whose own name fits can be written atomically too."""
+    full = f".{name}.{token}{TMP_SUFFIX}"
+    if len(os.fsencode(full)) <= NAME_MAX:
+        return full
+    import hashlib
+
+    raw = os.fsencode(name)
+    digest = hashlib.blake2b(raw, digest_size=4).hexdigest()
+    room = NAME_MAX - len(os.fsencode(f".~{digest}.{token}{TMP_SUFFIX}"))
+    return f".{os.fsdecode(raw[:max(0, room)])}~{digest}.{token}{TMP_SUFFIX}"
 
 
 def _token() -> str:

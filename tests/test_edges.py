@@ -87,3 +87,37 @@ def test_check_in_a_folder_not_in_utf8_knows_every_mixture_length(latin1_workspa
 
     expected = expected_audio("eval_synth", Workspace.open(latin1_workspace))
     assert expected.lengths == {name: LENGTHS[name] for name in SYNTH}
+
+
+def test_a_file_whose_name_fills_the_name_limit_is_written_atomically(tmp_path: Path):
+    from lasskit.atomic import NAME_MAX, is_leftover, temporary_name, write_bytes
+
+    name = "é" * 125 + "x.wav"  # 255 bytes: its own name fits, ".<name>.<token>.lasskit.tmp" would not
+    assert len(os.fsencode(name)) == NAME_MAX
+    write_bytes(tmp_path / name, b"abc")
+    assert [p.name for p in tmp_path.iterdir()] == [name] and (tmp_path / name).read_bytes() == b"abc"
+    tmp = temporary_name(name, "abcdefgh")
+    assert len(os.fsencode(tmp)) == NAME_MAX and is_leftover(tmp) and tmp.startswith(".éé")
+    assert temporary_name("a.wav", "abcdefgh") == ".a.wav.abcdefgh.lasskit.tmp"  # short names as before
+
+
+def test_separate_files_with_odd_names_work_and_an_output_name_too_long_is_one_input_failure(tmp_path: Path):
+    from lasskit.separation.files import separate_files
+
+    src = tmp_path / "in put"
+    src.mkdir()
+    names = ["-lead x.wav", "cafe\u0301.wav", "a" * 244 + ".wav", "b" * 250 + ".wav"]  # NFD, leading '-', spaces
+    for i, name in enumerate(names):
+        sf.write(src / name, np.full(800, 0.01 * (i + 1), dtype=np.float32), RATE, subtype="FLOAT")
+    out = tmp_path / "out"
+    report = separate_files([src], ["rain"], out, model="passthrough", device="cpu")
+    # a* gives a 254-byte output name (its temporary is shortened); b* would give 260 bytes
+    assert report.written == 3 and len(report.failures) == 1
+    label, reason = report.failures[0]
+    assert label.endswith("b" * 250 + ".wav") and "260 bytes, the file system allows 255" in reason
+    made = sorted(p.name for p in out.glob("*.wav"))
+    assert made == sorted(["-lead x__rain.wav", "cafe\u0301__rain.wav", "a" * 244 + "__rain.wav"])
+    for i, name in ((0, "-lead x__rain.wav"), (2, "a" * 244 + "__rain.wav")):
+        y, _ = sf.read(out / name, dtype="float32")
+        assert np.array_equal(y, np.full(800, 0.01 * (i + 1), dtype=np.float32))
+    assert "b" * 250 in (out / "failures.csv").read_text(encoding="utf-8")

@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from lasskit import __version__, audio
-from lasskit.atomic import atomic_path, remove_leftovers, write_text_if_changed
+from lasskit.atomic import NAME_MAX, atomic_path, remove_leftovers, write_text_if_changed
 from lasskit.errors import AudioError, LasskitError, UsageError, WorkError, os_error
 from lasskit.failures import write_failures
 from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger, summarize_reasons
@@ -293,6 +293,12 @@ def separate_files(
         for q in job.queries:
             outs = [job.output(q)] + ([job.output(q, True)] if residual else [])
             clash = next(((out, owners[out]) for out in outs if out in owners), None)
+            long = next((out for out in outs if not _fits(out)), None)
+            if long is not None:  # the file system refuses it: this input's failure, not the whole run's
+                report.failures.append((job.label, f"{job.label}: the output name {Path(long).name[:40]}... is "
+                                                   f"{len(os.fsencode(Path(long).name))} bytes, the file system allows "
+                                                   f"{NAME_MAX}; rename the input (or shorten the query)"))
+                continue
             if clash is not None:
                 out, other = clash
                 report.failures.append((job.label, f"{job.label}: query {q!r} gives the output {out}, as {other[1]!r} "
@@ -353,7 +359,7 @@ def separate_files(
             # outputs and records. An earlier --residual run's residual of an estimate remade now
             # without --residual no longer matches it: removed once the new estimate is in place.
             stale_residuals = {q: [] if residual else [job.output(q, True)] for q in todo}
-            stale_residuals = {q: [out for out in outs if (out_dir / out).exists() and
+            stale_residuals = {q: [out for out in outs if _fits(out) and (out_dir / out).exists() and
                                    ledger.check(out, out_dir / out, digest, settings_for(q, "residual")) is not None]
                                for q, outs in stale_residuals.items()}
             stats = StreamStats()
@@ -442,6 +448,11 @@ def separate_files(
     report.silent.sort()
     _finish(out_dir, report, ledger, digests, quiet=False)
     return report
+
+
+def _fits(out: str) -> bool:
+    """False for an output name longer than the file system allows (no such file can exist)."""
+    return len(os.fsencode(Path(out).name)) <= NAME_MAX
 
 
 def separations_rows(ledger: Ledger, out_dir: Path) -> list[list[str]]:
