@@ -49,6 +49,10 @@ class WeightFile:
     size: int | None = None
     """Expected size in bytes; None when unknown."""
     description: str = ""
+    archive: str | None = None
+    """The publisher ships this file inside that zip (``url`` points at the zip; ``sha256``/``size``
+    describe the zip): ``lasskit models download`` fetches and checks it, takes the member out and
+    removes the zip (:mod:`lasskit.download.member`)."""
 
 
 WEIGHTS: dict[str, WeightFile] = {
@@ -63,6 +67,9 @@ WEIGHTS: dict[str, WeightFile] = {
         filename="music_speech_audioset_epoch_15_esc_89.98.pt",
         url="https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/main/checkpoint/"
             "music_speech_audioset_epoch_15_esc_89.98.pt",
+        # its Git LFS pointer: https://huggingface.co/spaces/Audio-AGI/AudioSep/commit/5638854dccfaea5c5fa4f634c00fe74fbb119244
+        sha256="51c68f12f9d7ea25fdaaccf741ec7f81e93ee594455410f3bca4f47f88d8e006",
+        size=2_352_471_003,
         description="LAION CLAP (HTSAT + RoBERTa) used as the baseline's query encoder",
     ),
 }

@@ -1039,3 +1039,84 @@ def test_a_complete_download_on_a_read_only_disk_is_checked_without_the_lock(zen
     monkeypatch.setattr(lock, "_open", read_only)  # a shared copy mounted read-only
     report = run.download(["dcase2024"], tmp_path / "to", progress=False, say=lambda line: None)
     assert report.items[0].fetched == 0 and report.items[0].extracted_before == 3
+
+
+# --- zoo cards: the declared files as their publishers ship them (issue 25) ------------------------------
+def _tokenizer_served(zenodo, monkeypatch):
+    from lasskit import weights
+
+    zenodo.records["rb"] = {"vocab.json": b"{}", "merges.txt": b"#version: 0.2\n"}
+    monkeypatch.setitem(weights.TOKENIZERS, "roberta-base", tuple(
+        weights.WeightFile(f"roberta-base/{n}", n, f"{zenodo.url}/records/rb/files/{n}")
+        for n in ("vocab.json", "merges.txt")))
+
+
+def test_audiosep_dp_checkpoint_is_taken_out_of_its_zip_on_the_record(zenodo, tmp_path, monkeypatch, run_cli):
+    """Zenodo record 14208090 ships each AudioSep-DP checkpoint inside a zip: the real card's address
+    (following $LASSKIT_ZENODO_URL) fetches the zip, checks it against the record's MD5, takes the
+    checkpoint out of its folder in the zip and removes the zip; a second run asks for nothing."""
+    from lasskit.models import cards
+
+    ckpt = os.urandom(200_000)
+    zenodo.records["14208090"] = {
+        "resunet_with_dprnn_16k.zip": zip_bytes({"resunet_with_dprnn_16k/model-epoch=19-val_sdr=8.1018.ckpt": ckpt,
+                                                 "resunet_with_dprnn_16k/config.yaml": b"sample_rate: 16000\n"}),
+        "resunet_with_dprnn_32k.zip": b"not asked for"}
+    _tokenizer_served(zenodo, monkeypatch)
+    zenodo.corrupt.add("resunet_with_dprnn_16k.zip")
+    code, out, err = run_cli("-w", tmp_path, "models", "download", "audiosep-dp-16k")
+    assert code == 0, err
+    weights_dir = tmp_path / "cache" / "weights"
+    assert (weights_dir / "model-epoch=19-val_sdr=8.1018.ckpt").read_bytes() == ckpt
+    assert sorted(p.name for p in weights_dir.iterdir()) == ["model-epoch=19-val_sdr=8.1018.ckpt"]  # zip gone
+    assert "has MD5" in err and len(zenodo.file_requests("resunet_with_dprnn_16k.zip")) == 2
+    assert cards.cached_weight("audiosep-dp-16k") == weights_dir / "model-epoch=19-val_sdr=8.1018.ckpt"
+    asked = len(zenodo.requests)
+    code, out, err = run_cli("-w", tmp_path, "models", "download", "audiosep-dp-16k")
+    assert code == 0, err
+    assert not [p for p, _ in zenodo.requests[asked:] if "dprnn" in p]  # taken out before: nothing fetched
+    assert zenodo.file_requests("resunet_with_dprnn_32k.zip") == []
+
+
+def test_a_zip_without_the_declared_checkpoint_is_one_line_and_kept(zenodo, tmp_path, monkeypatch, run_cli):
+    zenodo.records["14208090"] = {"resunet_with_dprnn_16k.zip": zip_bytes({"other/model-epoch=7.ckpt": b"x"})}
+    _tokenizer_served(zenodo, monkeypatch)
+    code, out, err = run_cli("-w", tmp_path, "models", "download", "audiosep-dp-16k")
+    assert code == 1 and err.count("\n") == 1, err
+    assert "holds no member named model-epoch=19-val_sdr=8.1018.ckpt (it holds: other/model-epoch=7.ckpt)" in err
+    weights_dir = tmp_path / "cache" / "weights"
+    assert sorted(p.name for p in weights_dir.iterdir()) == ["resunet_with_dprnn_16k.zip"]  # not fetched twice
+
+
+def test_a_file_the_record_does_not_hold_is_refused_before_anything_is_fetched(zenodo, tmp_path, monkeypatch,
+                                                                               run_cli):
+    zenodo.records["14208090"] = {"model-epoch=19-val_sdr=8.1018.ckpt": b"a loose checkpoint"}
+    _tokenizer_served(zenodo, monkeypatch)
+    code, out, err = run_cli("-w", tmp_path, "models", "download", "audiosep-dp-16k")
+    assert code == 1 and err.count("\n") == 1, err
+    assert ("audiosep-dp-16k: Zenodo record 14208090 holds no file resunet_with_dprnn_16k.zip "
+            "(it holds: model-epoch=19-val_sdr=8.1018.ckpt)") in err
+    assert not [p for p, _ in zenodo.requests if p.startswith("/records/")]
+    assert not (tmp_path / "cache" / "weights").exists()
+
+
+@pytest.mark.parametrize("wrong", ["size", "sha256"])
+def test_a_declared_size_or_sha256_that_the_file_does_not_have_is_refused(zenodo, tmp_path, monkeypatch, run_cli,
+                                                                          wrong):
+    """A card's size and SHA-256 (Git LFS pointers) are enforced: a file that does not match is
+    fetched once more, then refused in one line, and nothing is left in the cache."""
+    from lasskit.models import cards
+
+    data = os.urandom(100_000)
+    zenodo.records["hf"] = {"audiosep_base_4M_steps.ckpt": data}
+    good = {"size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    decl = cards.WeightDecl("audiosep_base_4M_steps.ckpt", f"{zenodo.url}/records/hf/files/audiosep_base_4M_steps.ckpt",
+                            "a page", **{**good, wrong: len(data) + 1 if wrong == "size" else "0" * 64})
+    monkeypatch.setitem(cards.CARDS, "zoo-hf", cards.ModelCard("zoo-hf", 32000, 5.0, False, "MIT", "cite", "code",
+                                                               weights=(decl,), tokenizer=None))
+    code, out, err = run_cli("-w", tmp_path, "models", "download", "zoo-hf")
+    assert code == 1 and err.count("error:") == 1 and err.splitlines()[-1].startswith("error: "), err
+    why = f"has {len(data)} bytes, expected {len(data) + 1}" if wrong == "size" else "has SHA-256"
+    assert "error: audiosep_base_4M_steps.ckpt: downloaded twice and both times it " + why in err
+    assert len(zenodo.file_requests("audiosep_base_4M_steps.ckpt")) == 2
+    assert list((tmp_path / "cache" / "weights").iterdir()) == []  # no file, no .part

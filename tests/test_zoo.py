@@ -242,7 +242,9 @@ def test_models_cards_command_and_listing(run_cli):
     assert rows["audiosep"][:6] == ["audiosep", "32", "kHz", "5", "s", "changes"]
     assert rows["audiosep-dp-16k"][:6] == ["audiosep-dp-16k", "16", "kHz", "10", "s", "changes"]
     assert rows["audiosep-dp-32k"][-2:] == ["55.0", "M"]
-    assert "checkpoint: audiosep_base_4M_steps.ckpt (size unknown, sha256 f8cda01b" in out
+    assert "checkpoint: audiosep_base_4M_steps.ckpt (1264844076 bytes, sha256 f8cda01b" in out
+    assert "clap: music_speech_audioset_epoch_15_esc_89.98.pt (2352471003 bytes, sha256 51c68f12" in out
+    assert "checkpoint: model-epoch=19-val_sdr=8.1018.ckpt inside resunet_with_dprnn_16k.zip (size unknown" in out
     code, out, err = run_cli("models")
     listing = {ln.split()[0]: ln for ln in out.splitlines()}
     assert listing["audiosep-dp-32k"].split()[1:3] == ["32", "kHz"]

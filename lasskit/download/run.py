@@ -34,6 +34,7 @@ from pathlib import Path
 
 from lasskit.download.catalogue import CATALOGUE, Dataset
 from lasskit.download.config import record_path  # noqa: F401 - re-exported: importable from here as before
+from lasskit.download.modelfiles import ModelFiles, static_model_files, static_names  # noqa: F401 - as before
 from lasskit.download.verify import RemoteFile
 from lasskit.errors import UsageError, WorkError
 
@@ -95,41 +96,6 @@ class DownloadReport:
 
 
 # --- resolving names ------------------------------------------------------------------------------
-@dataclass
-class ModelFiles:
-    """The weight files and tokenizer of one downloadable model name."""
-
-    name: str
-    files: tuple = ()
-    """:class:`lasskit.weights.WeightFile` entries."""
-    tokenizer: str | None = None
-    description: str = ""
-    records: dict[str, str] = field(default_factory=dict)
-    """File name -> Zenodo record holding it (its API gives the MD5 and size)."""
-    licence: str = ""
-
-
-def static_model_files(name: str) -> ModelFiles | None:
-    """What ``name`` needs per :mod:`lasskit.weights` (a model, a weight file or a tokenizer), or None."""
-    from lasskit.weights import MODEL_TOKENIZERS, MODEL_WEIGHTS, TOKENIZERS, WEIGHTS
-
-    if name in MODEL_WEIGHTS:
-        files = tuple(WEIGHTS[w] for w in MODEL_WEIGHTS[name])
-        return ModelFiles(name, files, MODEL_TOKENIZERS.get(name), files[0].description if files else "")
-    if name in WEIGHTS:
-        return ModelFiles(name, (WEIGHTS[name],), None, WEIGHTS[name].description)
-    if name in TOKENIZERS:
-        return ModelFiles(name, (), name, f"tokenizer files of {name}")
-    return None
-
-
-def static_names() -> list[str]:
-    """Names declared in :mod:`lasskit.weights` (models, weight files, tokenizers), sorted."""
-    from lasskit.weights import MODEL_WEIGHTS, TOKENIZERS, WEIGHTS
-
-    return sorted(set(MODEL_WEIGHTS) | set(WEIGHTS) | set(TOKENIZERS))
-
-
 def known_names() -> list[str]:
     return sorted(CATALOGUE) + static_names()
 
@@ -481,30 +447,46 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
 
     name = spec.name
     item = ItemReport(name, next=f"lasskit separate --model {name}" if spec.files else "")
-    jobs = []
+    jobs, inner, done, loose = [], {}, [], set()  # inner: a zip's name -> the file it holds (WeightFile.archive)
     for w in spec.files:
-        md5, size, url, hit = None, w.size, w.url, None
+        md5, size, url, hit, published = None, w.size, w.url, None, getattr(w, "archive", None) or w.filename
+        if published != w.filename and (cache_dir() / "weights" / w.filename).is_file() and src is None:
+            done.append(cache_dir() / "weights" / w.filename)  # taken out of its zip by an earlier run
+            continue
         found = zenodo.lookup(w.url, offline=src is not None)  # a Zenodo address: the record's API knows it
+        record = zenodo.record_of(w.url) or spec.records.get(w.filename)
         if found is not None:
             url, hit = found
-        elif spec.records.get(w.filename):
-            listed, _ = zenodo.record_files(spec.records[w.filename], offline=src is not None)
-            hit = next((f for f in listed or () if f.name == w.filename), None)
+        elif record:
+            listed, _ = zenodo.record_files(record, offline=src is not None)
+            hit = next((f for f in listed or () if f.name == published), None)
+        if hit is None and record and (why := zenodo.absent(record, published, offline=src is not None)):
+            raise WorkError(f"{name}: {why}")  # before anything is fetched or written
         if hit is not None and not w.sha256:  # what the declaration does not give
             md5, size = hit.md5, size if size is not None else hit.size
         source = "declared SHA-256" if w.sha256 else ("the Zenodo record's API" if md5 else "")
-        jobs.append((RemoteFile(w.filename, url, size, md5, w.sha256, source), cache_dir() / "weights" / w.filename))
+        jobs.append((RemoteFile(published, url, size, md5, w.sha256, source), cache_dir() / "weights" / published))
+        inner.update({published: w.filename} if published != w.filename else {})
     if spec.tokenizer:
         folder = tokenizer_dir(spec.tokenizer)
         jobs += [(RemoteFile(w.filename, w.url, w.size, None, w.sha256), folder / w.filename)
                  for w in TOKENIZERS[spec.tokenizer]]
-    item.files = len(jobs)
+    item.files, item.cached = len(jobs) + len(done), len(done)
     from lasskit.download.lock import cache_lock, hold
+    from lasskit.download.member import take_member
 
     copies = []
     if src is not None:  # the user's copies, all checked before anything is written
-        for remote, dest in jobs:
-            local = next((p for p in (src / remote.name, src / "weights" / remote.name) if p.is_file()), None)
+        def mine(file: str) -> Path | None:
+            return next((p for p in (src / file, src / "weights" / file) if p.is_file()), None)
+
+        for i, (remote, dest) in enumerate(jobs):
+            local = mine(remote.name)
+            if local is None and remote.name in inner and mine(inner[remote.name]):  # taken out of its zip already
+                member = inner.pop(remote.name)  # copied as it is: no checksum is published for it
+                loose.add(member)
+                local, remote, dest = mine(member), RemoteFile(member, remote.url), dest.with_name(member)
+                jobs[i] = (remote, dest)
             if local is None:
                 raise UsageError(f"{src}: {name} needs {remote.name}, which is not there; copy it into that folder, or "
                                  "run without --from to download it")
@@ -517,7 +499,8 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
             _copy(local, dest)
             item.cached += remote.checked
             item.unchecked += not remote.checked
-        lone = [remote.name for _, _, remote in copies if not remote.checked]
+        lone = [remote.name for _, _, remote in copies if not remote.checked and remote.name not in loose]
+        item.notes += [f"{m}: copied as it is (no checksum is published for the file inside its zip)" for m in loose]
         if lone:
             item.notes.append(f"{', '.join(lone)}: no checksum known offline (the record's file list is not cached), "
                               f"copied unchecked; `lasskit download {name}` once online checks them (and replaces a "
@@ -530,7 +513,9 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
                 item.resumed += bool(r.resumed_from) and not r.restarted
                 item.restarted += r.restarted
                 item.notes += r.notes
-    item.paths = [dest for _, dest in jobs if not spec.tokenizer or dest.parent != tokenizer_dir(spec.tokenizer)]
+        jobs = [(r, take_member(d, inner[r.name], d.with_name(inner[r.name])) if r.name in inner else d)
+                for r, d in jobs]
+    item.paths = done + [dest for _, dest in jobs if not spec.tokenizer or dest.parent != tokenizer_dir(spec.tokenizer)]
     if spec.tokenizer:
         item.paths.append(tokenizer_dir(spec.tokenizer))
     item.folder = cache_dir()

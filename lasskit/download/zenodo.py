@@ -118,6 +118,23 @@ def record_files(record: str, cache: str | os.PathLike | None = None, offline: b
     return files, "records API"
 
 
+def absent(record: str, name: str, offline: bool = False) -> str | None:
+    """One phrase when Zenodo ``record``'s file list is known and has no file ``name``, naming what
+    it holds; None otherwise (listed, or the list unknown: offline, or the API cannot be reached)."""
+    files = record_files(record, offline=offline)[0]
+    if files is None or any(f.name == name for f in files):
+        return None
+    held = ", ".join(f.name for f in files[:10]) + (f" and {len(files) - 10} more" if len(files) > 10 else "")
+    return (f"Zenodo record {record} holds no file {name} (it holds: {held or 'nothing'}); the declaration is out "
+            f"of date: see {record_page(record)}, and pass --checkpoint PATH meanwhile")
+
+
+def record_of(url: str) -> str | None:
+    """The record id of a file's address on zenodo.org; None for any other address."""
+    m = ADDRESS.search(url)
+    return m.group(1) if m else None
+
+
 def lookup(url: str, offline: bool = False) -> tuple[str, RecordFile | None] | None:
     """For a file's address on zenodo.org: ``(the address to fetch it from, its entry in the record's
     API or None when the API cannot say)``; None for any other address. The address follows

@@ -8,7 +8,8 @@ network. A model class points at its card with ``card = cards.CARDS[name]``.
 :func:`weight_files` ``(NAME)`` -> the :class:`WeightDecl` tuple to fetch into
 ``<cache>/weights/<filename>`` (:func:`weight_path`). Each declares ``url``; ``size`` and ``sha256``
 where the publisher gives them (None: unknown, print the download's hash); ``zenodo_record`` when
-the file sits in a Zenodo record (its API gives the size and MD5 of each file by name);
+the file sits in a Zenodo record (its API gives the size and MD5 of each file by name); ``archive``
+when the publisher ships it inside a zip (fetched, checked, and the file taken out of it);
 ``tokenizer`` names the tokenizer folder the text encoder needs (``roberta-base``, the baseline's).
 Models find their files again with :func:`cached_weight`.
 """
@@ -30,13 +31,17 @@ class WeightDecl:
     source: str
     """The page that publishes it (for people)."""
     size: int | None = None
-    """Bytes, where the publisher states it exactly; None: unknown."""
+    """Bytes of the published file (the archive when ``archive`` is set), where the publisher states
+    it exactly (a Git LFS pointer, a Zenodo record); None: unknown."""
     sha256: str | None = None
-    """Hex SHA-256 where the publisher states it (e.g. a Git LFS pointer); None: unknown."""
+    """Hex SHA-256 of the published file where the publisher states it (e.g. a Git LFS pointer); None: unknown."""
     zenodo_record: str | None = None
     """Zenodo record id holding the file (its API lists size and MD5 by file name)."""
     role: str = "checkpoint"
     """``checkpoint`` (separator, with or without the text encoder) or ``clap`` (the CLAP file)."""
+    archive: str | None = None
+    """The published file is this zip (``url`` points at it): the downloader fetches and checks the
+    zip, takes out the member named ``filename`` (in any folder of it) and removes the zip."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +72,18 @@ class ModelCard:
 _TQSED = "https://github.com/apple-yinhan/TQ-SED"
 _DP_RECORD = "14208090"
 _DP_PAGE = f"https://zenodo.org/records/{_DP_RECORD}"
+# The record holds each checkpoint inside a zip (resunet_with_dprnn_16k.zip, resunet_with_dprnn_32k.zip),
+# as scripts that fetch them write; the record's API, asked at download time, gives each zip's size and MD5,
+# and a name it does not hold is refused in one line naming what it holds.
+_AUDIOSEP_LFS = "https://huggingface.co/spaces/Audio-AGI/AudioSep/commit/5638854dccfaea5c5fa4f634c00fe74fbb119244"
+"""The Space's commit "Add models to LFS": the Git LFS pointers (oid sha256, size) of both files."""
 _CLAP = WeightDecl(
     filename="music_speech_audioset_epoch_15_esc_89.98.pt",
     url="https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/main/checkpoint/"
         "music_speech_audioset_epoch_15_esc_89.98.pt",
     source="https://huggingface.co/spaces/Audio-AGI/AudioSep/tree/main/checkpoint",
+    size=2_352_471_003,  # its Git LFS pointer (_AUDIOSEP_LFS); the same oid as lukewys/laion_clap's copy
+    sha256="51c68f12f9d7ea25fdaaccf741ec7f81e93ee594455410f3bca4f47f88d8e006",
     role="clap",
 )
 
@@ -89,12 +101,16 @@ CARDS: dict[str, ModelCard] = {
                 filename="audiosep_base_4M_steps.ckpt",
                 url="https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/main/checkpoint/audiosep_base_4M_steps.ckpt",
                 source="https://huggingface.co/spaces/Audio-AGI/AudioSep/tree/main/checkpoint",
-                sha256="f8cda01bfd0ebd141eef45d41db7a3ada23a56568465840d3cff04b8010ce82c",  # its Git LFS pointer
+                size=1_264_844_076,  # its Git LFS pointer (_AUDIOSEP_LFS)
+                sha256="f8cda01bfd0ebd141eef45d41db7a3ada23a56568465840d3cff04b8010ce82c",
             ),
             _CLAP,
         ),
         separator_parameters=26_447_941,
-        reported="see the paper's tables (arXiv 2308.05037); not re-measured here",
+        reported="not on the DCASE 2024 Task 9 sets; its README's benchmark (benchmark.py, this checkpoint): "
+                 "SDRi / SI-SDR dB: AudioCaps 8.220 / 7.189, Clotho 6.850 / 5.242, AudioSet 7.739 / 6.903, "
+                 "VGGSound 9.144 / 9.043, MUSIC 10.508 / 9.425, ESC-50 10.040 / 8.810 "
+                 "(https://github.com/Audio-AGI/AudioSep#benchmark-evaluation); not re-measured here",
     ),
     "audiosep-dp-16k": ModelCard(
         name="audiosep-dp-16k",
@@ -108,14 +124,17 @@ CARDS: dict[str, ModelCard] = {
         weights=(
             WeightDecl(
                 filename="model-epoch=19-val_sdr=8.1018.ckpt",  # the name datasets/separate_audio.py loads
-                url=f"{_DP_PAGE}/files/model-epoch%3D19-val_sdr%3D8.1018.ckpt?download=1",
+                url=f"{_DP_PAGE}/files/resunet_with_dprnn_16k.zip?download=1",
                 source=_DP_PAGE,
                 zenodo_record=_DP_RECORD,
+                archive="resunet_with_dprnn_16k.zip",
             ),
         ),
         separator_parameters=54_993_862,
-        reported="val SDR 8.10 dB in the checkpoint's name (TQ-SED datasets/separate_audio.py); "
-                 "DCASE 2024 Task 9 results page for the challenge ranking",
+        reported="first place, DCASE 2024 Task 9 objective single-model track (arXiv 2409.13292, abstract); "
+                 "val_sdr 8.1018 dB (its training run's validation SDR) as the checkpoint's file name states "
+                 "(TQ-SED datasets/separate_audio.py); evaluation-set SDR/SDRi/SI-SDR and which rate was submitted: "
+                 "unknown here (https://dcase.community/challenge2024/task-language-queried-audio-source-separation-results)",
         notes=("dual-path RNN size (6 layers, 256 hidden by default) is read from the checkpoint",),
     ),
     "audiosep-dp-32k": ModelCard(
@@ -130,13 +149,15 @@ CARDS: dict[str, ModelCard] = {
         weights=(
             WeightDecl(
                 filename="model-epoch=01-val_sdr=8.6049.ckpt",
-                url=f"{_DP_PAGE}/files/model-epoch%3D01-val_sdr%3D8.6049.ckpt?download=1",
+                url=f"{_DP_PAGE}/files/resunet_with_dprnn_32k.zip?download=1",
                 source=_DP_PAGE,
                 zenodo_record=_DP_RECORD,
+                archive="resunet_with_dprnn_32k.zip",
             ),
         ),
         separator_parameters=54_994_886,
-        reported="val SDR 8.60 dB in the checkpoint's name (TQ-SED datasets/separate_audio.py)",
+        reported="val_sdr 8.6049 dB (its training run's validation SDR) as the checkpoint's file name states "
+                 "(TQ-SED datasets/separate_audio.py); no other figure for the 32 kHz model found (arXiv 2409.13292)",
         notes=("dual-path RNN size (6 layers, 256 hidden by default) is read from the checkpoint",),
     ),
 }
@@ -191,7 +212,8 @@ def cards_table() -> str:
             size = f"{w.size} bytes" if w.size else "size unknown"
             digest = f"sha256 {w.sha256}" if w.sha256 else ("checked against the Zenodo record's MD5"
                                                             if w.zenodo_record else "sha256 unknown")
-            lines.append(f"  {w.role}: {w.filename} ({size}, {digest}) from {w.source}")
+            inside = f" inside {w.archive}" if w.archive else ""
+            lines.append(f"  {w.role}: {w.filename}{inside} ({size}, {digest}) from {w.source}")
         if c.reported:
             lines.append(f"  reported: {c.reported}")
     return "\n".join(lines)

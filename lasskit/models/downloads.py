@@ -29,7 +29,7 @@ def from_card(name: str) -> ModelFiles | None:
     card = cards.card(name)
     if card is None or not card.weights:
         return None
-    files = tuple(WeightFile(f"{name}/{d.role}", d.filename, d.url, d.sha256, d.size, d.source)
+    files = tuple(WeightFile(f"{name}/{d.role}", d.filename, d.url, d.sha256, d.size, d.source, archive=d.archive)
                   for d in card.weights)
     records = {d.filename: d.zenodo_record for d in card.weights if d.zenodo_record}
     return ModelFiles(name, files, card.tokenizer, card.citation, records, card.licence)
