@@ -186,11 +186,18 @@ def fetch(name: str, cache: str | os.PathLike | None = None, progress: bool | No
 def fetch_file(spec: WeightFile, cache: str | os.PathLike | None = None, progress: bool | None = None) -> Path:
     """Path of a declared weight file in ``<cache>/weights/``, downloading (and verifying) it first if needed.
 
-    For a model class's own ``weight_files``: the model calls this when it loads.
+    For a model class's own ``weight_files``: the model calls this when it loads. A file declared
+    inside a zip (``archive``) is taken out of the checked zip, which is then removed.
     """
     target = Path(cache or cache_dir()) / "weights" / spec.filename
-    if target.is_file() and (spec.size is None or target.stat().st_size == spec.size):
+    if target.is_file() and (spec.archive or spec.size is None or target.stat().st_size == spec.size):
         return target
+    if spec.archive:
+        from lasskit.download.member import take_member
+
+        zipped = download(spec.url, target.with_name(spec.archive), sha256=spec.sha256, size=spec.size,
+                          progress=progress)
+        return take_member(zipped, spec.filename, target)
     return download(spec.url, target, sha256=spec.sha256, size=spec.size, progress=progress)
 
 

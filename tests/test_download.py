@@ -1120,3 +1120,18 @@ def test_a_declared_size_or_sha256_that_the_file_does_not_have_is_refused(zenodo
     assert "error: audiosep_base_4M_steps.ckpt: downloaded twice and both times it " + why in err
     assert len(zenodo.file_requests("audiosep_base_4M_steps.ckpt")) == 2
     assert list((tmp_path / "cache" / "weights").iterdir()) == []  # no file, no .part
+
+
+def test_a_plugins_weight_file_inside_a_zip_is_taken_out_on_first_use(zenodo, tmp_path):
+    """weights.fetch_file (a model's first use) honours WeightFile.archive like `models download`."""
+    from lasskit import weights
+
+    data = os.urandom(50_000)
+    zenodo.records["7"] = {"bundle.zip": zip_bytes({"bundle/net.ckpt": data, "bundle/notes.txt": b"n"})}
+    spec = weights.WeightFile("p/checkpoint", "net.ckpt", f"{zenodo.url}/records/7/files/bundle.zip",
+                              archive="bundle.zip")
+    path = weights.fetch_file(spec, cache=tmp_path / "c", progress=False)
+    assert path == tmp_path / "c" / "weights" / "net.ckpt" and path.read_bytes() == data
+    assert sorted(p.name for p in path.parent.iterdir()) == ["net.ckpt"]
+    assert weights.fetch_file(spec, cache=tmp_path / "c", progress=False) == path  # cached: nothing asked
+    assert len(zenodo.file_requests("bundle.zip")) == 1

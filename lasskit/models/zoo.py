@@ -109,7 +109,8 @@ class ZooSeparator(DCASE2024Baseline):
         if path is None:
             decl = cards.weight_files(self.name)[0]
             raise UsageError(f"{self.name}: no checkpoint; run `lasskit models download {self.name}` "
-                             f"or pass --checkpoint PATH ({decl.filename} from {decl.source})")
+                             f"or pass --checkpoint PATH ({decl.filename}"
+                             f"{f' inside {decl.archive}' if decl.archive else ''} from {decl.source})")
         return path
 
     def build_network(self, channels: int, separator: dict | None = None):
