@@ -1135,3 +1135,24 @@ def test_a_plugins_weight_file_inside_a_zip_is_taken_out_on_first_use(zenodo, tm
     assert sorted(p.name for p in path.parent.iterdir()) == ["net.ckpt"]
     assert weights.fetch_file(spec, cache=tmp_path / "c", progress=False) == path  # cached: nothing asked
     assert len(zenodo.file_requests("bundle.zip")) == 1
+
+
+@pytest.mark.parametrize("given", ["checkpoint", "zip"])
+def test_audiosep_dp_from_a_folder_takes_the_zip_or_the_checkpoint(tmp_path, run_cli, given):
+    ckpt = b"a checkpoint"
+    src = tmp_path / "usb"
+    src.mkdir()
+    if given == "zip":
+        (src / "resunet_with_dprnn_16k.zip").write_bytes(zip_bytes({"d/model-epoch=19-val_sdr=8.1018.ckpt": ckpt}))
+    else:
+        (src / "model-epoch=19-val_sdr=8.1018.ckpt").write_bytes(ckpt)
+    (src / "vocab.json").write_text("{}")
+    (src / "merges.txt").write_text("x\n")
+    code, out, err = run_cli("-w", tmp_path, "download", "audiosep-dp-16k", "--from", src)
+    assert code == 0, err
+    weights_dir = tmp_path / "cache" / "weights"
+    assert sorted(p.name for p in weights_dir.iterdir()) == ["model-epoch=19-val_sdr=8.1018.ckpt"]
+    assert (weights_dir / "model-epoch=19-val_sdr=8.1018.ckpt").read_bytes() == ckpt
+    assert "model-epoch=19-val_sdr=8.1018.ckpt: unchecked (no checksum is published for a file inside its zip)" in out
+    assert "resunet_with_dprnn_16k.zip" not in out  # not offered as checkable later: what was taken out is trusted
+    assert (src / ("resunet_with_dprnn_16k.zip" if given == "zip" else "model-epoch=19-val_sdr=8.1018.ckpt")).is_file()

@@ -493,14 +493,16 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
             why = check_file(local, remote)
             if why is not None:
                 raise WorkError(f"{local}: {why}; get the file again (or run without --from)")
+            if remote.name in inner and not remote.checked:  # a later online run trusts what it took out
+                loose.add(inner[remote.name])
             copies.append((local, dest, remote))
     with hold(cache_dir() / "weights", say, at=cache_lock(cache_dir() / "weights")):  # one writer at a time
         for local, dest, remote in copies:
             _copy(local, dest)
             item.cached += remote.checked
             item.unchecked += not remote.checked
-        lone = [remote.name for _, _, remote in copies if not remote.checked and remote.name not in loose]
-        item.notes += [f"{m}: copied as it is (no checksum is published for the file inside its zip)" for m in loose]
+        lone = [r.name for _, _, r in copies if not r.checked and r.name not in loose and r.name not in inner]
+        item.notes += [f"{m}: unchecked (no checksum is published for a file inside its zip)" for m in sorted(loose)]
         if lone:
             item.notes.append(f"{', '.join(lone)}: no checksum known offline (the record's file list is not cached), "
                               f"copied unchecked; `lasskit download {name}` once online checks them (and replaces a "
