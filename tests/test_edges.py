@@ -121,3 +121,77 @@ def test_separate_files_with_odd_names_work_and_an_output_name_too_long_is_one_i
         y, _ = sf.read(out / name, dtype="float32")
         assert np.array_equal(y, np.full(800, 0.01 * (i + 1), dtype=np.float32))
     assert "b" * 250 in (out / "failures.csv").read_text(encoding="utf-8")
+
+
+# --- 2. CSVs read through lasskit.csvfile ----------------------------------------------------------
+
+
+def test_a_queries_csv_is_read_as_a_csv_not_as_lines(tmp_path: Path):
+    from lasskit.separation.inputs import read_queries_csv
+
+    for name in ("a.wav", "b c.wav"):
+        sf.write(tmp_path / name, np.zeros(100, dtype=np.float32), RATE, subtype="FLOAT")
+    table = tmp_path / "q.csv"
+    table.write_bytes(b'\xef\xbb\xbfFile , Query\r\n'          # byte-order mark, CRLF, spaced and capitalised header
+                      b'a.wav,"rain, heavy"\r\n'                # a quoted comma
+                      b'"b c.wav","a dog\r\nbarking"\r\n'       # a caption with a line break inside
+                      b'\r\n'                                   # a blank line
+                      b'a.wav,"rain, heavy"\r\n'                # line 6 repeats line 2
+                      b'b c.wav,rain,heavy\r\n'                 # an unquoted comma: one cell too many
+                      b'a.wav\r\n'                              # a missing cell: an empty query
+                      b',wind\r\n')
+    notes: list[str] = []
+    rows, failures = read_queries_csv(table, notes)
+    assert [(p.name, q) for p, _, q in rows] == [("a.wav", "rain, heavy"), ("b c.wav", "a dog\r\nbarking")]
+    assert [reason.split(": ", 1)[1] for _, reason in failures] == [
+        '3 cells, the header has 2; put a query holding a comma in double quotes (walk.wav,"rain, heavy")',
+        "empty query for a.wav; write what to separate (e.g. a dog barking)",
+        "empty file cell; name the recording or remove the row"]
+    assert [reason.split(": ", 1)[0] for _, reason in failures] == [f"{table}:{n}" for n in (7, 8, 9)]
+    assert notes == [f"--queries {table}: 1 row(s) repeat an earlier row's file and query, done once (line 6 (= 2))"]
+
+
+@pytest.mark.parametrize("data, message", [
+    (b"", "empty file, no header"),
+    (b"file;query\na.wav;rain\n", "needs a header with the columns file and query (missing file, query; "
+                                  "found: file;query)"),
+    (b"file,query,file\na.wav,rain,b.wav\n", ":1: the header names the column 'file' twice"),
+    (b"file,query\na.wav,caf\xe9\n", ":2: not UTF-8 text (invalid continuation byte at byte 20); save it as UTF-8"),
+    (b"file,query\n" + b"a.wav,rain\n" * 1000 + b"a.wav,caf\xe9\n", ":1002: not UTF-8 text (invalid continuation byte at byte 11020)"),
+])
+def test_a_malformed_queries_csv_is_one_line_naming_it(tmp_path: Path, data: bytes, message: str):
+    from lasskit.separation.inputs import read_queries_csv
+
+    table = tmp_path / "q.csv"
+    table.write_bytes(data)
+    with pytest.raises(UsageError) as caught:
+        read_queries_csv(table)
+    text = str(caught.value)
+    assert text.startswith(f"--queries {table}") and message in text and "\n" not in text
+    with pytest.raises(UsageError, match="no such file; give a CSV with file,query columns"):
+        read_queries_csv(tmp_path / "missing.csv")
+
+
+def test_resuming_keeps_the_metrics_of_earlier_steps_past_a_line_a_kill_cut_short(tmp_path: Path):
+    pytest.importorskip("lightning")
+    from lasskit.training.module import StepCSVLogger
+
+    (tmp_path / "metrics.csv").write_text("step,metric,value\n1,loss,0.5\n2,loss,0.25\n\n3,loss,0.125\n4,lo")
+    StepCSVLogger(tmp_path, resume_step=2).save()  # read it with int(line.split(",")[0]): ValueError on the blank
+    assert (tmp_path / "metrics.csv").read_text() == "step,metric,value\n1,loss,0.5\n2,loss,0.25\n"
+
+
+def test_listening_training_examples_are_read_as_a_csv_with_true_line_numbers(tmp_path: Path):
+    from lasskit.listening.qc import read_training_csv
+
+    sf.write(tmp_path / "a.wav", np.zeros(100, dtype=np.float32), RATE, subtype="FLOAT")
+    table = tmp_path / "t.csv"
+    table.write_bytes(b'\xef\xbb\xbfaudio,query,aspect,level,note\r\n'
+                      b'a.wav,"rain, heavy",rel,5,"two\r\nlines"\r\n'
+                      b'a.wav,rain,ovl,7,\r\n')
+    with pytest.raises(UsageError, match=r"t\.csv line 4: level '7' must be 1-5"):  # line 4: row 2 spans 2-3
+        read_training_csv(table)
+    table.write_bytes(table.read_bytes().replace(b",7,", b",2,"))
+    rows = read_training_csv(table)
+    assert [(r["query"], r["aspect"], r["level"], r["note"]) for r in rows] == [
+        ("rain, heavy", "rel", "5", "two\r\nlines"), ("rain", "ovl", "2", "")]

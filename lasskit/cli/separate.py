@@ -172,6 +172,8 @@ def print_files_report(report) -> None:
     con.print(f"outputs: {report.out_dir} (list: {report.out_dir / 'separations.csv'})", soft_wrap=True)
     if report.rate_note:
         con.print(f"note: {report.rate_note}", soft_wrap=True)
+    for line in getattr(report, "notes", None) or []:
+        con.print(f"note: {line}", soft_wrap=True, markup=False)
     if report.silent:
         shown = ", ".join(report.silent[:5]) + (f" and {len(report.silent) - 5} more" if len(report.silent) > 5 else "")
         con.print(f"[yellow]warning[/yellow]: {len(report.silent)} output(s) are all zeros: {shown}", soft_wrap=True)

@@ -45,7 +45,9 @@ def _failures(corpus_dir: Path) -> int:
     path = corpus_dir / "failures.csv"
     if not path.is_file():
         return 0
-    with open(path, newline="", encoding="utf-8") as fh:
+    from lasskit.csvfile import open_csv
+
+    with open_csv(path) as fh:
         return max(0, sum(1 for _ in csv.reader(fh)) - 1)
 
 

@@ -33,6 +33,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from lasskit.audio import AUDIO_EXTENSIONS
+from lasskit.csvfile import open_csv
 from lasskit.errors import UsageError
 
 YOUTUBE_ID = re.compile(r"^[A-Za-z0-9_-]{11}$")
@@ -193,7 +194,7 @@ def read_audioset_labels(paths: Sequence[str | os.PathLike]) -> AudioSetLabels:
     for raw in paths:
         path = Path(raw)
         try:
-            with open(path, newline="", encoding="utf-8-sig") as fh:
+            with open_csv(path) as fh:
                 lines = [line for line in fh if line.strip()]
         except OSError as exc:
             raise UsageError(f"{path}: cannot read it ({exc.strerror or exc}); pass AudioSet's segment CSVs and "
@@ -252,7 +253,7 @@ def read_excluded(corpus_dir: Path) -> list[tuple[str, str]]:
     path = Path(corpus_dir) / EXCLUDED_CSV
     if not path.is_file():
         return []
-    with open(path, newline="", encoding="utf-8") as fh:
+    with open_csv(path) as fh:
         return [(r.get("id", ""), r.get("rule", "")) for r in csv.DictReader(fh)]
 
 

@@ -35,7 +35,6 @@ All clips are generated from the test's seed: the same seed gives the same bytes
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -126,18 +125,19 @@ def beeps(count: int, rng: np.random.Generator) -> np.ndarray:
 
 def read_training_csv(path: str | os.PathLike) -> list[dict]:
     """A team's training examples: CSV ``audio,query,aspect,level,note`` (see the module docstring)."""
+    from lasskit.csvfile import read_table
+
     path = Path(path)
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise UsageError(f"{path}: cannot read the training examples ({exc}); pass a CSV with columns "
-                         "audio,query,aspect,level,note")
-    need = {"audio", "query", "aspect", "level"}
-    if not rows or not need <= set(rows[0]):
-        raise UsageError(f"{path}: needs columns audio,query,aspect,level (and optionally note), one row an example")
+    _, table = read_table(path, ("audio", "query", "aspect", "level"),
+                          "pass a CSV with columns audio,query,aspect,level (and optionally note), one row an example")
+    if not table:
+        raise UsageError(f"{path}: no examples under the header; one row an example (audio,query,aspect,level,note)")
     out = []
-    for i, row in enumerate(rows, start=2):
+    for entry in table:
+        row, i = entry.cells, entry.line
+        if entry.extra:
+            raise UsageError(f"{path} line {i}: {len(row) + len(entry.extra)} cells, the header has {len(row)}; "
+                             "put a query or note holding a comma in double quotes")
         aspect = (row.get("aspect") or "").strip().lower()
         level = (row.get("level") or "").strip()
         audio_path = (path.parent / (row.get("audio") or "").strip())

@@ -166,7 +166,9 @@ def read_lss_csv(path: Path) -> list[tuple[str, str, str, str, int | None, int |
     """``(session key, rater label, trial id, stimulus, rel, ovl, rating_time ms)`` rows of a webMUSHRA ``lss.csv``
     (ratings None for NA); see the module docstring for how sessions are told apart."""
     try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
+        from lasskit.csvfile import open_csv
+
+        with open_csv(path) as f:
             rows = list(csv.reader(f))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise UsageError(f"{path}: cannot read ({exc}); pass webMUSHRA's results/<testId>/lss.csv")

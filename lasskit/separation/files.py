@@ -85,6 +85,8 @@ class FilesReport:
     """One line when the network runs at another rate than 16 kHz (said once in the summary)."""
     ranks: list = field(default_factory=list)
     """With several processes: what each rank did (rank, written, failed, audio_seconds, seconds)."""
+    notes: list[str] = field(default_factory=list)
+    """What was done otherwise than asked, one line each (a repeated --queries row, done once)."""
 
     @property
     def real_time_factor(self) -> float:
@@ -244,7 +246,8 @@ def separate_files(
     out_dir = Path(out_dir).expanduser()
     if out_dir.exists() and not out_dir.is_dir():
         raise UsageError(f"--out {out_dir}: is a file; give a folder for the outputs")
-    jobs, failures = collect_inputs(list(inputs), queries, out_dir, queries_csv)
+    notes: list[str] = []
+    jobs, failures = collect_inputs(list(inputs), queries, out_dir, queries_csv, notes)
 
     from lasskit.separation.distributed import env_shard, init_group, merge_rank_ledgers
     from lasskit.separation.engine import resolve_device
@@ -266,7 +269,7 @@ def separate_files(
         "mono": bool(mono),
         "lasskit_version": __version__,
     }
-    report = FilesReport(out_dir, name, device, settings=base_settings)
+    report = FilesReport(out_dir, name, device, settings=base_settings, notes=notes)
     report.rate_note = getattr(run_model.model, "rate_note", None)
     lead = shard is None or shard.lead
     if lead:

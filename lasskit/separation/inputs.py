@@ -7,7 +7,6 @@ inputs that fail before any audio is read (a missing file, a folder without audi
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import os
 import re
@@ -16,7 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lasskit import audio
-from lasskit.errors import UsageError, os_error
 
 SLUG_LENGTH = 60
 RESIDUAL_SUFFIX = "__residual"
@@ -56,8 +54,10 @@ class FileJob:
 
 
 def collect_inputs(paths: list[str | os.PathLike], queries: list[str], out_dir: Path,
-                   queries_csv: str | os.PathLike | None = None) -> tuple[list[FileJob], list[tuple[str, str]]]:
-    """The recordings to separate, each with its queries, and the inputs that failed already."""
+                   queries_csv: str | os.PathLike | None = None, notes: list[str] | None = None
+                   ) -> tuple[list[FileJob], list[tuple[str, str]]]:
+    """The recordings to separate, each with its queries, and the inputs that failed already (``notes``:
+    what was done otherwise than written, e.g. a repeated ``--queries`` row)."""
     jobs: dict[str, FileJob] = {}
     failures: list[tuple[str, str]] = []
     out_resolved = out_dir.resolve()
@@ -89,35 +89,35 @@ def collect_inputs(paths: list[str | os.PathLike], queries: list[str], out_dir: 
         else:
             failures.append((label, f"{path}: no such file or folder"))
     if queries_csv is not None:
-        rows, row_failures = read_queries_csv(queries_csv)
+        rows, row_failures = read_queries_csv(queries_csv, notes)
         failures.extend(row_failures)
         for path, label, query in rows:
             add(path, label, "", [query])
     return list(jobs.values()), failures
 
 
-def read_queries_csv(path: str | os.PathLike) -> tuple[list[tuple[Path, str, str]], list[tuple[str, str]]]:
+def read_queries_csv(path: str | os.PathLike, notes: list[str] | None = None
+                     ) -> tuple[list[tuple[Path, str, str]], list[tuple[str, str]]]:
     """``(file, label, query)`` rows of a ``file,query`` CSV (files relative to the CSV's folder) and
-    the rows that cannot be done (a missing file, an empty query), one line each."""
+    the rows that cannot be done (a missing file, an empty query, more cells than columns), one line
+    each. The CSV is read as :func:`lasskit.csvfile.read_table` reads every table (byte-order mark,
+    CRLF, quoted commas and line breaks); a row repeating an earlier one is done once and said in
+    ``notes``."""
+    from lasskit.csvfile import read_table
+
     path = Path(path).expanduser()
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise UsageError(f"--queries {path}: no such file; give a CSV with file,query columns") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"--queries {path}: not UTF-8 text; save the CSV as UTF-8") from None
-    except OSError as exc:
-        raise os_error(exc, path) from None
-    reader = csv.DictReader(text.splitlines())
-    columns = [c.strip().lower() for c in (reader.fieldnames or [])]
-    if "file" not in columns or "query" not in columns:
-        raise UsageError(f"--queries {path}: needs a header with the columns file and query "
-                         f"(found: {', '.join(columns) or 'nothing'})")
-    rows, failures = [], []
-    for line, row in enumerate(reader, start=2):
-        row = {(k or "").strip().lower(): (v or "") for k, v in row.items()}
-        name, query = row.get("file", "").strip(), row.get("query", "").strip()
-        where = f"{path}:{line}"
+    _, table = read_table(path, ("file", "query"), "give a CSV with file,query columns", label="--queries",
+                          lower=True)
+    rows, failures, seen = [], [], {}
+    repeats: list[str] = []
+    for row in table:
+        name, query = row.get("file").strip(), row.get("query").strip()
+        where = f"{path}:{row.line}"
+        if row.extra:
+            failures.append((where, f"{where}: {len(row.cells) + len(row.extra)} cells, the header has "
+                                    f"{len(row.cells)}; put a query holding a comma in double quotes "
+                                    '(walk.wav,"rain, heavy")'))
+            continue
         if not name:
             failures.append((where, f"{where}: empty file cell; name the recording or remove the row"))
             continue
@@ -126,8 +126,15 @@ def read_queries_csv(path: str | os.PathLike) -> tuple[list[tuple[Path, str, str
         if not query:
             failures.append((str(file), f"{where}: empty query for {name}; write what to separate (e.g. a dog barking)"))
             continue
+        first = seen.setdefault((os.path.normpath(file), query), row.line)
+        if first != row.line:
+            repeats.append(f"{row.line} (= {first})")
+            continue
         if not file.is_file():
             failures.append((str(file), f"{where}: {file}: no such file; fix the path (relative to {path.parent})"))
             continue
         rows.append((file, str(file), query))
+    if repeats and notes is not None:
+        notes.append(f"--queries {path}: {len(repeats)} row(s) repeat an earlier row's file and query, done once "
+                     f"(line {', '.join(repeats[:5])}{' ...' if len(repeats) > 5 else ''})")
     return rows, failures

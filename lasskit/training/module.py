@@ -333,8 +333,13 @@ class StepCSVLogger(Logger):
             self._started = True
             kept = ""
             if self.resume_step is not None and self.path.is_file():
-                lines = self.path.read_text().splitlines()[1:]
-                kept = "".join(line + "\n" for line in lines if int(line.split(",", 1)[0]) <= self.resume_step)
+                from lasskit.csvfile import open_csv
+
+                with open_csv(self.path) as fh:  # rows of the steps kept; a line a kill cut short is dropped
+                    rows = [r for r in csv.reader(fh) if len(r) == 3 and r[0].isdigit() and int(r[0]) <= self.resume_step]
+                out = io.StringIO()
+                csv.writer(out, lineterminator="\n").writerows(rows)
+                kept = out.getvalue()
             write_text(self.path, "step,metric,value\n" + kept)
         if not self._rows:
             return
