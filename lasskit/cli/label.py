@@ -29,6 +29,11 @@ def label(
     checkpoint: Path = CLAP_OPTIONS[0],
     tokenizer: Path = CLAP_OPTIONS[1],
     device: str = CLAP_OPTIONS[2],
+    devices: int = typer.Option(1, "--devices", help="With --clap: processes sharing the audio embeddings on this "
+                                "machine (one per GPU with --device cuda, or CPU processes); the same bytes as 1. "
+                                "Under torchrun/srun the launcher's ranks are used."),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="With --clap: machines for --devices (start the command "
+                                  "on each with srun/torchrun)."),
 ) -> None:
     """Derive class labels from keywords and captions for the clips without given labels.
 
@@ -39,15 +44,17 @@ def label(
     names (its accuracy is not measured here: see bench_labels).
 
     Example: lasskit label clotho --ontology ontology.json --clap --min-score 0.2
+    (on 8 GPUs: lasskit label wavcaps --clap --device cuda --devices 8)
     """
     from lasskit.errors import UsageError
-    from lasskit.labels.corpus import label_manifest, resolve_labeler
 
     clap_options = (replace_derived, top_k != 3, min_score is not None, clap_path != "physical",
-                    checkpoint is not None, tokenizer is not None, device != "auto")
+                    checkpoint is not None, tokenizer is not None, device != "auto", devices != 1, num_nodes != 1)
     if not clap and any(clap_options):
-        raise UsageError("--replace-derived, --top-k, --min-score, --clap-path, --checkpoint, --tokenizer and --device "
-                         "go with --clap; add --clap or leave them out")
+        raise UsageError("--replace-derived, --top-k, --min-score, --clap-path, --checkpoint, --tokenizer, --device, "
+                         "--devices and --num-nodes go with --clap; add --clap or leave them out")
+    if devices < 1 or num_nodes < 1:
+        raise UsageError(f"--devices {devices} --num-nodes {num_nodes}: both must be at least 1")
     if top_k < 1:
         raise UsageError(f"--top-k {top_k}: must be at least 1")
     if clap_path not in ("physical", "paper"):
@@ -64,27 +71,26 @@ def label(
     if not path.is_file():
         known = ", ".join(ws.corpora()) or "none yet"
         raise UsageError(f"{corpus}: no prepared corpus (looked for {path}); prepared: {known}")
-    labeler = resolve_labeler(vocabulary, ontology, ws.raw_path("fsd50k"))
-    if labeler is None:
-        raise UsageError("no class vocabulary: pass --vocabulary FSD50K.ground_truth/vocabulary.csv or "
-                         "--ontology ontology.json (or set paths.fsd50k in lasskit.yaml)")
-    model = None
-    if clap:  # the CLAP weights are found and loaded before the manifest is touched (a refusal changes nothing)
-        from lasskit.models.clap_model import load_clap_model
+    from lasskit.distributed import env_shard, run_on
+    from lasskit.labels.run import label_corpus
 
-        model = load_clap_model(checkpoint, tokenizer, device)
-    report = label_manifest(path, labeler)
+    kwargs = dict(manifest=str(path), vocabulary=vocabulary, ontology=ontology, fsd50k_root=ws.raw_path("fsd50k"),
+                  clap=None if not clap else dict(checkpoint=checkpoint, tokenizer=tokenizer, device=device,
+                                                  replace_derived=replace_derived, top_k=top_k, min_score=min_score,
+                                                  path=clap_path))
+    shard = env_shard()
+    run = run_on(label_corpus, devices, num_nodes, **kwargs) if shard is None and devices * num_nodes > 1 \
+        else label_corpus(**kwargs)
     con = console()
+    if run.rank != 0:  # under torchrun/srun: rank 0 prints the summary
+        con.print(f"rank {run.rank}: done (rank 0 writes the manifest and prints the summary)")
+        return
+    report = run.report
     con.print(f"{path}: {report.clips} clip(s); " + report.notes()[0].removeprefix("labels: "))
-    written = report.written
-    if model is not None:
-        from lasskit.labels.clap import clap_label_manifest, class_names
-
-        done, without, changed = clap_label_manifest(path, class_names(labeler.vocabulary), model,
-                                                     replace_derived=replace_derived, top_k=top_k,
-                                                     min_score=min_score, path=clap_path)
-        written = written or changed
+    if run.clap_done is not None:
         floor = f", min score {min_score}" if min_score is not None else ""
-        con.print(f"CLAP ({model.checkpoint}): {done} clip(s) tagged (top {top_k}{floor}, --clap-path {clap_path}); "
-                  f"{without} clip(s) without labels")
-    con.print("manifest rewritten" if written else "manifest unchanged")
+        ranks = f" ({', '.join(f'rank {r}: {n}' for r, n in enumerate(run.by_rank))})" if run.world > 1 else ""
+        con.print(f"CLAP ({run.checkpoint}): {run.clap_done} clip(s) tagged (top {top_k}{floor}, --clap-path "
+                  f"{clap_path}); {run.without} clip(s) without labels; audio embeddings: "
+                  f"{sum(run.by_rank)} computed{ranks}, {run.cached} read from the disk cache")
+    con.print("manifest rewritten" if run.written else "manifest unchanged")

@@ -39,6 +39,11 @@ def score(
     tokenizer: Path = CLAP_OPTIONS[1],
     device: str = CLAP_OPTIONS[2],
     clap_batch: int = typer.Option(4, "--clap-batch", help="10 s clips per CLAP audio-tower call."),
+    devices: int = typer.Option(1, "--devices", help="Processes sharing the CLAP audio embeddings on this machine (one "
+                                "per GPU with --device cuda, or CPU processes); the same bytes as 1. Under "
+                                "torchrun/srun the launcher's ranks are used."),
+    num_nodes: int = typer.Option(1, "--num-nodes", help="Machines for --devices (start the command on each with "
+                                  "srun/torchrun)."),
 ) -> None:
     """Score separated outputs: writes exp/<model>/<split>/scores.csv and summary.json.
 
@@ -46,10 +51,15 @@ def score(
 
     Splits without references (eval_real, eval_synth) are scored by CLAPScore (needs the CLAP weights):
     lasskit score --split eval_real --model baseline --compare passthrough
+
+    On 8 GPUs (the CLAP audio embeddings shared, the same bytes as one process):
+    lasskit score --split eval_real --model baseline --device cuda --devices 8
     """
     from lasskit.errors import UsageError, WorkError
     from lasskit.scoring import ScoreOptions, score_workspace
 
+    if devices < 1 or num_nodes < 1:
+        raise UsageError(f"--devices {devices} --num-nodes {num_nodes}: both must be at least 1")
     ws = workspace(ctx)
     options = ScoreOptions(
         bss_eval=bss_eval, trim=trim, allow_missing=allow_missing, by=tuple(_names(by)), plot=plot,
@@ -57,8 +67,21 @@ def score(
         checkpoint=str(checkpoint) if checkpoint else None, tokenizer=str(tokenizer) if tokenizer else None,
         device=device, clap_batch_size=max(1, clap_batch),
     )
-    run = score_workspace(ws, splits=_names(split) or None, models=_names(model) or None,
-                          estimates=estimates, out=out, compare=compare, options=options)
+    kwargs = dict(splits=_names(split) or None, models=_names(model) or None, estimates=estimates, out=out,
+                  compare=compare, options=options)
+    from lasskit.distributed import env_shard, run_on
+    from lasskit.scoring.run import score_in_group
+
+    shard = env_shard()
+    if shard is None and devices * num_nodes > 1:
+        run = run_on(score_in_group, devices, num_nodes, workspace=str(ws.root), **kwargs)
+    elif shard is not None:  # under torchrun/srun: this process is one rank
+        run = score_in_group(str(ws.root), **kwargs)
+        if not shard.lead:
+            console().print(f"rank {shard.rank}: CLAP audio embeddings shared with rank 0")
+            return
+    else:
+        run = score_workspace(ws, **kwargs)
     if run.targets == 1 and run.errors and not run.results:
         raise run.errors[0][2]
     print_run(run)
@@ -157,7 +180,9 @@ def print_run(run) -> None:
         con.print(f"note: {escape(note)}")
     embedded = run.clap_embeddings
     if embedded.get("computed") or embedded.get("cached"):
-        con.print(f"CLAP audio embeddings: {embedded['computed']} computed, {embedded['cached']} read from the "
-                  "disk cache (lasskit.models.embedding_cache)")
+        ranks = embedded.get("by_rank")
+        by_rank = f" ({', '.join(f'rank {r}: {n}' for r, n in enumerate(ranks))})" if ranks else ""
+        con.print(f"CLAP audio embeddings: {embedded['computed']} computed{by_rank}, {embedded['cached']} read from "
+                  "the disk cache (lasskit.models.embedding_cache)")
     for model, split, exc in run.errors:
         con.print(f"[red]error[/red] {escape(model)}/{escape(split)}: {escape(str(exc))}")

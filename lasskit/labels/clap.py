@@ -102,28 +102,48 @@ def clap_labels(waveforms: Sequence[Any], sample_rate: int, names: Sequence[str]
     return pick_labels(tag_scores(waveforms, sample_rate, names, model, template, path), names, top_k, min_score)
 
 
-def clap_labels_for_files(paths: Sequence[str | os.PathLike], names: Sequence[str], model: Any, *,
-                          top_k: int = 3, min_score: float | None = None, template: str = PROMPT,
-                          path: str = "physical", chunk: int = 32) -> list[list[str]]:
-    """:func:`clap_labels` of audio files (any rate, channels averaged), ``chunk`` files at a time."""
+def _read_clip(path) -> tuple[np.ndarray, int]:
     from lasskit.audio import read, to_mono
 
+    signal, rate = read(path)
+    return np.ascontiguousarray(to_mono(signal), dtype=np.float32), rate
+
+
+def clap_labels_for_files(paths: Sequence[str | os.PathLike], names: Sequence[str], model: Any, *,
+                          top_k: int = 3, min_score: float | None = None, template: str = PROMPT,
+                          path: str = "physical", chunk: int | None = None, shard: Any = None,
+                          record: list | None = None) -> list[list[str]]:
+    """:func:`clap_labels` of audio files (any rate, channels averaged).
+
+    The distinct contents are embedded through the disk cache in the batches of
+    :func:`lasskit.models.embedding_cache.embed_missing` (``chunk`` clips of one rate a batch,
+    default the tower's batch size); ``shard``: this process's rank
+    of a group, which embeds its share (only rank 0 gets the labels; the others get ``[]``).
+    ``record`` gets the :class:`~lasskit.models.embedding_cache.Embedded` counts. A file that
+    cannot be read is an :class:`~lasskit.errors.AudioError` naming it."""
+    from lasskit.errors import AudioError
+    from lasskit.models.embedding_cache import embed_missing
+
     names = list(names)
-    out: list[list[str]] = []
-    for start in range(0, len(paths), chunk):
-        clips = []
-        for p in paths[start:start + chunk]:
-            signal, rate = read(p)
-            clips.append((rate, to_mono(signal)))
-        labels: list[list[str]] = [[] for _ in clips]
-        for rate in dict.fromkeys(r for r, _ in clips):  # one call per rate, in order of appearance
-            idx = [k for k, (r, _) in enumerate(clips) if r == rate]
-            found = clap_labels([clips[k][1] for k in idx], rate, names, model, top_k=top_k, min_score=min_score,
-                                template=template, path=path)
-            for k, row in zip(idx, found):
-                labels[k] = row
-        out.extend(labels)
-    return out
+    if not names:
+        raise UsageError("CLAP labels need at least one class name")
+    text = np.asarray(model.text_embeddings([template.format(n) for n in names]), dtype=np.float64)
+    found: dict[bytes, list[str]] = {}
+
+    def pick(digests, vectors) -> None:
+        scores = np.asarray(vectors, dtype=np.float64).reshape(-1, text.shape[1]) @ text.T
+        found.update(zip(digests, pick_labels(scores, names, top_k, min_score)))
+
+    done = embed_missing(model, path, [str(p) for p in paths], _read_clip, shard=shard, found=pick,
+                         batch=chunk, desc="CLAP labels")
+    bad = next((d for d in done.digests if isinstance(d, str)), None)
+    if bad is not None:
+        raise AudioError(bad)
+    if record is not None:
+        record.append(done)
+    if shard is not None and not shard.lead:
+        return []
+    return [list(found[d]) for d in done.digests]
 
 
 def label_clips_with_clap(clips: Sequence[Any], paths: Sequence[str | os.PathLike], names: Sequence[str],
@@ -154,6 +174,7 @@ def clap_label_manifest(manifest_path: str | os.PathLike, names: Sequence[str], 
 
     Returns ``(labelled, still_without_labels, written)``: clips that got CLAP labels, clips left
     with none (their best classes all under ``min_score``), and whether the manifest changed.
+    With ``shard`` (one rank of a group, see :func:`clap_labels_for_files`), only rank 0 writes.
     """
     from lasskit.manifest import read_manifest, write_manifest
 
@@ -167,4 +188,7 @@ def clap_label_manifest(manifest_path: str | os.PathLike, names: Sequence[str], 
     done = label_clips_with_clap(clips, [manifest.audio_path(c) for c in clips], names, model,
                                  replace_derived=replace_derived, **options)
     without = sum(1 for c in clips if not c.labels)
+    shard = options.get("shard")
+    if shard is not None and not shard.lead:  # one of a group (lasskit.labels.run): rank 0 writes
+        return 0, 0, False
     return done, without, write_manifest(manifest_path, clips)

@@ -15,6 +15,17 @@ Stored values are the float32 embeddings bit for bit, so a cached score equals a
 A damaged or unwritable cache is never an error: it is set aside for the rest of the run (and
 said once on stderr), and the embeddings are computed as if there were none. ``LASSKIT_CACHE``
 moves the file with the rest of the cache; ``LASSKIT_NO_EMBEDDING_CACHE=1`` turns it off.
+
+:func:`embed_missing` is how ``score`` and ``label --clap`` embed a list of files, on one process
+or many (``--devices N``, torchrun, srun; :mod:`lasskit.distributed`): the files are hashed (each
+rank reads its share), rank 0 takes what the cache holds and plans the rest into batches of
+distinct contents in the files' order (as many clips of one sample rate a batch as the tower takes
+windows, ``--clap-batch``: one tower call per batch for clips up to 10 s), batch
+``i`` is embedded by rank ``i mod world`` and the results go back to rank 0 round by round, which
+stores them. One process follows the same plan, so every clip is embedded in the batch it is in
+on any number of processes: the same float32 bits (the tower's numbers depend on which windows
+share its batch). A killed rank stops the group; the rounds already stored are cache hits when
+the same command runs again.
 """
 
 from __future__ import annotations
@@ -22,14 +33,19 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 VERSION = 1
 """Bumped when what the tower computes changes, so old entries stop matching."""
 FILE_NAME = "clap_embeddings.sqlite"
+BATCH_CLIPS = 32
+"""Clips per ``audio_embeddings`` call of :func:`embed_missing` for a model without an audio
+batch size (a CLAP model's is its tower's: ``--clap-batch``); part of the plan, so of the bits."""
 
 
 def weights_id(checkpoint: str | os.PathLike) -> str:
@@ -164,3 +180,110 @@ def cached_audio_embeddings(model, waveforms: Sequence[np.ndarray], sample_rate:
         found.update((digests[k], computed[j]) for j, k in enumerate(todo))
     cache.close()
     return np.stack([found[d] for d in digests])
+
+
+@dataclass
+class Embedded:
+    """What :func:`embed_missing` did (rank 0's view; the other ranks have ``digests`` only)."""
+
+    digests: list = field(default_factory=list)
+    """Per source: its content digest, or the one-line reason it could not be read (a str)."""
+    cached: int = 0
+    """Distinct contents read from the disk cache."""
+    by_rank: list = field(default_factory=list)
+    """Contents embedded by each rank."""
+
+    @property
+    def embedded(self) -> int:
+        return sum(self.by_rank)
+
+
+def _digest_of(read: Callable, source: Any) -> tuple[bytes, int] | str:
+    from lasskit.errors import LasskitError
+
+    try:
+        wave, rate = read(source)
+        return content_digest(wave, rate), int(rate)
+    except LasskitError as exc:
+        return str(exc)
+    except Exception as exc:  # an odd file: still one line
+        return f"{source}: {type(exc).__name__}: {exc}"
+
+
+def plan_batches(firsts: list[int], rates: Sequence[int], size: int = BATCH_CLIPS) -> list[list[int]]:
+    """``firsts`` (source indices, in order) cut into batches of at most ``size`` of one rate:
+    a batch ends where the rate changes."""
+    batches: list[list[int]] = []
+    for k in firsts:
+        if batches and len(batches[-1]) < size and rates[batches[-1][0]] == rates[k]:
+            batches[-1].append(k)
+        else:
+            batches.append([k])
+    return batches
+
+
+def embed_missing(model, path: str, sources: Sequence[Any], read: Callable[[Any], tuple[np.ndarray, int]], *,
+                  shard=None, known: Callable[[bytes], bool] | None = None,
+                  found: Callable[[list[bytes], np.ndarray], None] | None = None, batch: int | None = None,
+                  desc: str = "CLAP") -> Embedded:
+    """Make every readable source's embedding known: ``found(digests, vectors)`` gets (on rank 0)
+    those the disk cache holds and those embedded now, batch by batch; contents ``known`` says
+    the caller has are skipped. ``read(source)`` gives ``(mono float32 samples, rate)``; a source
+    that fails is a reason string in ``digests`` (the caller reports it). ``shard``: this
+    process's place in a group (:class:`lasskit.distributed.Shard`; every rank calls this with
+    the same sources). See the module doc for the plan."""
+    from lasskit.distributed import ONE
+    from lasskit.parallel import progress_bar
+
+    shard = shard or ONE
+    batch = batch or getattr(getattr(model, "audio", None), "batch_size", None) or BATCH_CLIPS
+    n = len(sources)
+    mine = [_digest_of(read, sources[k]) for k in range(shard.rank, n, shard.world)]
+    parts = shard.gather(mine)
+    keys: list = [None] * n
+    for rank, part in enumerate(parts):
+        keys[rank::shard.world] = part
+    done = Embedded([k if isinstance(k, str) else k[0] for k in keys], 0, [0] * shard.world)
+    rates = [0 if isinstance(k, str) else k[1] for k in keys]
+    cache = cache_for(model, path) if getattr(model, "checkpoint", "") else EmbeddingCache("", enabled=False)
+    plan = None
+    if shard.lead:
+        firsts: dict[bytes, int] = {}
+        for k, d in enumerate(done.digests):
+            if not isinstance(d, str) and d not in firsts and not (known and known(d)):
+                firsts[d] = k
+        todo = list(firsts)
+        for start in range(0, len(todo), 500):  # what the cache holds, 500 at a time (memory stays flat)
+            got = cache.get_many(todo[start:start + 500])
+            if got:
+                done.cached += len(got)
+                if found:
+                    found(list(got), np.stack(list(got.values())))
+                for d in got:
+                    del firsts[d]
+        plan = plan_batches(list(firsts.values()), rates, batch)
+    plan = shard.from_lead(plan)
+    where = "" if shard.world == 1 else f" (rank {shard.rank} of {shard.world})"
+
+    def keep(rank: int, vectors: np.ndarray) -> None:  # rank 0: store and hand over one rank's batch
+        digests = [done.digests[k] for k in plan[start + rank]]
+        cache.put_many(zip(digests, vectors))
+        done.by_rank[rank] += len(digests)
+        if found:
+            found(digests, vectors)
+
+    with progress_bar(len(shard.select(plan)), desc + where, unit="batch") as bar:
+        for start in range(0, len(plan), shard.world):  # a round: one batch per rank
+            vectors = None
+            if start + shard.rank < len(plan):
+                batch_sources = plan[start + shard.rank]
+                waves = [read(sources[k])[0] for k in batch_sources]
+                vectors = np.asarray(model.audio_embeddings(waves, rates[batch_sources[0]], path), dtype=np.float32)
+                bar.update(1)
+                if shard.lead:  # kept before waiting for the others: a rank killed now loses only its batch
+                    keep(0, vectors)
+            for rank, other in enumerate(shard.gather(None if shard.lead else vectors)):
+                if shard.lead and rank > 0 and other is not None:
+                    keep(rank, other)
+    cache.close()
+    return done

@@ -103,8 +103,38 @@ def _read_mono(path: str) -> np.ndarray:
     return np.ascontiguousarray(to_mono(signal), dtype=np.float32)
 
 
+def _read_clip(path: str) -> tuple[np.ndarray, int]:
+    return _read_mono(path), SAMPLE_RATE
+
+
 EMBEDDING_COUNTS = {"cached": 0, "embedded": 0}
-"""Audio embeddings read from the disk cache / computed and stored, in this process."""
+"""Audio embeddings read from the disk cache / computed and stored, in this process (rank 0 counts
+every rank's)."""
+RANK_COUNTS: dict[int, int] = {}
+"""Audio embeddings computed by each rank (``--devices N``), in this process."""
+
+
+def embed_audio(paths: list[str], options: ScoreOptions, shard=None, desc: str = "CLAP") -> list:
+    """The content digest of each file (or the one-line reason it cannot be read); afterwards (on
+    rank 0) every digest's embedding is in this process's memory. Embeds what neither memory nor
+    the disk cache holds, batch ``i`` on rank ``i mod world``
+    (:func:`lasskit.models.embedding_cache.embed_missing`)."""
+    from lasskit.models.embedding_cache import embed_missing
+
+    model = clap_model(options)
+    settings = (model.checkpoint, options.clap_path)
+
+    def remember(digests, vectors) -> None:
+        _EMBEDDINGS.update(((*settings, d), v) for d, v in zip(digests, vectors))
+
+    done = embed_missing(model, options.clap_path, paths, _read_clip, shard=shard, found=remember, desc=desc,
+                         known=lambda d: (*settings, d) in _EMBEDDINGS)
+    EMBEDDING_COUNTS["cached"] += done.cached
+    EMBEDDING_COUNTS["embedded"] += done.embedded
+    for rank, count in enumerate(done.by_rank):
+        if count:
+            RANK_COUNTS[rank] = RANK_COUNTS.get(rank, 0) + count
+    return done.digests
 
 
 def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: list[str], options: ScoreOptions,
@@ -114,58 +144,54 @@ def clap_columns(mixture_paths: list[str], estimate_paths: list[str], queries: l
     Values are float64 arrays aligned with the rows, NaN where a row failed; ``failures`` lists
     ``(row index, one-line reason)`` (unreadable, empty, NaN, wrong rate).
     """
-    from lasskit.parallel import progress_bar
-
     model = clap_model(options)
     n = len(queries)
     text = model.text_embeddings(queries)
-    audio = {"clap": np.full((n, text.shape[1] if n else 512), np.nan),
-             "clap_mixture": np.full((n, text.shape[1] if n else 512), np.nan)}
-    failures: list[tuple[int, str]] = []
     settings = (model.checkpoint, options.clap_path)
-    from lasskit.models.embedding_cache import cache_for, content_digest
-
-    store = cache_for(model, options.clap_path)
-    with progress_bar(n, desc, unit="row") as bar:
-        for start in range(0, n, CHUNK_ROWS):
-            rows = range(start, min(n, start + CHUNK_ROWS))
-            keys: dict[int, tuple[tuple, tuple]] = {}
-            todo: dict[tuple, np.ndarray] = {}
-            for i in rows:
-                try:
-                    pair = []
-                    for path in (estimate_paths[i], mixture_paths[i]):
-                        wave = _read_mono(path)
-                        key = (*settings, content_digest(wave, SAMPLE_RATE))
-                        if key not in _EMBEDDINGS:
-                            todo[key] = wave
-                        pair.append(key)
-                    keys[i] = (pair[0], pair[1])
-                except LasskitError as exc:
-                    failures.append((i, str(exc)))
-                except Exception as exc:  # an odd file: still one line, the batch goes on
-                    failures.append((i, f"{estimate_paths[i]}: {type(exc).__name__}: {exc}"))
-            if todo:
-                cached = store.get_many([key[-1] for key in todo])
-                for key in [k for k in todo if k[-1] in cached]:
-                    _EMBEDDINGS[key] = cached[key[-1]]
-                    del todo[key]
-            if todo:
-                embedded = model.audio_embeddings(list(todo.values()), SAMPLE_RATE, options.clap_path)
-                _EMBEDDINGS.update(zip(todo, embedded))
-                store.put_many((key[-1], vector) for key, vector in zip(todo, embedded))
-            for i, (est_key, mix_key) in keys.items():
-                audio["clap"][i] = _EMBEDDINGS[est_key]
-                audio["clap_mixture"][i] = _EMBEDDINGS[mix_key]
-            bar.update(len(rows))
-    EMBEDDING_COUNTS["cached"] += store.hits
-    EMBEDDING_COUNTS["embedded"] += store.stored
-    store.close()
+    digests = embed_audio([p for i in range(n) for p in (estimate_paths[i], mixture_paths[i])], options, desc=desc)
+    width = text.shape[1] if n else 512
+    audio = {"clap": np.full((n, width), np.nan), "clap_mixture": np.full((n, width), np.nan)}
+    failures: list[tuple[int, str]] = []
+    for i in range(n):
+        estimate, mixture = digests[2 * i], digests[2 * i + 1]
+        reason = next((d for d in (estimate, mixture) if isinstance(d, str)), None)
+        if reason is not None:
+            failures.append((i, reason))
+            continue
+        audio["clap"][i] = _EMBEDDINGS[(*settings, estimate)]
+        audio["clap_mixture"][i] = _EMBEDDINGS[(*settings, mixture)]
     from lasskit.models.clap_model import clap_scores
 
     values = {m: clap_scores(audio[m], text) if n else np.empty(0) for m in ("clap", "clap_mixture")}
     values["clap_gain"] = values["clap"] - values["clap_mixture"]
     return values, failures, model.checkpoint
+
+
+def clap_sources(targets: list, options: ScoreOptions, compare: str | None = None, ws=None) -> list[str]:
+    """Every audio file the CLAP columns of ``targets`` (and of ``compare``'s outputs on their
+    splits) read, in the order :func:`~lasskit.scoring.run.score_workspace` reads them: per row the
+    estimate, then the mixture. A target that cannot be scored is left out (its error comes later)."""
+    from lasskit.scoring.reading import match_estimates
+    from lasskit.splits import read_split
+
+    pairs = [(t.split_dir, t.estimates_dir, options.allow_missing) for t in targets]
+    if compare is not None and ws is not None:
+        pairs += [(t.split_dir, ws.output_dir(compare, read_split(t.split_dir).name), True) for t in targets
+                  if t.model != compare]
+    paths: list[str] = []
+    for split_dir, estimates_dir, allow_missing in pairs:
+        try:
+            split = read_split(split_dir)
+            if split.has_references and not options.clap:
+                continue
+            names = split.frame["mixture"].tolist()
+            has, _ = match_estimates(names, Path(estimates_dir), split.name, allow_missing)
+        except LasskitError:
+            continue
+        for name, ok in zip(names, has):
+            if ok:
+                paths += [os.path.join(str(estimates_dir), name), os.path.join(str(split.root), "mixture", name)]
+    return paths
 
 
 def spearman(x, y) -> float:

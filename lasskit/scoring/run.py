@@ -243,6 +243,7 @@ def score_workspace(
     out: Path | None = None,
     compare: str | None = None,
     options: ScoreOptions = ScoreOptions(),
+    shard=None,
 ) -> ScoreRun:
     """Score every target :func:`find_targets` picks; with ``compare``, pair each with that model.
 
@@ -250,7 +251,14 @@ def score_workspace(
     ``run.errors`` and the others go on. ``compare`` scores the other model's outputs on the same
     split (in memory, without rewriting its files, unless it is scored in this run anyway) and
     writes ``compare_<other>.json`` next to each target's scores.
+
+    The CLAP audio embeddings of every target are made first, in one plan
+    (:func:`lasskit.scoring.clap.embed_audio`); ``shard`` (:func:`score_in_group`): this process's
+    rank of a group, which embeds its share of them; only rank 0 then scores and writes.
     """
+    from lasskit.distributed import ONE
+
+    shard = shard or ONE
     for b in options.by:
         if b not in BREAKDOWNS:
             raise UsageError(f"--by {b}: unknown breakdown; use one of {', '.join(BREAKDOWNS)}")
@@ -269,7 +277,12 @@ def score_workspace(
         if all(t.model == compare for t in targets):
             raise UsageError(f"--compare {compare}: that is the model being scored; compare two different models")
     run = ScoreRun(notes=notes, targets=len(targets))
-    before = dict(clap.EMBEDDING_COUNTS)
+    before, ranks_before = dict(clap.EMBEDDING_COUNTS), dict(clap.RANK_COUNTS)
+    sources = clap.clap_sources(targets, options, compare, ws)
+    if sources:  # the same batches on any number of processes: the same bits
+        clap.embed_audio(sources, options, shard, desc="CLAP audio")
+    if not shard.lead:
+        return run
     for t in targets:
         try:
             run.results.append(score_estimates(t.split_dir, t.estimates_dir, t.out_dir, model=t.model, options=options))
@@ -279,7 +292,31 @@ def score_workspace(
         _compare_all(ws, run, compare, options)
     run.clap_embeddings = {"computed": clap.EMBEDDING_COUNTS["embedded"] - before["embedded"],
                            "cached": clap.EMBEDDING_COUNTS["cached"] - before["cached"]}
+    if shard.world > 1:
+        run.clap_embeddings["by_rank"] = [clap.RANK_COUNTS.get(r, 0) - ranks_before.get(r, 0)
+                                          for r in range(shard.world)]
     return run
+
+
+def score_in_group(workspace: str, **kwargs) -> ScoreRun:
+    """:func:`score_workspace` as one process of a group (``score --devices N``, torchrun, srun;
+    :mod:`lasskit.distributed`): the ranks share the CLAP audio embeddings, rank 0 scores, writes
+    and returns the run (the others an empty one)."""
+    from dataclasses import replace
+
+    from lasskit.distributed import ONE, env_shard, init_group
+    from lasskit.workspace import Workspace
+
+    shard = env_shard() or ONE
+    options = kwargs.pop("options", ScoreOptions())
+    if shard.world > 1:
+        device = str(options.device or "auto").strip().lower()
+        if device == "auto":
+            import torch
+
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        options = replace(options, device=init_group(shard, device))
+    return score_workspace(Workspace.open(workspace), options=options, shard=shard, **kwargs)
 
 
 def _compare_all(ws, run: ScoreRun, other: str, options: ScoreOptions) -> None:

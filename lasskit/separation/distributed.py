@@ -1,12 +1,9 @@
 """Separating a split on several processes (GPUs, nodes) with the bytes of one process.
 
 ``lasskit separate --split S --devices N [--num-nodes M]`` starts N processes on this machine
-(``torch.multiprocessing``, one per GPU, or N CPU processes); under ``torchrun`` or ``srun`` every
-process the launcher started runs the same command and finds its rank in the environment
-(``RANK``/``WORLD_SIZE``/``LOCAL_RANK``, else ``SLURM_PROCID``/``SLURM_STEP_NUM_TASKS``/
-``SLURM_LOCALID``; ``MASTER_ADDR``/``MASTER_PORT`` as torch.distributed reads them, under srun by
-default the step's first node and a port derived from the job id). The processes meet in a
-``torch.distributed`` group (gloo on the CPU, nccl on GPUs).
+(or runs under ``torchrun``/``srun``); the group, the ranks and the launch are
+:mod:`lasskit.distributed`'s (shared with ``label --clap`` and ``score``); this module holds what
+is separate's own: the per-rank ledgers and their merge.
 
 The rule (:class:`Shard`): every rank scans the split the same way and plans the same batches as
 one process would (sorted by length, equal lengths together); batch ``i`` goes to rank
@@ -28,73 +25,21 @@ and ``separations.csv``. :func:`separate_split_on` starts the processes for eith
 
 from __future__ import annotations
 
-import os
-import pickle
-import socket
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from lasskit.errors import LasskitError, UsageError, WorkError
+from lasskit.distributed import (  # noqa: F401  (moved there; importable from here as before)
+    RANK_LEDGER,
+    Shard,
+    env_shard,
+    first_host,
+    init_group,
+    run_on,
+)
 from lasskit.provenance import LEDGER_FILE, Ledger
 
-RANK_LEDGER = "provenance.rank{rank}.json"
-
-
-@dataclass
-class Shard:
-    """This process's place in a group: ``rank`` of ``world``, ``local_rank`` on its node."""
-
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    local_world: int = 1
-    """Processes of the group on this machine (they share its memory when they run on the CPU)."""
-
-    @property
-    def lead(self) -> bool:
-        return self.rank == 0
-
-    def select(self, batches: list) -> list:
-        """This rank's batches: every ``world``-th, starting at its rank."""
-        return batches[self.rank::self.world]
-
-    def barrier(self) -> None:
-        import torch.distributed as dist
-
-        if self.world > 1 and dist.is_initialized():
-            dist.barrier()
-
-    def gather(self, value: Any) -> list:
-        """``value`` of every rank, in rank order, on every rank."""
-        import torch.distributed as dist
-
-        if self.world == 1 or not dist.is_initialized():
-            return [value]
-        out: list = [None] * self.world
-        dist.all_gather_object(out, value)
-        return out
-
-    def rank_ledger(self, out_dir: Path) -> Ledger:
-        ledger = Ledger(out_dir, file=RANK_LEDGER.format(rank=self.rank))
-        ledger.records, ledger.settings = {}, {}
-        return ledger
-
-
-def env_shard() -> Shard | None:
-    """The shard a launcher (torchrun, srun) gave this process; None when not under one.
-
-    SLURM: the task count of the job step (``SLURM_STEP_NUM_TASKS``, set by ``srun``), not the
-    allocation's ``SLURM_NTASKS``, which a batch script also sees when it runs one process."""
-    env = os.environ
-    for rank, world, local in (("RANK", "WORLD_SIZE", "LOCAL_RANK"),
-                               ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID")):
-        if env.get(world, "").strip().isdigit() and int(env[world]) > 1 and env.get(rank, "").strip().isdigit():
-            local_world = env.get("LOCAL_WORLD_SIZE") or env.get("SLURM_NTASKS_PER_NODE") or "1"
-            return Shard(int(env[rank]), int(env[world]), int(env.get(local, "0") or 0),
-                         max(1, int(local_world)) if local_world.strip().isdigit() else 1)
-    return None
+separate_split_on = run_on
+"""Run :func:`~lasskit.separation.pipeline.separate_split` (or ``separate_files``) on ``devices``
+processes: :func:`lasskit.distributed.run_on`."""
 
 
 def merge_rank_ledgers(out_dir: Path, ledger: Ledger) -> list[str]:
@@ -116,143 +61,5 @@ def merge_rank_ledgers(out_dir: Path, ledger: Ledger) -> list[str]:
     return folded
 
 
-def first_host(nodelist: str) -> str:
-    """The first host of a SLURM node list: ``gpu[03-05,09],cpu1`` -> ``gpu03``."""
-    head = nodelist.strip()
-    depth, cut = 0, len(head)
-    for i, ch in enumerate(head):  # the first comma outside brackets ends the first group
-        depth += ch == "["
-        depth -= ch == "]"
-        if ch == "," and depth == 0:
-            cut = i
-            break
-    head = head[:cut]
-    if "[" in head:
-        prefix, rest = head.split("[", 1)
-        return prefix + rest.split("]", 1)[0].split(",", 1)[0].split("-", 1)[0]
-    return head
-
-
-def _slurm_rendezvous() -> None:
-    """Under srun without MASTER_ADDR/MASTER_PORT: the step's first node, a port from the job id."""
-    env = os.environ
-    if "SLURM_STEP_NUM_TASKS" not in env or "RANK" in env:
-        return
-    nodes = env.get("SLURM_STEP_NODELIST") or env.get("SLURM_JOB_NODELIST") or "127.0.0.1"
-    env.setdefault("MASTER_ADDR", first_host(nodes))
-    job = env.get("SLURM_JOB_ID", "0")
-    env.setdefault("MASTER_PORT", str(20000 + int(job) % 20000 if job.isdigit() else 29500))
-
-
-def init_group(shard: Shard, device: str) -> str:
-    """Join the group (gloo on the CPU, nccl on CUDA) and return this rank's device."""
-    import torch
-    import torch.distributed as dist
-
-    _slurm_rendezvous()
-    if device.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise UsageError("--devices with --device cuda: torch sees no GPU here; use --device cpu")
-        device = f"cuda:{shard.local_rank % torch.cuda.device_count()}"
-        torch.cuda.set_device(device)
-    if shard.world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=shard.rank,
-                                world_size=shard.world)
-    return device
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _child(local_rank: int, run, devices: int, kwargs: dict, result_path: str, threads: int | None) -> None:
-    """One process of ``--devices N``: its rank from the node rank and its index; runs ``run(**kwargs)``."""
-    import sys
-
-    import torch
-
-    import signal
-
-    def stop(signum, frame):  # the launcher stops the group when a rank died: finish the records
-        raise SystemExit(128 + signum)
-
-    signal.signal(signal.SIGTERM, stop)
-    node = int(os.environ.get("LASSKIT_NODE_RANK", "0"))
-    os.environ["RANK"] = str(node * devices + local_rank)
-    os.environ["LOCAL_RANK"] = str(local_rank)
-    os.environ["LOCAL_WORLD_SIZE"] = str(devices)
-    if threads:
-        torch.set_num_threads(threads)
-    try:
-        report = run(**kwargs)
-    except LasskitError as exc:
-        print(f"error: rank {os.environ['RANK']}: {exc}", file=sys.stderr)
-        report = getattr(exc, "report", None)
-        with open(f"{result_path}.rank{local_rank}.err", "wb") as fh:
-            pickle.dump((type(exc).__name__, str(exc)), fh)
-        if report is not None and local_rank == 0:
-            with open(result_path, "wb") as fh:
-                pickle.dump(report, fh)
-        raise SystemExit(2 if isinstance(exc, UsageError) else 1)
-    if local_rank == 0:
-        with open(result_path, "wb") as fh:
-            pickle.dump(report, fh)
-    _leave_group()
-
-
-def _leave_group() -> None:
-    """Leave the group together once every rank is done (rank 0 has merged): a rank that exits while
-    the others still hold gloo connections can be aborted by them (exit -6 after finishing its work,
-    which ``--devices`` then reported as a stopped rank)."""
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-def separate_split_on(run, devices: int, num_nodes: int = 1, threads_per_process: int | None = None, **kwargs):
-    """Run ``run(**kwargs)`` (:func:`~lasskit.separation.pipeline.separate_split`, which finds its
-    rank in the environment) on ``devices`` processes here (and ``num_nodes`` machines, each started
-    by its own launcher); rank 0's merged report."""
-    if devices < 1 or num_nodes < 1:
-        raise UsageError(f"--devices {devices} --num-nodes {num_nodes}: both must be at least 1")
-    if num_nodes > 1 and env_shard() is None:
-        raise UsageError(f"--num-nodes {num_nodes}: start the command on every node with srun or torchrun "
-                         "(they set the ranks); --devices alone runs on this machine")
-    import torch.multiprocessing as mp
-
-    saved = {key: os.environ.get(key) for key in ("MASTER_ADDR", "MASTER_PORT", "WORLD_SIZE")}
-    os.environ.setdefault("MASTER_ADDR", "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", str(_free_port()))
-    os.environ["WORLD_SIZE"] = str(devices * num_nodes)
-    with tempfile.TemporaryDirectory(prefix="lasskit-ranks-") as tmp:
-        result = os.path.join(tmp, "report.pickle")
-        try:
-            mp.start_processes(_child, args=(run, devices, kwargs, result, threads_per_process), nprocs=devices,
-                               join=True, start_method="spawn")
-        except mp.ProcessExitedException as exc:
-            errors = sorted(Path(tmp).glob("report.pickle.rank*.err"))
-            if errors:
-                kind, message = pickle.loads(errors[0].read_bytes())
-                raise (UsageError if kind == "UsageError" else WorkError)(message) from None
-            raise WorkError(f"rank {exc.error_index} stopped (exit code {exc.exit_code}); "
-                            "run the same command again to finish what is missing") from None
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-        errors = sorted(Path(tmp).glob("report.pickle.rank*.err"))
-        if errors:
-            kind, message = pickle.loads(errors[0].read_bytes())
-            raise (UsageError if kind == "UsageError" else WorkError)(message)
-        with open(result, "rb") as fh:
-            return pickle.load(fh)
-
-
-__all__ = ["LEDGER_FILE", "RANK_LEDGER", "Shard", "env_shard", "init_group", "merge_rank_ledgers",
+__all__ = ["LEDGER_FILE", "RANK_LEDGER", "Shard", "env_shard", "first_host", "init_group", "merge_rank_ledgers",
            "separate_split_on"]
