@@ -88,6 +88,47 @@ def _stub_hub() -> None:
         setattr(getattr(transformers, name), "from_pretrained", classmethod(lambda cls, *a, **k: None))
 
 
+MINI = {"embed_dim": 16, "depths": [2, 2, 2, 2], "num_heads": [1, 2, 2, 4], "lora_rank": 4,
+        "decoder": {"lan_embed_dim": 1024, "depths": [1, 1, 1, 1], "embed_dim": 16, "encoder_embed_dim": 16,
+                    "num_heads": [1, 2, 2, 4], "phase": False, "spec_factor": 8, "d_attn": 64,
+                    "n_masker_layer": 1, "conv": False}}
+"""The miniature: the same code at width 16 (HTSAT depths 2/2/2/2, LoRA rank 4, masker 64 x 1), fast
+enough for the default test suite; its golden cases are ``mini_10s`` and ``mini_23s``."""
+
+
+def _tsv(path: Path, state: dict) -> None:
+    lines = ["key\tshape\tdtype"] + [
+        f"{k}\t{'x'.join(str(d) for d in v.shape) or 'scalar'}\t{str(v.dtype).removeprefix('torch.')}"
+        for k, v in state.items()]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _build(src: Path, mini: bool):
+    import laion_clap
+
+    from model.CLAPSep import LightningModule
+    from model.CLAPSep_decoder import HTSAT_Decoder
+
+    config = json.loads((src / "experiments" / "CLAPSep_base" / "config.json").read_text())
+    clap = laion_clap.CLAP_Module(enable_fusion=False, amodel="HTSAT-base", device="cpu")
+    if not mini:
+        return clap, LightningModule(clap, HTSAT_Decoder(**config["model"]), lr=config["optim"]["lr"],
+                                     use_lora=config["lora"], rank=config["lora_rank"], nfft=config["nfft"])
+    from laion_clap.clap_module.htsat import HTSAT_Swin_Transformer
+
+    base = clap.model.audio_branch
+    clap.model.audio_branch = HTSAT_Swin_Transformer(
+        spec_size=256, patch_size=4, patch_stride=(4, 4), num_classes=base.num_classes, embed_dim=MINI["embed_dim"],
+        depths=MINI["depths"], num_heads=MINI["num_heads"], window_size=8, config=base.config)
+    width = MINI["embed_dim"] * 8
+    import torch
+
+    clap.model.audio_projection = torch.nn.Sequential(torch.nn.Linear(width, 512), torch.nn.ReLU(),
+                                                      torch.nn.Linear(512, 512))
+    return clap, LightningModule(clap, HTSAT_Decoder(**MINI["decoder"]), lr=1e-4, use_lora=True,
+                                 rank=MINI["lora_rank"], nfft=config["nfft"])
+
+
 def upstream(src: Path, out: Path) -> None:
     import torch
 
@@ -96,71 +137,65 @@ def upstream(src: Path, out: Path) -> None:
 
     _stub_hub()
     sys.path.insert(0, str(src))
-    import laion_clap
     import torchaudio
     from torchlibrosa.stft import magphase
 
-    from model.CLAPSep import LightningModule
-    from model.CLAPSep_decoder import HTSAT_Decoder
-
-    config = json.loads((src / "experiments" / "CLAPSep_base" / "config.json").read_text())
-    clap = laion_clap.CLAP_Module(enable_fusion=False, amodel="HTSAT-base", device="cpu")
-    decoder = HTSAT_Decoder(**config["model"])
-    lm = LightningModule(clap, decoder, lr=config["optim"]["lr"], use_lora=config["lora"],
-                         rank=config["lora_rank"], nfft=config["nfft"])
-    state = lm.state_dict()
-    with torch.no_grad():
-        for key, value in state.items():
-            if key.startswith(("audio_branch.", "decoder_model.")) and not _fixed(key):
-                value.copy_(recipe_tensor(key, tuple(value.shape)).to(value.dtype))
-    lm.eval()
-    state = lm.state_dict()
-    out.mkdir(parents=True, exist_ok=True)
-    clap_file = {}
-    for key, value in state.items():
-        if key.startswith("audio_branch.") and ".lora_" not in key:
-            if key.endswith(("attn.qkv.bias", "attn.proj.bias")):
-                value = recipe_tensor("clap:" + key, tuple(value.shape))
-            clap_file["module." + key] = value.clone()
-    for key, value in clap.model.audio_projection.state_dict().items():
-        clap_file[f"module.audio_projection.{key}"] = recipe_tensor(f"audio_projection.{key}", tuple(value.shape))
-    torch.save({"state_dict": clap_file, "epoch": 15}, out / "clapsep_clap.pt")
-    released = {k: v.clone() for k, v in state.items() if any(e in k for e in KEEP)}
-    torch.save({"state_dict": released, "epoch": 149}, out / "clapsep_best_model.ckpt")
     data = ROOT / "tests" / "data"
-    lines = ["key\tshape\tdtype"] + [
-        f"{k}\t{'x'.join(str(d) for d in v.shape) or 'scalar'}\t{str(v.dtype).removeprefix('torch.')}"
-        for k, v in released.items()]
-    (data / "clapsep_state_dict.tsv").write_text("\n".join(lines) + "\n")
-
-    resampler = torchaudio.transforms.Resample(RATE, 48000)
     golden = {"rate": np.array(RATE)}
-    for tag, (seconds, _) in CASES.items():
-        mixture = parity_mixture(seconds, RATE)[:, 0]
-        embed = torch.from_numpy(conditions(tag))
-        x = torch.from_numpy(mixture)
-        pieces = []
-        start_time = time.perf_counter()
+    resampler = torchaudio.transforms.Resample(RATE, 48000)
+    for size in ("mini", "full"):
+        clap, lm = _build(src, size == "mini")
+        state = lm.state_dict()
         with torch.no_grad():
-            for start, end in window_spans(x.shape[-1]):
-                w = x[:, start:end]
-                real, imag = lm.stft(w)
-                mag, cos, sin = magphase(real, imag)
-                del lm.features[:]
-                lm.features.append(mag)
-                lm.audio_branch({"waveform": resampler(w)})
-                mask = lm.decoder_model(hidden_state=lm.features[-1], skip_features=lm.features[:-1], embed=embed)
-                pieces.append(lm.wav_reconstruct(mask, mag, cos, sin, length=w.shape[-1]))
-                del lm.features[:]
-        wave = torch.cat(pieces, dim=-1).numpy()
-        print(f"clapsep {tag}: upstream forward {time.perf_counter() - start_time:.1f} s "
-              f"({len(pieces)} window(s)), torch {torch.__version__}")
-        np.save(out / f"clapsep_{tag}.npy", wave)
-        s = summary(wave)
-        golden[f"strided_{tag}"] = s["strided"]
-        golden[f"stats_{tag}"] = s["stats"]
-        golden[f"mixture_sha256_{tag}"] = np.array(digest(mixture))
-        golden[f"condition_sha256_{tag}"] = np.array(digest(conditions(tag)))
+            for key, value in state.items():
+                if key.startswith(("audio_branch.", "decoder_model.")) and not _fixed(key):
+                    value.copy_(recipe_tensor(key, tuple(value.shape)).to(value.dtype))
+        lm.eval()
+        state = lm.state_dict()
+        out.mkdir(parents=True, exist_ok=True)
+        clap_file = {}
+        for key, value in state.items():
+            if key.startswith("audio_branch.") and ".lora_" not in key:
+                if key.endswith(("attn.qkv.bias", "attn.proj.bias")):
+                    value = recipe_tensor("clap:" + key, tuple(value.shape))
+                clap_file["module." + key] = value.clone()
+        for key, value in clap.model.audio_projection.state_dict().items():
+            clap_file[f"module.audio_projection.{key}"] = recipe_tensor(f"audio_projection.{key}", tuple(value.shape))
+        prefix = "clapsep_" if size == "full" else "clapsep_mini_"
+        torch.save({"state_dict": clap_file, "epoch": 15}, out / f"{prefix}clap.pt")
+        released = {k: v.clone() for k, v in state.items() if any(e in k for e in KEEP)}
+        torch.save({"state_dict": released, "epoch": 149}, out / f"{prefix}best_model.ckpt")
+        _tsv(data / f"{prefix}state_dict.tsv", released)
+        if size == "mini":
+            _tsv(data / f"{prefix}clap_state_dict.tsv", clap_file)
+        for tag, (seconds, _) in CASES.items():
+            mixture = parity_mixture(seconds, RATE)[:, 0]
+            embed = torch.from_numpy(conditions(tag))
+            x = torch.from_numpy(mixture)
+            pieces = []
+            start_time = time.perf_counter()
+            with torch.no_grad():
+                for start, end in window_spans(x.shape[-1]):
+                    w = x[:, start:end]
+                    real, imag = lm.stft(w)
+                    mag, cos, sin = magphase(real, imag)
+                    del lm.features[:]
+                    lm.features.append(mag)
+                    lm.audio_branch({"waveform": resampler(w)})
+                    mask = lm.decoder_model(hidden_state=lm.features[-1], skip_features=lm.features[:-1],
+                                            embed=embed)
+                    pieces.append(lm.wav_reconstruct(mask, mag, cos, sin, length=w.shape[-1]))
+                    del lm.features[:]
+            wave = torch.cat(pieces, dim=-1).numpy()
+            name = tag if size == "full" else f"mini_{tag}"
+            print(f"clapsep {name}: upstream forward {time.perf_counter() - start_time:.1f} s "
+                  f"({len(pieces)} window(s)), torch {torch.__version__}")
+            np.save(out / f"clapsep_{name}.npy", wave)
+            s = summary(wave)
+            golden[f"strided_{name}"] = s["strided"]
+            golden[f"stats_{name}"] = s["stats"]
+            golden[f"mixture_sha256_{name}"] = np.array(digest(mixture))
+            golden[f"condition_sha256_{name}"] = np.array(digest(conditions(tag)))
     np.savez_compressed(data / "clapsep_golden.npz", **golden)
 
 
@@ -173,21 +208,24 @@ def compare(out: Path) -> float:
         def embed(self, queries):
             raise AssertionError("the harness gives conditions, not queries")
 
-    start = time.perf_counter()
-    sep = ClapSep(checkpoint=str(out / "clapsep_best_model.ckpt"), clap_checkpoint=str(out / "clapsep_clap.pt"),
-                  text_encoder=NoText())
-    print(f"clapsep: loaded in {time.perf_counter() - start:.1f} s")
     worst = 0.0
-    for tag, (seconds, _) in CASES.items():
-        mixture = torch.from_numpy(parity_mixture(seconds, RATE)[:, 0])
+    for size in ("mini", "full"):
+        prefix = "clapsep_" if size == "full" else "clapsep_mini_"
         start = time.perf_counter()
-        ours = sep.separate_embedded(mixture, torch.from_numpy(conditions(tag))).numpy()
-        took = time.perf_counter() - start
-        theirs = np.load(out / f"clapsep_{tag}.npy")
-        diff = float(np.abs(ours - theirs).max())
-        worst = max(worst, diff)
-        print(f"clapsep {tag}: lasskit forward {took:.1f} s ({sep.windows_run} window(s)), max abs diff {diff:.3g} "
-              f"(peak {float(np.abs(theirs).max()):.3g})")
+        sep = ClapSep(checkpoint=str(out / f"{prefix}best_model.ckpt"), clap_checkpoint=str(out / f"{prefix}clap.pt"),
+                      text_encoder=NoText())
+        print(f"clapsep {size}: loaded in {time.perf_counter() - start:.1f} s")
+        for tag, (seconds, _) in CASES.items():
+            name = tag if size == "full" else f"mini_{tag}"
+            mixture = torch.from_numpy(parity_mixture(seconds, RATE)[:, 0])
+            start = time.perf_counter()
+            ours = sep.separate_embedded(mixture, torch.from_numpy(conditions(tag))).numpy()
+            took = time.perf_counter() - start
+            theirs = np.load(out / f"clapsep_{name}.npy")
+            diff = float(np.abs(ours - theirs).max())
+            worst = max(worst, diff)
+            print(f"clapsep {name}: lasskit forward {took:.1f} s ({sep.windows_run} window(s)), max abs diff "
+                  f"{diff:.3g} (peak {float(np.abs(theirs).max()):.3g})")
     print(f"clapsep: {'PASS' if worst <= 1e-5 else 'FAIL'} (max abs diff {worst:.3g}, tolerance 1e-5)")
     return worst
 

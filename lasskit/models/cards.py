@@ -77,6 +77,7 @@ _DP_PAGE = f"https://zenodo.org/records/{_DP_RECORD}"
 # and a name it does not hold is refused in one line naming what it holds.
 _AUDIOSEP_LFS = "https://huggingface.co/spaces/Audio-AGI/AudioSep/commit/5638854dccfaea5c5fa4f634c00fe74fbb119244"
 """The Space's commit "Add models to LFS": the Git LFS pointers (oid sha256, size) of both files."""
+_CLAPSEP_SPACE = "https://huggingface.co/spaces/AisakaMikoto/CLAPSep"
 _CLAP = WeightDecl(
     filename="music_speech_audioset_epoch_15_esc_89.98.pt",
     url="https://huggingface.co/spaces/Audio-AGI/AudioSep/resolve/main/checkpoint/"
@@ -159,6 +160,38 @@ CARDS: dict[str, ModelCard] = {
         reported="val_sdr 8.6049 dB (its training run's validation SDR) as the checkpoint's file name states "
                  "(TQ-SED datasets/separate_audio.py); no other figure for the 32 kHz model found (arXiv 2409.13292)",
         notes=("dual-path RNN size (6 layers, 256 hidden by default) is read from the checkpoint",),
+    ),
+    "clapsep": ModelCard(
+        name="clapsep",
+        network_rate=32000,  # its CLAP encoder hears each window resampled to 48 kHz
+        trained_seconds=10.0,  # data_utils/audiocap_dataset.py: 10 s AudioCaps clips
+        padding_harmless=False,
+        licence="none stated (the repository has no licence file; weights: the Space's terms)",
+        citation="Ma et al., CLAPSep: Leveraging Contrastive Pre-trained Model for Multi-Modal "
+                 "Query-Conditioned Target Sound Extraction (arXiv 2402.17455)",
+        code="https://github.com/Aisaka0v0/CLAPSep model/CLAPSep.py + model/CLAPSep_decoder.py "
+             "(LoRA HTSAT-base features, Swin decoder, magnitude mask on a 1024/320 STFT at 32 kHz)",
+        weights=(
+            WeightDecl(
+                filename="best_model.ckpt",
+                url=f"{_CLAPSEP_SPACE}/resolve/main/model/best_model.ckpt",
+                source=f"{_CLAPSEP_SPACE}/tree/main/model",
+                size=177_818_986,  # as a third-party download reports it; the harness's file of the same layout: 177,817,677
+            ),
+            WeightDecl(
+                filename="music_audioset_epoch_15_esc_90.14.pt",
+                url=f"{_CLAPSEP_SPACE}/resolve/main/model/music_audioset_epoch_15_esc_90.14.pt",
+                source=f"{_CLAPSEP_SPACE}/tree/main/model",
+                size=2_352_471_003,
+                role="clap",
+            ),
+        ),
+        separator_parameters=111_285_976,
+        reported="see the paper's tables (arXiv 2402.17455); not re-measured here",
+        notes=("inference only: `lasskit train --model clapsep` is not supported",
+               "trained tensors: LoRA (rank 16) of every HTSAT attention layer and their biases, "
+               "and the 43.5 M-parameter decoder; the rest of the HTSAT copy is the CLAP file's",
+               "negative query: -o negative=TEXT (default none: the zero vector)"),
     ),
 }
 """Every zoo card by registered name."""

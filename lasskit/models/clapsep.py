@@ -133,13 +133,45 @@ def merge_lora(audio: dict, lora: dict, source: str) -> dict:
     return merged
 
 
+def decoder_config(decoder_state: dict, source: str) -> dict:
+    """The :class:`~lasskit.models.clapsep_net.ClapSepDecoder` keywords the tensors describe (the
+    released decoder: width 128, depths 1/1/1/1, heads 4/8/16/32, masker 640 x 3; smaller ones in tests)."""
+    from lasskit.models.clapsep_net import MEL_BINS
+
+    def count(prefix: str) -> int:
+        return len({k[len(prefix):].split(".")[0] for k in decoder_state if k.startswith(prefix)})
+
+    try:
+        stages = count("layers.")
+        layer = [f"layers.{stages - 1 - i}." for i in range(stages)]  # stage i (narrowest first) is layers.<last - i>
+        embed_dim = int(decoder_state["inverse_patch_embed.norm.weight"].shape[0])
+        config = {
+            "embed_dim": embed_dim,
+            "encoder_embed_dim": int(decoder_state[f"skip.{stages - 1}.feature_proj.weight"].shape[1]),
+            "depths": tuple(count(p + "blocks.") for p in layer),
+            "heads": tuple(int(decoder_state[p + "blocks.0.attn.relative_position_bias_table"].shape[1])
+                           for p in layer),
+            "lan_embed_dim": int(decoder_state["film.skip_conv.beta.weight"].shape[1]),
+            "d_attn": int(decoder_state["mask_net.0.weight"].shape[0]),
+            "n_masker_layer": count("mask_net.2.layers."),
+            "mlp_ratio": decoder_state[f"{layer[0]}blocks.0.mlp.fc1.weight"].shape[0] / embed_dim,
+        }
+        bins = int(decoder_state["mask_net.3.weight"].shape[0])
+    except (KeyError, IndexError) as exc:
+        raise WorkError(f"{source}: CLAPSep decoder weights lack {exc}; use CLAPSep's best_model.ckpt") from None
+    if stages < 1 or bins != MEL_BINS * 8 + 1:
+        raise WorkError(f"{source}: the CLAPSep decoder has {stages} stages and a {bins}-bin mask; lasskit runs "
+                        "the 1024-point STFT (513 bins); use CLAPSep's best_model.ckpt")
+    return config
+
+
 def load_decoder(decoder_state: dict, source: str):
     """A :class:`~lasskit.models.clapsep_net.ClapSepDecoder` loaded strictly from ``decoder_model.*``."""
     import torch
 
     from lasskit.models.clapsep_net import ClapSepDecoder
 
-    decoder = ClapSepDecoder()
+    decoder = ClapSepDecoder(**decoder_config(decoder_state, source))
     own = decoder.state_dict()
     missing = [DECODER_PREFIX + k for k in own if k not in decoder_state and not k.endswith("num_batches_tracked")]
     unexpected = [DECODER_PREFIX + k for k in decoder_state if k not in own]
