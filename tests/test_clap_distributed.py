@@ -24,13 +24,6 @@ def test_the_plan_is_distinct_contents_in_order_cut_by_size_and_rate():
     assert plan_batches([], rates, 4) == []
 
 
-def test_devices_go_with_clap(tmp_path, run_cli):
-    code, _, err = run_cli("-w", tmp_path, "label", "gen", "--devices", "2")
-    assert code == 2 and "go with --clap" in err
-    code, _, err = run_cli("-w", tmp_path, "score", "--devices", "0")
-    assert code == 2 and "--devices 0" in err
-
-
 def _embeddings(cache: Path) -> dict:
     with sqlite3.connect(cache / FILE_NAME) as db:
         return {bytes(d): bytes(v) for d, v in db.execute("SELECT digest, value FROM embeddings")}

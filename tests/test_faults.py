@@ -529,9 +529,13 @@ CASES: list[Case] = [
     Case("score-garbage-estimate", ["score", "--split", "val_synth", "--estimates", "{tmp}/est", "--out",
                                     "{tmp}/sc"], 1, ("score_failures.csv",), base=True, setup=_garbage_estimate,
          inputs=("est", "ws")),
+    Case("score-devices-0", ["score", "--split", "val_synth", "--devices", "0"], 2, ("--devices 0",), base=True),
+    Case("score-num-nodes-without-launcher", ["score", "--split", "val_synth", "--num-nodes", "2"], 2,
+         ("--num-nodes 2", "srun or torchrun"), base=True),
     # --- models ------------------------------------------------------------------------------------
     # --- label -------------------------------------------------------------------------------------
     Case("label-unknown-corpus", ["label", "nope"], 2, ("nope",)),
+    Case("label-devices-without-clap", ["label", "clotho", "--devices", "2"], 2, ("--devices", "go with --clap")),
     Case("label-missing-vocabulary", ["label", "clotho", "--vocabulary", "{tmp}/nope.csv"], 2, ("nope.csv",),
          base=True, inputs=("ws",)),
     Case("label-corrupt-manifest", ["label", "clotho", "--ontology", "{tmp}/o.json"], 2, ("manifest.csv",),

@@ -29,6 +29,7 @@ def label(
     checkpoint: Path = CLAP_OPTIONS[0],
     tokenizer: Path = CLAP_OPTIONS[1],
     device: str = CLAP_OPTIONS[2],
+    clap_batch: int = typer.Option(4, "--clap-batch", help="With --clap: 10 s clips per CLAP audio-tower call."),
     devices: int = typer.Option(1, "--devices", help="With --clap: processes sharing the audio embeddings on this "
                                 "machine (one per GPU with --device cuda, or CPU processes); the same bytes as 1. "
                                 "Under torchrun/srun the launcher's ranks are used."),
@@ -49,10 +50,13 @@ def label(
     from lasskit.errors import UsageError
 
     clap_options = (replace_derived, top_k != 3, min_score is not None, clap_path != "physical",
-                    checkpoint is not None, tokenizer is not None, device != "auto", devices != 1, num_nodes != 1)
+                    checkpoint is not None, tokenizer is not None, device != "auto", clap_batch != 4, devices != 1,
+                    num_nodes != 1)
     if not clap and any(clap_options):
         raise UsageError("--replace-derived, --top-k, --min-score, --clap-path, --checkpoint, --tokenizer, --device, "
-                         "--devices and --num-nodes go with --clap; add --clap or leave them out")
+                         "--clap-batch, --devices and --num-nodes go with --clap; add --clap or leave them out")
+    if clap_batch < 1:
+        raise UsageError(f"--clap-batch {clap_batch}: must be at least 1")
     if devices < 1 or num_nodes < 1:
         raise UsageError(f"--devices {devices} --num-nodes {num_nodes}: both must be at least 1")
     if top_k < 1:
@@ -75,7 +79,7 @@ def label(
     from lasskit.labels.run import label_corpus
 
     kwargs = dict(manifest=str(path), vocabulary=vocabulary, ontology=ontology, fsd50k_root=ws.raw_path("fsd50k"),
-                  clap=None if not clap else dict(checkpoint=checkpoint, tokenizer=tokenizer, device=device,
+                  clap=None if not clap else dict(checkpoint=checkpoint, tokenizer=tokenizer, device=device, batch=clap_batch,
                                                   replace_derived=replace_derived, top_k=top_k, min_score=min_score,
                                                   path=clap_path))
     shard = env_shard()

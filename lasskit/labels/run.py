@@ -40,8 +40,8 @@ def label_corpus(manifest: str | os.PathLike, vocabulary: str | os.PathLike | No
                  ontology: str | os.PathLike | None = None, fsd50k_root: str | os.PathLike | None = None,
                  clap: dict | None = None) -> LabelRun:
     """Label the corpus whose manifest is ``manifest`` (see the module doc). ``clap``: ``None``, or
-    the CLAP step's settings: ``checkpoint``, ``tokenizer``, ``device``, ``replace_derived``,
-    ``top_k``, ``min_score``, ``path``. The CLAP weights are loaded before the manifest is touched
+    the CLAP step's settings: ``checkpoint``, ``tokenizer``, ``device``, ``batch`` (clips per
+    tower call), ``replace_derived``, ``top_k``, ``min_score``, ``path``. The CLAP weights are loaded before the manifest is touched
     (a refusal changes nothing)."""
     from lasskit.distributed import ONE, env_shard, init_group
     from lasskit.labels.corpus import label_manifest, resolve_labeler
@@ -63,7 +63,8 @@ def label_corpus(manifest: str | os.PathLike, vocabulary: str | os.PathLike | No
 
                 device = "cuda" if torch.cuda.is_available() else "cpu"
             device = init_group(shard, device)
-        model = load_clap_model(clap.pop("checkpoint", None), clap.pop("tokenizer", None), device)
+        model = load_clap_model(clap.pop("checkpoint", None), clap.pop("tokenizer", None), device,
+                                audio_batch_size=clap.pop("batch", 4))
     report = label_manifest(manifest, labeler) if shard.lead else None
     run = LabelRun(report, written=bool(report and report.written), rank=shard.rank, world=shard.world)
     if model is None:
