@@ -23,7 +23,10 @@ Two steps, two interpreters:
    the LoRA copy fed ``torchaudio.transforms.Resample(32000, 48000)`` of the window, decoder,
    ``wav_reconstruct``) on the 10 s and 23 s inputs of :mod:`lasskit.models.golden` at 32 kHz, cut
    by lasskit's window rule (:func:`lasskit.models.clapsep.window_spans`), with the condition
-   ``normalize(concat(pos, neg))``: 10 s without a negative (zeros), 23 s with one.
+   ``normalize(concat(pos, neg))``: 10 s without a negative (zeros), 23 s with one. All of this
+   twice: at the released size (files ``clapsep_*``, golden cases ``10s``, ``23s``) and for a
+   width-16 miniature of the same code (:data:`MINI`; ``clapsep_mini_*``, ``mini_10s``, ``mini_23s``),
+   which the default test suite can afford.
 
 2. ``compare`` (lasskit's venv): loads both files through ``lasskit.models.clapsep.ClapSep``
    (strict), runs ``separate_embedded`` on the same inputs and prints the max abs difference of
