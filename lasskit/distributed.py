@@ -29,6 +29,11 @@ from lasskit.errors import LasskitError, UsageError, WorkError
 
 RANK_LEDGER = "provenance.rank{rank}.json"
 """A rank's own provenance ledger (``separate``), merged by rank 0."""
+GROUP_TIMEOUT = 6 * 3600
+"""Seconds a rank waits for the others in one collective (torch's default is 30 min for gloo and
+10 min for nccl): the others wait while rank 0 alone works, e.g. ``score``'s SDR of every row
+after the shared CLAP embeddings, or ``label``'s keyword step before them. A rank that dies is
+noticed by the launcher (``--devices``, torchrun), which stops the group at once."""
 
 
 @dataclass
@@ -137,8 +142,10 @@ def init_group(shard: Shard, device: str) -> str:
         device = f"cuda:{shard.local_rank % torch.cuda.device_count()}"
         torch.cuda.set_device(device)
     if shard.world > 1 and not dist.is_initialized():
+        from datetime import timedelta
+
         dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=shard.rank,
-                                world_size=shard.world)
+                                world_size=shard.world, timeout=timedelta(seconds=GROUP_TIMEOUT))
     return device
 
 

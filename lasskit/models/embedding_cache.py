@@ -238,7 +238,12 @@ def embed_missing(model, path: str, sources: Sequence[Any], read: Callable[[Any]
     shard = shard or ONE
     batch = batch or getattr(getattr(model, "audio", None), "batch_size", None) or BATCH_CLIPS
     n = len(sources)
-    mine = [_digest_of(read, sources[k]) for k in range(shard.rank, n, shard.world)]
+    where = "" if shard.world == 1 else f" (rank {shard.rank} of {shard.world})"
+    mine = []
+    with progress_bar(len(range(shard.rank, n, shard.world)), f"{desc}: hashing{where}") as bar:
+        for k in range(shard.rank, n, shard.world):
+            mine.append(_digest_of(read, sources[k]))
+            bar.update(1)
     parts = shard.gather(mine)
     keys: list = [None] * n
     for rank, part in enumerate(parts):
@@ -263,7 +268,6 @@ def embed_missing(model, path: str, sources: Sequence[Any], read: Callable[[Any]
                     del firsts[d]
         plan = plan_batches(list(firsts.values()), rates, batch)
     plan = shard.from_lead(plan)
-    where = "" if shard.world == 1 else f" (rank {shard.rank} of {shard.world})"
 
     def keep(rank: int, vectors: np.ndarray) -> None:  # rank 0: store and hand over one rank's batch
         digests = [done.digests[k] for k in plan[start + rank]]

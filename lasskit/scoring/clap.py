@@ -25,9 +25,13 @@ Cost: every distinct query is embedded once (RoBERTa); every distinct audio cont
 decoded samples) once, so a mixture shared by two queries, or an estimate equal to its mixture,
 is embedded once, and ``--compare`` reuses the mixtures' embeddings. Audio embeddings are also
 kept on disk (:mod:`lasskit.models.embedding_cache`, keyed by weights, input path, device kind
-and content), so the next ``score`` of the same mixtures reads them instead of running the tower. Audio is read
-and embedded :data:`CHUNK_ROWS` rows at a time (memory stays flat). torch and transformers are
-imported here only when CLAP columns are computed.
+and content), so the next ``score`` of the same mixtures reads them instead of running the tower.
+:func:`~lasskit.scoring.run.score_workspace` embeds the audio of every target first, in one plan
+(:func:`embed_audio`, :func:`lasskit.models.embedding_cache.embed_missing`: the files are hashed,
+then the distinct contents the caches lack are read and embedded ``--clap-batch`` at a time, so
+memory holds one batch of audio and the embeddings), which ``--devices N``, torchrun and srun
+share between processes with the same bits. torch and transformers are imported here only when
+CLAP columns are computed.
 """
 
 from __future__ import annotations
@@ -48,8 +52,6 @@ CLAP_METRICS = ("clap", "clap_mixture", "clap_gain")
 """The CLAP columns, in scores.csv order."""
 CLAP_PATHS = ("paper", "physical")
 """CLAPScore input paths (``lasskit.models.clap_audio.PATHS``, named here without importing torch)."""
-CHUNK_ROWS = 16
-"""Rows read and embedded together."""
 
 _MODELS: dict[tuple, object] = {}
 _EMBEDDINGS: dict[tuple, np.ndarray] = {}
