@@ -11,7 +11,15 @@
 ``wave`` is a numpy array or a torch tensor of floats, ``(samples,)`` or ``(channels, samples)``,
 at any rate (integer PCM and ``(samples, channels)`` arrays, as soundfile reads them, are refused
 with the conversion to make); the estimate comes back as the same type (a tensor on the input's device, in its floating
-dtype), shape and rate. Channels are separated independently (``mono=True``: their average,
+dtype), shape and rate. A list or tuple of floats is read as a numpy array and its estimate is a
+``float32`` numpy array (the rule: numpy in, numpy out; torch in, torch out; anything else, numpy).
+Refused with one :class:`~lasskit.errors.UsageError` each, never separated as they are: integer,
+boolean, complex or non-number samples, floats that look like integer PCM (a peak over
+:data:`PCM_LIKE_PEAK`: ``int16`` samples cast to float without dividing by 32768), NaN or
+infinite samples, no samples or no channels, more than 2 dimensions, a ragged list, and a
+``sample_rate`` that is not a whole number of Hz from :data:`MIN_RATE` to :data:`MAX_RATE`
+(``True``, ``44100.5``, ``"16000"``); an integral float rate (``44100.0``, as some readers give)
+is taken as the integer. Channels are separated independently (``mono=True``: their average,
 giving ``(samples,)``). It runs the long-audio engine of ``lasskit separate FILE``
 (:mod:`lasskit.separation.longaudio`): a signal no longer than the model's window in one pass,
 longer ones in windows with context and a cross-fade; so ``model.separate`` on a decoded file
@@ -29,6 +37,11 @@ import numpy as np
 from lasskit.errors import UsageError
 
 __all__ = ["Separator", "load_model"]
+
+MIN_RATE, MAX_RATE = 1000, 768_000
+"""The sample rates ``separate`` takes (Hz): below, no sound the models know; above, no audio format."""
+PCM_LIKE_PEAK = 64.0
+"""A float signal peaking above this is integer PCM cast to float (``int16`` peaks at 32767), not audio in [-1, 1]."""
 
 
 class Separator:
@@ -61,16 +74,19 @@ class Separator:
         queries = [query] if single else list(query)
         if not queries or any(not isinstance(q, str) or not q.strip() for q in queries):
             raise UsageError("query: give a non-empty description of the sound (e.g. 'a dog barking') or a list of them")
-        if not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-            raise UsageError(f"sample_rate {sample_rate!r}: give the signal's rate in Hz (a positive integer)")
+        sample_rate = _rate(sample_rate)
         array, restore = _to_numpy(wave)
-        if array.ndim not in (1, 2) or array.shape[-1] == 0:
+        if array.ndim not in (1, 2) or array.shape[-1] == 0 or array.shape[0] == 0:
             raise UsageError(f"wave of shape {tuple(array.shape)}: give (samples,) or (channels, samples) with samples")
         if array.ndim == 2 and array.shape[0] > array.shape[1]:  # soundfile.read's layout, not ours
             raise UsageError(f"wave of shape {tuple(array.shape)} has more channels than samples: it looks like "
                              "(samples, channels), as soundfile.read gives; pass wave.T")
         if not np.isfinite(array).all():
             raise UsageError("wave holds NaN or infinite samples; clean the signal first")
+        peak = float(np.abs(array).max())
+        if peak > PCM_LIKE_PEAK:
+            raise UsageError(f"wave peaks at {peak:g}: floats in [-1, 1] are expected, this looks like integer PCM cast "
+                             "to float; divide by 32768 (16-bit) or 2147483648 (32-bit) first")
         source = ArraySource(array, int(sample_rate), name="wave", mono=mono)
         geometry = Windows.for_model(self.model, self.sample_rate, window_seconds, context_seconds, crossfade_seconds)
         stats = StreamStats()
@@ -85,10 +101,24 @@ class Separator:
         return restore(np.ascontiguousarray(result))
 
 
+def _rate(sample_rate: Any) -> int:
+    """``sample_rate`` as an int, or a UsageError saying what a rate is."""
+    rate = None
+    if isinstance(sample_rate, (int, np.integer)) and not isinstance(sample_rate, (bool, np.bool_)):
+        rate = int(sample_rate)
+    elif isinstance(sample_rate, (float, np.floating)) and float(sample_rate).is_integer():
+        rate = int(sample_rate)
+    if rate is None or not MIN_RATE <= rate <= MAX_RATE:
+        raise UsageError(f"sample_rate {sample_rate!r}: give the signal's rate in Hz, a whole number from {MIN_RATE} "
+                         f"to {MAX_RATE} (e.g. 44100)")
+    return rate
+
+
 def _to_numpy(wave: Any):
     """``(float32 numpy array, function giving the result back as wave's type)``."""
     if isinstance(wave, np.ndarray):
         _refuse_integers(wave.dtype.kind in "iub", str(wave.dtype), wave.dtype.itemsize)
+        _refuse_non_real(wave.dtype.kind != "f", str(wave.dtype))
         dtype = wave.dtype if wave.dtype.kind == "f" else np.dtype(np.float32)
         return wave.astype(np.float32, copy=False), lambda y: y.astype(dtype, copy=False)
     module = type(wave).__module__
@@ -98,14 +128,27 @@ def _to_numpy(wave: Any):
         if isinstance(wave, torch.Tensor):
             _refuse_integers(not wave.is_floating_point() and not wave.is_complex(), str(wave.dtype).split(".")[-1],
                              wave.element_size())
+            _refuse_non_real(wave.is_complex(), str(wave.dtype).split(".")[-1])
             device, dtype = wave.device, wave.dtype if wave.is_floating_point() else torch.float32
             array = wave.detach().to("cpu", torch.float32).numpy()
             return array, lambda y: torch.from_numpy(y).to(device=device, dtype=dtype)
     if isinstance(wave, (list, tuple)):
-        array = np.asarray(wave)
+        try:
+            array = np.asarray(wave)
+        except ValueError:  # rows of different lengths
+            raise UsageError("wave: a list whose rows differ in length; give (samples,) or (channels, samples) "
+                             "with every channel as long") from None
         _refuse_integers(array.dtype.kind in "iub", str(array.dtype), array.dtype.itemsize)
-        return array.astype(np.float32), lambda y: y
-    raise UsageError(f"wave: a numpy array or a torch tensor, not {type(wave).__name__}")
+        _refuse_non_real(array.dtype.kind != "f", str(array.dtype))
+        return array.astype(np.float32), lambda y: y.astype(np.float32, copy=False)
+    raise UsageError(f"wave: a numpy array, a torch tensor or a list of floats, not {type(wave).__name__}")
+
+
+def _refuse_non_real(bad: bool, dtype: str) -> None:
+    """Complex, text or object samples: casting them to float would drop the imaginary part or fail later."""
+    if bad:
+        raise UsageError(f"wave of dtype {dtype}: give real floating samples in [-1, 1] (e.g. np.float32); "
+                         "for a complex signal, pass its real part on purpose (x.real)")
 
 
 def _refuse_integers(integer: bool, dtype: str, itemsize: int) -> None:

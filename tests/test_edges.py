@@ -195,3 +195,109 @@ def test_listening_training_examples_are_read_as_a_csv_with_true_line_numbers(tm
     rows = read_training_csv(table)
     assert [(r["query"], r["aspect"], r["level"], r["note"]) for r in rows] == [
         ("rain, heavy", "rel", "5", "two\r\nlines"), ("rain", "ovl", "2", "")]
+
+
+# --- 3. option bounds, at parse time --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args, says", [
+    (["separate", "--split", "val", "--chunk-overlap", "0.999"], "--chunk-overlap 0.999: must be from 0 to 0.9"),
+    (["mix", "--num", "0"], "--num 0: must be at least 1"),
+    (["mix", "--duration", "0"], "--duration 0: must be in (0, 600]"),
+    (["mix", "--duration", "1e9"], "--duration 1e+09: must be in (0, 600]"),
+    (["mix", "--min-active", "2"], "--min-active 2: must be from 0 to 1"),
+    (["mix", "--seed", "-1"], "--seed -1: must be from 0 to 4294967295"),
+    (["score", "--clap-batch", "0"], "--clap-batch 0: must be at least 1"),
+    (["score", "--resamples", "1000000000"], "--resamples 1000000000: must be from 1 to 1000000"),
+    (["train", "--log-every", "0"], "--log-every 0: must be at least 1"),
+    (["train", "--ema", "1"], "--ema 1: must be in (0, 1)"),
+    (["train", "--aug-gain", "-3"], "--aug-gain -3: must be from 0 to 40"),
+    (["train", "--keep-checkpoints", "-1"], "--keep-checkpoints -1: must be at least 0"),
+    (["listen", "create", "--items", "0"], "--items 0: must be at least 1"),
+    (["listen", "create", "--target-lufs", "6"], "--target-lufs 6: must be from -70 to 0"),
+    (["listen", "results", "t", "--max-fast-share", "1.5"], "--max-fast-share 1.5: must be from 0 to 1"),
+    (["label", "clotho", "--clap", "--min-score", "2"], "--min-score 2: must be from -1 to 1"),
+    (["separate", "--split", ""], "--split '': must not be empty"),
+    (["separate", "a.wav", "--query", "rain", "--out", " "], "--out '': must not be empty"),
+    (["separate", "", "--query", "rain", "--out", "o"], "FILE_OR_DIR '': must not be empty"),
+    (["train", "--name", ""], "--name '': must not be empty"),
+    (["package", "--team", ""], "--team '': must not be empty"),
+])
+def test_absurd_option_values_are_one_line_at_parse_time(tmp_path: Path, run_cli, args, says):
+    code, out, err = run_cli("-w", tmp_path, *args)
+    assert code == 2 and err.count("\n") == 1 and says in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_bound_broken_in_lasskit_yaml_names_the_file_and_key(tmp_path: Path, run_cli):
+    (tmp_path / "lasskit.yaml").write_text("separate:\n  chunk_overlap: 0.95\n")
+    code, _, err = run_cli("-w", tmp_path, "separate", "--split", "val")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{tmp_path / 'lasskit.yaml'}: separate.chunk_overlap: 0.95: must be from 0 to 0.9" in err
+
+
+def test_the_library_refuses_the_overlap_the_command_line_refuses():
+    from lasskit.cli.bounds import BOUNDS
+    from lasskit.separation.model import MAX_CHUNK_OVERLAP, check_run_options
+
+    assert BOUNDS["chunk_overlap"].high == MAX_CHUNK_OVERLAP
+    check_run_options(1, 10.0, MAX_CHUNK_OVERLAP, None)
+    with pytest.raises(UsageError, match=r"--chunk-overlap 0.999: must be from 0 to 0.9"):
+        check_run_options(1, 10.0, 0.999, None)
+
+
+# --- 4. the Python API's input types --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def passthrough():
+    import lasskit
+
+    return lasskit.load_model("passthrough", device="cpu")
+
+
+def test_the_api_returns_numpy_for_a_list_and_the_input_type_otherwise(passthrough):
+    import torch
+
+    x = (np.random.default_rng(0).standard_normal(RATE) * 0.1).astype(np.float64)
+    y = passthrough.separate(list(x), RATE, "rain")  # a list: a float32 numpy array
+    assert type(y) is np.ndarray and y.dtype == np.float32 and np.array_equal(y, x.astype(np.float32))
+    y = passthrough.separate(tuple(x), RATE, ["rain", "wind"])
+    assert type(y) is np.ndarray and y.dtype == np.float32 and y.shape == (2, RATE)
+    y = passthrough.separate(x, RATE, "rain")  # numpy in its own float dtype
+    assert type(y) is np.ndarray and y.dtype == np.float64 and np.allclose(y, x, atol=1e-7)
+    y = passthrough.separate(torch.from_numpy(x), RATE, "rain")
+    assert isinstance(y, torch.Tensor) and y.dtype == torch.float64
+    y = passthrough.separate(x.astype(np.float32), 44100.0, "rain")  # an integral float rate is the integer
+    assert y.shape == (RATE,)
+
+
+@pytest.mark.parametrize("wave, rate, match", [
+    (np.zeros(RATE, np.float32), True, r"sample_rate True: give the signal's rate in Hz, a whole number from 1000"),
+    (np.zeros(RATE, np.float32), 44100.5, r"sample_rate 44100.5"),
+    (np.zeros(RATE, np.float32), "16000", r"sample_rate '16000'"),
+    (np.zeros(RATE, np.float32), 10**9, r"sample_rate 1000000000"),
+    (np.zeros(RATE, np.float32), 0, r"sample_rate 0"),
+    (np.zeros(0, np.float32), RATE, r"wave of shape \(0,\)"),
+    (np.zeros((0, RATE), np.float32), RATE, r"wave of shape \(0, 16000\)"),
+    (np.zeros((1, 2, RATE), np.float32), RATE, r"wave of shape \(1, 2, 16000\)"),
+    (np.float32(0.5), RATE, r"wave: a numpy array, a torch tensor or a list of floats, not float32"),
+    (np.full(RATE, np.nan, np.float32), RATE, "NaN or infinite"),
+    (np.full(RATE, np.inf, np.float32), RATE, "NaN or infinite"),
+    (np.arange(RATE, dtype=np.int16), RATE, r"int16.*x / 32768"),
+    (np.arange(RATE).astype(np.int16).astype(np.float32), RATE, r"wave peaks at 15999: .*divide by 32768"),
+    (np.zeros(RATE, np.complex64), RATE, r"complex64: give real floating samples"),
+    (np.array(["a", "b"]), RATE, r"dtype <U1"),
+    ([[0.0, 0.1], [0.2]], RATE, r"rows differ in length"),
+    ("0.1 0.2", RATE, r"a list of floats, not str"),
+])
+def test_the_api_refuses_what_it_cannot_separate_rightly(passthrough, wave, rate, match):
+    with pytest.raises(UsageError, match=match):
+        passthrough.separate(wave, rate, "rain")
+
+
+def test_the_api_refuses_a_complex_tensor(passthrough):
+    import torch
+
+    with pytest.raises(UsageError, match="complex64"):
+        passthrough.separate(torch.zeros(RATE, dtype=torch.complex64), RATE, "rain")

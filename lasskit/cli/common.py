@@ -263,8 +263,11 @@ def _blame_the_file(cmd) -> None:
 def polish_command(cmd) -> None:
     """Once over the command tree: a word a user types as every option's metavar (``CORPUS``,
     ``N``, ``DIR``, ``FILE``), no type shown for flags, ``nan``/``inf`` refused by every number
-    option, and library errors about lasskit.yaml values blamed on the file. One mechanism, so
+    option, every number option kept in its range and no text or path option empty
+    (:mod:`lasskit.cli.bounds`), and library errors about lasskit.yaml values blamed on the file. One mechanism, so
     a new option or command gets all of it without touching its own module."""
+    from lasskit.cli.bounds import bound_param
+
     for param in getattr(cmd, "params", ()):
         if getattr(param, "is_flag", False):
             if param.metavar is None:
@@ -279,6 +282,7 @@ def polish_command(cmd) -> None:
         if _is_float(param):
             _finite(param)
         _one_shape(param)
+        bound_param(param, getattr(cmd, "name", "") or "", command_path)  # ranges and empty values (lasskit.cli.bounds)
     subcommands = getattr(cmd, "commands", None) or {}
     if not subcommands and getattr(cmd, "callback", None) is not None:
         _blame_the_file(cmd)

@@ -17,12 +17,17 @@ from lasskit.separation.engine import _model_label
 from lasskit.separation.outputs import _json_safe
 
 
+MAX_CHUNK_OVERLAP = 0.9
+"""The largest ``--chunk-overlap``: each window adds a tenth of its length (10 model calls per window length)."""
+
+
 def check_run_options(batch_size: int, chunk_seconds: float | None, chunk_overlap: float, jobs: int | None) -> None:
     """The run's options, checked before any work (a UsageError naming the option)."""
     if batch_size < 1:
         raise UsageError(f"--batch-size {batch_size}: must be at least 1")
-    if not 0.0 <= chunk_overlap < 1.0:
-        raise UsageError(f"--chunk-overlap {chunk_overlap}: must be in [0, 1)")
+    if not 0.0 <= chunk_overlap <= MAX_CHUNK_OVERLAP:  # 0.999 would make 1000 windows where 1 does
+        raise UsageError(f"--chunk-overlap {chunk_overlap}: must be from 0 to {MAX_CHUNK_OVERLAP} (more makes over "
+                         f"{1 / (1 - MAX_CHUNK_OVERLAP):.0f} windows per second of audio)")
     if chunk_seconds is not None and not (math.isfinite(chunk_seconds) and chunk_seconds >= MIN_WINDOW_SECONDS):
         raise UsageError(f"--chunk-seconds {chunk_seconds:g}: must be at least {MIN_WINDOW_SECONDS:g} s "
                          "(a shorter window gives the model a few samples per call)")
