@@ -264,9 +264,12 @@ def test_card_and_listing():
     assert [w.role for w in card.weights] == ["checkpoint", "clap"]
     assert [w.filename for w in card.weights] == ["best_model.ckpt", "music_audioset_epoch_15_esc_90.14.pt"]
     assert any("inference only" in n for n in card.notes)
+    from lasskit.models.base import missing_training_methods
     from lasskit.models.registry import resolve
 
     assert resolve("clapsep")[0] is ClapSep
+    # inference only: `lasskit train --model clapsep` refuses in one line naming what it lacks
+    assert missing_training_methods(ClapSep) == ["trainable_network", "embed_queries", "forward_train"]
 
 
 @pytest.mark.slow
