@@ -301,3 +301,16 @@ def test_the_api_refuses_a_complex_tensor(passthrough):
 
     with pytest.raises(UsageError, match="complex64"):
         passthrough.separate(torch.zeros(RATE, dtype=torch.complex64), RATE, "rain")
+
+
+def test_an_error_line_shows_bytes_that_are_not_utf8_as_xnn_on_the_real_stderr(monkeypatch):
+    import io
+    import sys
+
+    from lasskit.cli import _say
+
+    raw = io.BytesIO()  # Python's own stderr: UTF-8 with backslashreplace, which writes \udce9
+    monkeypatch.setattr(sys, "stderr", io.TextIOWrapper(raw, encoding="utf-8", errors="backslashreplace"))
+    _say("error: /data/caf\udce9/r\u00e9.wav: unreadable")
+    sys.stderr.flush()
+    assert raw.getvalue() == "error: /data/caf\\xe9/r\u00e9.wav: unreadable\n".encode()

@@ -272,6 +272,8 @@ def _say(line: str) -> None:
     """One line on stderr; file names that are not valid UTF-8 show as \\xNN, never crash."""
     _flush()
     text = line.replace("\n", " ").replace("\r", " ")
+    # bytes of a name that are not UTF-8 as \xNN (stderr's own backslashreplace would write \udcNN)
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     try:
         print(text, file=sys.stderr, flush=True)
     except UnicodeEncodeError:
