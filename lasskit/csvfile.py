@@ -118,3 +118,26 @@ def _where_not_utf8(path: str | os.PathLike, exc: UnicodeDecodeError) -> str:
         line = data[:start].count(b"\n") + 1
         return f":{line}: not UTF-8 text ({whole.reason} at byte {start})"
     return f": not UTF-8 text ({exc.reason})"
+
+
+def data_line(path: str | os.PathLike, index: int, header: bool = True) -> int:
+    """The file line the ``index``-th data row (0-based, after the header when ``header``) starts on,
+    counted as ``csv.DictReader`` and pandas count rows: blank lines skipped, a quoted cell holding
+    line breaks one row. For error messages (``<file> line <n>``): a row's position plus 2 is wrong
+    after a blank line or a multi-line caption. Reads the file again; ``index + 2`` if it cannot."""
+    import csv
+
+    last, rows = 0, -1 if header else 0
+    try:
+        with open_csv(path) as fh:
+            reader = csv.reader(fh)
+            for fields in reader:
+                start, last = last + 1, reader.line_num
+                if not fields:
+                    continue
+                if rows == index:
+                    return start
+                rows += 1
+    except (OSError, UnicodeDecodeError, csv.Error):
+        pass
+    return index + (2 if header else 1)

@@ -63,13 +63,15 @@ def read_split(root: str | os.PathLike) -> Split:
     if missing:
         raise UsageError(f"{path}: lacks column(s) {', '.join(missing)}; a split needs 'mixture' and 'query'")
     names = frame["mixture"]
+    from lasskit.csvfile import data_line
+
     for i, (name, query) in enumerate(zip(names, frame["query"]), start=2):
         if not name:
-            raise UsageError(f"{path} line {i}: empty mixture file name")
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: empty mixture file name")
         if "/" in name or "\\" in name or name in (".", ".."):
-            raise UsageError(f"{path} line {i}: mixture {name!r} must be a plain file name in mixture/")
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: mixture {name!r} must be a plain file name in mixture/")
         if not query.strip():
-            raise UsageError(f"{path} line {i}: empty query for {name}; every mixture needs a text query")
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: empty query for {name}; every mixture needs a text query")
     dupes = sorted(set(names[names.duplicated()]))
     if dupes:
         raise UsageError(f"{path}: duplicate mixture name(s) {', '.join(dupes[:5])}; names must be unique")

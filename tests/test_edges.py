@@ -314,3 +314,21 @@ def test_an_error_line_shows_bytes_that_are_not_utf8_as_xnn_on_the_real_stderr(m
     _say("error: /data/caf\udce9/r\u00e9.wav: unreadable")
     sys.stderr.flush()
     assert raw.getvalue() == "error: /data/caf\\xe9/r\u00e9.wav: unreadable\n".encode()
+
+
+def test_a_row_error_names_the_file_line_past_blank_lines_and_multi_line_cells(tmp_path: Path):
+    from lasskit.corpora.folder import read_metadata
+    from lasskit.csvfile import data_line
+    from lasskit.splits import read_split
+
+    split = tmp_path / "s"
+    split.mkdir()
+    (split / "mixtures.csv").write_text('mixture,query\n\na.wav,"a dog\nbarking"\n\nb.wav,  \n', encoding="utf-8")
+    with pytest.raises(UsageError, match=r"mixtures\.csv line 6: empty query for b\.wav"):  # row 2 + 2 said line 4
+        read_split(split)
+    meta = tmp_path / "meta.csv"
+    meta.write_text('file,caption\na.wav,"one\ntwo"\n\na.wav,x\n', encoding="utf-8")
+    with pytest.raises(UsageError, match=r"meta\.csv line 5: 'a\.wav' is listed twice"):
+        read_metadata(meta)
+    assert [data_line(meta, k) for k in range(3)] == [2, 5, 4]  # past the last row: index + 2
+    assert data_line(meta, 0, header=False) == 1

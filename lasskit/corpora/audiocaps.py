@@ -40,7 +40,7 @@ MISSING = "missing YouTube clip"
 
 def read_captions(path: Path) -> dict[tuple[str, str], dict]:
     """``(youtube_id, start)`` -> ``{"captions": [...], "audiocap_ids": [...]}`` of one split CSV."""
-    from lasskit.csvfile import open_csv
+    from lasskit.csvfile import data_line, open_csv
 
     try:
         with open_csv(path) as fh:
@@ -61,7 +61,7 @@ def read_captions(path: Path) -> dict[tuple[str, str], dict]:
         if not YOUTUBE_ID.match(ytid):
             ytid, rest, restored = parse_segment(raw)
             if not ytid or rest:
-                raise UsageError(f"{path} line {i}: youtube_id {raw!r} is not an 11-character YouTube id")
+                raise UsageError(f"{path} line {data_line(path, i - 2)}: youtube_id {raw!r} is not an 11-character YouTube id")
         entry = out.setdefault((ytid, start_seconds(row["start_time"] or "0")),
                                {"captions": [], "audiocap_ids": [], "restored": []})
         if restored:

@@ -51,7 +51,7 @@ def split_of(path: Path) -> str:
 def read_csv(path: Path) -> list[tuple[str, str, str, str]]:
     """``(youtube_id, start, caption, id as written when its leading '-' were restored else "")``
     rows of one Auto-ACD CSV."""
-    from lasskit.csvfile import open_csv
+    from lasskit.csvfile import data_line, open_csv
 
     try:
         with open_csv(path) as fh:
@@ -67,10 +67,10 @@ def read_csv(path: Path) -> list[tuple[str, str, str, str]]:
     out = []
     for i, row in enumerate(rows[1:] if has_header else rows, start=2 if has_header else 1):
         if len(row) <= max(id_col, cap_col):
-            raise UsageError(f"{path} line {i}: expected a YouTube id and a caption")
+            raise UsageError(f"{path} line {data_line(path, i - (2 if has_header else 1), has_header)}: expected a YouTube id and a caption")
         ytid, start, restored = parse_segment(row[id_col])
         if not ytid:
-            raise UsageError(f"{path} line {i}: {row[id_col]!r} is not a YouTube id (11 characters, "
+            raise UsageError(f"{path} line {data_line(path, i - (2 if has_header else 1), has_header)}: {row[id_col]!r} is not a YouTube id (11 characters, "
                              "optionally _<start seconds>)")
         out.append((ytid, start_seconds(start) if start else "", row[cap_col].strip(),
                     row[id_col].strip() if restored else ""))

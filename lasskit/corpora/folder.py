@@ -64,19 +64,21 @@ def read_metadata(path: Path) -> dict[str, dict]:
     if "file" not in frame.columns:
         raise UsageError(f"{path}: metadata CSV needs a 'file' column (path relative to the folder)")
     out = {}
+    from lasskit.csvfile import data_line
+
     for i, row in enumerate(frame.to_dict("records"), start=2):
         file = row["file"].strip()
         if not file:
-            raise UsageError(f"{path} line {i}: empty 'file'")
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: empty 'file'")
         if file in out:
-            raise UsageError(f"{path} line {i}: {file!r} is listed twice; keep one row per file")
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: {file!r} is listed twice; keep one row per file")
         captions = split_list(row.get("captions", ""), comma=False)
         if row.get("caption", "").strip():
             captions.append(row["caption"].strip())
         freesound_id = row.get("freesound_id", "").strip()
         freesound_id = freesound_id.removesuffix(".0")
         if freesound_id and not freesound_id.isdigit():
-            raise UsageError(f"{path} line {i}: freesound_id {freesound_id!r} is not a number "
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: freesound_id {freesound_id!r} is not a number "
                              "(the id in https://freesound.org/s/<id>/)")
         out[file] = {"captions": captions, "labels": split_list(row.get("labels", "")),
                      "keywords": split_list(row.get("keywords", "")), "split": row.get("split", "").strip(),

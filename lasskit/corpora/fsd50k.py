@@ -31,7 +31,7 @@ def read_ground_truth(path: Path, default_split: str | None) -> dict[str, tuple[
     """``fname`` -> (labels in words, split)."""
     import csv
 
-    from lasskit.csvfile import open_csv
+    from lasskit.csvfile import data_line, open_csv
 
     try:
         with open_csv(path) as fh:
@@ -46,10 +46,10 @@ def read_ground_truth(path: Path, default_split: str | None) -> dict[str, tuple[
     out = {}
     for i, row in enumerate(records, start=2):
         if row.get("fname") is None or row.get("labels") is None:
-            raise UsageError(f"{path} line {i}: too few fields; expected fname,labels,mids[,split]")
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: too few fields; expected fname,labels,mids[,split]")
         split = row.get("split") or default_split
         if not split:
-            raise UsageError(f"{path} line {i}: no split for {row['fname']}")
+            raise UsageError(f"{path} line {data_line(path, i - 2)}: no split for {row['fname']}")
         labels = [x.strip().replace("_", " ") for x in row["labels"].split(",") if x.strip()]
         out[str(row["fname"])] = (labels, split)
     return out
