@@ -172,6 +172,7 @@ def test_a_malformed_queries_csv_is_one_line_naming_it(tmp_path: Path, data: byt
         read_queries_csv(tmp_path / "missing.csv")
 
 
+@pytest.mark.slow  # imports lightning (5 s on a loaded machine; shared with the training tests)
 def test_resuming_keeps_the_metrics_of_earlier_steps_past_a_line_a_kill_cut_short(tmp_path: Path):
     pytest.importorskip("lightning")
     from lasskit.training.module import StepCSVLogger
