@@ -1,7 +1,7 @@
 """Benchmark the zoo's separators on the CPU (and a GPU when torch sees one): seconds per 10 s clip and
 peak memory, side by side with the upstream code's own inference on the same machine.
 
-For each model (audiosep, audiosep-dp-16k, audiosep-dp-32k) two kinds of fresh process run,
+For each model (audiosep, audiosep-dp-16k, audiosep-dp-32k, clapsep: see ``CLAPSEP_VENV``) two kinds of fresh process run,
 ``ROUNDS`` rounds alternated (BENCH_MODELS_ROUNDS, default 2), each one warm-up pass then
 ``PASSES`` timed passes (batch 1, a 10 s input at the network's rate, random weights: the speed
 does not depend on them):
@@ -44,7 +44,62 @@ MODELS = {  # name -> (upstream folder under SRC, module, keywords, rate)
     "audiosep": ("audiosep", "models.resunet", {}, 32000),
     "audiosep-dp-16k": ("tqsed/LASS_codes", "models.resunet", {"dprnn": True, "dprnn_layers": 6, "dprnn_hidden": 256}, 16000),
     "audiosep-dp-32k": ("tqsed/LASS_codes", "models.resunet_32k", {"dprnn": True, "dprnn_layers": 6, "dprnn_hidden": 256}, 32000),
+    "clapsep": ("clapsep", "", {}, 32000),
 }
+CLAPSEP_VENV = Path(os.environ.get("BENCH_MODELS_CLAPSEP_VENV", "/work/scratch/clapsep-venv"))
+"""clapsep's upstream side runs in its own venv (CONTRIBUTING.md "CLAPSep parity harness"): the authors'
+Lightning module built by ``parity/clapsep_parity.py`` (their CLAP module holds the RoBERTa text tower,
+~0.5 GB of its peak memory; lasskit's side here has no text tower), their ``test_step`` path on one
+10 s window (``torchaudio`` Resample to 48 kHz included on both sides)."""
+
+CLAPSEP_WORKER = r"""
+import json, resource, sys, time
+import torch
+kind, root, src, passes = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+sys.path.insert(0, root)
+torch.manual_seed(0)
+x = torch.randn(1, 320000) * 0.1
+e = torch.nn.functional.normalize(torch.randn(1, 1024), dim=1)
+if kind == "upstream":
+    sys.path.insert(0, root + "/parity")
+    import clapsep_parity as h
+    from pathlib import Path
+    h._stub_hub()
+    sys.path.insert(0, src)
+    import torchaudio
+    from torchlibrosa.stft import magphase
+    clap, lm = h._build(Path(src), False)
+    lm.eval()
+    resampler = torchaudio.transforms.Resample(32000, 48000)
+    def run():
+        with torch.no_grad():
+            real, imag = lm.stft(x)
+            mag, cos, sin = magphase(real, imag)
+            del lm.features[:]
+            lm.features.append(mag)
+            lm.audio_branch({"waveform": resampler(x)})
+            mask = lm.decoder_model(hidden_state=lm.features[-1], skip_features=lm.features[:-1], embed=e)
+            out = lm.wav_reconstruct(mask, mag, cos, sin, length=x.shape[-1])
+            del lm.features[:]
+            return out
+else:
+    from lasskit.models.memory import keep_freed_memory
+    from lasskit.models.clap_audio import ClapAudioTower
+    from lasskit.models.clapsep import ClapSep
+    from lasskit.models.clapsep_net import ClapSepDecoder, ClapSepNetwork
+    keep_freed_memory()
+    model = ClapSep.__new__(ClapSep)
+    model.network = ClapSepNetwork(ClapAudioTower(), ClapSepDecoder()).eval()
+    def run():
+        with torch.inference_mode():
+            return model.separate_embedded(x, e)
+run()
+times = []
+for _ in range(passes):
+    start = time.perf_counter(); run(); times.append(time.perf_counter() - start)
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"times": times, "peak_rss_mib": peak, "gpu_peak_mib": None, "torch": torch.__version__}))
+"""
 
 WORKER = r"""
 import json, resource, sys, time
@@ -90,9 +145,13 @@ print(json.dumps({"times": times, "peak_rss_mib": peak, "gpu_peak_mib": gpu, "to
 
 def worker(kind: str, name: str, device: str) -> dict:
     folder, module, kwargs, rate = MODELS[name]
-    python = str(VENV / "bin" / "python") if kind == "upstream" else sys.executable
-    args = [python, "-c", WORKER, kind, name, str(SRC / folder), module, json.dumps(kwargs), str(rate), str(PASSES),
-            device]
+    if name == "clapsep":
+        python = str(CLAPSEP_VENV / "bin" / "python") if kind == "upstream" else sys.executable
+        args = [python, "-c", CLAPSEP_WORKER, kind, str(ROOT), str(SRC / folder), str(PASSES)]
+    else:
+        python = str(VENV / "bin" / "python") if kind == "upstream" else sys.executable
+        args = [python, "-c", WORKER, kind, name, str(SRC / folder), module, json.dumps(kwargs), str(rate), str(PASSES),
+                device]
     proc = subprocess.run(args, capture_output=True, text=True, cwd=ROOT)
     if proc.returncode != 0:
         raise RuntimeError(f"{kind} {name}: {proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else proc.returncode}")
@@ -115,7 +174,8 @@ def resample_seconds() -> float:
 
 
 def bench(device: str) -> bool:
-    have_upstream = (VENV / "bin" / "python").is_file() and all((SRC / f).is_dir() for f, *_ in MODELS.values())
+    have_upstream = (VENV / "bin" / "python").is_file() and all(
+        (SRC / f).is_dir() for n, (f, *_) in MODELS.items() if n != "clapsep")
     if not have_upstream:
         print(f"upstream: not run (no venv at {VENV} or no sources under {SRC}; see CONTRIBUTING.md "
               "'Zoo parity harness'); lasskit alone")
@@ -124,10 +184,14 @@ def bench(device: str) -> bool:
           f"{'lasskit MiB':>11} {'upstream MiB':>12}")
     only = [n for n in os.environ.get("BENCH_MODELS_ONLY", "").split(",") if n]
     for name in (only or MODELS):
+        if name == "clapsep" and device != "cpu":
+            continue  # its worker runs on the CPU only
+        upstream_here = have_upstream if name != "clapsep" else (
+            (CLAPSEP_VENV / "bin" / "python").is_file() and (SRC / "clapsep" / "model").is_dir())
         runs = {"lasskit": [], "upstream": []}
         for _ in range(ROUNDS):
             runs["lasskit"].append(worker("lasskit", name, device))
-            if have_upstream:
+            if upstream_here:
                 runs["upstream"].append(worker("upstream", name, device))
         mem_key = "gpu_peak_mib" if device.startswith("cuda") else "peak_rss_mib"
         ours = statistics.median(t for r in runs["lasskit"] for t in r["times"])

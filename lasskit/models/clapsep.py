@@ -201,8 +201,9 @@ class ClapSep(SeparationModel):
     max_seconds = 10.0
     trained_seconds = 10.0
     padding_invariant = False
-    bytes_per_sample = 20000.0
-    """Peak memory of one pass per 16 kHz input sample (a 10 s window: ~3 GB, measured on the CPU with margin)."""
+    bytes_per_sample = 8000.0
+    """Peak memory of one pass per 16 kHz input sample: a 10 s window peaked at 1367 MiB of RSS on the CPU
+    (benchmarks/bench_models.py), ~0.45 GB of it weights: ~5.6 kB per sample of activations; with margin."""
 
     @property
     def card(self) -> cards.ModelCard:
