@@ -40,6 +40,12 @@ state holds) are accepted and not used. Loading is strict otherwise: a missing o
 is named; a checkpoint of another model (``ss_model.*``) is one line naming it. LoRA is merged at
 load: ``W + (B @ A) / r`` (``lora_alpha`` 1, loralib's default).
 
+**Sources.** The network, the STFT, the hooks, LoRA and the training/test paths are read from the
+repository at 5404111a. The Space's ``app.py`` (the demo) could not be read here: what this doc
+says the demo does (zero vector for a missing query side, ``normalize(concat(...))``, hard 10 s
+windows, the 0.9 rescale) comes from a third party's account of it, and the weight files' sizes
+likewise; no SHA-256 of them was found.
+
 Training (``lasskit train --model clapsep``) is not supported.
 """
 
