@@ -7,6 +7,16 @@ from pathlib import Path
 
 import pytest
 
+def needs(*modules: str):
+    """A skip mark for tests that need optional packages, found without importing them (importing
+    lightning and transformers at collection costs each test worker seconds, even when the tests
+    that use them are deselected, as in `make test-fast`)."""
+    import importlib.util
+
+    missing = [m for m in modules if importlib.util.find_spec(m) is None]
+    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (pip install -e '.[train]')")
+
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LASSKIT_SHARED", REPO.parent / "shared"))
 METADATA = SHARED / "dcase2024_metadata"

@@ -67,6 +67,7 @@ def test_copies_match_shared():
         assert all(np.array_equal(shared[k], ours[k]) for k in shared.files)
 
 
+@pytest.mark.slow  # full-size HTSAT built on CPU
 def test_laion_layout_matches_the_organizers_keys_and_shapes():
     organizers = read_tsv()
     ours = {k: (tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in

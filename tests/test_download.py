@@ -708,6 +708,7 @@ def test_a_registered_model_downloads_its_declared_weight_files(zenodo, tmp_path
     assert len(zenodo.file_requests("zoo.ckpt")) == 1
 
 
+@pytest.mark.slow  # CLI subprocesses, interrupted
 def test_ctrl_c_leaves_a_part_that_the_next_run_continues(zenodo, tmp_path):
     big = os.urandom(3_000_000)
     zenodo.records["10886481"] = {"lass_validation.json": big, "lass_synthetic_validation.csv": b"x\n",
@@ -877,6 +878,7 @@ def test_a_record_file_name_that_is_not_a_plain_name_is_refused_before_anything_
     assert not (tmp_path / "to").exists() and not (tmp_path / "escape.json").exists()
 
 
+@pytest.mark.slow  # two CLI subprocesses
 def test_two_runs_into_the_same_folder_wait_for_each_other(zenodo, raw, tmp_path):
     """A second run of the same download waits for the first, then finds every file there."""
     serve(zenodo, raw)

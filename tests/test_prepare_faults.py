@@ -80,6 +80,7 @@ def _rerun(ws, src):
                           capture_output=True, text=True, env=_env())
 
 
+@pytest.mark.slow  # CLI subprocesses, killed and re-run
 @pytest.mark.parametrize("how", ["kill -9", "SIGINT"])
 def test_interrupted_run_then_rerun_equals_a_clean_run(src, clean, tmp_path, how):
     ws = tmp_path / "ws"
@@ -103,6 +104,7 @@ def test_interrupted_run_then_rerun_equals_a_clean_run(src, clean, tmp_path, how
     assert not [p for p in (ws / "data").rglob("*") if p.name.endswith(".tmp")]
 
 
+@pytest.mark.slow  # a full-disk subprocess run, then a re-run
 def test_full_disk_one_line_failures_listed_and_resumable(src, clean, tmp_path):
     mnt = tmp_path / "small"
     mnt.mkdir()

@@ -259,6 +259,7 @@ def test_ctrl_c_leaves_no_partial_output(recordings: Path, tmp_path: Path):
     assert list(json.loads((out / "provenance.json").read_text())["outputs"]) == ["park__rain.wav"]
 
 
+@pytest.mark.slow  # the full-size baseline on CPU
 def test_baseline_one_pass_when_the_recording_fits_and_windows_when_not(tmp_path: Path):
     import torch
 

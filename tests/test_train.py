@@ -20,8 +20,10 @@ import numpy as np
 import pytest
 import torch
 
-transformers = pytest.importorskip("transformers")
-pytest.importorskip("lightning")
+from conftest import needs  # noqa: E402
+
+# Training tests are slow (Lightning runs, subprocesses): `make test` runs them, `make test-fast` does not.
+pytestmark = [pytest.mark.slow, needs("transformers", "lightning")]
 
 from lasskit import soundgen  # noqa: E402
 from lasskit.errors import UsageError  # noqa: E402
@@ -36,6 +38,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 def write_clap(path: Path, seed: int = 0) -> Path:
     """A CLAP-style file (``module.text_branch.*``, ``module.text_projection.*``) of a tiny random text tower."""
+    import transformers
+
     from lasskit.models.text_encoder import EMBEDDING_SIZE, build_projection
 
     config = transformers.RobertaConfig(

@@ -17,8 +17,10 @@ from pathlib import Path
 import pytest
 import torch
 
-pytest.importorskip("transformers")
-pytest.importorskip("lightning")
+from conftest import needs  # noqa: E402
+
+# Training tests are slow (Lightning runs, subprocesses): `make test` runs them, `make test-fast` does not.
+pytestmark = [pytest.mark.slow, needs("transformers", "lightning")]
 
 from lasskit.errors import UsageError  # noqa: E402
 from lasskit.workspace import Workspace  # noqa: E402

@@ -86,11 +86,12 @@ def loaded(model: str, tmp_path_factory) -> object:
 def cases():
     for model in MODELS:
         for tag in ("10s", "23s"):
-            marks = [] if (model, tag) in FAST else [
+            marks = [pytest.mark.slow] if (model, tag) in FAST else [
                 pytest.mark.slow, pytest.mark.skipif(not FULL, reason="full-size CPU forward; set LASSKIT_ZOO_FULL=1")]
             yield pytest.param(model, tag, marks=marks, id=f"{model}-{tag}")
 
 
+@pytest.mark.slow  # full-size networks built on CPU
 @pytest.mark.parametrize("model", sorted(MODELS))
 def test_state_dict_matches_the_upstream_layout(model):
     if not available(model):
@@ -156,6 +157,7 @@ def test_family_members_are_told_apart():
     assert identify_separator(small_state(2048, True)) == "audiosep-dp-32k"
 
 
+@pytest.mark.slow  # full-size networks (26-55 M parameters) built on CPU
 def test_another_models_checkpoint_is_one_line(tmp_path):
     encoder = FixedEncoder(torch.from_numpy(parity_condition()))
     baseline = write_checkpoint(tmp_path / "audiosep_16k,baseline,step=200000.ckpt", small_state(), 1024)
@@ -168,6 +170,7 @@ def test_another_models_checkpoint_is_one_line(tmp_path):
         AudioSep(checkpoint=str(dp32), text_encoder=encoder)
 
 
+@pytest.mark.slow  # full-size networks (26-55 M parameters) built on CPU
 def test_missing_and_unexpected_keys_are_named(tmp_path):
     encoder = FixedEncoder(torch.from_numpy(parity_condition()))
     state = small_state(1024, True)
@@ -186,6 +189,7 @@ def test_missing_and_unexpected_keys_are_named(tmp_path):
         AudioSepDP16k(checkpoint=str(wrong_stft), text_encoder=encoder)
 
 
+@pytest.mark.slow  # full-size networks (26-55 M parameters) built on CPU
 def test_dual_path_size_is_read_from_the_checkpoint(tmp_path):
     path = write_checkpoint(tmp_path / "dp.ckpt", small_state(1024, True), 1024)
     model = AudioSepDP16k(checkpoint=str(path), text_encoder=FixedEncoder(torch.from_numpy(parity_condition())))
@@ -200,6 +204,7 @@ def test_no_checkpoint_names_the_download(tmp_path, monkeypatch):
         AudioSepDP16k(text_encoder=FixedEncoder(torch.from_numpy(parity_condition())))
 
 
+@pytest.mark.slow  # full-size networks (26-55 M parameters) built on CPU
 def test_32k_models_take_and_give_16k_through_soxr(tmp_path):
     """A 16 kHz batch in, 16 kHz out, equal to soxr(network(soxr(x))) cropped to the input's length."""
     import soxr
@@ -258,6 +263,7 @@ def test_unknown_option_names_the_zoo_model(tmp_path):
         AudioSepDP16k(checkpoint=str(path), text_encoder=FixedEncoder(torch.from_numpy(parity_condition())), nope=1)
 
 
+@pytest.mark.slow  # full-size networks (26-55 M parameters) built on CPU
 def test_text_tower_from_the_cached_clap_file(tmp_path, monkeypatch):
     """A checkpoint without the text tower takes it from the card's CLAP file in the cache; without one, one line."""
     import json
