@@ -16,6 +16,10 @@ written here (no hub access).
 Then the same command again in a new process: the audio embeddings come from the disk cache
 (``lasskit.models.embedding_cache``) and scores.csv must be byte-identical.
 
+Then (issue 31) the same command with ``--devices 2`` and an empty cache: two gloo CPU processes
+share the audio embeddings (batch i on rank i mod 2); wall time beside the one-process run, and
+scores.csv and the cached float32 embeddings compared byte for byte.
+
 Floor (issue 14): the 200-row command in under 120 s on the 2-core CPU. Torch uses its default
 thread count; numbers from a busy machine are noisy.
 """
@@ -152,7 +156,34 @@ def main() -> int:
         print(f"  again in a new process (audio embeddings from the disk cache): {again:.1f} s "
               f"({seconds / again:.0f}x faster), scores.csv {'identical' if same else 'DIFFERENT'}")
         ok = ok and proc.returncode == 0 and same
+        ok = two_processes_row(cmd, env, tmp, seconds, scores) and ok
     return 0 if ok else 1
+
+
+def two_processes_row(cmd: list[str], env: dict, tmp: Path, one_seconds: float, scores: bytes) -> bool:
+    """The same command on two gloo CPU processes (``--devices 2``) with an empty cache."""
+    import sqlite3
+
+    from lasskit.models.embedding_cache import FILE_NAME
+
+    env = dict(env, LASSKIT_CACHE=str(tmp / "cache2"), COLUMNS="250")
+    start = time.perf_counter()
+    proc = subprocess.run([*cmd, "--devices", "2"], env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        print(proc.stdout, proc.stderr, sep="\n")
+        return False
+    same = (tmp / "ws" / "exp" / "bench" / "eval_real" / "scores.csv").read_bytes() == scores
+    vectors = []
+    for folder in ("cache", "cache2"):
+        with sqlite3.connect(tmp / folder / FILE_NAME) as db:
+            vectors.append(dict(db.execute("SELECT digest, value FROM embeddings")))
+    ranks = next((line.split("computed", 1)[1].split(")", 1)[0] + ")" for line in proc.stdout.splitlines()
+                  if "computed (rank" in line), "")
+    print(f"  on 2 gloo CPU processes (--devices 2, empty cache): {seconds:.1f} s ({seconds / one_seconds:.2f}x "
+          f"the one-process time){ranks}; scores.csv {'identical' if same else 'DIFFERENT'}, "
+          f"{len(vectors[1])} cached embeddings {'bit-identical' if vectors[0] == vectors[1] else 'DIFFERENT'}")
+    return same and vectors[0] == vectors[1]
 
 
 if __name__ == "__main__":

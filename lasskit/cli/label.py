@@ -93,7 +93,7 @@ def label(
     con.print(f"{path}: {report.clips} clip(s); " + report.notes()[0].removeprefix("labels: "))
     if run.clap_done is not None:
         floor = f", min score {min_score}" if min_score is not None else ""
-        ranks = f" ({', '.join(f'rank {r}: {n}' for r, n in enumerate(run.by_rank))})" if run.world > 1 else ""
+        ranks = f" ({', '.join(f'rank {r}: {n}' for r, n in enumerate(run.by_rank))})" if run.by_rank and run.world > 1 else ""
         con.print(f"CLAP ({run.checkpoint}): {run.clap_done} clip(s) tagged (top {top_k}{floor}, --clap-path "
                   f"{clap_path}); {run.without} clip(s) without labels; audio embeddings: "
                   f"{sum(run.by_rank)} computed{ranks}, {run.cached} read from the disk cache")

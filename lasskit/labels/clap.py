@@ -125,8 +125,11 @@ def clap_labels_for_files(paths: Sequence[str | os.PathLike], names: Sequence[st
     from lasskit.models.embedding_cache import embed_missing
 
     names = list(names)
+    if not paths:
+        return []
     if not names:
         raise UsageError("CLAP labels need at least one class name")
+    pick_labels(np.zeros((0, len(names))), names, top_k)  # a bad top_k is said on every rank, before any work
     text = np.asarray(model.text_embeddings([template.format(n) for n in names]), dtype=np.float64)
     found: dict[bytes, list[str]] = {}
 
