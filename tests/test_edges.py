@@ -214,6 +214,8 @@ def test_listening_training_examples_are_read_as_a_csv_with_true_line_numbers(tm
     (["train", "--ema", "1"], "--ema 1: must be in (0, 1)"),
     (["train", "--aug-gain", "-3"], "--aug-gain -3: must be from 0 to 40"),
     (["train", "--keep-checkpoints", "-1"], "--keep-checkpoints -1: must be at least 0"),
+    (["train", "--silence-db", "3"], "--silence-db 3: must be a level below 0 dBFS"),
+    (["train", "--segment", "1e9"], "--segment 1e+09: must be longer than 0.064 s (one STFT window) and at most 600 s"),
     (["listen", "create", "--items", "0"], "--items 0: must be at least 1"),
     (["listen", "create", "--target-lufs", "6"], "--target-lufs 6: must be from -70 to 0"),
     (["listen", "results", "t", "--max-fast-share", "1.5"], "--max-fast-share 1.5: must be from 0 to 1"),

@@ -30,6 +30,8 @@ class Bound:
     low_open: bool = False
     high_open: bool = False
     why: str = ""
+    text: str = ""
+    """The whole rule in words, when the range alone would not say it (``must be a level below 0 dBFS``)."""
 
     def broken(self, value) -> bool:
         if isinstance(value, float) and not math.isfinite(value):
@@ -39,6 +41,8 @@ class Bound:
         return self.high is not None and (value >= self.high if self.high_open else value > self.high)
 
     def rule(self) -> str:
+        if self.text:
+            return self.text
         low, high = _num(self.low), _num(self.high)
         if self.low is not None and self.high is not None:
             if not self.low_open and not self.high_open:
@@ -106,11 +110,15 @@ BOUNDS: dict[str, Bound] = {
     "bn_momentum": Bound(0.0, 1.0, low_open=True),
     "port": Bound(1, 65535),
     "target_lufs": Bound(-70.0, 0.0, why="loudness in LUFS, e.g. -23"),
+    "silence_db": Bound(high=0.0, high_open=True, text="must be a level below 0 dBFS (a 0.1 s frame is active when "
+                                                       "its RMS reaches it; the default is -60)"),
 }
 """The range of a number option, by its name in every command."""
 
 COMMAND_BOUNDS: dict[tuple[str, str], Bound] = {
     ("mix", "duration"): Bound(0.0, 600.0, low_open=True, why="seconds per mixture; the challenge's are 10"),
+    ("train", "segment"): Bound(0.064, 600.0, low_open=True, text="must be longer than 0.064 s (one STFT window) and "
+                                                                  "at most 600 s (the baseline trains on 10 s)"),
 }
 """The range of a number option whose meaning differs by command, by ``(command, name)``."""
 
