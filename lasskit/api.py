@@ -168,7 +168,7 @@ def load_model(name: str = "dcase2024-baseline", checkpoint: str | os.PathLike |
     model options (e.g. ``tokenizer=DIR``), on ``device`` (``auto``: cuda when available)."""
     from lasskit.separation.files import build_model
 
-    if batch_size < 1:
-        raise UsageError(f"batch_size {batch_size}: must be at least 1")
+    if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, (bool, np.bool_)) or batch_size < 1:
+        raise UsageError(f"batch_size {batch_size!r}: must be a whole number, at least 1")
     run_model, device = build_model(name, checkpoint, device, options)
     return Separator(run_model, device, batch_size)

@@ -335,3 +335,11 @@ def test_a_row_error_names_the_file_line_past_blank_lines_and_multi_line_cells(t
         read_metadata(meta)
     assert [data_line(meta, k) for k in range(3)] == [2, 5, 4]  # past the last row: index + 2
     assert data_line(meta, 0, header=False) == 1
+
+
+@pytest.mark.parametrize("batch_size", [0, True, 0.5, "4"])
+def test_load_model_refuses_a_batch_size_that_is_not_a_whole_number(batch_size):
+    import lasskit
+
+    with pytest.raises(UsageError, match=r"batch_size .*: must be a whole number, at least 1"):
+        lasskit.load_model("passthrough", device="cpu", batch_size=batch_size)
