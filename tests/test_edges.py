@@ -343,3 +343,22 @@ def test_load_model_refuses_a_batch_size_that_is_not_a_whole_number(batch_size):
 
     with pytest.raises(UsageError, match=r"batch_size .*: must be a whole number, at least 1"):
         lasskit.load_model("passthrough", device="cpu", batch_size=batch_size)
+
+
+def test_an_unreadable_mixture_is_said_not_skipped_by_check_and_package(tmp_path: Path):
+    """Its output's length cannot be checked: a warning naming it, where the check went without a word."""
+    from lasskit.submission import check_submission
+    from lasskit.workspace import Workspace
+    from test_package import MODEL, SYNTH, make_workspace, package, record_run
+
+    root = make_workspace(tmp_path / "ws")
+    (root / "data" / "splits" / "eval_synth" / "mixture" / SYNTH[2]).write_bytes(b"RIFF....WAVEnot audio")
+    record_run(root / "exp" / MODEL / "eval_synth", "eval_synth", SYNTH)  # as if separated after the damage
+    result = package(root)
+    assert [w for w in result.warnings if "unreadable" in w] == [
+        "eval_synth: 1 mixture(s) unreadable (synth_02.wav): the lengths of their outputs were not checked; "
+        "re-prepare the split"]
+    report = check_submission(root / "submission", Workspace.open(root))
+    found = [w for w in report.warnings if w.kind == "mixture_unreadable"]
+    assert len(found) == 1 and found[0].file.endswith("eval_synth/mixture/synth_02.wav")
+    assert "1 mixture(s) of eval_synth unreadable (synth_02.wav)" in found[0].message

@@ -54,13 +54,15 @@ class ExpectedAudio:
     """The WAV files an audio zip of a split must hold: ``names`` (None: not known here), the
     length in samples of each (None: unreadable mixture), the ``count`` (None: not known), the
     note saying where this came from and a warning ``(file, message, fix)`` when the workspace's
-    split is not the official size."""
+    split is not the official size; ``unreadable``: a warning ``(file, message, fix)`` when some
+    mixtures' lengths could not be read (their outputs' lengths go unchecked: said, not skipped)."""
 
     names: list[str] | None
     lengths: dict[str, int | None] = field(default_factory=dict)
     count: int | None = None
     note: str = ""
     warning: tuple[str, str, str] | None = None
+    unreadable: tuple[str, str, str] | None = None
 
 
 def expected_audio(split: str, workspace) -> ExpectedAudio:
@@ -84,8 +86,12 @@ def expected_audio(split: str, workspace) -> ExpectedAudio:
         if split in OFFICIAL_COUNTS and len(names) != OFFICIAL_COUNTS[split]:
             warning = (str(csv), f"{len(names)} rows, the official {split} set has {OFFICIAL_COUNTS[split]}",
                        "prepare the full evaluation set before submitting")
+        unknown = [n for n in names if lengths[n] is None]
+        unreadable = (str(table.mixture_path(unknown[0])), f"{len(unknown)} mixture(s) of {split} unreadable "
+                      f"({', '.join(unknown[:3])}{' ...' if len(unknown) > 3 else ''}): the lengths of their outputs "
+                      "are not checked", "re-prepare the split") if unknown else None
         return ExpectedAudio(names, lengths, len(names), f"{split}: expecting the {len(names)} file(s) of {csv}",
-                             warning)
+                             warning, unreadable)
     if split == "eval_real":
         names = [f"test-real-case-{i}.wav" for i in range(OFFICIAL_COUNTS[split])]
         return ExpectedAudio(names, dict.fromkeys(names, OFFICIAL_SAMPLES), len(names),

@@ -479,6 +479,8 @@ class _Checker:
             self.report.notes.append(found.note)
             if found.warning is not None:
                 self.warning(*found.warning, "official_count")
+            if found.unreadable is not None:
+                self.warning(*found.unreadable, "mixture_unreadable")
             self._expected[split] = (found.names, found.lengths, found.count)
         return self._expected[split]
 

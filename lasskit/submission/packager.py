@@ -250,6 +250,12 @@ def build_package(
     # --- model and its outputs ------------------------------------------------------------------
     model = _pick_model(workspace, model)
     runs = {split: _read_run(workspace, model, split) for split in AUDIO_SPLITS}
+    for split, run in runs.items():  # an unreadable mixture: its output's length cannot be checked; said
+        unknown = [n for n, length in zip(run["names"], run["lengths"]) if length is None]
+        if unknown:
+            warnings.append(f"{split}: {len(unknown)} mixture(s) unreadable ({', '.join(unknown[:3])}"
+                            f"{' ...' if len(unknown) > 3 else ''}): the lengths of their outputs were not "
+                            "checked; re-prepare the split")
     summary = _read_summary(workspace, model)
     check_one_system(workspace, model, runs)
     metrics = summary["metrics"]
