@@ -362,3 +362,11 @@ def test_an_unreadable_mixture_is_said_not_skipped_by_check_and_package(tmp_path
     found = [w for w in report.warnings if w.kind == "mixture_unreadable"]
     assert len(found) == 1 and found[0].file.endswith("eval_synth/mixture/synth_02.wav")
     assert "1 mixture(s) of eval_synth unreadable (synth_02.wav)" in found[0].message
+
+
+@pytest.mark.slow  # imports torch and lightning
+def test_train_in_a_workspace_without_corpora_says_so_before_fetching_weights(tmp_path: Path, run_cli):
+    # before: the baseline's weights were fetched first (a minute of retries offline), then "no prepared corpus"
+    code, _, err = run_cli("-w", tmp_path, "train")
+    assert code == 2 and err.count("\n") == 1 and "no prepared corpus in" in err and "lasskit prepare" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

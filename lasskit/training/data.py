@@ -127,7 +127,10 @@ def resolve_inputs(targets: list[str], noises: list[str], workspace=None) -> Non
     from lasskit.mixing import resolve_manifest
     from lasskit.mixing.planning import split_weights
 
-    for word in [*split_weights(targets)[0], *noises]:
+    words = split_weights(targets)[0]
+    if not words and workspace is not None and not workspace.corpora():  # said before weights are downloaded
+        raise UsageError(f"no prepared corpus in {workspace.data_dir}; run `lasskit prepare` first or pass --targets")
+    for word in [*words, *noises]:
         resolve_manifest(word, workspace)
 
 
