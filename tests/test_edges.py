@@ -370,3 +370,13 @@ def test_train_in_a_workspace_without_corpora_says_so_before_fetching_weights(tm
     code, _, err = run_cli("-w", tmp_path, "train")
     assert code == 2 and err.count("\n") == 1 and "no prepared corpus in" in err and "lasskit prepare" in err
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_queries_row_finds_its_file_whatever_the_unicode_normal_form(tmp_path: Path):
+    from lasskit.separation.inputs import read_queries_csv
+
+    sf.write(tmp_path / "cafe\u0301.wav", np.zeros(100, dtype=np.float32), RATE, subtype="FLOAT")  # NFD on disk
+    table = tmp_path / "q.csv"
+    table.write_text("file,query\ncaf\u00e9.wav,rain\n", encoding="utf-8")  # NFC in the spreadsheet
+    rows, failures = read_queries_csv(table)
+    assert failures == [] and [(p.name, q) for p, _, q in rows] == [("cafe\u0301.wav", "rain")]

@@ -131,6 +131,8 @@ def read_queries_csv(path: str | os.PathLike, notes: list[str] | None = None
             repeats.append(f"{row.line} (= {first})")
             continue
         if not file.is_file():
+            file = _other_normal_form(file)
+        if not file.is_file():
             failures.append((str(file), f"{where}: {file}: no such file; fix the path (relative to {path.parent})"))
             continue
         rows.append((file, str(file), query))
@@ -138,3 +140,14 @@ def read_queries_csv(path: str | os.PathLike, notes: list[str] | None = None
         notes.append(f"--queries {path}: {len(repeats)} row(s) repeat an earlier row's file and query, done once "
                      f"(line {', '.join(repeats[:5])}{' ...' if len(repeats) > 5 else ''})")
     return rows, failures
+
+
+def _other_normal_form(file: Path) -> Path:
+    """``file`` as the disk spells it when only the Unicode normal form differs: a spreadsheet writes
+    ``café`` composed (NFC), macOS and some copies keep it decomposed (NFD); else ``file`` itself."""
+    for form in ("NFC", "NFD"):
+        other = Path(unicodedata.normalize(form, str(file)))
+        if other != file and other.is_file():
+            return other
+    return file
+
