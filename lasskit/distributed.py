@@ -220,12 +220,14 @@ def run_on(run, devices: int, num_nodes: int = 1, threads_per_process: int | Non
         try:
             mp.start_processes(_child, args=(run, devices, kwargs, result, threads_per_process), nprocs=devices,
                                join=True, start_method="spawn")
-        except mp.ProcessExitedException as exc:
+        except (mp.ProcessExitedException, mp.ProcessRaisedException) as exc:  # a rank exited or raised
             errors = sorted(Path(tmp).glob("report.pickle.rank*.err"))
             if errors:
                 kind, message = pickle.loads(errors[0].read_bytes())
                 raise (UsageError if kind == "UsageError" else WorkError)(message) from None
-            raise WorkError(f"rank {exc.error_index} stopped (exit code {exc.exit_code}); "
+            how = (f"exit code {exc.exit_code}" if isinstance(exc, mp.ProcessExitedException)
+                   else str(exc).strip().splitlines()[-1])  # the exception's last line, not its traceback
+            raise WorkError(f"rank {exc.error_index} stopped ({how}); "
                             "run the same command again to finish what is missing") from None
         finally:
             for key, value in saved.items():
