@@ -141,3 +141,25 @@ def data_line(path: str | os.PathLike, index: int, header: bool = True) -> int:
     except (OSError, UnicodeDecodeError, csv.Error):
         pass
     return index + (2 if header else 1)
+
+
+def refuse_repeated_columns(path: str | os.PathLike, fix: str = "keep one") -> None:
+    """A :class:`~lasskit.errors.UsageError` when the header names a column twice. For files read
+    with pandas, which renames the second ``caption`` to ``caption.1`` and so drops its cells
+    without a word; :func:`read_table` checks this itself."""
+    import csv
+
+    from lasskit.errors import UsageError
+
+    try:
+        with open_csv(path) as fh:
+            reader = csv.reader(fh)
+            header = next((row for row in reader if row), [])
+            line = reader.line_num
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return  # the reader says what is wrong with the file
+    seen = set()
+    for name in (c.strip() for c in header):
+        if name and name in seen:
+            raise UsageError(f"{path}:{line}: the header names the column {name!r} twice; {fix}")
+        seen.add(name)

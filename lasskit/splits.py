@@ -59,6 +59,9 @@ def read_split(root: str | os.PathLike) -> Split:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise UsageError(f"{path}: unreadable CSV ({exc}); fix it or re-create the split")
+    from lasskit.csvfile import refuse_repeated_columns
+
+    refuse_repeated_columns(path, "keep one (pandas would read the second as another column)")
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if missing:
         raise UsageError(f"{path}: lacks column(s) {', '.join(missing)}; a split needs 'mixture' and 'query'")

@@ -380,3 +380,17 @@ def test_a_queries_row_finds_its_file_whatever_the_unicode_normal_form(tmp_path:
     table.write_text("file,query\ncaf\u00e9.wav,rain\n", encoding="utf-8")  # NFC in the spreadsheet
     rows, failures = read_queries_csv(table)
     assert failures == [] and [(p.name, q) for p, _, q in rows] == [("cafe\u0301.wav", "rain")]
+
+
+def test_a_header_naming_a_column_twice_is_refused_where_pandas_would_rename_it(tmp_path: Path):
+    from lasskit.corpora.folder import read_metadata
+    from lasskit.splits import read_split
+
+    meta = tmp_path / "meta.csv"
+    meta.write_text("file,caption,caption\na.wav,a dog,rain\n", encoding="utf-8")  # pandas: caption, caption.1
+    with pytest.raises(UsageError, match=r"meta\.csv:1: the header names the column 'caption' twice; keep one"):
+        read_metadata(meta)
+    (tmp_path / "s").mkdir()
+    (tmp_path / "s" / "mixtures.csv").write_text("mixture,query,query\na.wav,rain,wind\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"mixtures\.csv:1: the header names the column 'query' twice"):
+        read_split(tmp_path / "s")

@@ -60,6 +60,9 @@ def read_metadata(path: Path) -> dict[str, dict]:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
     except Exception as exc:
         raise UsageError(f"{path}: unreadable metadata CSV ({exc})")
+    from lasskit.csvfile import refuse_repeated_columns
+
+    refuse_repeated_columns(path, "keep one (several captions go in one 'captions' cell: a JSON list or separated by '|')")
     frame.columns = [str(c).strip() for c in frame.columns]
     if "file" not in frame.columns:
         raise UsageError(f"{path}: metadata CSV needs a 'file' column (path relative to the folder)")
