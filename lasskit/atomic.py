@@ -133,8 +133,16 @@ def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    return write_bytes(path, text.encode("utf-8"))
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`utf8` for names that are not UTF-8)."""
+    return write_bytes(path, utf8(text))
+
+
+def utf8(text: str) -> bytes:
+    """``text`` as UTF-8. A file name's bytes that are not UTF-8 (surrogate escapes, e.g. a workspace
+    under ``caf\\xe9/``) are written as ``\\udcNN``: in JSON (lasskit's records) that is the escape
+    ``json.loads`` turns back into the same name, exactly; in other text a visible escape, where
+    encoding would have failed and lost the whole file."""
+    return text.encode("utf-8", "backslashreplace")
 
 
 def write_text_if_changed(path: str | os.PathLike, text: str) -> bool:
@@ -143,7 +151,7 @@ def write_text_if_changed(path: str | os.PathLike, text: str) -> bool:
     Keeps re-runs from touching outputs that did not change.
     """
     path = Path(path)
-    data = text.encode("utf-8")
+    data = utf8(text)
     if path.is_file() and path.read_bytes() == data:
         return False
     write_bytes(path, data)

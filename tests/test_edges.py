@@ -394,3 +394,36 @@ def test_a_header_naming_a_column_twice_is_refused_where_pandas_would_rename_it(
     (tmp_path / "s" / "mixtures.csv").write_text("mixture,query,query\na.wav,rain,wind\n", encoding="utf-8")
     with pytest.raises(UsageError, match=r"mixtures\.csv:1: the header names the column 'query' twice"):
         read_split(tmp_path / "s")
+
+
+def test_records_of_a_workspace_not_in_utf8_round_trip_exactly():
+    import json
+
+    from lasskit.atomic import utf8
+
+    state = {"manifest": "/w\udce9/data/s/manifest.csv", "caption": "caf\u00e9"}
+    data = utf8(json.dumps(state, ensure_ascii=False))
+    assert data == b'{"manifest": "/w\\udce9/data/s/manifest.csv", "caption": "caf\xc3\xa9"}'
+    assert json.loads(data.decode("utf-8")) == state  # the same name back, where encoding raised
+
+
+def test_prepare_and_mix_in_a_workspace_not_in_utf8(tmp_path: Path, run_cli):
+    ws = latin1_dir(tmp_path, b"w\xe9")
+    src = tmp_path / "src"
+    for i, name in enumerate(["tone", "rain", "bird", "knock", "hum", "alarm"]):
+        soundgen.write_clip(src / f"{name}.wav", name, 2.0, seed=i)
+    (tmp_path / "meta.csv").write_text("file,caption,labels\n" + "".join(
+        f"{n}.wav,a {n} sound,{n}\n" for n in ["tone", "rain", "bird", "knock", "hum", "alarm"]), encoding="utf-8")
+    code, _, err = run_cli("-w", ws, "prepare", "folder", src, "--metadata", tmp_path / "meta.csv", "--jobs", "1",
+                           "--name", "s")
+    assert code == 0, err
+    args = ("-w", ws, "mix", "--snr", "-5", "5", "--num", "4", "--duration", "1", "--name", "m", "--jobs", "1")
+    code, out, err = run_cli(*args)  # failed: the activity cache's name and mix.json encoded the path
+    assert code == 0, err
+    assert len(open(os.fsencode(ws / "data/splits/m/mixtures.csv"), encoding="utf-8").read().splitlines()) == 5
+    code, out, err = run_cli(*args)
+    assert code == 0 and "already current" in out  # mix.json read back as written: nothing remade
+
+    bad = latin1_dir(tmp_path, b"raw\xe9")  # a source folder whose path the manifest cannot hold: one line
+    code, _, err = run_cli("-w", ws, "prepare", "folder", bad, "--name", "t")
+    assert code == 2 and err.count("\n") == 1 and "raw\\xe9: this folder's path is not valid UTF-8" in err

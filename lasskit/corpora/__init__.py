@@ -26,14 +26,29 @@ CORPORA = {
 }
 
 
-def check_name(name: str) -> str:
-    """A corpus name is one plain folder name under the data folder (never a path out of it)."""
+def check_name(name: str, folder: Path | None = None) -> str:
+    """A corpus name is one plain folder name under the data folder (never a path out of it), in
+    UTF-8 (it goes in the manifest). ``folder``: the name was the source folder's, not ``--name``'s."""
     bad = (not name or name in (".", "..") or name != name.strip() or name.startswith(".")
            or any(c in name for c in "/\\\0") or not name.isprintable())
     if bad:
-        raise UsageError(f"--name {name!r}: a corpus name must be a plain folder name (letters, digits, _ and -; "
-                         "no /, no leading dot); e.g. --name my_sounds")
+        shown = name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        rule = ("a corpus name must be a plain folder name (letters, digits, _ and -; no /, no leading dot, "
+                "valid UTF-8)")
+        if folder is not None:
+            raise UsageError(f"{folder}: the folder's name '{shown}' would be the corpus name, and {rule}; "
+                             "pass --name my_sounds")
+        raise UsageError(f"--name '{shown}': {rule}; e.g. --name my_sounds")
     return name
+
+
+def _undecodable(text: str) -> bool:
+    """True when ``text`` holds bytes that are not UTF-8 (kept as surrogate escapes)."""
+    try:
+        text.encode("utf-8")
+        return False
+    except UnicodeEncodeError:
+        return True
 
 
 def check_resampler(resampler: str) -> str:
@@ -70,8 +85,14 @@ def prepare_corpus(corpus: str, src: Path, data_dir: Path, **options) -> list[Pr
     src = Path(src)
     if not src.is_dir():
         raise UsageError(f"{src}: no such folder; pass the raw {corpus} download folder")
+    whole = str(src.absolute())
+    if not whole.isascii() and _undecodable(whole):
+        shown = whole.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        raise UsageError(f"{shown}: this folder's path is not valid UTF-8, which the manifest and records (UTF-8 "
+                         "text) cannot hold; rename it, or prepare through a link with a UTF-8 name "
+                         "(ln -s 'OLD' raw_audio)")
     if corpus == "folder" and "name" not in options:
-        check_name(src.resolve().name)
+        check_name(src.resolve().name, src)
     check_output_outside(src, data_dir)
     module = importlib.import_module(f"lasskit.corpora.{corpus}")
     return module.prepare(src, data_dir, **options)

@@ -66,7 +66,7 @@ class ActivityCache:
     def _path(self, corpus: str) -> Path | None:
         from lasskit.provenance import digest_bytes
 
-        return None if self.folder is None else self.folder / f"activity-{digest_bytes(corpus.encode())[:16]}.json"
+        return None if self.folder is None else self.folder / f"activity-{digest_bytes(os.fsencode(corpus))[:16]}.json"
 
     def _file_for(self, c: Candidate) -> tuple[str, str]:
         root = str(Path(c.manifest).parent if c.manifest else c.path.parent)
