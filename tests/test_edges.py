@@ -424,6 +424,12 @@ def test_prepare_and_mix_in_a_workspace_not_in_utf8(tmp_path: Path, run_cli):
     code, out, err = run_cli(*args)
     assert code == 0 and "already current" in out  # mix.json read back as written: nothing remade
 
-    bad = latin1_dir(tmp_path, b"raw\xe9")  # a source folder whose path the manifest cannot hold: one line
-    code, _, err = run_cli("-w", ws, "prepare", "folder", bad, "--name", "t")
-    assert code == 2 and err.count("\n") == 1 and "raw\\xe9: this folder's path is not valid UTF-8" in err
+    raw = latin1_dir(tmp_path, b"raw\xe9")  # a source folder not in UTF-8: its files were each "not valid UTF-8"
+    os.rename(os.fsencode(src / "tone.wav"), os.fsencode(raw / "tone.wav"))
+    with open(os.fsencode(raw / "caf\udce9.wav"), "wb") as fh:  # a clip whose own name is not UTF-8 still fails
+        fh.write((src / "rain.wav").read_bytes())
+    code, out, err = run_cli("-w", ws, "prepare", "folder", raw, "--name", "t", "--jobs", "1")
+    assert code == 1 and "1 file(s) failed" in err
+    assert (ws / "data/t/audio/tone.wav").is_file()
+    failures = open(os.fsencode(ws / "data/t/failures.csv"), encoding="utf-8").read()
+    assert "raw\\xe9/caf\\xe9.wav" in failures and "file name is not valid UTF-8" in failures

@@ -42,15 +42,6 @@ def check_name(name: str, folder: Path | None = None) -> str:
     return name
 
 
-def _undecodable(text: str) -> bool:
-    """True when ``text`` holds bytes that are not UTF-8 (kept as surrogate escapes)."""
-    try:
-        text.encode("utf-8")
-        return False
-    except UnicodeEncodeError:
-        return True
-
-
 def check_resampler(resampler: str) -> str:
     """``soxr`` or ``torchaudio`` (installed), checked before any work."""
     from lasskit.audio import RESAMPLERS
@@ -85,12 +76,6 @@ def prepare_corpus(corpus: str, src: Path, data_dir: Path, **options) -> list[Pr
     src = Path(src)
     if not src.is_dir():
         raise UsageError(f"{src}: no such folder; pass the raw {corpus} download folder")
-    whole = str(src.absolute())
-    if not whole.isascii() and _undecodable(whole):
-        shown = whole.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        raise UsageError(f"{shown}: this folder's path is not valid UTF-8, which the manifest and records (UTF-8 "
-                         "text) cannot hold; rename it, or prepare through a link with a UTF-8 name "
-                         "(ln -s 'OLD' raw_audio)")
     if corpus == "folder" and "name" not in options:
         check_name(src.resolve().name, src)
     check_output_outside(src, data_dir)

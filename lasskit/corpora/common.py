@@ -231,7 +231,7 @@ def run_conversions(
 
     pending: list[tuple[Output, ConvertTask, str]] = []  # output, task, why it is (re)made
     for out in outputs:
-        if not _utf8_ok(os.fspath(out.source)) or not _utf8_ok(out.name):
+        if not _utf8_ok(out.name):  # its name goes in the manifest; the folders above it only in JSON records
             why = "file name is not valid UTF-8 (shown with \\x escapes); rename the file"
             run.failures.append((display_name(out.source), why))
             ledger.forget(out.name)

@@ -218,6 +218,8 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
     from lasskit.training.data import SampleDataset, StepBatchSampler, ValidationDataset, equal_length_batches, \
         load_training_data, load_validation, pad_collate, resolve_inputs, row_lengths
 
+    if config.init is not None:  # the named files first, then the data, then the model (which may download)
+        check_init_file(Path(config.init).expanduser())
     resolve_inputs(config.targets, config.noises, ws)  # a missing corpus or split is said before any model loads
     if config.val_more and not config.val:
         raise UsageError("more validation splits need a first one: --val SPLIT (it picks best.ckpt)")
