@@ -433,3 +433,14 @@ def test_prepare_and_mix_in_a_workspace_not_in_utf8(tmp_path: Path, run_cli):
     assert (ws / "data/t/audio/tone.wav").is_file()
     failures = open(os.fsencode(ws / "data/t/failures.csv"), encoding="utf-8").read()
     assert "raw\\xe9/caf\\xe9.wav" in failures and "file name is not valid UTF-8" in failures
+
+
+@pytest.mark.slow  # the whole workflow: 7 s
+def test_the_whole_demo_workflow_runs_in_a_folder_whose_name_is_not_utf8(tmp_path: Path):
+    from lasskit.demo import run_demo
+
+    root = latin1_dir(tmp_path, b"d\xe9mo")
+    result = run_demo(root, duration=1.0, jobs=1, log=lambda line: None)
+    assert not result.check.problems
+    again = run_demo(root, duration=1.0, jobs=1, log=lambda line: None)  # records read back: done again cleanly
+    assert not again.check.problems
