@@ -203,7 +203,8 @@ def test_listening_training_examples_are_read_as_a_csv_with_true_line_numbers(tm
 
 @pytest.mark.parametrize("args, says", [
     (["separate", "--split", "val", "--chunk-overlap", "0.999"], "--chunk-overlap 0.999: must be from 0 to 0.9"),
-    (["mix", "--num", "0"], "--num 0: must be at least 1"),
+    (["mix", "--num", "0"], "--num 0: must be from 1 to 10000000"),
+    (["mix", "--jobs", "100000"], "--jobs 100000: must be from 0 to 1024"),
     (["mix", "--duration", "0"], "--duration 0: must be in (0, 600]"),
     (["mix", "--duration", "1e9"], "--duration 1e+09: must be in (0, 600]"),
     (["mix", "--min-active", "2"], "--min-active 2: must be from 0 to 1"),
