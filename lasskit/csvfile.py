@@ -103,21 +103,30 @@ def _check_header(header: list[str], columns: Sequence[str], name: str, line: in
 
 
 def _where_not_utf8(path: str | os.PathLike, exc: UnicodeDecodeError) -> str:
-    """``:<line>: not UTF-8 text (<reason> at byte <offset in the file>)`` (the decoder's own offset
-    counts from the start of the block it was decoding, not of the file)."""
+    """``:<line>: not UTF-8 text (<reason> at byte <offset in the file>)``."""
+    found = not_utf8_at(path)
+    if found is None:
+        return f": not UTF-8 text ({exc.reason})"
+    reason, start, line = found
+    return f":{line}: not UTF-8 text ({reason} at byte {start})"
+
+
+def not_utf8_at(path: str | os.PathLike) -> tuple[str, int, int] | None:
+    """``(reason, byte offset, line)`` of the first bytes of ``path`` that are not UTF-8 (a leading
+    byte-order mark allowed), or None. A decoder's own ``UnicodeDecodeError.start`` counts from the
+    block it was decoding, not from the start of the file: a message must not repeat it."""
     try:
         with open(path, "rb") as fh:
             data = fh.read()
     except OSError:
-        return f": not UTF-8 text ({exc.reason})"
+        return None
     skip = 3 if data.startswith(b"\xef\xbb\xbf") else 0
     try:
         data[skip:].decode("utf-8")
     except UnicodeDecodeError as whole:
         start = skip + whole.start
-        line = data[:start].count(b"\n") + 1
-        return f":{line}: not UTF-8 text ({whole.reason} at byte {start})"
-    return f": not UTF-8 text ({exc.reason})"
+        return whole.reason, start, data[:start].count(b"\n") + 1
+    return None
 
 
 def data_line(path: str | os.PathLike, index: int, header: bool = True) -> int:

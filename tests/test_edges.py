@@ -445,3 +445,20 @@ def test_the_whole_demo_workflow_runs_in_a_folder_whose_name_is_not_utf8(tmp_pat
     assert not result.check.problems
     again = run_demo(root, duration=1.0, jobs=1, log=lambda line: None)  # records read back: done again cleanly
     assert not again.check.problems
+
+
+def test_the_cli_names_the_true_byte_and_line_of_text_that_is_not_utf8(run_cli, tmp_path: Path, monkeypatch):
+    import lasskit.workspace
+
+    bad = tmp_path / "notes.txt"
+    bad.write_bytes(b"x" * 20000 + b"\n" * 3 + b"caf\xe9\n")  # past the decoder's first 8 KiB block
+
+    def read_it(*a, **k):
+        with open(bad, encoding="utf-8") as fh:
+            for _ in fh:
+                pass
+
+    monkeypatch.setattr(lasskit.workspace, "write_config_template", read_it)
+    code, _, err = run_cli("--workspace", tmp_path, "init")
+    assert code == 2 and err.count("\n") == 1
+    assert f"{bad}: not UTF-8 text (invalid continuation byte at byte 20006, line 4)" in err, err

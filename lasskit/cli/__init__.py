@@ -322,6 +322,13 @@ def _known_error(exc: BaseException) -> LasskitError | None:
         if isinstance(cur, UnicodeDecodeError):  # a user's text file (CSV, JSON) that is not UTF-8
             file = _file_in_traceback(cur)
             where = f"{file}: " if file else ""
+            if file:  # the offset in the file (the decoder's counts from the block it was decoding)
+                from lasskit.csvfile import not_utf8_at
+
+                found = not_utf8_at(file)
+                if found is not None:
+                    return UsageError(f"{where}not UTF-8 text ({found[0]} at byte {found[1]}, line {found[2]}); "
+                                      "save the file as UTF-8")
             return UsageError(f"{where}not UTF-8 text ({cur.reason} at byte {cur.start}); save the file as UTF-8"
                               + ("" if file else " (re-run with --debug to see which file)"))
         if isinstance(cur, UnicodeEncodeError) and "surrogates" in str(cur.reason):  # a file name not in UTF-8
