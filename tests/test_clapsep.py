@@ -82,17 +82,9 @@ def clap_state(htsat: tuple = MINI_HTSAT) -> dict:
 
 def text_state(seed: int = 0) -> dict:
     """A tiny random CLAP text tower under ``module.`` (for the commands; byte-level tokenizer)."""
-    from lasskit.models.text_encoder import EMBEDDING_SIZE, build_projection
+    from lasskit.miniature import tiny_text_tower
 
-    config = transformers.RobertaConfig(
-        vocab_size=261, hidden_size=32, num_hidden_layers=1, num_attention_heads=1, intermediate_size=37,
-        max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, initializer_range=0.5)
-    torch.manual_seed(seed)
-    roberta = transformers.RobertaModel(config, add_pooling_layer=True)
-    state = {f"module.text_branch.{k}": v for k, v in roberta.state_dict().items()}
-    state.update({f"module.text_projection.{k}": v for k, v in build_projection(32, EMBEDDING_SIZE).state_dict().items()})
-    return state
+    return tiny_text_tower("module.", seed)
 
 
 class Fixed:

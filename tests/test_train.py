@@ -38,20 +38,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 def write_clap(path: Path, seed: int = 0) -> Path:
     """A CLAP-style file (``module.text_branch.*``, ``module.text_projection.*``) of a tiny random text tower."""
-    import transformers
+    from lasskit.miniature import tiny_text_tower
 
-    from lasskit.models.text_encoder import EMBEDDING_SIZE, build_projection
-
-    config = transformers.RobertaConfig(
-        vocab_size=261, hidden_size=32, num_hidden_layers=1, num_attention_heads=1, intermediate_size=37,
-        max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, initializer_range=0.5)
-    torch.manual_seed(seed)
-    roberta = transformers.RobertaModel(config, add_pooling_layer=True)
-    projection = build_projection(32, EMBEDDING_SIZE)
-    state = {f"module.text_branch.{k}": v for k, v in roberta.state_dict().items()}
-    state.update({f"module.text_projection.{k}": v for k, v in projection.state_dict().items()})
-    torch.save({"state_dict": state}, path)
+    torch.save({"state_dict": tiny_text_tower("module.", seed)}, path)
     return path
 
 
