@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from typing import Any
 
 from lasskit.errors import UsageError
 from lasskit.models.base import SeparationModel
 
-_MEMBER_OPTION = re.compile(r"^m(\d+)_(\w+)$")
+_MEMBER_OPTION = re.compile(r"^m([1-9]\d*)_(\w+)$")  # m01_x would silently replace m1_x
 
 
 def parse_weights(text: Any, count: int) -> list[float]:
@@ -38,9 +39,18 @@ def parse_weights(text: Any, count: int) -> list[float]:
         raise UsageError(f"ensemble: weights={text!r}: give {count} numbers separated by commas, e.g. weights=1,1") from None
     if len(values) != count:
         raise UsageError(f"ensemble: weights={text!r} has {len(values)} value(s) for {count} member(s)")
-    if any(not v >= 0 for v in values) or sum(values) <= 0:
-        raise UsageError(f"ensemble: weights={text!r}: every weight must be >= 0 and their sum > 0")
+    if any(not 0 <= v < math.inf for v in values) or not any(v > 0 for v in values):
+        raise UsageError(f"ensemble: weights={text!r}: every weight must be a finite number >= 0, and one > 0")
     return values
+
+
+def weight_fractions(weights: list[float]) -> list[float]:
+    """``w_i / sum(w)`` computed without overflow or underflow (weights scaled by their largest first:
+    ``1e308,1e308`` is ``0.5,0.5``, ``1e-320,0`` is ``1,0``), so the mean never loses the estimates."""
+    top = max(weights)
+    scaled = [w / top for w in weights]
+    total = sum(scaled)
+    return [s / total for s in scaled]
 
 
 def _checkpoint_sha256(model: Any) -> str | None:
@@ -82,6 +92,7 @@ class Ensemble(SeparationModel):
                                  f"i from 1 to {len(names)} (e.g. m1_checkpoint=PATH)")
             per_member[int(match.group(1)) - 1][match.group(2)] = value
         self.weights = parse_weights(weights, len(names))
+        self.fractions = weight_fractions(self.weights)
         super().__init__(None, device, members=",".join(names), weights=",".join(f"{w:g}" for w in self.weights),
                          **options)
         self.members = []
@@ -111,16 +122,16 @@ class Ensemble(SeparationModel):
         import torch
 
         total = None
-        for member, weight in zip(self.members, self.weights):
-            if weight == 0:
+        for member, fraction in zip(self.members, self.fractions):
+            if fraction == 0:
                 continue
             if getattr(member, "needs_reference", False):
                 estimate = member.separate(mixtures, queries, references=references)
             else:
                 estimate = member.separate(mixtures, queries)
-            term = estimate.to(torch.float64) * weight
+            term = estimate.to(torch.float64) * fraction
             total = term if total is None else total + term
-        return (total / sum(self.weights)).to(torch.float32)
+        return total.to(torch.float32)
 
     def num_parameters(self) -> int | None:
         counts = [m.num_parameters() for m in self.members if hasattr(m, "num_parameters")]
