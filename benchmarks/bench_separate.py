@@ -10,8 +10,11 @@ full figure, about 1.9 GB in and 1.9 GB out) and a split over them, then times, 
   pipeline; overhead = pipeline seconds / bare seconds - 1;
 - each pipeline run with ``jobs`` 0 (decode and write in the main thread) and 2 (background
   threads), to show what decoding in the background buys;
-- the tiny conv model over the M mixtures in one process and in two gloo CPU processes
-  (``--devices 2``, issue 31): wall times, the slowest rank's own time, the bytes compared;
+- a small ResUNet30 (the baseline's network at width 8, random weights: convolution-bound like a
+  real separator, where the tiny conv model is bound by memory traffic) over the first
+  TWO_M mixtures (default 64) in one process and in two gloo CPU processes (``--devices 2``,
+  issue 31), each process on one torch thread (two processes on two cores): wall times, the
+  slowest rank's own time, the bytes compared;
 - an unchanged re-run over 3000 mixtures (BENCH_SEPARATE_RERUN_MIXTURES) that were all separated
   already: in-process (median of 5) and as a whole ``lasskit separate`` command (imports
   included). It reads no audio (the mixtures' digests come from the digest cache, the outputs are
@@ -37,6 +40,7 @@ RERUN_N = int(os.environ.get("BENCH_SEPARATE_RERUN_MIXTURES", "3000"))
 RERUN_SECONDS = float(os.environ.get("BENCH_SEPARATE_RERUN_SECONDS", "1"))
 RERUN_LIMIT_S = 2.0
 M = min(N, int(os.environ.get("BENCH_SEPARATE_CONV_MIXTURES", "100")))
+TWO_M = min(M, int(os.environ.get("BENCH_SEPARATE_TWO_MIXTURES", "64")))
 SECONDS = 10.0
 RATE = 16000
 
@@ -94,30 +98,71 @@ class TinyConv(SeparationModel, torch.nn.Module):
 """
 
 
+SMALL_RESUNET_FILE = """
+import zlib
+
+import torch
+
+from lasskit.models.base import SeparationModel
+from lasskit.models.resunet import ResUNet30
+
+
+class SmallResUNet(SeparationModel, torch.nn.Module):
+    # the baseline's ResUNet30 at width 8 (random weights, eval mode), conditioned on a seeded random
+    # vector per query: a real separator's convolutions at a quarter of its width
+    name = "small-resunet"
+
+    def __init__(self, checkpoint=None, device="cpu"):
+        torch.nn.Module.__init__(self)
+        SeparationModel.__init__(self, checkpoint, device)
+        torch.manual_seed(0)
+        self.net = ResUNet30(channels=8).eval()
+
+    def separate(self, mixtures, queries):
+        seeds = [torch.Generator().manual_seed(zlib.crc32(q.encode())) for q in queries]
+        conditions = torch.stack([torch.randn(512, generator=g) for g in seeds])
+        with torch.no_grad():
+            return self.net(mixtures[:, None], conditions)[:, 0]
+"""
+
+
 def two_processes_row(ws: Path) -> None:
-    """The tiny conv model over the M-mixture split in one process and in two gloo CPU processes
-    (``--devices 2``): whole-call wall time (model build and, for two, process start included),
-    the slowest rank's own time, and the outputs' bytes compared."""
+    """The small ResUNet30 over the first TWO_M mixtures in one process and in two gloo CPU processes
+    (``--devices 2``), every process on one torch thread: whole-call wall time (model build and,
+    for two, process start included), the slowest rank's own time, and the outputs' bytes compared."""
+    import torch
+
     from lasskit.separation import separate_split
     from lasskit.separation.distributed import separate_split_on
+    from lasskit.splits import read_split, write_split_csv
 
-    (ws / "tinyconv.py").write_text(TINY_CONV_FILE, encoding="utf-8")
-    spec = f"{ws / 'tinyconv.py'}:TinyConv"
-    common = dict(split="bench_small", model=spec, device="cpu", batch_size=16)
+    src, dst = ws / "data/splits/bench", ws / "data/splits/bench_two"
+    frame = read_split(src).frame.head(TWO_M)
+    (dst / "mixture").mkdir(parents=True, exist_ok=True)
+    for name in frame["mixture"]:
+        os.link(src / "mixture" / name, dst / "mixture" / name)
+    write_split_csv(dst, frame)
+    (ws / "small_resunet.py").write_text(SMALL_RESUNET_FILE, encoding="utf-8")
+    common = dict(split="bench_two", model=f"{ws / 'small_resunet.py'}:SmallResUNet", device="cpu", batch_size=8)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t0 = time.perf_counter()
+        one = separate_split(workspace=ws, name="dist-1", **common)
+        single = time.perf_counter() - t0
+    finally:
+        torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    one = separate_split(workspace=ws, name="dist-1", **common)
-    single = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    two = separate_split_on(separate_split, 2, workspace=str(ws), name="dist-2", **common)
+    two = separate_split_on(separate_split, 2, threads_per_process=1, workspace=str(ws), name="dist-2", **common)
     double = time.perf_counter() - t0
     slowest = max(r["seconds"] for r in two.record["ranks"])
     same = all((one.out_dir / p.name).read_bytes() == p.read_bytes() for p in sorted(two.out_dir.glob("*.wav")))
     count = len(list(two.out_dir.glob("*.wav")))
-    print(f"tiny conv model, {M} mixtures, batch 16: 1 process {single:.2f} s | 2 gloo processes (--devices 2) "
-          f"{double:.2f} s = {double / single:.2f}x (aim <= 0.6x on 2 cores); slowest rank's own run "
-          f"{slowest:.2f} s = {slowest / one.seconds:.2f}x of the 1-process run's {one.seconds:.2f} s "
+    print(f"small ResUNet30 (width 8), {TWO_M} mixtures, batch 8, 1 torch thread a process: 1 process {single:.2f} s | "
+          f"2 gloo processes (--devices 2) {double:.2f} s = {double / single:.2f}x (aim <= 0.6x on 2 cores); slowest "
+          f"rank's own run {slowest:.2f} s = {slowest / one.seconds:.2f}x of the 1-process run's {one.seconds:.2f} s "
           f"(the rest is starting processes and importing torch); {count} outputs, bytes "
-          f"{'identical' if same and count == M else 'DIFFERENT'}")
+          f"{'identical' if same and count == TWO_M else 'DIFFERENT'}; load {os.getloadavg()[0]:.1f}")
 
 
 def bare_seconds(model, ws: Path, batch: int) -> float:
