@@ -24,3 +24,39 @@ def test_ensemble_weights_at_the_limits_of_a_float():
 def test_ensemble_member_option_spelled_twice_is_refused():
     with pytest.raises(UsageError, match="unknown option m01_checkpoint"):  # it replaced m1_checkpoint
         Ensemble(members="passthrough,passthrough", m1_checkpoint="a", m01_checkpoint="b")
+
+
+def _state_file(tmp_path, name, state):
+    path = tmp_path / name
+    torch.save({"state_dict": state}, path)
+    return str(path)
+
+
+def test_each_model_names_a_checkpoint_of_another_model_or_a_clap_file(tmp_path):
+    """Every ResUNet30-family model given CLAPSep's checkpoint, a CLAP file, or (the baseline) a DP
+    checkpoint says what the file is (it said 'use the DCASE 2024 baseline checkpoint' to all)."""
+    from lasskit.errors import WorkError
+    from lasskit.models.registry import build, resolve
+
+    clapsep = _state_file(tmp_path, "best_model.ckpt", {"decoder_model.x": torch.zeros(1)})
+    clap = _state_file(tmp_path, "clap.pt", {"module.text_branch.x": torch.zeros(1), "module.audio_branch.y": torch.zeros(1)})
+    dp = _state_file(tmp_path, "dp.ckpt", {"module.ss_model.base.bn0.weight": torch.ones(513),  # DDP-saved
+                                           "module.ss_model.base.DPRNN.x": torch.ones(1)})
+    for name in ("dcase2024-baseline", "audiosep", "audiosep-dp-16k", "audiosep-dp-32k"):
+        cls, _ = resolve(name)
+        with pytest.raises(WorkError, match=f"this is a clapsep checkpoint, not {name}; use --model clapsep"):
+            build(cls, name, clapsep, "cpu", {"text_encoder": object()})
+        with pytest.raises(WorkError, match=f"this is a CLAP file .* not a {name} checkpoint; give it as --option "
+                                            "clap_checkpoint=PATH"):
+            build(cls, name, clap, "cpu", {"text_encoder": object()})
+    cls, _ = resolve("dcase2024-baseline")
+    with pytest.raises(WorkError, match="this is a audiosep-dp-16k checkpoint, not dcase2024-baseline"):
+        build(cls, "dcase2024-baseline", dp, "cpu", {"text_encoder": object()})
+
+
+def test_a_missing_weight_file_does_not_point_at_the_baselines_download(tmp_path):
+    from lasskit.models.baseline import load_checkpoint_state
+
+    with pytest.raises(UsageError) as err:  # e.g. clapsep's -o clap_checkpoint=, which the CLI does not check
+        load_checkpoint_state(tmp_path / "music_audioset_epoch_15_esc_90.14.pt")
+    assert "checkpoint not found" in str(err.value) and "dcase2024-baseline" not in str(err.value)

@@ -59,6 +59,32 @@ from lasskit.models.base import TrainableModel
 SEPARATOR_PREFIX = "ss_model."
 """Prefix of the separator's keys in the organizers' Lightning checkpoint."""
 
+FAMILY = {
+    (1024, False): "dcase2024-baseline",
+    (1024, True): "audiosep-dp-16k",
+    (2048, False): "audiosep",
+    (2048, True): "audiosep-dp-32k",
+}
+"""(STFT size, has the dual-path RNN) -> the registered model a separator state belongs to."""
+
+
+def identify_separator(separator: dict) -> str | None:
+    """Which model of the family a separator state dict (no ``ss_model.`` prefix) is; None if unknown."""
+    bn0 = separator.get("base.bn0.weight")
+    if bn0 is None or getattr(bn0, "ndim", 0) != 1:
+        return None
+    n_fft = 2 * (int(bn0.shape[0]) - 1)
+    dual = any(k.startswith("base.DPRNN.") for k in separator)
+    return FAMILY.get((n_fft, dual))
+
+
+def without_module_prefix(state: dict) -> dict:
+    """``state`` without the ``module.`` every key carries when it was saved from a
+    ``DistributedDataParallel``/``DataParallel`` wrapper (unchanged otherwise)."""
+    if state and all(k.startswith("module.") for k in state):
+        return {k[len("module."):]: v for k, v in state.items()}
+    return state
+
 
 def load_checkpoint_state(path: str | Path) -> dict:
     """The tensors of a checkpoint file: ``checkpoint["state_dict"]`` of a Lightning file, else the dict.
@@ -75,8 +101,8 @@ def load_checkpoint_state(path: str | Path) -> dict:
     if path.is_dir():
         raise UsageError(f"{path}: is a folder, not a checkpoint file; give the checkpoint file inside it")
     if not path.is_file():
-        raise UsageError(f"{path}: checkpoint not found; check the path, or run "
-                         "`lasskit models download dcase2024-baseline` for the released one")
+        raise UsageError(f"{path}: checkpoint not found; check the path (`lasskit models --cards` lists "
+                         "each model's files; `lasskit models download NAME` fetches them)")
 
     def unreadable(exc: BaseException) -> WorkError:
         return WorkError(f"{path}: not a readable PyTorch checkpoint: {_why_unreadable(path, exc)}; "
@@ -218,14 +244,25 @@ def _stub_class(qualified: str) -> type:
     return Stub
 
 
-def separator_state(state: dict, source: str = "the checkpoint") -> dict:
-    """The ResUNet30 tensors: ``ss_model.*`` keys with the prefix stripped, or a bare network state dict."""
+BASELINE_FIX = "use the DCASE 2024 baseline checkpoint audiosep_16k,baseline,step=200000.ckpt"
+
+
+def separator_state(state: dict, source: str = "the checkpoint", model: str = "dcase2024-baseline",
+                    fix: str = BASELINE_FIX) -> dict:
+    """The ResUNet30 tensors: ``ss_model.*`` keys with the prefix stripped, or a bare network state dict.
+    A CLAPSep checkpoint or a CLAP file (no separator) is one line saying what it is, for ``model``."""
+    state = without_module_prefix(state)
     if any(k.startswith(SEPARATOR_PREFIX) for k in state):
         return {k[len(SEPARATOR_PREFIX):]: v for k, v in state.items() if k.startswith(SEPARATOR_PREFIX)}
     if any(k.startswith(("base.", "film.")) for k in state):
         return dict(state)
-    raise WorkError(f"{source}: no separator weights (ss_model.* keys); "
-                    "use the DCASE 2024 baseline checkpoint audiosep_16k,baseline,step=200000.ckpt")
+    if any(k.startswith("decoder_model.") for k in state):
+        raise WorkError(f"{source}: this is a clapsep checkpoint, not {model}; use --model clapsep, "
+                        f"or {model}'s own checkpoint")
+    if any(k.startswith(("text_branch.", "audio_branch.")) for k in state):
+        raise WorkError(f"{source}: this is a CLAP file (the text/audio encoder), not a {model} checkpoint; "
+                        f"give it as --option clap_checkpoint=PATH and {model}'s checkpoint as --checkpoint")
+    raise WorkError(f"{source}: no separator weights (ss_model.* keys); {fix}")
 
 
 def chunk_spans(samples: int, window: int, context: int) -> list[tuple[int, int, int, int]]:
@@ -296,14 +333,14 @@ class DCASE2024Baseline(TrainableModel):
         super().__init__(None if path is None else str(path), device, tokenizer=tokenizer,
                          clap_checkpoint=clap_checkpoint, chunk_seconds=self.chunk_seconds,
                          context_seconds=self.context_seconds, text_batch_size=int(text_batch_size))
-        state = {} if path is None else load_checkpoint_state(path)
+        state = {} if path is None else without_module_prefix(load_checkpoint_state(path))
         self.checkpoint_sha256 = None if path is None else weights.sha256_cached(path)
 
         if random_init:  # training from scratch (lasskit train): fresh weights, torch's global RNG
             network = self.build_network(int(channels or DEFAULT_CHANNELS))
             network.init_weights()
         else:
-            separator = separator_state(state, str(path))
+            separator = separator_state(state, str(path), self.name, self.checkpoint_fix())
             network = self.build_network(int(channels or channels_of_state(separator)), separator)
             self.load_separator(network, separator, str(path))
         self.network = network.eval().to(device)
@@ -328,11 +365,20 @@ class DCASE2024Baseline(TrainableModel):
 
         return ResUNet30(channels=channels)
 
+    def checkpoint_fix(self) -> str:
+        """The end of a line refusing a checkpoint: which file to give instead."""
+        return BASELINE_FIX
+
     def load_separator(self, network, separator: dict, source: str) -> None:
-        """Load the checkpoint's separator tensors strictly (a missing or unexpected key names it)."""
+        """Load the checkpoint's separator tensors strictly (a missing or unexpected key names it); a
+        checkpoint of another model of the family (:data:`FAMILY`) is one line naming that model."""
         from lasskit.models.resunet import load_network_state
 
-        load_network_state(network, separator, source=source)
+        owner = identify_separator(separator)
+        if owner is not None and owner != self.name and self.name in FAMILY.values():
+            raise WorkError(f"{source}: this is a {owner} checkpoint, not {self.name}; "
+                            f"use --model {owner}, or {self.name}'s own checkpoint")
+        load_network_state(network, separator, source=source, fix=self.checkpoint_fix())
 
     @staticmethod
     def _load_text_encoder(state, path, tokenizer, clap_checkpoint, batch_size):

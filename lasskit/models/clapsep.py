@@ -37,7 +37,8 @@ file's). ``clap_checkpoint`` is ``music_audioset_epoch_15_esc_90.14.pt``, the LA
 audio branch the LoRA copy starts from and whose text tower embeds the queries. ``clap_model.*``,
 ``stft.*`` and ``istft.*`` keys (the frozen CLAP copy and the fixed STFT kernels a full Lightning
 state holds) are accepted and not used. Loading is strict otherwise: a missing or unexpected key
-is named; a checkpoint of another model (``ss_model.*``) is one line naming it. LoRA is merged at
+is named; a checkpoint of another model (``ss_model.*``) or a CLAP file is one line naming it. A state
+saved from a ``DistributedDataParallel`` wrapper (every key under ``module.``) is read without the prefix. LoRA is merged at
 load: ``W + (B @ A) / r`` (``lora_alpha`` 1, loralib's default).
 
 **Sources.** The network, the STFT, the hooks, LoRA and the training/test paths are read from the
@@ -102,6 +103,9 @@ def split_checkpoint(state: dict, source: str) -> tuple[dict, dict, dict]:
         raise WorkError(f"{source}: this is a {owner or 'ResUNet30-family'} checkpoint, not clapsep; use "
                         f"--model {owner or 'dcase2024-baseline'}, or CLAPSep's best_model.ckpt")
     decoder = {k[len(DECODER_PREFIX):]: v for k, v in state.items() if k.startswith(DECODER_PREFIX)}
+    if not decoder and any(k.startswith("text_branch.") for k in state):
+        raise WorkError(f"{source}: this is a CLAP file (the text/audio encoder), not clapsep's checkpoint; give it "
+                        "as --option clap_checkpoint=PATH and CLAPSep's best_model.ckpt as --checkpoint")
     if not decoder:
         raise WorkError(f"{source}: no CLAPSep decoder (decoder_model.* keys); use CLAPSep's best_model.ckpt "
                         "(`lasskit models download clapsep`)")
@@ -226,7 +230,7 @@ class ClapSep(SeparationModel):
         import torch
 
         from lasskit import weights
-        from lasskit.models.baseline import load_checkpoint_state
+        from lasskit.models.baseline import load_checkpoint_state, without_module_prefix
         from lasskit.models.clap_audio import audio_state_from_checkpoint, load_clap_audio_tower
         from lasskit.models.clapsep_net import ClapSepNetwork
 
@@ -240,7 +244,7 @@ class ClapSep(SeparationModel):
         clap_path = Path(clap_checkpoint).expanduser() if clap_checkpoint else self._cached("clap")
         super().__init__(str(path), device, clap_checkpoint=str(clap_path), tokenizer=tokenizer,
                          negative=self.negative, text_batch_size=int(text_batch_size))
-        state = load_checkpoint_state(path)
+        state = without_module_prefix(load_checkpoint_state(path))
         decoder_state, branch, lora = split_checkpoint(state, str(path))
         decoder = load_decoder(decoder_state, str(path))
         clap_state = load_checkpoint_state(clap_path)

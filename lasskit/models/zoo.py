@@ -35,29 +35,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from lasskit.errors import UsageError, WorkError
+from lasskit.errors import UsageError
 from lasskit.models import cards
-from lasskit.models.baseline import DCASE2024Baseline
+from lasskit.models.baseline import FAMILY, DCASE2024Baseline, identify_separator  # noqa: F401 (re-exported)
 
 SAMPLE_RATE = 16000
-
-FAMILY = {
-    (1024, False): "dcase2024-baseline",
-    (1024, True): "audiosep-dp-16k",
-    (2048, False): "audiosep",
-    (2048, True): "audiosep-dp-32k",
-}
-"""(STFT size, has the dual-path RNN) -> the registered model a separator state belongs to."""
-
-
-def identify_separator(separator: dict) -> str | None:
-    """Which model of the family a separator state dict (no ``ss_model.`` prefix) is; None if unknown."""
-    bn0 = separator.get("base.bn0.weight")
-    if bn0 is None or getattr(bn0, "ndim", 0) != 1:
-        return None
-    n_fft = 2 * (int(bn0.shape[0]) - 1)
-    dual = any(k.startswith("base.DPRNN.") for k in separator)
-    return FAMILY.get((n_fft, dual))
 
 
 def resample(x, source: int, target: int):
@@ -124,15 +106,8 @@ class ZooSeparator(DCASE2024Baseline):
         given_hidden, given_layers = self._dual_path_size
         return dual_path_network(channels, self.n_fft, self.hop, int(given_hidden or hidden), int(given_layers or layers))
 
-    def load_separator(self, network, separator: dict, source: str) -> None:
-        from lasskit.models.resunet import load_network_state
-
-        owner = identify_separator(separator)
-        if owner is not None and owner != self.name:
-            raise WorkError(f"{source}: this is a {owner} checkpoint, not {self.name}; "
-                            f"use --model {owner}, or {self.name}'s own checkpoint")
-        fix = f"use {self.name}'s released checkpoint ({cards.weight_files(self.name)[0].filename})"
-        load_network_state(network, separator, source=source, fix=fix)
+    def checkpoint_fix(self) -> str:
+        return f"use {self.name}'s released checkpoint ({cards.weight_files(self.name)[0].filename})"
 
     def _load_text_encoder(self, state, path, tokenizer, clap_checkpoint, batch_size):
         """The CLAP text tower: from ``clap_checkpoint``, else the checkpoint, else the CLAP file of this
