@@ -82,7 +82,7 @@ def clap_state(htsat: tuple = MINI_HTSAT) -> dict:
 
 def text_state(seed: int = 0) -> dict:
     """A tiny random CLAP text tower under ``module.`` (for the commands; byte-level tokenizer)."""
-    from lasskit.miniature import tiny_text_tower
+    from conftest import tiny_text_tower
 
     return tiny_text_tower("module.", seed)
 
@@ -245,9 +245,22 @@ def test_loading_names_what_does_not_fit(mini_files, tmp_path):
     with pytest.raises(WorkError, match="no CLAP audio branch"):
         ClapSep(checkpoint=str(mini_files["checkpoint"]), clap_checkpoint=str(mini_files["checkpoint"]),
                 text_encoder=Fixed({}))
+    with pytest.raises(WorkError, match="this is a CLAP file .*give it as --option clap_checkpoint=PATH"):
+        ClapSep(checkpoint=clap, clap_checkpoint=clap, text_encoder=Fixed({}))  # was: no CLAPSep decoder
+    assert build({f"module.{k}": v for k, v in good.items()}).network is not None  # saved from a DDP wrapper
     with pytest.raises(UsageError, match="unknown option"):
         ClapSep(checkpoint=str(mini_files["checkpoint"]), clap_checkpoint=clap, text_encoder=Fixed({}), chunk=1)
     assert bias  # (exercised by the golden test: the CLAP file's biases differ)
+
+
+def test_negative_query_is_stripped_and_never_cut(mini_files):
+    """-o negative over 77 tokens was cut to 77 without a word; '  ' embedded spaces, not 'no negative'."""
+    files = {"checkpoint": str(mini_files["checkpoint"]), "clap_checkpoint": str(mini_files["clap"]),
+             "tokenizer": str(mini_files["tokenizer"])}
+    with pytest.raises(UsageError, match="-o negative: 78 tokens; CLAPSep's text tower reads at most 77"):
+        ClapSep(**files, negative="a" * 76)  # byte-level test tokenizer: 76 + <s> + </s>
+    assert ClapSep(**files, negative="   ").negative is None
+    assert ClapSep(**files, negative=" " + "a" * 75 + " ").negative == "a" * 75
 
 
 def test_card_and_listing():

@@ -6,7 +6,8 @@ LoRA-tuned copy of CLAP's audio branch (HTSAT-base, hearing the mixture at 48 kH
 text embeddings of a positive and a negative query.
 
 **Queries.** The query of each row is the positive one. The negative query is the option
-``negative`` (``-o negative="people talking"``), the same for every row; by default there is none
+``negative`` (``-o negative="people talking"``; surrounding spaces stripped, at most 77 tokens, else
+refused), the same for every row; by default (or empty) there is none
 and its half of the condition is the zero vector, as the authors' demo does for a missing side.
 Each query goes through CLAP's RoBERTa text tower (at most 77 tokens, LAION-CLAP's tokenizer
 length) to a unit 512-d embedding; the condition is ``normalize(concat(positive, negative))``
@@ -239,7 +240,7 @@ class ClapSep(SeparationModel):
         device = str(device)
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"device {device}: CUDA is not available here; use --device cpu")
-        self.negative = None if negative in (None, "") else str(negative)
+        self.negative = None if negative is None or not str(negative).strip() else str(negative).strip()
         path = Path(checkpoint).expanduser() if checkpoint else self._cached("checkpoint")
         clap_path = Path(clap_checkpoint).expanduser() if clap_checkpoint else self._cached("clap")
         super().__init__(str(path), device, clap_checkpoint=str(clap_path), tokenizer=tokenizer,
@@ -260,7 +261,18 @@ class ClapSep(SeparationModel):
         if text_encoder is None:
             text_encoder = self._text_encoder(clap_state, clap_path, tokenizer, int(text_batch_size))
         self.text_encoder = text_encoder.to(device) if hasattr(text_encoder, "to") else text_encoder
+        self._check_negative_fits()
         self.windows_run = 0
+
+    def _check_negative_fits(self) -> None:
+        """A negative query longer than the text tower reads (77 tokens) is refused, not cut without a word."""
+        tokenizer = getattr(self.text_encoder, "tokenizer", None)
+        if self.negative is None or tokenizer is None:
+            return
+        count = len(tokenizer([self.negative], truncation=False)["input_ids"][0])
+        if count > TEXT_TOKENS:
+            raise UsageError(f"-o negative: {count} tokens; CLAPSep's text tower reads at most {TEXT_TOKENS} "
+                             "(LAION-CLAP's length): give a shorter negative query")
 
     def _cached(self, role: str) -> Path:
         path = cards.cached_weight(self.name, role=role)
