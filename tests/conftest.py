@@ -17,6 +17,28 @@ def needs(*modules: str):
     return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)} (pip install -e '.[train]')")
 
 
+def tiny_text_tower(prefix: str = "module.", seed: int = 0, layers: int = 1) -> dict:
+    """A tiny random CLAP text tower (RoBERTa of width 32 and ``layers`` layers over the 261
+    symbols of ``lasskit.miniature.write_tokenizer``'s vocabulary, plus the 512-d projection) as a state dict with
+    keys ``<prefix>text_branch.*`` and ``<prefix>text_projection.*``: ``module.`` is a LAION-CLAP
+    file's layout, ``query_encoder.model.`` a baseline checkpoint's. Seeded; imports torch and
+    transformers. For tests."""
+    import torch
+    import transformers
+
+    from lasskit.models.text_encoder import EMBEDDING_SIZE, build_projection
+
+    config = transformers.RobertaConfig(
+        vocab_size=261, hidden_size=32, num_hidden_layers=layers, num_attention_heads=1, intermediate_size=37,
+        max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, initializer_range=0.5)
+    torch.manual_seed(seed)
+    roberta = transformers.RobertaModel(config, add_pooling_layer=True)
+    state = {f"{prefix}text_branch.{k}": v for k, v in roberta.state_dict().items()}
+    state.update({f"{prefix}text_projection.{k}": v for k, v in build_projection(32, EMBEDDING_SIZE).state_dict().items()})
+    return state
+
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("LASSKIT_SHARED", REPO.parent / "shared"))
 METADATA = SHARED / "dcase2024_metadata"

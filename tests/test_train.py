@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def write_clap(path: Path, seed: int = 0) -> Path:
     """A CLAP-style file (``module.text_branch.*``, ``module.text_projection.*``) of a tiny random text tower."""
-    from lasskit.miniature import tiny_text_tower
+    from conftest import tiny_text_tower
 
     torch.save({"state_dict": tiny_text_tower("module.", seed)}, path)
     return path

@@ -34,6 +34,28 @@ def check_run_folder(folder: Path, config: TrainConfig) -> None:
                              "--overwrite to start it again, or another --name")
 
 
+def check_resumed_data(folder: Path, digests: dict[str, str]) -> None:
+    """``--resume``: the training manifests must hold what they held when the run started (their
+    SHA-256 in ``data.json``). Options are compared by :func:`check_run_folder`; this compares the
+    content, so a corpus prepared again (other clips, other captions) under the same path is one
+    line, not a run that silently continues on other data. A run without ``data.json`` (an older
+    lasskit) is not checked."""
+    path = folder / "data.json"
+    if not path.is_file():
+        return
+    try:
+        saved = json.loads(path.read_text(encoding="utf-8")).get("manifest_sha256") or {}
+    except (ValueError, UnicodeDecodeError, AttributeError):
+        raise UsageError(f"{path}: not valid JSON; restore the file, or start the run again with --overwrite") from None
+    if not isinstance(saved, dict):
+        return
+    changed = [name for name, digest in digests.items() if name in saved and saved[name] != digest]
+    if changed:
+        raise UsageError(f"--resume {folder.name}: {changed[0]} changed since the run started (its SHA-256 is not "
+                         f"the one in {path}{f'; {len(changed) - 1} more' if len(changed) > 1 else ''}): resuming "
+                         "would train on other data; restore it, or start a new run (--name or --overwrite)")
+
+
 def read_saved_config(folder: Path) -> dict:
     path = folder / "config.json"
     if not path.is_file():

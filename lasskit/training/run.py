@@ -20,8 +20,8 @@ from pathlib import Path
 
 from lasskit import __version__
 from lasskit.errors import LasskitError, UsageError, WorkError
-from lasskit.training.checks import check_checkpoint_file, check_init_file, check_run_folder, clear_old_run, \
-    needs_download, saved_step
+from lasskit.training.checks import check_checkpoint_file, check_init_file, check_resumed_data, check_run_folder, \
+    clear_old_run, needs_download, saved_step
 from lasskit.training.config import TrainConfig
 
 EMBED_BATCH = 64
@@ -243,6 +243,8 @@ def _train(config, ws, folder, accelerator, world, trainer, parts, rank0, notes,
     data = load_training_data(config.targets, config.noises, workspace=ws, splits=config.splits,
                               datasets=config.datasets, ontology=config.ontology, snr=config.snr,
                               segment=config.segment, seed=config.seed, jobs=config.workers or None, floors=floors)
+    if config.resume:
+        check_resumed_data(folder, data.digests)
     t0 = time.perf_counter()
     embeddings = embed_all(model, data.queries() + [r.query for _, rows, _, _ in validation for r in rows])
     embed_seconds = time.perf_counter() - t0
