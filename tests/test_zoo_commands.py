@@ -24,18 +24,9 @@ from lasskit.workspace import Workspace  # noqa: E402
 
 
 def text_tower(seed: int = 0) -> dict:
-    from lasskit.models.text_encoder import EMBEDDING_SIZE, build_projection
+    from conftest import tiny_text_tower
 
-    config = transformers.RobertaConfig(
-        vocab_size=261, hidden_size=32, num_hidden_layers=1, num_attention_heads=1, intermediate_size=37,
-        max_position_embeddings=514, type_vocab_size=1, layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, initializer_range=0.5)
-    torch.manual_seed(seed)
-    roberta = transformers.RobertaModel(config, add_pooling_layer=True)
-    projection = build_projection(32, EMBEDDING_SIZE)
-    state = {f"query_encoder.model.text_branch.{k}": v for k, v in roberta.state_dict().items()}
-    state.update({f"query_encoder.model.text_projection.{k}": v for k, v in projection.state_dict().items()})
-    return state
+    return tiny_text_tower("query_encoder.model.", seed)
 
 
 def write_zoo_checkpoint(path: Path, model: str, seed: int) -> Path:
