@@ -91,15 +91,53 @@ def env_shard() -> Shard | None:
     """The shard a launcher (torchrun, srun) gave this process; None when not under one.
 
     SLURM: the task count of the job step (``SLURM_STEP_NUM_TASKS``, set by ``srun``), not the
-    allocation's ``SLURM_NTASKS``, which a batch script also sees when it runs one process."""
+    allocation's ``SLURM_NTASKS``, which a batch script also sees when it runs one process.
+    Variables that cannot come from a launcher (a rank at or above the world size, a world size
+    without a rank, a rank other than 0 without a world size, a local rank at or above
+    ``LOCAL_WORLD_SIZE``, a value that is not a whole number) are one line
+    (:class:`~lasskit.errors.UsageError`), never a run of the whole work or a group that waits
+    for a rank that cannot come."""
     env = os.environ
-    for rank, world, local in (("RANK", "WORLD_SIZE", "LOCAL_RANK"),
-                               ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID")):
-        if env.get(world, "").strip().isdigit() and int(env[world]) > 1 and env.get(rank, "").strip().isdigit():
-            local_world = env.get("LOCAL_WORLD_SIZE") or env.get("SLURM_NTASKS_PER_NODE") or "1"
-            return Shard(int(env[rank]), int(env[world]), int(env.get(local, "0") or 0),
-                         max(1, int(local_world)) if local_world.strip().isdigit() else 1)
+    for rank_key, world_key, local_key in (("RANK", "WORLD_SIZE", "LOCAL_RANK"),
+                                           ("SLURM_PROCID", "SLURM_STEP_NUM_TASKS", "SLURM_LOCALID")):
+        rank_text, world_text = env.get(rank_key), env.get(world_key)
+        if rank_text is None and world_text is None:
+            continue
+        rank = _env_whole(rank_key) if rank_text is not None else None
+        world = _env_whole(world_key) if world_text is not None else None
+        if world is None:
+            if rank:  # RANK=0 alone: one process
+                raise UsageError(f"{rank_key}={rank_text.strip()} is set but {world_key} is not: start the command "
+                                 f"with {_LAUNCHERS[rank_key]} (it sets both), or unset {rank_key}")
+            continue
+        if world <= 1:
+            continue  # a group of one: the whole work here
+        if rank is None:
+            raise UsageError(f"{world_key}={world} is set but {rank_key} is not: start the command with "
+                             f"{_LAUNCHERS[rank_key]} (it sets both), or unset {world_key}")
+        if rank >= world:
+            raise UsageError(f"{rank_key}={rank} with {world_key}={world}: a rank must be below the world size "
+                             f"(0 to {world - 1}); start the command with {_LAUNCHERS[rank_key]}")
+        local = _env_whole(local_key) if env.get(local_key, "").strip() else 0
+        local_world_key = "LOCAL_WORLD_SIZE" if env.get("LOCAL_WORLD_SIZE") else "SLURM_NTASKS_PER_NODE"
+        local_world = _env_whole(local_world_key) if env.get(local_world_key, "").strip().isdigit() else None
+        if local_world is not None and local >= max(1, local_world):
+            raise UsageError(f"{local_key}={local} with {local_world_key}={local_world}: a local rank must be "
+                             f"below the processes on this machine; start the command with {_LAUNCHERS[rank_key]}")
+        return Shard(rank, world, local, max(1, local_world or 1))
     return None
+
+
+_LAUNCHERS = {"RANK": "torchrun", "SLURM_PROCID": "srun"}
+
+
+def _env_whole(key: str) -> int:
+    """The environment variable ``key`` as a whole number >= 0, or one line naming it."""
+    text = os.environ.get(key, "").strip()
+    if not text.isdigit() or not text.isascii():
+        raise UsageError(f"{key}={os.environ.get(key, '')!r}: must be a whole number >= 0 (a launcher's "
+                         f"process rank or count); fix or unset it")
+    return int(text)
 
 
 def first_host(nodelist: str) -> str:
@@ -139,14 +177,45 @@ def init_group(shard: Shard, device: str) -> str:
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise UsageError("--devices with --device cuda: torch sees no GPU here; use --device cpu")
-        device = f"cuda:{shard.local_rank % torch.cuda.device_count()}"
+        gpus = torch.cuda.device_count()
+        # --devices and torchrun (LOCAL_RANK): every process here sees the same GPUs, so two on one
+        # GPU is a mistake nccl refuses mid-run; srun may bind one GPU per task (its rank modulo)
+        if shard.local_rank >= gpus and "LOCAL_RANK" in os.environ:
+            raise UsageError(f"rank {shard.rank}: local rank {shard.local_rank} on this machine, but torch sees "
+                             f"{gpus} GPU(s) here: start at most {gpus} process(es) per machine (--devices {gpus}, "
+                             "torchrun --nproc-per-node, srun --ntasks-per-node) or use --device cpu")
+        device = f"cuda:{shard.local_rank % gpus}"
         torch.cuda.set_device(device)
     if shard.world > 1 and not dist.is_initialized():
         from datetime import timedelta
 
-        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=shard.rank,
-                                world_size=shard.world, timeout=timedelta(seconds=GROUP_TIMEOUT))
+        address, port = _meeting_point(shard)
+        try:
+            dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=shard.rank,
+                                    world_size=shard.world, timeout=timedelta(seconds=GROUP_TIMEOUT))
+        except (RuntimeError, ValueError, OSError) as exc:  # torch's DistError is a RuntimeError
+            last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
+            raise WorkError(f"rank {shard.rank} of {shard.world}: the group could not meet at {address}:{port} "
+                            f"({last}); check MASTER_ADDR/MASTER_PORT and that every rank started") from None
     return device
+
+
+def _meeting_point(shard: Shard) -> tuple[str, int]:
+    """``MASTER_ADDR``/``MASTER_PORT`` where the ranks meet, checked: set, a port number, a host
+    that resolves (torch retries an unknown host until its timeout, hours here)."""
+    env = os.environ
+    address, port_text = env.get("MASTER_ADDR", "").strip(), env.get("MASTER_PORT", "").strip()
+    if not address or not port_text:
+        raise UsageError(f"rank {shard.rank} of {shard.world}, but MASTER_ADDR and MASTER_PORT (where the ranks "
+                         "meet) are not both set: start the command with torchrun or srun, or --devices N on one "
+                         "machine")
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise UsageError(f"MASTER_PORT={port_text!r}: must be a port number from 1 to 65535")
+    try:
+        socket.getaddrinfo(address, int(port_text))
+    except (OSError, UnicodeError) as exc:
+        raise UsageError(f"MASTER_ADDR={address}: no such host ({exc}); set it to the first node of the job") from None
+    return address, int(port_text)
 
 
 def _free_port() -> int:

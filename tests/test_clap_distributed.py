@@ -149,3 +149,57 @@ def test_label_on_two_processes_gives_the_bytes_of_one(weights, fresh, tmp_path)
     assert (run.clap_done, run.by_rank, run.cached, run.world) == (4, [2, 2], 0, 2)
     assert (tmp_path / "two/manifest.csv").read_bytes() == (tmp_path / "one/manifest.csv").read_bytes()
     assert _embeddings(tmp_path / "two") == _embeddings(tmp_path / "one")
+
+
+_LAUNCH_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "SLURM_PROCID", "SLURM_STEP_NUM_TASKS",
+                "SLURM_LOCALID", "SLURM_NTASKS", "SLURM_NTASKS_PER_NODE", "MASTER_ADDR", "MASTER_PORT")
+
+
+@pytest.mark.parametrize("env, says", [
+    ({"RANK": "1"}, "RANK=1 is set but WORLD_SIZE is not"),  # ran the whole work as one process
+    ({"WORLD_SIZE": "2"}, "WORLD_SIZE=2 is set but RANK is not"),
+    ({"RANK": "5", "WORLD_SIZE": "2"}, "RANK=5 with WORLD_SIZE=2: a rank must be below"),  # waited for ever
+    ({"RANK": "-1", "WORLD_SIZE": "2"}, "RANK='-1': must be a whole number"),  # ran as one process
+    ({"RANK": "1", "WORLD_SIZE": "two"}, "WORLD_SIZE='two': must be a whole number"),
+    ({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "2", "LOCAL_WORLD_SIZE": "2"}, "LOCAL_RANK=2 with LOCAL_WORLD"),
+    ({"SLURM_PROCID": "3", "SLURM_STEP_NUM_TASKS": "2"}, "SLURM_PROCID=3 with SLURM_STEP_NUM_TASKS=2"),
+])
+def test_launcher_variables_that_no_launcher_sets_are_one_line(monkeypatch, env, says):
+    from lasskit.distributed import env_shard
+    from lasskit.errors import UsageError
+
+    for key in _LAUNCH_VARS:
+        monkeypatch.delenv(key, raising=False)
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    with pytest.raises(UsageError, match=says.replace("(", r"\(")):
+        env_shard()
+
+
+def test_a_group_without_a_meeting_point_or_with_two_ranks_on_one_gpu_is_one_line(monkeypatch):
+    """init_group refuses before torch.distributed: MASTER_ADDR missing was an 'internal error'
+    (torch's ValueError), an unknown host waited for hours, two local ranks on one GPU failed in nccl."""
+    from lasskit.distributed import Shard, init_group
+    from lasskit.errors import UsageError
+
+    for key in _LAUNCH_VARS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    shard = Shard(1, 2, 1, 2)
+    with pytest.raises(UsageError, match="MASTER_ADDR and MASTER_PORT .* are not both set"):
+        init_group(shard, "cpu")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", "99999")
+    with pytest.raises(UsageError, match="MASTER_PORT='99999': must be a port number"):
+        init_group(shard, "cpu")
+    monkeypatch.setenv("MASTER_PORT", "29500")
+    monkeypatch.setenv("MASTER_ADDR", "no-such-host.invalid")
+    with pytest.raises(UsageError, match="MASTER_ADDR=no-such-host.invalid: no such host"):
+        init_group(shard, "cpu")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(UsageError, match="local rank 1 on this machine, but torch sees 1 GPU"):
+        init_group(shard, "cuda")
+    assert not torch.distributed.is_initialized()
