@@ -462,3 +462,31 @@ def test_the_cli_names_the_true_byte_and_line_of_text_that_is_not_utf8(run_cli, 
     code, _, err = run_cli("--workspace", tmp_path, "init")
     assert code == 2 and err.count("\n") == 1
     assert f"{bad}: not UTF-8 text (invalid continuation byte at byte 20006, line 4)" in err, err
+
+
+def test_label_clap_refuses_missing_audio_of_a_clip_it_would_tag_again_before_embedding(tmp_path: Path):
+    """A clip CLAP tagged before is tagged again: its missing audio is said up front (it was found
+    only after every other clip had been embedded), and the manifest is left as it was."""
+    from lasskit.labels.clap import clap_label_manifest
+    from lasskit.manifest import Clip, write_manifest
+
+    calls = []
+
+    class Model:  # no checkpoint: no disk cache
+        checkpoint = ""
+
+        def text_embeddings(self, prompts):
+            return np.eye(len(prompts), 4)
+
+        def audio_embeddings(self, waves, rate, path):
+            calls.append(len(waves))
+            return np.ones((len(waves), 4), np.float32)
+
+    soundgen.write_clip(tmp_path / "audio" / "a.wav", "tone", 0.2, RATE, seed=1)
+    clips = [Clip("a", "audio/a.wav", 0.2, RATE, 3200, "gen", "train", ["x"], []),
+             Clip("b", "audio/b.wav", 0.2, RATE, 3200, "gen", "train", ["y"], ["Rain"], label_source="clap")]
+    write_manifest(tmp_path / "manifest.csv", clips)
+    before = (tmp_path / "manifest.csv").read_bytes()
+    with pytest.raises(UsageError, match=r"b\.wav: audio of 1 clip\(s\) to label is missing"):
+        clap_label_manifest(tmp_path / "manifest.csv", ["Rain", "Bird"], Model())
+    assert calls == [] and (tmp_path / "manifest.csv").read_bytes() == before

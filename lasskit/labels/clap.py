@@ -157,9 +157,7 @@ def label_clips_with_clap(clips: Sequence[Any], paths: Sequence[str | os.PathLik
     are never touched. ``paths[i]`` is the audio of ``clips[i]``. Returns how many clips got labels."""
     if len(paths) != len(clips):
         raise UsageError(f"{len(paths)} audio paths for {len(clips)} clips")
-    todo = [i for i, c in enumerate(clips)
-            if c.label_source != "given" and (not c.labels or c.label_source == LABEL_SOURCE
-                                              or (replace_derived and c.label_source in ("keywords", "caption")))]
+    todo = [i for i, c in enumerate(clips) if _to_tag(c, replace_derived)]
     labels = clap_labels_for_files([paths[i] for i in todo], names, model, **options)
     done = 0
     for i, found in zip(todo, labels):
@@ -169,6 +167,12 @@ def label_clips_with_clap(clips: Sequence[Any], paths: Sequence[str | os.PathLik
         elif clips[i].label_source == LABEL_SOURCE:  # earlier CLAP labels that these settings do not give
             clips[i].labels, clips[i].label_source = [], ""
     return done
+
+
+def _to_tag(clip: Any, replace_derived: bool) -> bool:
+    """Whether CLAP tags ``clip`` (see :func:`label_clips_with_clap`)."""
+    return clip.label_source != "given" and (not clip.labels or clip.label_source == LABEL_SOURCE
+                                             or (replace_derived and clip.label_source in ("keywords", "caption")))
 
 
 def clap_label_manifest(manifest_path: str | os.PathLike, names: Sequence[str], model: Any, *,
@@ -183,8 +187,7 @@ def clap_label_manifest(manifest_path: str | os.PathLike, names: Sequence[str], 
 
     manifest = read_manifest(manifest_path)
     clips = manifest.clips
-    missing = [c.audio for c in clips if not manifest.audio_path(c).is_file()
-               and c.label_source != "given" and (not c.labels or replace_derived)]
+    missing = [c.audio for c in clips if _to_tag(c, replace_derived) and not manifest.audio_path(c).is_file()]
     if missing:
         raise UsageError(f"{manifest.audio_path(next(c for c in clips if c.audio == missing[0]))}: audio of "
                          f"{len(missing)} clip(s) to label is missing; prepare the corpus again")
