@@ -83,7 +83,7 @@ def test_outputs_of_rows_a_smaller_split_no_longer_has_are_removed(tmp_path, run
     (["--model", "passthrough", "--checkpoint", "WEIGHTS"], "passthrough has no weights: drop --checkpoint"),
     (["--model", "oracle", "--checkpoint", "WEIGHTS"], "oracle has no weights: drop --checkpoint"),
     (["--model", "ensemble", "-o", "members=passthrough,oracle", "-o", "m1_checkpoint=WEIGHTS"],
-     "passthrough has no weights: drop --checkpoint"),
+     "passthrough has no weights: drop -o m1_checkpoint"),  # the member's option, not the command's
 ])
 def test_options_and_checkpoints_the_builtin_models_ignore_are_refused(tmp_path, run_cli, args, message):
     """They were accepted, ignored, and written into separate.json as what made the outputs."""

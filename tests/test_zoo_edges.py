@@ -60,3 +60,21 @@ def test_a_missing_weight_file_does_not_point_at_the_baselines_download(tmp_path
     with pytest.raises(UsageError) as err:  # e.g. clapsep's -o clap_checkpoint=, which the CLI does not check
         load_checkpoint_state(tmp_path / "music_audioset_epoch_15_esc_90.14.pt")
     assert "checkpoint not found" in str(err.value) and "dcase2024-baseline" not in str(err.value)
+
+
+def test_a_members_error_names_the_members_options(tmp_path, monkeypatch):
+    """It named the model's own options (--checkpoint PATH, -o clap_checkpoint=), which the ensemble refuses."""
+    from lasskit.errors import WorkError
+
+    monkeypatch.setenv("LASSKIT_CACHE", str(tmp_path))
+    with pytest.raises(UsageError) as err:
+        Ensemble(members="passthrough,clapsep")
+    assert str(err.value).startswith("ensemble member 2 (clapsep): no best_model.ckpt; run `lasskit models download "
+                                     "clapsep` or pass -o m2_checkpoint=PATH (best_model.ckpt from")
+    with pytest.raises(UsageError, match=r"^ensemble member 1 \(audiosep\): -o m1_checkpoint=.*absent: no such file$"):
+        Ensemble(members="audiosep,passthrough", m1_checkpoint=str(tmp_path / "absent"))
+    with pytest.raises(UsageError, match="model oracle has no weights: drop -o m2_checkpoint$"):
+        Ensemble(members="passthrough,oracle", m2_checkpoint=__file__)
+    clapsep = _state_file(tmp_path, "best_model.ckpt", {"decoder_model.x": torch.zeros(1)})
+    with pytest.raises(WorkError, match=r"^ensemble member 1 \(audiosep-dp-16k\): .*this is a clapsep checkpoint"):
+        Ensemble(members="audiosep-dp-16k,passthrough", m1_checkpoint=clapsep)

@@ -22,7 +22,7 @@ import math
 import re
 from typing import Any
 
-from lasskit.errors import UsageError
+from lasskit.errors import LasskitError, UsageError
 from lasskit.models.base import SeparationModel
 
 _MEMBER_OPTION = re.compile(r"^m([1-9]\d*)_(\w+)$")  # m01_x would silently replace m1_x
@@ -66,6 +66,19 @@ def _checkpoint_sha256(model: Any) -> str | None:
     return sha256_cached(path) if path and Path(path).is_file() else None
 
 
+def member_error(exc: LasskitError, index: int, spec: str) -> LasskitError:
+    """``exc`` of member ``index`` as the ensemble's user must act on it: the options it names are
+    the member's (``--checkpoint PATH`` -> ``-o m1_checkpoint=PATH``, ``-o negative`` -> ``-o m1_negative``)."""
+    text = str(exc)
+    text = re.sub(r"(?<![\w-])--checkpoint ", f"-o m{index}_checkpoint=", text)
+    text = re.sub(r"(?<![\w-])--checkpoint\b", f"-o m{index}_checkpoint", text)
+    text = text[len(spec) + 2:] if text.startswith(f"{spec}: ") else text
+    text = re.sub(r"(?<![\w-])(?:-o|--option) (?!m\d+_)(\w+)", rf"-o m{index}_\1", text)
+    if "ensemble member" not in text:
+        text = f"ensemble member {index} ({spec}): {text}"
+    return type(exc)(text)
+
+
 class Ensemble(SeparationModel):
     """Weighted average of member models' estimates (see the module docstring)."""
 
@@ -101,7 +114,10 @@ class Ensemble(SeparationModel):
             cls, _ = registry.resolve(spec)
             opts = dict(opts)
             member_checkpoint = opts.pop("checkpoint", None)
-            member = registry.build(cls, f"{spec} (ensemble member {i})", member_checkpoint, device, opts)
+            try:
+                member = registry.build(cls, f"{spec} (ensemble member {i})", member_checkpoint, device, opts)
+            except LasskitError as exc:
+                raise member_error(exc, i, spec) from None
             self.members.append(member)
             record.append({"name": spec, "class": f"{cls.__module__}:{cls.__qualname__}",
                            "checkpoint_sha256": _checkpoint_sha256(member),
