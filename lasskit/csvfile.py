@@ -57,7 +57,8 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] = (), fix: str = 
     last = 0
     try:
         with open_csv(path) as fh:
-            reader = csv.reader(fh)
+            # strict: a quote never closed is an error, not a cell swallowing every row after it
+            reader = csv.reader(fh, strict=True)
             for fields in reader:
                 start, last = last + 1, reader.line_num
                 if not fields or not any(f.strip() for f in fields):
@@ -80,10 +81,20 @@ def read_table(path: str | os.PathLike, columns: Sequence[str] = (), fix: str = 
     except UnicodeDecodeError as exc:
         raise UsageError(f"{name}{_where_not_utf8(path, exc)}; save it as UTF-8") from None
     except csv.Error as exc:
-        raise UsageError(f"{name}:{last + 1}: not a valid CSV row ({' '.join(str(exc).split())}); {fix}") from None
+        what = " ".join(str(exc).split())
+        what = _QUOTE_ERRORS.get(what, what)
+        raise UsageError(f"{name}:{last + 1}: not a valid CSV row ({what}); {fix}") from None
     if header is None:
         raise UsageError(f"{name}: empty file, no header; {fix}")
     return header, rows
+
+
+_QUOTE_ERRORS = {
+    "unexpected end of data": "a double quote opened here is never closed",
+    "',' expected after '\"'": 'text after a closing double quote: quote the whole cell and double the quotes '
+                                'inside it, "a ""dog"" barks"',
+}
+"""What Python's csv module says about a malformed quote, in words that say where the mistake is."""
 
 
 def _check_header(header: list[str], columns: Sequence[str], name: str, line: int, fix: str) -> None:
