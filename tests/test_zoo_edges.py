@@ -78,3 +78,13 @@ def test_a_members_error_names_the_members_options(tmp_path, monkeypatch):
     clapsep = _state_file(tmp_path, "best_model.ckpt", {"decoder_model.x": torch.zeros(1)})
     with pytest.raises(WorkError, match=r"^ensemble member 1 \(audiosep-dp-16k\): .*this is a clapsep checkpoint"):
         Ensemble(members="audiosep-dp-16k,passthrough", m1_checkpoint=clapsep)
+
+
+def test_long_audio_windows_are_the_cards_trained_length():
+    """README: separate FILE's windows are the model's trained length; AudioSep's (5 s) was not exposed: 10 s."""
+    from lasskit.models.zoo import AudioSep, AudioSepDP16k
+    from lasskit.separation.longaudio import Windows
+
+    audiosep, dp = object.__new__(AudioSep), object.__new__(AudioSepDP16k)  # no network: only the attributes
+    assert Windows.for_model(audiosep, 16000).window == 80000
+    assert Windows.for_model(dp, 16000).window == 160000

@@ -128,6 +128,8 @@ class Ensemble(SeparationModel):
         self.needs_reference = any(bool(getattr(m, "needs_reference", False)) for m in self.members)
         limits = [m.max_seconds for m in self.members if getattr(m, "max_seconds", None)]
         self.max_seconds = min(limits) if limits else None
+        trained = [m.trained_seconds for m in self.members if getattr(m, "trained_seconds", None)]
+        self.trained_seconds = min(trained) if trained else None  # the long-audio window fits every member
         sizes = [m.bytes_per_sample for m in self.members if getattr(m, "bytes_per_sample", None)]
         self.bytes_per_sample = max(sizes) if sizes else None
         notes = [getattr(m, "rate_note", None) for m in self.members]

@@ -74,6 +74,13 @@ class ZooSeparator(DCASE2024Baseline):
         return cards.CARDS[self.name]
 
     @property
+    def trained_seconds(self) -> float | None:
+        """The card's (AudioSep 5 s, AudioSep-DP 10 s): the window of ``separate FILE``'s long-audio engine,
+        as README's rule says (it was 10 s, the default, for every zoo model)."""
+        card = cards.card(self.name)
+        return card.trained_seconds if card is not None else None
+
+    @property
     def rate_note(self) -> str | None:
         """One line for a run's summary when the network's rate is not 16 kHz; None otherwise."""
         if self.network_rate == SAMPLE_RATE:
