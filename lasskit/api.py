@@ -16,7 +16,9 @@ dtype), shape and rate. A list or tuple of floats is read as a numpy array and i
 Refused with one :class:`~lasskit.errors.UsageError` each, never separated as they are: integer,
 boolean, complex or non-number samples, floats that look like integer PCM (a peak over
 :data:`PCM_LIKE_PEAK`: ``int16`` samples cast to float without dividing by 32768), NaN or
-infinite samples, no samples or no channels, more than 2 dimensions, a ragged list, and a
+infinite samples, no samples or no channels, more than 2 dimensions, a ragged list, a masked
+array (its mask would be ignored), a set of queries (no order for the estimates), a
+``mono``/``*_seconds`` that is not a bool/number (``"no"``, ``"5"``, ``True``), and a
 ``sample_rate`` that is not a whole number of Hz from :data:`MIN_RATE` to :data:`MAX_RATE`
 (``True``, ``44100.5``, ``"16000"``); an integral float rate (``44100.0``, as some readers give)
 is taken as the integer. Channels are separated independently (``mono=True``: their average,
@@ -30,6 +32,7 @@ gives the samples ``lasskit separate`` writes for it. This module is the orchest
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
@@ -71,9 +74,19 @@ class Separator:
         from lasskit.separation.longaudio import ArraySource, StreamStats, Windows, model_caller, separate_stream
 
         single = isinstance(query, str)
-        queries = [query] if single else list(query)
+        if isinstance(query, (set, frozenset, dict)):  # no order the caller can rely on, or keys taken for queries
+            raise UsageError(f"query: a {type(query).__name__} has no order the estimates could follow; give a list "
+                             "or tuple of descriptions (the estimates come back in its order)")
+        queries = [query] if single else list(query) if isinstance(query, Iterable) else []
         if not queries or any(not isinstance(q, str) or not q.strip() for q in queries):
             raise UsageError("query: give a non-empty description of the sound (e.g. 'a dog barking') or a list of them")
+        if not isinstance(mono, (bool, np.bool_)):
+            raise UsageError(f"mono {mono!r}: give True (the channels' average) or False")
+        for option, value in (("window_seconds", window_seconds), ("context_seconds", context_seconds),
+                              ("crossfade_seconds", crossfade_seconds)):
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            if value is not None and not number:
+                raise UsageError(f"{option} {value!r}: give a number of seconds (or None for the model's default)")
         sample_rate = _rate(sample_rate)
         array, restore = _to_numpy(wave)
         if array.ndim not in (1, 2) or array.shape[-1] == 0 or array.shape[0] == 0:
@@ -116,6 +129,9 @@ def _rate(sample_rate: Any) -> int:
 
 def _to_numpy(wave: Any):
     """``(float32 numpy array, function giving the result back as wave's type)``."""
+    if isinstance(wave, np.ma.MaskedArray):  # the mask would be ignored: the hidden samples separated as they are
+        raise UsageError("wave: a masked array; fill the masked samples first (wave.filled(0.0)) or pass wave.data "
+                         "on purpose")
     if isinstance(wave, np.ndarray):
         _refuse_integers(wave.dtype.kind in "iub", str(wave.dtype), wave.dtype.itemsize)
         _refuse_non_real(wave.dtype.kind != "f", str(wave.dtype))

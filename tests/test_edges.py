@@ -494,3 +494,17 @@ def test_label_clap_refuses_missing_audio_of_a_clip_it_would_tag_again_before_em
     with pytest.raises(UsageError, match=r"b\.wav: audio of 1 clip\(s\) to label is missing"):
         clap_label_manifest(tmp_path / "manifest.csv", ["Rain", "Bird"], Model())
     assert calls == [] and (tmp_path / "manifest.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("call, match", [
+    (dict(query={"rain", "wind"}), "a set has no order"),  # the estimates came back in hash order
+    (dict(query={"rain": 1}), "a dict has no order"),  # its keys were taken for queries
+    (dict(wave=np.ma.masked_array(np.zeros(RATE, np.float32), mask=True)), "a masked array"),  # mask ignored
+    (dict(window_seconds="5"), r"window_seconds '5': give a number of seconds"),  # a TypeError traceback
+    (dict(crossfade_seconds=True), r"crossfade_seconds True"),  # taken as 1 s
+    (dict(mono="no"), r"mono 'no': give True"),  # truthy: the channels were averaged
+])
+def test_the_api_refuses_options_it_would_read_wrongly(passthrough, call, match):
+    args = dict(wave=np.zeros(RATE, np.float32), sample_rate=RATE, query="rain") | call
+    with pytest.raises(UsageError, match=match):
+        passthrough.separate(**args)
