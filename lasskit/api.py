@@ -186,5 +186,12 @@ def load_model(name: str = "dcase2024-baseline", checkpoint: str | os.PathLike |
 
     if not isinstance(batch_size, (int, np.integer)) or isinstance(batch_size, (bool, np.bool_)) or batch_size < 1:
         raise UsageError(f"batch_size {batch_size!r}: must be a whole number, at least 1")
+    if not isinstance(name, str):
+        raise UsageError(f"name {name!r}: give a registered model name (see `lasskit models`), module:Class or "
+                         "path.py:Class, as text")
+    if type(device).__module__.startswith("torch") and type(device).__name__ == "device":
+        device = str(device)  # torch.device("cuda", 1) -> "cuda:1"
+    if device is not None and not isinstance(device, str):
+        raise UsageError(f"device {device!r}: give 'auto', 'cpu', 'cuda' or 'cuda:N' (a torch.device works too)")
     run_model, device = build_model(name, checkpoint, device, options)
     return Separator(run_model, device, batch_size)

@@ -508,3 +508,15 @@ def test_the_api_refuses_options_it_would_read_wrongly(passthrough, call, match)
     args = dict(wave=np.zeros(RATE, np.float32), sample_rate=RATE, query="rain") | call
     with pytest.raises(UsageError, match=match):
         passthrough.separate(**args)
+
+
+def test_load_model_takes_a_torch_device_and_refuses_a_name_or_device_that_is_not_text():
+    import torch
+
+    import lasskit
+
+    assert lasskit.load_model("passthrough", device=torch.device("cpu")).device == "cpu"  # was an AttributeError
+    with pytest.raises(UsageError, match="name None: give a registered model name"):
+        lasskit.load_model(None, device="cpu")  # was 'class NoneType has no separate(...) method'
+    with pytest.raises(UsageError, match="device 0: give 'auto', 'cpu', 'cuda' or 'cuda:N'"):
+        lasskit.load_model("passthrough", device=0)  # was the CPU, even with a GPU (0 is false: auto)
