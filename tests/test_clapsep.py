@@ -215,7 +215,8 @@ def test_separate_at_16k_keeps_the_length_and_short_inputs(mini):
         x = torch.from_numpy(parity_mixture(n / 16000, 16000)[0]).float()
         y = mini.separate(x, ["q"])
         assert y.shape == x.shape and torch.isfinite(y).all()
-    assert "32 kHz" in mini.rate_note and "10 s windows" in mini.rate_note
+    assert "32 kHz" in mini.rate_note and "at most 10 s per call: longer clips are separated in windows" in mini.rate_note
+    assert "10 s windows" not in mini.rate_note  # it said so under --window-seconds 4 / --chunk-seconds 5 too
 
 
 def test_loading_names_what_does_not_fit(mini_files, tmp_path):

@@ -223,7 +223,8 @@ class ClapSep(SeparationModel):
     @property
     def rate_note(self) -> str:
         return ("clapsep runs at 32 kHz (its CLAP encoder at 48 kHz): 16 kHz mixtures are resampled to 32 kHz "
-                "and the estimates back to 16 kHz (soxr HQ); clips over 10 s are separated in 10 s windows")
+                "and the estimates back to 16 kHz (soxr HQ); it takes at most 10 s per call: longer clips are separated "
+                "in windows (their length: the run's chunk/window settings)")
 
     def __init__(self, checkpoint: str | None = None, device: str = "cpu", clap_checkpoint: str | None = None,
                  tokenizer: str | None = None, negative: str | None = None, text_batch_size: int = 32,
