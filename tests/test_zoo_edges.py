@@ -88,3 +88,22 @@ def test_long_audio_windows_are_the_cards_trained_length():
     audiosep, dp = object.__new__(AudioSep), object.__new__(AudioSepDP16k)  # no network: only the attributes
     assert Windows.for_model(audiosep, 16000).window == 80000
     assert Windows.for_model(dp, 16000).window == 160000
+
+
+class Rate32:
+    """A model taking 32 kHz tensors (a plugin's)."""
+
+    name = "rate32"
+    sample_rate = 32000
+
+    def __init__(self, checkpoint=None, device="cpu"):
+        pass
+
+    def separate(self, mixtures, queries):
+        return mixtures
+
+
+def test_an_ensemble_member_at_another_rate_is_refused():
+    """The ensemble hands every member 16 kHz samples: a 32 kHz member got them as if they were 32 kHz."""
+    with pytest.raises(UsageError, match=r"ensemble member 2 \(.*:Rate32\) takes 32000 Hz audio"):
+        Ensemble(members=f"passthrough,{__file__}:Rate32")

@@ -118,6 +118,10 @@ class Ensemble(SeparationModel):
                 member = registry.build(cls, f"{spec} (ensemble member {i})", member_checkpoint, device, opts)
             except LasskitError as exc:
                 raise member_error(exc, i, spec) from None
+            rate = getattr(member, "sample_rate", self.sample_rate)
+            if rate != self.sample_rate:  # it would be handed 16 kHz samples as if they were its rate
+                raise UsageError(f"ensemble member {i} ({spec}) takes {rate} Hz audio; an ensemble's members take "
+                                 f"{self.sample_rate} Hz (every registered model does): run it alone")
             self.members.append(member)
             record.append({"name": spec, "class": f"{cls.__module__}:{cls.__qualname__}",
                            "checkpoint_sha256": _checkpoint_sha256(member),
