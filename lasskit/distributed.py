@@ -34,6 +34,10 @@ GROUP_TIMEOUT = 6 * 3600
 10 min for nccl): the others wait while rank 0 alone works, e.g. ``score``'s SDR of every row
 after the shared CLAP embeddings, or ``label``'s keyword step before them. A rank that dies is
 noticed by the launcher (``--devices``, torchrun), which stops the group at once."""
+RENDEZVOUS_TIMEOUT = 600
+"""Seconds the ranks wait for each other to meet (``init_process_group``): the launchers start them
+together, so a rank missing after this never comes (``RANK``/``WORLD_SIZE`` set by hand, a wrong
+``MASTER_ADDR``): one line, not a wait of :data:`GROUP_TIMEOUT`, which applies once they have met."""
 
 
 @dataclass
@@ -190,13 +194,19 @@ def init_group(shard: Shard, device: str) -> str:
         from datetime import timedelta
 
         address, port = _meeting_point(shard)
+        set_timeout = getattr(dist, "set_timeout", None)  # torch >= 2.6; before it, the long wait for both
+        meet = RENDEZVOUS_TIMEOUT if set_timeout is not None else GROUP_TIMEOUT
         try:
             dist.init_process_group("nccl" if device.startswith("cuda") else "gloo", rank=shard.rank,
-                                    world_size=shard.world, timeout=timedelta(seconds=GROUP_TIMEOUT))
+                                    world_size=shard.world, timeout=timedelta(seconds=meet))
         except (RuntimeError, ValueError, OSError) as exc:  # torch's DistError is a RuntimeError
             last = (str(exc).strip().splitlines() or [type(exc).__name__])[-1]
-            raise WorkError(f"rank {shard.rank} of {shard.world}: the group could not meet at {address}:{port} "
-                            f"({last}); check MASTER_ADDR/MASTER_PORT and that every rank started") from None
+            raise WorkError(f"rank {shard.rank} of {shard.world}: the group did not meet at {address}:{port} "
+                            f"within {meet} s ({last}); start every rank (torchrun, srun or --devices N) "
+                            "and check MASTER_ADDR/MASTER_PORT") from None
+        if set_timeout is not None:  # met: now the collectives' own, long wait (and nccl's store lookups)
+            set_timeout(timedelta(seconds=GROUP_TIMEOUT))
+            dist.distributed_c10d._get_default_store().set_timeout(timedelta(seconds=GROUP_TIMEOUT))
     return device
 
 

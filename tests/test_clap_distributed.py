@@ -203,3 +203,20 @@ def test_a_group_without_a_meeting_point_or_with_two_ranks_on_one_gpu_is_one_lin
     with pytest.raises(UsageError, match="local rank 1 on this machine, but torch sees 1 GPU"):
         init_group(shard, "cuda")
     assert not torch.distributed.is_initialized()
+
+
+def test_a_rank_whose_group_never_meets_is_one_line_after_the_rendezvous_wait(monkeypatch):
+    """Rank 1 of 2 with nobody at the meeting point waited GROUP_TIMEOUT (6 h) before failing."""
+    from lasskit import distributed
+    from lasskit.errors import WorkError
+
+    if not hasattr(torch.distributed, "set_timeout"):
+        pytest.skip("torch < 2.6 keeps the long wait (no set_timeout after the group met)")
+    for key in _LAUNCH_VARS:
+        monkeypatch.delenv(key, raising=False)
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    monkeypatch.setenv("MASTER_PORT", str(distributed._free_port()))
+    monkeypatch.setattr(distributed, "RENDEZVOUS_TIMEOUT", 1)
+    with pytest.raises(WorkError, match=r"rank 1 of 2: the group did not meet at 127\.0\.0\.1:\d+ within 1 s"):
+        distributed.init_group(distributed.Shard(1, 2), "cpu")
+    assert not torch.distributed.is_initialized()
