@@ -107,3 +107,30 @@ def test_an_ensemble_member_at_another_rate_is_refused():
     """The ensemble hands every member 16 kHz samples: a 32 kHz member got them as if they were 32 kHz."""
     with pytest.raises(UsageError, match=r"ensemble member 2 \(.*:Rate32\) takes 32000 Hz audio"):
         Ensemble(members=f"passthrough,{__file__}:Rate32")
+
+
+def test_random_init_is_a_bool_and_never_hides_the_checkpoint(tmp_path):
+    """-o random_init=yes (a string, so true) separated with a fresh random separator while the outputs
+    were recorded as made by --checkpoint's digest."""
+    from lasskit.models.zoo import AudioSepDP16k
+
+    path = _state_file(tmp_path, "dp.ckpt", {"ss_model.base.bn0.weight": torch.ones(513)})
+    with pytest.raises(UsageError, match="random_init='yes': give true or false"):
+        AudioSepDP16k(checkpoint=path, random_init="yes", text_encoder=object())
+    with pytest.raises(UsageError, match="random_init=true builds a fresh separator, so .*dp.ckpt's would not be used"):
+        AudioSepDP16k(checkpoint=path, random_init=True, text_encoder=object())
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("text_batch_size", 0, "text_batch_size=0: give a whole number >= 1"),  # was taken as 1
+    ("text_batch_size", 1.5, "text_batch_size=1.5: give a whole number >= 1"),
+    ("chunk_seconds", float("inf"), "chunk_seconds=inf: give a finite number"),  # failed every file
+    ("chunk_seconds", float("nan"), "chunk_seconds=nan: give a finite number"),
+    ("context_seconds", -1, "context_seconds=-1: give a finite number of seconds >= 0"),
+])
+def test_number_options_of_the_models_are_checked(tmp_path, option, value, message):
+    from lasskit.models.zoo import AudioSepDP16k
+
+    path = _state_file(tmp_path, "dp.ckpt", {"ss_model.base.bn0.weight": torch.ones(513)})
+    with pytest.raises(UsageError, match=f"^audiosep-dp-16k: {message}"):
+        AudioSepDP16k(checkpoint=path, text_encoder=object(), **{option: value})

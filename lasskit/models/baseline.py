@@ -244,6 +244,22 @@ def _stub_class(qualified: str) -> type:
     return Stub
 
 
+def count_option(model: str, option: str, value: Any) -> int:
+    """``value`` as a whole number >= 1, else one line (0, -1, 1.5 and true were taken as 1)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise UsageError(f"{model}: {option}={value!r}: give a whole number >= 1")
+    return value
+
+
+def seconds_option(model: str, option: str, value: Any) -> float:
+    """``value`` as a finite number of seconds >= 0, else one line (inf failed every file, nan and -1 passed)."""
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+        raise UsageError(f"{model}: {option}={value!r}: give a finite number of seconds >= 0")
+    return float(value)
+
+
 BASELINE_FIX = "use the DCASE 2024 baseline checkpoint audiosep_16k,baseline,step=200000.ckpt"
 
 
@@ -321,8 +337,14 @@ class DCASE2024Baseline(TrainableModel):
             from lasskit.models.memory import keep_freed_memory
 
             keep_freed_memory()  # glibc would otherwise unmap every activation buffer after each layer
-        self.chunk_seconds = None if chunk_seconds is None else float(chunk_seconds)
-        self.context_seconds = float(context_seconds)
+        if not isinstance(random_init, bool):  # -o random_init=yes: the string "yes" was true
+            raise UsageError(f"{self.name}: random_init={random_init!r}: give true or false")
+        if random_init and checkpoint:
+            raise UsageError(f"{self.name}: random_init=true builds a fresh separator, so {checkpoint}'s would not be "
+                             "used (while its digest was recorded as what made the outputs); drop one of them")
+        text_batch_size = count_option(self.name, "text_batch_size", text_batch_size)
+        self.chunk_seconds = None if chunk_seconds is None else seconds_option(self.name, "chunk_seconds", chunk_seconds)
+        self.context_seconds = seconds_option(self.name, "context_seconds", context_seconds)
         if self.chunk_seconds is not None and self.chunk_seconds <= 2 * self.context_seconds:
             raise UsageError(f"chunk_seconds {self.chunk_seconds} must exceed twice context_seconds "
                              f"({self.context_seconds})")

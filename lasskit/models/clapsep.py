@@ -232,7 +232,7 @@ class ClapSep(SeparationModel):
         import torch
 
         from lasskit import weights
-        from lasskit.models.baseline import load_checkpoint_state, without_module_prefix
+        from lasskit.models.baseline import count_option, load_checkpoint_state, without_module_prefix
         from lasskit.models.clap_audio import audio_state_from_checkpoint, load_clap_audio_tower
         from lasskit.models.clapsep_net import ClapSepNetwork
 
@@ -241,6 +241,7 @@ class ClapSep(SeparationModel):
         device = str(device)
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"device {device}: CUDA is not available here; use --device cpu")
+        text_batch_size = count_option(self.name, "text_batch_size", text_batch_size)
         self.negative = None if negative is None or not str(negative).strip() else str(negative).strip()
         path = Path(checkpoint).expanduser() if checkpoint else self._cached("checkpoint")
         clap_path = Path(clap_checkpoint).expanduser() if clap_checkpoint else self._cached("clap")
