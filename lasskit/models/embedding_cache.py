@@ -10,7 +10,12 @@ mixtures five times. :class:`EmbeddingCache` keeps each embedding in one SQLite 
 where ``weights`` is the checkpoint's absolute path, size and modification time (new weights in
 the same file are a new key), ``input path`` is ``paper`` or ``physical`` and the device kind is
 ``cpu`` or ``cuda`` (the two differ by float rounding, and an output is tied to what made it).
-Stored values are the float32 embeddings bit for bit, so a cached score equals a fresh one.
+Stored values are the float32 embeddings bit for bit, so the same command again gives the same
+bytes. A clip's embedding also depends, by float rounding, on the other clips of its tower batch
+(up to 9e-8 on the CPU; see :func:`embed_missing`): a clip first embedded in another batch
+(another ``--clap-batch``, or next to another system's estimates) reads back as it was embedded
+then, so a score's last digits follow what the cache held (the summary says how many embeddings
+were read from it); ``LASSKIT_NO_EMBEDDING_CACHE=1`` gives bytes that depend on the command alone.
 
 A damaged or unwritable cache is never an error: it is set aside for the rest of the run (and
 said once on stderr), and the embeddings are computed as if there were none. ``LASSKIT_CACHE``
