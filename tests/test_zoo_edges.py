@@ -127,6 +127,8 @@ def test_random_init_is_a_bool_and_never_hides_the_checkpoint(tmp_path):
     ("chunk_seconds", float("inf"), "chunk_seconds=inf: give a finite number"),  # failed every file
     ("chunk_seconds", float("nan"), "chunk_seconds=nan: give a finite number"),
     ("context_seconds", -1, "context_seconds=-1: give a finite number of seconds >= 0"),
+    ("channels", 4.5, "channels=4.5: give a whole number >= 1"),  # was taken as 4
+    ("dual_path_hidden", -1, "dual_path_hidden=-1: give a whole number >= 1"),  # torch's ValueError, exit 1
 ])
 def test_number_options_of_the_models_are_checked(tmp_path, option, value, message):
     from lasskit.models.zoo import AudioSepDP16k

@@ -343,6 +343,7 @@ class DCASE2024Baseline(TrainableModel):
             raise UsageError(f"{self.name}: random_init=true builds a fresh separator, so {checkpoint}'s would not be "
                              "used (while its digest was recorded as what made the outputs); drop one of them")
         text_batch_size = count_option(self.name, "text_batch_size", text_batch_size)
+        channels = None if channels is None else count_option(self.name, "channels", channels)
         self.chunk_seconds = None if chunk_seconds is None else seconds_option(self.name, "chunk_seconds", chunk_seconds)
         self.context_seconds = seconds_option(self.name, "context_seconds", context_seconds)
         if self.chunk_seconds is not None and self.chunk_seconds <= 2 * self.context_seconds:

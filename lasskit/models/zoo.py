@@ -90,7 +90,10 @@ class ZooSeparator(DCASE2024Baseline):
 
     def __init__(self, checkpoint: str | None = None, device: str = "cpu", dual_path_hidden: int | None = None,
                  dual_path_layers: int | None = None, **options: Any) -> None:
-        self._dual_path_size = (dual_path_hidden, dual_path_layers)
+        from lasskit.models.baseline import count_option
+
+        self._dual_path_size = tuple(None if v is None else count_option(self.name, k, v) for k, v in
+                                     (("dual_path_hidden", dual_path_hidden), ("dual_path_layers", dual_path_layers)))
         super().__init__(checkpoint, device, **options)
 
     def default_checkpoint(self) -> Path:
