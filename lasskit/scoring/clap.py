@@ -237,8 +237,11 @@ def spearman_summary(x, y, *, seed: int = 0, resamples: int = 1000) -> dict:
 
 
 def clap_summary(result: SplitScores, options: ScoreOptions, checkpoint: str) -> dict:
-    """``summary.json``'s ``clap`` entry: path, weights, and on splits with references ``vs_sdri``."""
+    """``summary.json``'s ``clap`` entry: path, weights, the tower's batch and device kind (an
+    embedding's last bits depend on both), and on splits with references ``vs_sdri``."""
+    device = getattr(getattr(clap_model(options), "audio", None), "device", None)
     entry = {"path": options.clap_path, "checkpoint": os.path.basename(checkpoint),
+             "batch": options.clap_batch_size, "device": getattr(device, "type", None) or str(device or "cpu"),
              "metric": "CLAPScore (cosine of CLAP audio and text embeddings), Xiao et al. 2024"}
     if "sdri" in result.values and "clap_gain" in result.values:
         entry["vs_sdri"] = spearman_summary(result.values["clap_gain"], result.values["sdri"], seed=options.seed,
