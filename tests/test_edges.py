@@ -214,6 +214,7 @@ def test_listening_training_examples_are_read_as_a_csv_with_true_line_numbers(tm
     (["mix", "--min-active", "2"], "--min-active 2: must be from 0 to 1"),
     (["mix", "--seed", "-1"], "--seed -1: must be from 0 to 4294967295"),
     (["score", "--clap-batch", "0"], "--clap-batch 0: must be at least 1"),
+    (["score", "--devices", "100000"], "--devices 100000: must be from 1 to 1024"),  # spawned 100000 processes
     (["score", "--resamples", "1000000000"], "--resamples 1000000000: must be from 1 to 1000000"),
     (["train", "--log-every", "0"], "--log-every 0: must be at least 1"),
     (["train", "--ema", "1"], "--ema 1: must be in (0, 1)"),

@@ -68,7 +68,7 @@ BOUNDS: dict[str, Bound] = {
     "seed": Bound(0, SEED_MAX, why="a seed is a non-negative 32-bit number"),
     "batch_size": POSITIVE,
     "clap_batch": POSITIVE,
-    "devices": POSITIVE,
+    "devices": Bound(1, 1024, why="processes on one machine"),
     "num_nodes": POSITIVE,
     "parallel": POSITIVE,
     "top_k": POSITIVE,
