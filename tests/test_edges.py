@@ -521,3 +521,13 @@ def test_load_model_takes_a_torch_device_and_refuses_a_name_or_device_that_is_no
         lasskit.load_model(None, device="cpu")  # was 'class NoneType has no separate(...) method'
     with pytest.raises(UsageError, match="device 0: give 'auto', 'cpu', 'cuda' or 'cuda:N'"):
         lasskit.load_model("passthrough", device=0)  # was the CPU, even with a GPU (0 is false: auto)
+
+
+def test_a_queries_row_naming_a_folder_says_it_is_a_folder(tmp_path: Path):
+    from lasskit.separation.inputs import read_queries_csv
+
+    (tmp_path / "walks").mkdir()
+    (tmp_path / "q.csv").write_text("file,query\nwalks,rain\n")
+    rows, failures = read_queries_csv(tmp_path / "q.csv")
+    assert rows == [] and failures[0][1].endswith("walks: a folder; name one recording a row (its folder goes on "
+                                                  "the command line: lasskit separate DIR --query Q)")  # 'no such file'

@@ -132,6 +132,10 @@ def read_queries_csv(path: str | os.PathLike, notes: list[str] | None = None
             continue
         if not file.is_file():
             file = _other_normal_form(file)
+        if file.is_dir():
+            failures.append((str(file), f"{where}: {file}: a folder; name one recording a row (its folder goes on the "
+                                        "command line: lasskit separate DIR --query Q)"))
+            continue
         if not file.is_file():
             failures.append((str(file), f"{where}: {file}: no such file; fix the path (relative to {path.parent})"))
             continue
