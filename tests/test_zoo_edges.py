@@ -46,8 +46,8 @@ def test_each_model_names_a_checkpoint_of_another_model_or_a_clap_file(tmp_path)
         cls, _ = resolve(name)
         with pytest.raises(WorkError, match=f"this is a clapsep checkpoint, not {name}; use --model clapsep"):
             build(cls, name, clapsep, "cpu", {"text_encoder": object()})
-        with pytest.raises(WorkError, match=f"this is a CLAP file .* not a {name} checkpoint; give it as --option "
-                                            "clap_checkpoint=PATH"):
+        with pytest.raises(WorkError, match=f"this is a CLAP file .* not a {name} checkpoint; give {name}'s own "
+                                            "checkpoint, and this file as --option clap_checkpoint=PATH"):
             build(cls, name, clap, "cpu", {"text_encoder": object()})
     cls, _ = resolve("dcase2024-baseline")
     with pytest.raises(WorkError, match="this is a audiosep-dp-16k checkpoint, not dcase2024-baseline"):

@@ -277,7 +277,7 @@ def separator_state(state: dict, source: str = "the checkpoint", model: str = "d
                         f"or {model}'s own checkpoint")
     if any(k.startswith(("text_branch.", "audio_branch.")) for k in state):
         raise WorkError(f"{source}: this is a CLAP file (the text/audio encoder), not a {model} checkpoint; "
-                        f"give it as --option clap_checkpoint=PATH and {model}'s checkpoint as --checkpoint")
+                        f"give {model}'s own checkpoint, and this file as --option clap_checkpoint=PATH")
     raise WorkError(f"{source}: no separator weights (ss_model.* keys); {fix}")
 
 
