@@ -261,6 +261,8 @@ def test_negative_query_is_stripped_and_never_cut(mini_files):
     with pytest.raises(UsageError, match="-o negative: 78 tokens; CLAPSep's text tower reads at most 77"):
         ClapSep(**files, negative="a" * 76)  # byte-level test tokenizer: 76 + <s> + </s>
     assert ClapSep(**files, negative="   ").negative is None
+    with pytest.raises(UsageError, match="negative=100000.0 is not a text query"):  # -o negative=1e5
+        ClapSep(**files, negative=100000.0)
     assert ClapSep(**files, negative=" " + "a" * 75 + " ").negative == "a" * 75
 
 

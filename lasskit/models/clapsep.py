@@ -242,7 +242,10 @@ class ClapSep(SeparationModel):
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise UsageError(f"device {device}: CUDA is not available here; use --device cpu")
         text_batch_size = count_option(self.name, "text_batch_size", text_batch_size)
-        self.negative = None if negative is None or not str(negative).strip() else str(negative).strip()
+        if negative is not None and not isinstance(negative, str):  # -o negative=1e5 arrives as 100000.0
+            raise UsageError(f"{self.name}: negative={negative!r} is not a text query (-o reads true/false/numbers "
+                             "as such); give words, e.g. -o negative=\"people talking\"")
+        self.negative = None if negative is None or not negative.strip() else negative.strip()
         path = Path(checkpoint).expanduser() if checkpoint else self._cached("checkpoint")
         clap_path = Path(clap_checkpoint).expanduser() if clap_checkpoint else self._cached("clap")
         super().__init__(str(path), device, clap_checkpoint=str(clap_path), tokenizer=tokenizer,
