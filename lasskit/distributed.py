@@ -17,6 +17,7 @@ torch is imported inside the functions.
 
 from __future__ import annotations
 
+import logging
 import os
 import pickle
 import socket
@@ -237,7 +238,6 @@ def _free_port() -> int:
 def _child(local_rank: int, run, devices: int, kwargs: dict, result_path: str, threads: int | None) -> None:
     """One process of ``--devices N``: its rank from the node rank and its index; runs ``run(**kwargs)``."""
     import signal
-    import sys
 
     import torch
 
@@ -253,11 +253,10 @@ def _child(local_rank: int, run, devices: int, kwargs: dict, result_path: str, t
         torch.set_num_threads(threads)
     try:
         report = run(**kwargs)
-    except LasskitError as exc:
-        print(f"error: rank {os.environ['RANK']}: {exc}", file=sys.stderr)
+    except LasskitError as exc:  # said once, by the launching process (every rank may fail alike)
         report = getattr(exc, "report", None)
         with open(f"{result_path}.rank{local_rank}.err", "wb") as fh:
-            pickle.dump((type(exc).__name__, str(exc)), fh)
+            pickle.dump(("UsageError" if isinstance(exc, UsageError) else "WorkError", str(exc)), fh)
         if report is not None and local_rank == 0:
             with open(result_path, "wb") as fh:
                 pickle.dump(report, fh)
@@ -296,6 +295,9 @@ def run_on(run, devices: int, num_nodes: int = 1, threads_per_process: int | Non
     os.environ["WORLD_SIZE"] = str(devices * num_nodes)
     with tempfile.TemporaryDirectory(prefix="lasskit-ranks-") as tmp:
         result = os.path.join(tmp, "report.pickle")
+        spawn_log = logging.getLogger("torch.multiprocessing.spawn")  # "Terminating process ...": the line below says it
+        level = spawn_log.level
+        spawn_log.setLevel(logging.ERROR)
         try:
             mp.start_processes(_child, args=(run, devices, kwargs, result, threads_per_process), nprocs=devices,
                                join=True, start_method="spawn")
@@ -309,6 +311,7 @@ def run_on(run, devices: int, num_nodes: int = 1, threads_per_process: int | Non
             raise WorkError(f"rank {exc.error_index} stopped ({how}); "
                             "run the same command again to finish what is missing") from None
         finally:
+            spawn_log.setLevel(level)
             for key, value in saved.items():
                 if value is None:
                     os.environ.pop(key, None)

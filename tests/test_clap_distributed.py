@@ -222,3 +222,17 @@ def test_a_rank_whose_group_never_meets_is_one_line_after_the_rendezvous_wait(mo
     with pytest.raises(WorkError, match=r"rank 1 of 2: the group did not meet at 127\.0\.0\.1:\d+ within 1 s"):
         distributed.init_group(distributed.Shard(1, 2), "cpu")
     assert not torch.distributed.is_initialized()
+
+
+@pytest.mark.slow  # starts two processes (each imports torch)
+def test_a_refusal_on_every_rank_of_devices_2_is_one_line(tmp_path, capfd):
+    """Each rank printed its own 'error: rank r: ...' and torch logged 'Terminating process ...' before
+    the launcher's line: four lines on stderr for one mistake."""
+    from lasskit.distributed import run_on
+    from lasskit.errors import UsageError
+    from lasskit.labels.run import label_corpus
+
+    with pytest.raises(UsageError, match="no class vocabulary") as caught:
+        run_on(label_corpus, 2, manifest=str(tmp_path / "manifest.csv"))
+    assert type(caught.value) is UsageError  # exit 2, as on one process
+    assert capfd.readouterr().err == ""
