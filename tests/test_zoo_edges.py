@@ -136,3 +136,9 @@ def test_number_options_of_the_models_are_checked(tmp_path, option, value, messa
     path = _state_file(tmp_path, "dp.ckpt", {"ss_model.base.bn0.weight": torch.ones(513)})
     with pytest.raises(UsageError, match=f"^audiosep-dp-16k: {message}"):
         AudioSepDP16k(checkpoint=path, text_encoder=object(), **{option: value})
+
+
+def test_the_split_summary_never_prints_a_slow_model_as_0x_real_time():
+    from lasskit.cli.separate import _times
+
+    assert [_times(f) for f in (0.26, 0.0371, 1.14, 9.5, 12.4, 3074.2)] == ["0.26", "0.037", "1.1", "9.5", "12", "3074"]

@@ -187,10 +187,15 @@ def print_ranks(con, record: dict) -> None:
                   f"{rank['audio_seconds']:.0f} s of audio in {rank['seconds']:.1f} s", soft_wrap=True)
 
 
+def _times(factor: float) -> str:
+    """A real-time factor as the summary prints it: two significant digits under 10 (0.26x was printed 0x)."""
+    return f"{factor:.0f}" if factor >= 10 else f"{factor:.2g}"
+
+
 def print_report(report) -> None:
     """The summary: counts, speed, where the outputs are, silent outputs and failures."""
     con = console()
-    speed = (f": {report.speed:.1f} mixtures/s, {report.real_time_factor:.0f}x real time"
+    speed = (f": {report.speed:.1f} mixtures/s, {_times(report.real_time_factor)}x real time"
              if report.written and report.seconds > 0 else "")
     made_by = report.model_name or report.model
     into = f" into exp/{report.model}" if made_by != report.model else ""
