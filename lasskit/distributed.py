@@ -189,7 +189,11 @@ def init_group(shard: Shard, device: str) -> str:
             raise UsageError(f"rank {shard.rank}: local rank {shard.local_rank} on this machine, but torch sees "
                              f"{gpus} GPU(s) here: start at most {gpus} process(es) per machine (--devices {gpus}, "
                              "torchrun --nproc-per-node, srun --ntasks-per-node) or use --device cpu")
-        device = f"cuda:{shard.local_rank % gpus}"
+        chosen = f"cuda:{shard.local_rank % gpus}"
+        if device.strip().lower() not in ("cuda", chosen):  # a GPU index the group would silently not use
+            raise UsageError(f"--device {device} on rank {shard.rank}: in a group each process takes the GPU of its "
+                             f"local rank ({chosen} here); give --device cuda (CUDA_VISIBLE_DEVICES picks the GPUs)")
+        device = chosen
         torch.cuda.set_device(device)
     if shard.world > 1 and not dist.is_initialized():
         from datetime import timedelta

@@ -204,6 +204,9 @@ def test_a_group_without_a_meeting_point_or_with_two_ranks_on_one_gpu_is_one_lin
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     with pytest.raises(UsageError, match="local rank 1 on this machine, but torch sees 1 GPU"):
         init_group(shard, "cuda")
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    with pytest.raises(UsageError, match=r"--device cuda:0 on rank 1: .* \(cuda:1 here\); give --device cuda"):
+        init_group(shard, "cuda:0")  # was run on cuda:1 without a word
     assert not torch.distributed.is_initialized()
 
 
