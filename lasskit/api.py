@@ -84,7 +84,7 @@ class Separator:
             raise UsageError(f"mono {mono!r}: give True (the channels' average) or False")
         for option, value in (("window_seconds", window_seconds), ("context_seconds", context_seconds),
                               ("crossfade_seconds", crossfade_seconds)):
-            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, (bool, np.bool_))
+            number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
             if value is not None and not number:
                 raise UsageError(f"{option} {value!r}: give a number of seconds (or None for the model's default)")
         sample_rate = _rate(sample_rate)

@@ -299,7 +299,7 @@ def run_on(run, devices: int, num_nodes: int = 1, threads_per_process: int | Non
     os.environ["WORLD_SIZE"] = str(devices * num_nodes)
     with tempfile.TemporaryDirectory(prefix="lasskit-ranks-") as tmp:
         result = os.path.join(tmp, "report.pickle")
-        spawn_log = logging.getLogger("torch.multiprocessing.spawn")  # "Terminating process ...": the line below says it
+        spawn_log = logging.getLogger("torch.multiprocessing.spawn")  # "Terminating process ...": said below
         level = spawn_log.level
         spawn_log.setLevel(logging.ERROR)
         try:

@@ -59,7 +59,8 @@ def test_score_on_two_processes_gives_the_bytes_of_one(ws, weights, fresh, run_c
     assert code == 0, err
     assert [p.read_bytes() for p in outputs] == first
     import json  # what made the embeddings' last bits is in summary.json (the tower's batch, the device kind)
-    assert {k: json.loads(outputs[1].read_bytes())["clap"][k] for k in ("batch", "device")} == {"batch": 1, "device": "cpu"}
+    clap = json.loads(outputs[1].read_bytes())["clap"]
+    assert (clap["batch"], clap["device"]) == (1, "cpu")
     # 6 distinct contents (3 recordings, 3 `sep` estimates), one a batch: 3 each, the same float32 bits
     assert "6 computed (rank 0: 3, rank 1: 3), 0 read from the disk cache" in " ".join(out.split())
     assert _embeddings(two) == _embeddings(one) and len(_embeddings(one)) == 6

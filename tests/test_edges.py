@@ -159,9 +159,9 @@ def test_a_queries_csv_is_read_as_a_csv_not_as_lines(tmp_path: Path):
     (b"file,query\na.wav,caf\xe9\n", ":2: not UTF-8 text (invalid continuation byte at byte 20); save it as UTF-8"),
     (b"file,query\n" + b"a.wav,rain\n" * 1000 + b"a.wav,caf\xe9\n", ":1002: not UTF-8 text (invalid continuation byte at byte 11020)"),
     # a quote never closed took every later row into one query, without a word
-    (b'file,query\na.wav,rain\na.wav,"dog\nb.wav,cat\nb.wav,bird\n', ":3: not a valid CSV row (a double quote opened "
-                                                                    "here is never closed)"),
-    (b'file,query\na.wav,"dog" barks\n', ':2: not a valid CSV row (text after a closing double quote'),  # quotes dropped
+    (b'file,query\na.wav,rain\na.wav,"dog\nb.wav,cat\nb.wav,bird\n',
+     ":3: not a valid CSV row (a double quote opened here is never closed)"),
+    (b'file,query\na.wav,"dog" barks\n', ':2: not a valid CSV row (text after a closing double quote'),  # "dog" lost
 ])
 def test_a_malformed_queries_csv_is_one_line_naming_it(tmp_path: Path, data: bytes, message: str):
     from lasskit.separation.inputs import read_queries_csv
