@@ -142,3 +142,20 @@ def test_the_split_summary_never_prints_a_slow_model_as_0x_real_time():
     from lasskit.cli.separate import _times
 
     assert [_times(f) for f in (0.26, 0.0371, 1.14, 9.5, 12.4, 3074.2)] == ["0.26", "0.037", "1.1", "9.5", "12", "3074"]
+
+
+def test_clapsep_from_a_folder_promises_no_online_check(tmp_path, monkeypatch):
+    """Its publisher gives no checksum or size: the note said `lasskit download clapsep` once online
+    'checks them (and replaces a bad one)', which it cannot."""
+    from lasskit.download.run import download_model
+    from lasskit.models.downloads import model_files
+
+    monkeypatch.setenv("LASSKIT_CACHE", str(tmp_path / "cache"))
+    src = tmp_path / "usb"
+    src.mkdir()
+    for name in ("best_model.ckpt", "music_audioset_epoch_15_esc_90.14.pt", "vocab.json", "merges.txt"):
+        (src / name).write_bytes(b"x")
+    item = download_model("clapsep", from_dir=src, say=lambda line: None, progress=False, model_files=model_files)
+    assert item.notes == ["best_model.ckpt, music_audioset_epoch_15_esc_90.14.pt, vocab.json, merges.txt: copied "
+                          "unchecked (its publisher gives no checksum or size)"]
+    assert (tmp_path / "cache" / "weights" / "best_model.ckpt").read_bytes() == b"x"

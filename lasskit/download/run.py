@@ -448,6 +448,7 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
     name = spec.name
     item = ItemReport(name, next=f"lasskit separate --model {name}" if spec.files else "")
     jobs, inner, done, loose = [], {}, [], set()  # inner: a zip's name -> the file it holds (WeightFile.archive)
+    unpublished = set()  # files with no checksum anywhere (no SHA-256 declared, no record): never checked
     for w in spec.files:
         md5, size, url, hit, published = None, w.size, w.url, None, getattr(w, "archive", None) or w.filename
         if published != w.filename and (cache_dir() / "weights" / w.filename).is_file() and src is None:
@@ -465,12 +466,15 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
         if hit is not None and not w.sha256:  # what the declaration does not give
             md5, size = hit.md5, size if size is not None else hit.size
         source = "declared SHA-256" if w.sha256 else ("the Zenodo record's API" if md5 else "")
+        if not w.sha256 and not record and found is None:
+            unpublished.add(published)
         jobs.append((RemoteFile(published, url, size, md5, w.sha256, source), cache_dir() / "weights" / published))
         inner.update({published: w.filename} if published != w.filename else {})
     if spec.tokenizer:
         folder = tokenizer_dir(spec.tokenizer)
         jobs += [(RemoteFile(w.filename, w.url, w.size, None, w.sha256), folder / w.filename)
                  for w in TOKENIZERS[spec.tokenizer]]
+        unpublished.update(w.filename for w in TOKENIZERS[spec.tokenizer] if not w.sha256)
     item.files, item.cached = len(jobs) + len(done), len(done)
     from lasskit.download.lock import cache_lock, hold
     from lasskit.download.member import take_member
@@ -502,6 +506,10 @@ def _weights(spec: ModelFiles, src: Path | None, parallel: int, token, progress,
             item.cached += remote.checked
             item.unchecked += not remote.checked
         lone = [r.name for _, _, r in copies if not r.checked and r.name not in loose and r.name not in inner]
+        never = [n for n in lone if n in unpublished]  # online would check nothing more: do not promise it
+        lone = [n for n in lone if n not in unpublished]
+        if never:
+            item.notes.append(f"{', '.join(never)}: copied unchecked (its publisher gives no checksum or size)")
         item.notes += [f"{m}: unchecked (no checksum is published for a file inside its zip)" for m in sorted(loose)]
         if lone:
             item.notes.append(f"{', '.join(lone)}: no checksum known offline (the record's file list is not cached), "
