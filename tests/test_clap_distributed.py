@@ -4,6 +4,7 @@ batch (in-process: a group whose rank 1 dies; the launcher's side is separate's 
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from pathlib import Path
 
@@ -240,3 +241,36 @@ def test_a_refusal_on_every_rank_of_devices_2_is_one_line(tmp_path, capfd):
         run_on(label_corpus, 2, manifest=str(tmp_path / "manifest.csv"))
     assert type(caught.value) is UsageError  # exit 2, as on one process
     assert capfd.readouterr().err == ""
+
+
+def test_rank_0_failing_alone_in_label_stops_the_other_ranks_too(monkeypatch, tmp_path):
+    """Rank 0 derives the labels alone; when that failed the others waited at the barrier for the
+    group's timeout (6 h) under srun, which does not stop a step's other tasks."""
+    from lasskit import distributed
+    from lasskit.errors import UsageError
+    from lasskit.labels import run as label_run
+    from lasskit.models import clap_model
+
+    class Rank:
+        def __init__(self, rank, sent=None):
+            self.rank, self.world, self.lead, self.sent, self.local_rank = rank, 2, rank == 0, sent, rank
+
+        def from_lead(self, value):
+            self.sent = value if self.lead else self.sent
+            return self.sent
+
+    vocabulary = tmp_path / "vocabulary.csv"
+    vocabulary.write_text("0,Rain,/m/06mb1\n")
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("id,audio\n")  # a manifest without its columns: rank 0's keyword step refuses it
+    monkeypatch.setattr(distributed, "init_group", lambda shard, device: device)
+    monkeypatch.setattr(clap_model, "load_clap_model", lambda *a, **k: object())
+    clap = dict(checkpoint="w.ckpt", tokenizer="t", device="cpu")
+    lead = Rank(0)
+    monkeypatch.setattr(distributed, "env_shard", lambda: lead)
+    with pytest.raises(UsageError) as caught:
+        label_run.label_corpus(manifest, vocabulary, clap=clap)
+    assert lead.sent == (True, str(caught.value))  # said to the group before leaving
+    monkeypatch.setattr(distributed, "env_shard", lambda: Rank(1, sent=lead.sent))
+    with pytest.raises(UsageError, match=re.escape(f"rank 0 stopped: {caught.value}")):
+        label_run.label_corpus(manifest, vocabulary, clap=clap)

@@ -2,7 +2,8 @@
 audio, on one process or a group (``--devices N``, torchrun, srun; :mod:`lasskit.distributed`).
 
 In a group every rank loads the CLAP towers on its device; rank 0 alone derives the labels and
-writes the manifest, the others wait for it, then every rank reads the same manifest, and the
+writes the manifest, the others wait for it (or for its one-line error, which stops every rank:
+under srun a rank that exits does not stop the others), then every rank reads the same manifest, and the
 clips to tag are embedded in the plan of :func:`lasskit.models.embedding_cache.embed_missing`
 (batch ``i`` on rank ``i mod world``, gathered to rank 0, stored in the disk cache as they come).
 Rank 0 picks the labels and writes the manifest: the bytes of one process.
@@ -14,7 +15,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from lasskit.errors import UsageError
+from lasskit.errors import LasskitError, UsageError, WorkError
 
 
 @dataclass
@@ -64,11 +65,21 @@ def label_corpus(manifest: str | os.PathLike, vocabulary: str | os.PathLike | No
             device = init_group(shard, device)
         model = load_clap_model(clap.pop("checkpoint", None), clap.pop("tokenizer", None), device,
                                 audio_batch_size=clap.pop("batch", 4))
-    report = label_manifest(manifest, labeler) if shard.lead else None
+    report, failure = None, None
+    if shard.lead:
+        try:
+            report = label_manifest(manifest, labeler)
+        except LasskitError as exc:
+            failure = exc
+    if model is not None and shard.world > 1:  # the others wait for the manifest rank 0 writes, or its error
+        said = shard.from_lead(None if failure is None else (isinstance(failure, UsageError), str(failure)))
+        if said is not None and failure is None:  # under srun a rank that stops does not stop the others
+            raise (UsageError if said[0] else WorkError)(f"rank 0 stopped: {said[1]}")
+    if failure is not None:
+        raise failure
     run = LabelRun(report, written=bool(report and report.written), rank=shard.rank, world=shard.world)
     if model is None:
         return run
-    shard.barrier()  # the others read the manifest rank 0 has written
     from lasskit.labels.clap import class_names, clap_label_manifest
 
     record: list = []
