@@ -159,3 +159,10 @@ def test_clapsep_from_a_folder_promises_no_online_check(tmp_path, monkeypatch):
     assert item.notes == ["best_model.ckpt, music_audioset_epoch_15_esc_90.14.pt, vocab.json, merges.txt: copied "
                           "unchecked (its publisher gives no checksum or size)"]
     assert (tmp_path / "cache" / "weights" / "best_model.ckpt").read_bytes() == b"x"
+
+
+def test_an_unknown_download_name_lists_the_zoo(run_cli, tmp_path):
+    """Both commands listed only lasskit.weights' names: audiosep, audiosep-dp-*, clapsep were missing."""
+    for command in (("models", "download"), ("download",)):
+        code, _, err = run_cli("-w", tmp_path, *command, "nonexist")
+        assert code == 2 and "audiosep, audiosep-dp-16k, audiosep-dp-32k, clapsep" in err, err

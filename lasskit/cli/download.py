@@ -45,7 +45,7 @@ def download(
     try:
         report = run_download(list(names or []), to or ws.root / "downloads", from_dir=from_dir,
                               keep_archives=keep_archives, parallel=parallel, token=token, workspace_root=ws.root,
-                              model_files=model_files)
+                              model_files=model_files, model_names=tuple(card_names()))
     except LasskitError as exc:
         if getattr(exc, "report", None) is not None:  # some names failed: show what the others did
             print_report(con, exc.report)

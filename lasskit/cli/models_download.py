@@ -13,7 +13,7 @@ def download(ctx: typer.Context, name: str = typer.Argument(..., help="Registere
     Example: lasskit models download dcase2024-baseline
     """
     from lasskit.download.run import download_model
-    from lasskit.models.downloads import model_files
+    from lasskit.models.downloads import card_names, model_files
 
-    for path in download_model(name, model_files=model_files).paths:
+    for path in download_model(name, model_files=model_files, model_names=tuple(card_names())).paths:
         typer.echo(str(path))

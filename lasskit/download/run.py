@@ -100,14 +100,16 @@ def known_names() -> list[str]:
     return sorted(CATALOGUE) + static_names()
 
 
-def check_names(names: list[str], model_files=static_model_files) -> None:
-    """Every name is a dataset or something with weight files; else one line listing the known names."""
+def check_names(names: list[str], model_files=static_model_files, model_names: tuple[str, ...] = ()) -> None:
+    """Every name is a dataset or something with weight files; else one line listing the known names
+    (``model_names``: the models layer's, e.g. the zoo's cards)."""
     if not names:
         raise UsageError("name what to download (e.g. `lasskit download clotho`); `lasskit download --list` shows "
                          "every name")
     for name in names:
         if name not in CATALOGUE and model_files(name) is None:
-            raise UsageError(f"unknown download {name!r}; known: {', '.join(known_names())} (or a registered model "
+            known = ", ".join(dict.fromkeys([*known_names(), *model_names]))
+            raise UsageError(f"unknown download {name!r}; known: {known} (or a registered model "
                              "that declares weight_files); see `lasskit download --list`")
 
 
@@ -229,15 +231,16 @@ def _already_done(f: PlannedFile) -> bool:
 def download(names: list[str], to: str | os.PathLike, *, from_dir: str | os.PathLike | None = None,
              keep_archives: bool = False, parallel: int = 4, token: str | None = None,
              workspace_root: str | os.PathLike | None = None, progress: bool | None = None,
-             say=None, model_files=static_model_files) -> DownloadReport:
+             say=None, model_files=static_model_files, model_names: tuple[str, ...] = ()) -> DownloadReport:
     """Download, verify and extract every name in ``names`` (see the module notes).
 
-    ``model_files(name)`` says what a model name needs (default: :mod:`lasskit.weights` only).
+    ``model_files(name)`` says what a model name needs (default: :mod:`lasskit.weights` only);
+    ``model_names`` are the other names it knows, listed when a name is unknown.
     """
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     if parallel < 1:
         raise UsageError(f"--parallel {parallel}: must be at least 1")
-    check_names(names, model_files)
+    check_names(names, model_files, model_names)
     to = Path(to).expanduser().resolve()
     try:
         str(to).encode("utf-8")
@@ -582,13 +585,14 @@ def list_rows(model_files=static_model_files, model_names: tuple[str, ...] = ())
 
 def download_model(name: str, *, from_dir: str | os.PathLike | None = None, parallel: int = 4,
                    token: str | None = None, progress: bool | None = None, say=None,
-                   model_files=static_model_files) -> ItemReport:
+                   model_files=static_model_files, model_names: tuple[str, ...] = ()) -> ItemReport:
     """``lasskit models download NAME``: the weight files (and tokenizer) of one model, into the cache."""
     if name in CATALOGUE:
         raise UsageError(f"{name!r} is a dataset, not a model: use `lasskit download {name}`")
     spec = model_files(name)
     if spec is None:
-        raise UsageError(f"no downloadable weights for {name!r}; known: {', '.join(static_names())} (or a registered "
+        known = ", ".join(dict.fromkeys([*static_names(), *model_names]))
+        raise UsageError(f"no downloadable weights for {name!r}; known: {known} (or a registered "
                          "model that declares weight files; see `lasskit download --list`)")
     say = say or (lambda line: print(line, file=sys.stderr, flush=True))
     src = Path(from_dir).expanduser().resolve() if from_dir is not None else None
