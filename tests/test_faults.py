@@ -476,6 +476,8 @@ CASES: list[Case] = [
          base=True),
     Case("separate-batch-size-0", ["separate", "--split", "val_synth", "--batch-size", "0"], 2, ("--batch-size",),
          base=True),
+    Case("separate-split-window-seconds-0", ["separate", "--split", "val_synth", "--window-seconds", "0"], 2,
+         ("--window-seconds", "recordings"), base=True),  # 0 was let through unsaid (a truthiness test)
     Case("separate-overlap-1.5", ["separate", "--split", "val_synth", "--chunk-overlap", "1.5"], 2,
          ("--chunk-overlap",), base=True),
     Case("separate-overlap-0.999", ["separate", "--split", "val_synth", "--chunk-overlap", "0.999"], 2,

@@ -114,7 +114,7 @@ def separate(
         return
     for flag, value in (("--query", query), ("--out", out), ("--window-seconds", window_seconds),
                         ("--context-seconds", context_seconds), ("--crossfade-seconds", crossfade_seconds)):
-        if value:
+        if value is not None and value != []:  # 0 is given too (a truthiness test let it pass unsaid)
             raise UsageError(f"{flag} applies to recordings (lasskit separate FILE_OR_DIR... --query Q --out DIR), "
                              "not to --split")
     if residual or mono:
