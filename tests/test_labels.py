@@ -230,6 +230,13 @@ def test_cli_label_rederives_without_touching_audio(tmp_path, onto, run_cli):
     assert {p: p.stat().st_mtime_ns for p in (ws / "data/clotho/audio").rglob("*.wav")} == audio
     code, out, err = run_cli("--workspace", ws, "label", "nope", "--ontology", onto)
     assert code == 2 and "no prepared corpus" in err
+    # CLAP-only values in lasskit.yaml (a top-level device, label.devices) do not block a plain label;
+    # typed on the command line without --clap they are refused
+    (ws / "lasskit.yaml").write_text("device: cpu\nlabel:\n  devices: 2\n  clap_batch: 8\n")
+    code, out, err = run_cli("--workspace", ws, "label", "clotho", "--ontology", onto)
+    assert code == 0, err
+    code, out, err = run_cli("--workspace", ws, "label", "clotho", "--ontology", onto, "--devices", "2")
+    assert code == 2 and "go with --clap" in err
 
 
 def test_benchmark_figures_on_the_official_validation_metadata(metadata_dir):

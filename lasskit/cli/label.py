@@ -49,10 +49,15 @@ def label(
     """
     from lasskit.errors import UsageError
 
-    clap_options = (replace_derived, top_k != 3, min_score is not None, clap_path != "physical",
-                    checkpoint is not None, tokenizer is not None, device != "auto", clap_batch != 4, devices != 1,
-                    num_nodes != 1)
-    if not clap and any(clap_options):
+    clap_options = {"replace_derived": replace_derived, "top_k": top_k != 3, "min_score": min_score is not None,
+                    "clap_path": clap_path != "physical", "checkpoint": checkpoint is not None,
+                    "tokenizer": tokenizer is not None, "device": device != "auto", "clap_batch": clap_batch != 4,
+                    "devices": devices != 1, "num_nodes": num_nodes != 1}
+
+    def typed(name: str) -> bool:  # lasskit.yaml's values (e.g. a top-level `device: cuda`) are not the user's words here
+        return getattr(ctx.get_parameter_source(name), "name", None) != "DEFAULT_MAP"
+
+    if not clap and any(given and typed(name) for name, given in clap_options.items()):
         raise UsageError("--replace-derived, --top-k, --min-score, --clap-path, --checkpoint, --tokenizer, --device, "
                          "--clap-batch, --devices and --num-nodes go with --clap; add --clap or leave them out")
     if clap_batch < 1:
