@@ -48,3 +48,22 @@ def test_lists_stay_fine_where_an_option_takes_several_values(tmp_path, run_cli)
     (ws / "lasskit.yaml").write_text("mix:\n  snr: [-5, 5]\n")
     code, _, err = run_cli("-w", ws, "mix", "nosuch")
     assert code == 2 and "nosuch: no such manifest" in err, err
+
+
+def test_settings_for_the_other_separate_mode_in_lasskit_yaml_are_not_blamed(tmp_path, run_cli):
+    """lasskit.yaml may hold settings for recordings (window_seconds, residual) and for splits (jobs):
+    each mode ignores the other's instead of refusing them as if typed; typed, they are refused."""
+    from lasskit import audio, soundgen
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "lasskit.yaml").write_text("device: cpu\nseparate:\n  window_seconds: 5\n  residual: true\n  jobs: 1\n")
+    clip = tmp_path / "rec" / "walk.wav"
+    audio.write(clip, soundgen.generate("bird", 0.5, 16000, seed=1).astype("float32"), 16000, "float")
+    code, out, err = run_cli("-w", ws, "separate", clip, "--query", "a bird", "--out", tmp_path / "out",
+                             "--model", "passthrough")
+    assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "out").glob("*.wav")) == ["walk__a-bird.wav", "walk__a-bird__residual.wav"]
+    code, _, err = run_cli("-w", ws, "separate", clip, "--query", "a bird", "--out", tmp_path / "out",
+                           "--model", "passthrough", "--jobs", "2")
+    assert code == 2 and "--jobs applies to --split" in err

@@ -196,6 +196,17 @@ def _finite(param) -> None:
     param.process_value = process_value
 
 
+def typed(ctx, name: str) -> bool:
+    """True when option ``name`` was given on the command line (or its environment variable), not
+    taken from lasskit.yaml or the default: checks that say "this option goes with that mode" must
+    not blame a user for a lasskit.yaml value meant for the other mode (a top-level ``device: cuda``
+    reaches every command)."""
+    try:
+        return getattr(ctx.get_parameter_source(name), "name", None) not in ("DEFAULT_MAP", "DEFAULT")
+    except Exception:
+        return True
+
+
 def _one_shape(param) -> None:
     """Make an option refuse a lasskit.yaml value of the wrong shape, which conversion would
     otherwise turn into text: a mapping, a list where the option takes one value, ``true``/``false``

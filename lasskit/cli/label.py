@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import clap_weight_options, console, workspace
+from lasskit.cli.common import clap_weight_options, console, typed, workspace
 
 CLAP_OPTIONS = clap_weight_options("With --clap: ")
 
@@ -53,11 +53,7 @@ def label(
                     "clap_path": clap_path != "physical", "checkpoint": checkpoint is not None,
                     "tokenizer": tokenizer is not None, "device": device != "auto", "clap_batch": clap_batch != 4,
                     "devices": devices != 1, "num_nodes": num_nodes != 1}
-
-    def typed(name: str) -> bool:  # lasskit.yaml's values (e.g. a top-level `device: cuda`) are not the user's words here
-        return getattr(ctx.get_parameter_source(name), "name", None) != "DEFAULT_MAP"
-
-    if not clap and any(given and typed(name) for name, given in clap_options.items()):
+    if not clap and any(given and typed(ctx, name) for name, given in clap_options.items()):  # not lasskit.yaml's
         raise UsageError("--replace-derived, --top-k, --min-score, --clap-path, --checkpoint, --tokenizer, --device, "
                          "--clap-batch, --devices and --num-nodes go with --clap; add --clap or leave them out")
     if clap_batch < 1:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from lasskit.cli.common import console, print_failures, workspace
+from lasskit.cli.common import console, print_failures, typed, workspace
 
 
 FILE_DEFAULT_MODEL = "dcase2024-baseline"
@@ -81,7 +81,7 @@ def separate(
         if split:
             raise UsageError("--split and FILE_OR_DIR/--queries: separate a split or recordings, not both in one run")
         for flag, value in (("--name", name), ("--chunk-seconds", chunk_seconds), ("--jobs", jobs)):
-            if value is not None:
+            if value is not None and typed(ctx, flag[2:].replace("-", "_")):  # lasskit.yaml's split settings: unused here
                 raise UsageError(f"{flag} applies to --split; recordings use --out, --window-seconds "
                                  "and --context-seconds")
         if out is None:
@@ -114,11 +114,12 @@ def separate(
         return
     for flag, value in (("--query", query), ("--out", out), ("--window-seconds", window_seconds),
                         ("--context-seconds", context_seconds), ("--crossfade-seconds", crossfade_seconds)):
-        if value is not None and value != []:  # 0 is given too (a truthiness test let it pass unsaid)
+        if value is not None and value != [] and typed(ctx, flag[2:].replace("-", "_")):  # 0 too; not lasskit.yaml's
             raise UsageError(f"{flag} applies to recordings (lasskit separate FILE_OR_DIR... --query Q --out DIR), "
                              "not to --split")
-    if residual or mono:
-        raise UsageError(f"{'--residual' if residual else '--mono'} applies to recordings "
+    given = [flag for flag, value in (("--residual", residual), ("--mono", mono)) if value and typed(ctx, flag[2:])]
+    if given:
+        raise UsageError(f"{given[0]} applies to recordings "
                          "(lasskit separate FILE_OR_DIR... --query Q --out DIR), not to --split")
     model = model or SPLIT_DEFAULT_MODEL
     ws = workspace(ctx)
