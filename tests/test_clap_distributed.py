@@ -274,3 +274,34 @@ def test_rank_0_failing_alone_in_label_stops_the_other_ranks_too(monkeypatch, tm
     monkeypatch.setattr(distributed, "env_shard", lambda: Rank(1, sent=lead.sent))
     with pytest.raises(UsageError, match=re.escape(f"rank 0 stopped: {caught.value}")):
         label_run.label_corpus(manifest, vocabulary, clap=clap)
+
+
+def test_rank_0_failing_alone_in_separate_stops_the_other_ranks_too(monkeypatch, tmp_path):
+    """`separate --split` on several ranks: rank 0 folds in old ledgers and scans the split alone;
+    its error reaches the others (they waited at the barrier for the group's timeout under srun)."""
+    import types
+
+    from lasskit.errors import WorkError
+    from lasskit.separation import pipeline
+
+    class Rank:
+        def __init__(self, rank, sent=None):
+            self.rank, self.world, self.lead, self.sent = rank, 2, rank == 0, sent
+
+        def from_lead(self, value):
+            self.sent = value if self.lead else self.sent
+            return self.sent
+
+        def barrier(self):
+            raise AssertionError("a rank waits at a barrier after rank 0 failed")
+
+    def scan(*args, **kwargs):
+        raise WorkError("data/splits/x/mixture/a.wav: cannot be read")
+
+    monkeypatch.setattr(pipeline, "_scan_split", scan)
+    lead = Rank(0)
+    with pytest.raises(WorkError, match="a.wav: cannot be read") as caught:
+        pipeline._prepare_ranks(lead, None, tmp_path, False, False, types.SimpleNamespace())
+    assert lead.sent == (False, str(caught.value))
+    with pytest.raises(WorkError, match=re.escape(f"rank 0 stopped: {caught.value}")):
+        pipeline._prepare_ranks(Rank(1, sent=lead.sent), None, tmp_path, False, False, types.SimpleNamespace())

@@ -13,7 +13,7 @@ from typing import Any
 
 from lasskit import SAMPLE_RATE, audio
 from lasskit.atomic import remove_leftovers
-from lasskit.errors import AudioError, LasskitError, UsageError, os_error
+from lasskit.errors import AudioError, LasskitError, UsageError, WorkError, os_error
 from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger, text_digest
 from lasskit.separation.batching import (
     MEMORY_FRACTION,
@@ -292,15 +292,25 @@ def _prepare_ranks(shard, split_obj, out_dir: Path, needs_reference: bool, overw
     hashes the mixtures; then every rank scans (the same pending rows; nothing is removed)."""
     from lasskit.separation.distributed import merge_rank_ledgers
 
+    failure = None
     if shard.lead:
-        report.removed_leftovers = remove_leftovers(out_dir, recursive=False)
-        ledger = Ledger(out_dir)
-        merge_rank_ledgers(out_dir, ledger)
-        digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
-        current: set[str] = set()
-        pending = _scan_split(split_obj, out_dir, needs_reference, overwrite, ledger, digests, current, report)
-        ledger.save()
-    shard.barrier()
+        try:
+            report.removed_leftovers = remove_leftovers(out_dir, recursive=False)
+            ledger = Ledger(out_dir)
+            merge_rank_ledgers(out_dir, ledger)
+            digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
+            current: set[str] = set()
+            pending = _scan_split(split_obj, out_dir, needs_reference, overwrite, ledger, digests, current, report)
+            ledger.save()
+        except LasskitError as exc:
+            failure = exc
+    # the others wait for rank 0's scan, or for its one-line error, which stops them too (under srun a
+    # rank that exits does not stop the others: they would wait at the barrier for the group's timeout)
+    said = shard.from_lead(None if failure is None else (isinstance(failure, UsageError), str(failure)))
+    if failure is not None:
+        raise failure
+    if said is not None:
+        raise (UsageError if said[0] else WorkError)(f"rank 0 stopped: {said[1]}")
     if not shard.lead:
         ledger = Ledger(out_dir)
         digests = DigestCache(out_dir / DIGEST_CACHE_FILE)
