@@ -9,7 +9,8 @@ when rows failed, ``failures.csv`` (``mixture, reason``).
 :class:`lasskit.provenance.Ledger`: one record per output, named by the output (= mixture) file
 name, whose ``input`` is the content digest (:func:`lasskit.provenance.file_digest`, BLAKE2b-128)
 of the mixture file it was separated from, and whose settings are everything that changes the
-output's bytes: ``model`` (``module:Class``), ``checkpoint_sha256``, ``options``,
+output's bytes: ``model`` (``module:Class``), ``checkpoint_sha256``, ``options`` (and
+``option_files``: the SHA-256 of each option naming a file or folder, e.g. a tokenizer),
 ``model_sample_rate``, ``chunk_seconds`` / ``chunk_overlap`` (the pipeline's windows, None for a
 single pass) and ``lasskit_version`` (an oracle's record also holds its reference's digest as
 ``extra["reference"]``). ``score`` reads it with ``Ledger(estimates_dir)`` and refuses an

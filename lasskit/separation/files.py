@@ -51,7 +51,7 @@ from lasskit.failures import write_failures
 from lasskit.provenance import DIGEST_CACHE_FILE, DigestCache, Ledger, summarize_reasons
 from lasskit.separation.inputs import (  # noqa: F401 - re-exported: their home before the split
     RESIDUAL_SUFFIX, SLUG_LENGTH, FileJob, collect_inputs, query_slug, read_queries_csv, shown)
-from lasskit.separation.model import checkpoint_sha256
+from lasskit.separation.model import checkpoint_sha256, option_files
 from lasskit.separation.outputs import _json_safe
 
 SEPARATIONS_CSV = "separations.csv"
@@ -264,6 +264,7 @@ def separate_files(
         "model": f"{type(model_obj).__module__}:{type(model_obj).__qualname__}",
         "checkpoint_sha256": checkpoint_sha256(model_obj, run_model.checkpoint),
         "options": _json_safe(run_model.options),
+        **option_files(run_model.options),
         "model_sample_rate": model_rate,
         "window": [geometry.window, geometry.context, geometry.crossfade],
         "mono": bool(mono),

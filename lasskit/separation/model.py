@@ -62,11 +62,44 @@ class RunModel:
             "model": f"{type(model_obj).__module__}:{type(model_obj).__qualname__}",
             "checkpoint_sha256": checkpoint_sha256(model_obj, self.checkpoint),
             "options": _json_safe(self.options),
+            **option_files(self.options),
             "model_sample_rate": int(getattr(model_obj, "sample_rate", SAMPLE_RATE) or SAMPLE_RATE),
             "chunk_seconds": self.chunk_seconds,
             "chunk_overlap": chunk_overlap if self.chunk_seconds else None,
             "lasskit_version": __version__,
         }
+
+
+def option_files(options: dict[str, Any] | None) -> dict:
+    """``{"option_files": {key: sha256}}`` for every ``-o``/``--tokenizer`` value naming a file or a
+    folder (a CLAP file, a tokenizer folder, an ensemble member's checkpoint): an output records
+    what those files held, so one replaced in place at the same path remakes the outputs instead
+    of keeping stale ones (options are otherwise recorded as text). A folder's digest covers its
+    files' names and contents; empty when no option names a path (older records stay equal)."""
+    import hashlib
+
+    from lasskit.weights import sha256_cached
+
+    found = {}
+    for key, value in sorted((options or {}).items()):
+        if not isinstance(value, (str, os.PathLike)) or not str(value).strip():
+            continue
+        path = Path(value).expanduser()
+        try:
+            if path.is_file():
+                found[key] = sha256_cached(path)
+            elif path.is_dir():
+                files = sorted(p for p in path.rglob("*") if p.is_file())
+                if len(files) > 1000:  # not a model's folder (a tokenizer has a few files): not read through
+                    found[key] = f"folder of {len(files)} files, not hashed"
+                    continue
+                digest = hashlib.sha256()
+                for item in files:
+                    digest.update(os.fsencode(item.relative_to(path)) + b"\0" + sha256_cached(item).encode() + b"\n")
+                found[key] = digest.hexdigest()
+        except OSError:
+            continue  # the model reports an unreadable file itself
+    return {"option_files": found} if found else {}
 
 
 def checkpoint_sha256(model_obj, checkpoint_used) -> str | None:
