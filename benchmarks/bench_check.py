@@ -99,33 +99,46 @@ def bench_check(root: Path, jobs: int) -> None:
 
 
 def make_workspace(root: Path, n_synth: int, n_real: int) -> None:
+    """The eval splits' outputs made by ``separate`` (the passthrough model over rain mixtures: its
+    records and separate.json are what ``package`` checks) and a small val_synth separated and
+    scored the same way (its summary.json ties the scores to those outputs)."""
+    import pandas as pd
     import soundfile as sf
 
     from lasskit import soundgen
+    from lasskit.scoring.run import score_workspace
+    from lasskit.separation import separate_split
+    from lasskit.splits import write_split_csv
 
+    base = soundgen.generate("rain", 10.0, 16000, seed=1)
     for split, names in (("eval_synth", [f"synth_{i:04d}.wav" for i in range(n_synth)]),
-                         ("eval_real", [f"test-real-case-{i}.wav" for i in range(n_real)])):
+                         ("eval_real", [f"test-real-case-{i}.wav" for i in range(n_real)]),
+                         ("val_synth", [f"val_{i:04d}.wav" for i in range(10)])):
         split_dir = root / "data" / "splits" / split
         (split_dir / "mixture").mkdir(parents=True)
-        out = root / "exp" / "bench" / split
-        out.mkdir(parents=True)
-        base = soundgen.generate("rain", 10.0, 16000, seed=1)
+        rows = []
         for i, name in enumerate(names):
-            sf.write(str(split_dir / "mixture" / name), np.zeros(SAMPLES, np.int16), 16000, subtype="PCM_16")
-            sf.write(str(out / name), np.roll(base, 997 * i) * 0.5, 16000, subtype="FLOAT")
-        (split_dir / "mixtures.csv").write_text("mixture,query\n" + "".join(f"{n},rain\n" for n in names))
-        (out / "separate.json").write_text(json.dumps({"model": "bench", "split": split, "parameters": 29000000,
-                                                       "sample_rate": 16000}))
-    val = root / "exp" / "bench" / "val_synth"
-    val.mkdir(parents=True)
-    metrics = {k: {"mean": v} for k, v in (("sdr", 5.7), ("sdri", 5.6), ("si_sdr", 3.8))}
-    (val / "summary.json").write_text(json.dumps({"count": 3000, "metrics": metrics, "missing": 0}))
+            source = np.roll(base, 997 * i) * 0.4
+            mixture = source + np.roll(base, 5003 + 997 * i) * 0.3  # the passthrough scores a few dB
+            sf.write(str(split_dir / "mixture" / name), mixture, 16000, subtype="FLOAT")
+            row = {"mixture": name, "query": "rain"}
+            if split == "val_synth":
+                (split_dir / "source").mkdir(exist_ok=True)
+                sf.write(str(split_dir / "source" / name), source, 16000, subtype="FLOAT")
+                row["source"] = f"source/{name}"
+            rows.append(row)
+        write_split_csv(split_dir, pd.DataFrame(rows))
+        separate_split(workspace=root, split=split, model="passthrough", name="bench", device="cpu")
+    from lasskit.workspace import Workspace
+
+    score_workspace(Workspace.open(root), splits=["val_synth"], models=["bench"])
     (root / "report.pdf").write_bytes(PDF)
     config = {"package": {"team": "Bench", "institute": "LSK", "name": "Benchmark", "abbreviation": "Bench",
                           "report": "report.pdf", "audio_url": "https://drive.google.com/x",
                           "system": {k: v for k, v in META["system"]["description"].items()
-                                     if k != "input_sampling_rate"}},
+                                     if k not in ("input_sampling_rate",)}},
               "authors": META["submission"]["authors"]}
+    config["package"]["system"]["total_parameters"] = 29000000
     (root / "lasskit.yaml").write_text(yaml.safe_dump(config))
 
 
