@@ -266,6 +266,22 @@ def test_negative_query_is_stripped_and_never_cut(mini_files):
     assert ClapSep(**files, negative=" " + "a" * 75 + " ").negative == "a" * 75
 
 
+
+def test_positive_queries_cut_to_77_tokens_are_counted_in_the_run_note(mini_files):
+    """A positive query over 77 tokens is cut as the authors' code does, and said: the note a run's
+    summary and separate.json carry (read again after the run) counts the distinct queries cut."""
+    files = {"checkpoint": str(mini_files["checkpoint"]), "clap_checkpoint": str(mini_files["clap"]),
+             "tokenizer": str(mini_files["tokenizer"])}
+    model = ClapSep(**files)
+    model.condition(["a dog", "b" * 75])  # 75 + <s> + </s> = 77 tokens: not cut
+    assert "cut" not in model.rate_note
+    long = "c" * 200
+    first = model.condition([long, "a dog"])
+    assert "1 distinct query longer than 77 tokens were cut to 77" in model.rate_note
+    model.condition([long, "d" * 100])
+    assert "2 distinct queries longer than 77 tokens" in model.rate_note
+    assert torch.equal(model.condition(["c" * 75 + "zzz"])[0], first[0])  # the same first 75 symbols: the same embedding
+
 def test_card_and_listing():
     card = cards.CARDS["clapsep"]
     assert card.network_rate == 32000 and card.trained_seconds == 10.0
@@ -308,6 +324,24 @@ def test_separate_and_ensemble_commands(mini_files, run_cli, tmp_path):
     assert "32 kHz" in record["rate_note"]
     outputs = sorted((ws / "exp" / "clapsep" / "train_mix").glob("*.wav"))
     assert len(outputs) >= 2
+    assert "cut to 77" not in out and "cut to 77" not in record["rate_note"]
+    csv_path = ws / "data" / "splits" / "train_mix" / "mixtures.csv"  # one caption of 200 symbols: cut, and said
+    original = csv_path.read_text()
+    lines = original.splitlines(keepends=True)
+    head = lines[0].rstrip("\r\n").split(",")
+    cells = lines[1].rstrip("\r\n").split(",")
+    cells[head.index("query")] = "x" * 200
+    csv_path.write_text("".join([lines[0], ",".join(cells) + "\n", *lines[2:]]))
+    code, out, err = run_cli("-w", ws, "separate", "--split", "train_mix", "--model", "clapsep", "--checkpoint", ckpt,
+                             "-o", f"clap_checkpoint={clap}", "-o", f"tokenizer={tok}", *common)
+    assert code == 0, err
+    record = json.loads((Workspace.open(ws).output_dir("clapsep", "train_mix") / "separate.json").read_text())
+    assert "1 distinct query longer than 77 tokens were cut to 77" in out.replace("\n", " ")
+    assert "1 distinct query longer than 77 tokens were cut to 77" in record["rate_note"]
+    csv_path.write_text(original)
+    code, out, err = run_cli("-w", ws, "separate", "--split", "train_mix", "--model", "clapsep", "--checkpoint", ckpt,
+                             "-o", f"clap_checkpoint={clap}", "-o", f"tokenizer={tok}", *common)
+    assert code == 0, err
     code, out, err = run_cli("-w", ws, "separate", "--split", "train_mix", "--model", "clapsep", "--name", "neg",
                              "--checkpoint", ckpt, "-o", f"clap_checkpoint={clap}", "-o", f"tokenizer={tok}",
                              "-o", "negative=people talking", *common)

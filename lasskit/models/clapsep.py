@@ -12,7 +12,9 @@ and its half of the condition is the zero vector, as the authors' demo does for 
 Each query goes through CLAP's RoBERTa text tower (at most 77 tokens, LAION-CLAP's tokenizer
 length) to a unit 512-d embedding; the condition is ``normalize(concat(positive, negative))``
 (1024-d): what training's loss path and the demo do (the repository's ``test_step`` skips the
-normalisation).
+normalisation). A positive query over 77 tokens is cut to 77 as the authors' code does, and counted:
+:attr:`ClapSep.rate_note`, which the pipelines read again after a run, says how many distinct
+queries were cut (with several ranks, rank 0's).
 
 **Rates.** lasskit hands 16 kHz audio: it is resampled to 32 kHz with soxr (HQ) and the estimate
 back, cropped to the input's length (:attr:`ClapSep.rate_note` says so in a run's summary and
@@ -222,9 +224,16 @@ class ClapSep(SeparationModel):
 
     @property
     def rate_note(self) -> str:
-        return ("clapsep runs at 32 kHz (its CLAP encoder at 48 kHz): 16 kHz mixtures are resampled to 32 kHz "
+        """The run's note (read again after the run): rates and windows, and the queries cut to 77 tokens."""
+        note = ("clapsep runs at 32 kHz (its CLAP encoder at 48 kHz): 16 kHz mixtures are resampled to 32 kHz "
                 "and the estimates back to 16 kHz (soxr HQ); it takes at most 10 s per call: longer clips are separated "
                 "in windows (their length: the run's chunk/window settings)")
+        cut = sorted(getattr(getattr(self, "text_encoder", None), "cut_queries", ()) or ())
+        if cut:
+            note += (f"; {len(cut)} distinct quer{'y' if len(cut) == 1 else 'ies'} longer than {TEXT_TOKENS} tokens "
+                     f"were cut to {TEXT_TOKENS} (LAION-CLAP's length, as the authors' code does), e.g. "
+                     f"{cut[0][:60]!r}")
+        return note
 
     def __init__(self, checkpoint: str | None = None, device: str = "cpu", clap_checkpoint: str | None = None,
                  tokenizer: str | None = None, negative: str | None = None, text_batch_size: int = 32,
@@ -359,8 +368,13 @@ def _encode_77(encoder):
     import torch
     from torch import nn
 
+    encoder.cut_queries = set()  # counted, not cut without a word (ClapSep.rate_note says how many)
+
     def encode(texts):
-        tokens = encoder.tokenizer(list(texts), padding=encoder.padding, truncation=True, max_length=TEXT_TOKENS,
+        texts = list(texts)
+        lengths = encoder.tokenizer(texts, truncation=False)["input_ids"]
+        encoder.cut_queries.update(t for t, ids in zip(texts, lengths) if len(ids) > TEXT_TOKENS)
+        tokens = encoder.tokenizer(texts, padding=encoder.padding, truncation=True, max_length=TEXT_TOKENS,
                                    return_tensors="pt")
         with torch.inference_mode():
             pooled = encoder.roberta(input_ids=tokens["input_ids"].to(encoder.device),

@@ -427,6 +427,7 @@ def separate_files(
         _finish(out_dir, report, ledger, digests, quiet=True)  # what was finished stays recorded
         raise
     report.seconds = time.perf_counter() - started
+    report.rate_note = getattr(model_obj, "rate_note", None)  # again: a model may add what it counted
     if shard is not None:
         records.save()
         everyone = shard.gather({"written": report.written, "skipped": report.skipped, "outputs": report.outputs,

@@ -196,6 +196,7 @@ def separate_split(
     except BaseException as exc:
         stopped = exc
     report.seconds = time.perf_counter() - started
+    report.rate_note = getattr(run_model.model, "rate_note", None)  # again: a model may add what it counted
     ranks = None
     if shard is not None:
         try:
