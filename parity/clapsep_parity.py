@@ -53,7 +53,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lasskit.models.golden import digest, parity_condition, parity_mixture, summary  # noqa: E402
+from lasskit.models.golden import digest, pair_condition, parity_mixture, summary  # noqa: E402
 
 RATE = 32000
 CASES = {"10s": (10.0, None), "23s": (23.0, 10)}
@@ -64,11 +64,7 @@ KEEP = ("lora", "attn.qkv.bias", "attn.proj.bias", "decoder_model")
 
 def conditions(tag: str) -> np.ndarray:
     """(1, 1024) float32: ``normalize(concat(positive, negative))`` of the case."""
-    positive = parity_condition(9)
-    seed = CASES[tag][1]
-    negative = np.zeros_like(positive) if seed is None else parity_condition(seed)
-    both = np.concatenate([positive, negative], axis=-1).astype(np.float64)
-    return (both / np.linalg.norm(both)).astype(np.float32)
+    return pair_condition(CASES[tag][1])
 
 
 def _fixed(key: str) -> bool:

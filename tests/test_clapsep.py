@@ -28,7 +28,7 @@ from lasskit.models import cards  # noqa: E402
 from lasskit.models.clap_audio import ClapAudioTower, htsat_config, laion_audio_state  # noqa: E402
 from lasskit.models.clapsep import ClapSep, decoder_config, window_spans  # noqa: E402
 from lasskit.models.clapsep_net import ClapSepDecoder  # noqa: E402
-from lasskit.models.golden import STRIDE, digest, parity_condition, parity_mixture  # noqa: E402
+from lasskit.models.golden import STRIDE, digest, pair_condition, parity_condition, parity_mixture  # noqa: E402
 
 DATA = Path(__file__).parent / "data"
 TOLERANCE = 1e-5
@@ -43,11 +43,7 @@ def read_tsv(name: str) -> dict[str, tuple[tuple[int, ...], str]]:
 
 
 def condition(tag: str) -> np.ndarray:
-    positive = parity_condition(9)
-    seed = CASES[tag][1]
-    negative = np.zeros_like(positive) if seed is None else parity_condition(seed)
-    both = np.concatenate([positive, negative], axis=-1).astype(np.float64)
-    return (both / np.linalg.norm(both)).astype(np.float32)
+    return pair_condition(CASES[tag][1])
 
 
 def _fixed(key: str) -> bool:

@@ -35,6 +35,15 @@ def parity_condition(seed: int = 9) -> np.ndarray:
     return (v / np.linalg.norm(v)).astype(np.float32)[None, :]
 
 
+def pair_condition(negative_seed: int | None, positive_seed: int = 9) -> np.ndarray:
+    """``(1, 1024)`` float32 ``normalize(concat(positive, negative))`` of two parity conditions
+    (CLAPSep's condition); ``negative_seed`` None: the zero vector for the negative side."""
+    positive = parity_condition(positive_seed)
+    negative = np.zeros_like(positive) if negative_seed is None else parity_condition(negative_seed)
+    both = np.concatenate([positive, negative], axis=-1).astype(np.float64)
+    return (both / np.linalg.norm(both)).astype(np.float32)
+
+
 def digest(array: np.ndarray) -> str:
     """SHA-256 of a float32 array's bytes (C order)."""
     return hashlib.sha256(np.ascontiguousarray(array, dtype=np.float32).tobytes()).hexdigest()
