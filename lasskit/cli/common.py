@@ -113,14 +113,21 @@ def print_failures(con, failures: list[tuple[str, str]], listed_in, shown: int =
 
 
 def clap_weight_options(lead: str = "") -> tuple:
-    """``--checkpoint``, ``--tokenizer`` and ``--device`` for the commands that load CLAP
-    (``score``, ``label --clap``), declared once; ``lead`` starts each help text."""
+    """``--checkpoint``, ``--tokenizer``, ``--device``, ``--clap-batch``, ``--devices`` and
+    ``--num-nodes`` for the commands that load CLAP (``score``, ``label --clap``), declared once;
+    ``lead`` starts each help text."""
     return (
         typer.Option(None, "--checkpoint", help=f"{lead}CLAP weights: the baseline checkpoint or "
                      "music_speech_audioset_epoch_15_esc_89.98.pt (default: the lasskit cache)."),
         typer.Option(None, "--tokenizer", metavar="DIR", help=f"{lead}roberta-base tokenizer folder for CLAP "
                      "(default: lasskit's cache, then the Hugging Face cache)."),
         typer.Option("auto", "--device", help=f"{lead}CLAP device: auto (cuda if available), cpu, cuda or cuda:N."),
+        typer.Option(4, "--clap-batch", help=f"{lead}10 s clips per CLAP audio-tower call."),
+        typer.Option(1, "--devices", help=f"{lead}Processes sharing the CLAP audio embeddings on this machine (one "
+                     "per GPU with --device cuda, or CPU processes); the same bytes as 1. Under torchrun/srun the "
+                     "launcher's ranks are used."),
+        typer.Option(1, "--num-nodes", help=f"{lead}Machines for --devices (start the command on each with "
+                     "srun/torchrun)."),
     )
 
 

@@ -29,12 +29,9 @@ def label(
     checkpoint: Path = CLAP_OPTIONS[0],
     tokenizer: Path = CLAP_OPTIONS[1],
     device: str = CLAP_OPTIONS[2],
-    clap_batch: int = typer.Option(4, "--clap-batch", help="With --clap: 10 s clips per CLAP audio-tower call."),
-    devices: int = typer.Option(1, "--devices", help="With --clap: processes sharing the audio embeddings on this "
-                                "machine (one per GPU with --device cuda, or CPU processes); the same bytes as 1. "
-                                "Under torchrun/srun the launcher's ranks are used."),
-    num_nodes: int = typer.Option(1, "--num-nodes", help="With --clap: machines for --devices (start the command "
-                                  "on each with srun/torchrun)."),
+    clap_batch: int = CLAP_OPTIONS[3],
+    devices: int = CLAP_OPTIONS[4],
+    num_nodes: int = CLAP_OPTIONS[5],
 ) -> None:
     """Derive class labels from keywords and captions for the clips without given labels.
 
